@@ -1,0 +1,43 @@
+# The workbook's commands. `make help` lists them.
+PROFILE ?= quick
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+# onnxruntime-gpu on machines with a working NVIDIA driver, onnxruntime elsewhere (never both)
+ORT_EXTRA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+STAMP := $(VENV)/.installed-$(ORT_EXTRA)
+KERNEL := inference-workbook
+
+.DEFAULT_GOAL := help
+.PHONY: help install study test lab lock clean
+
+help: ## list the commands
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@echo "  PROFILE=smoke|quick|full selects the study profile (default: quick)"
+
+install: $(STAMP) ## create .venv and install the pinned stack and the project kernel
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(ORT_EXTRA),test]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Inference workbook"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+study: install ## run every notebook headless with PROFILE (results/, figures/, runs/PROFILE/)
+	$(PY) -m helpers.study run --profile $(PROFILE)
+
+test: install ## run the test suite (unit tests + every notebook with the smoke profile)
+	$(PY) -m pytest
+
+lab: install ## open JupyterLab on the notebooks with the project kernel
+	$(VENV)/bin/jupyter lab notebooks/
+
+lock: install ## rewrite constraints.txt from the installed environment
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable | sed 's/+cpu//'; \
+	  echo "onnxruntime-gpu==1.31.1"; echo "nvidia-ml-py==13.615.71"; } | awk '!seen[$$0]++' > constraints.new
+	mv constraints.new constraints.txt
+
+clean: ## remove runs/ and artifacts/ (keeps results/ and figures/)
+	rm -rf runs artifacts

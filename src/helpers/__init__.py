@@ -1,0 +1,1 @@
+"""Helpers of the transformer inference acceleration workbook."""

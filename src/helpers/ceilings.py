@@ -1,0 +1,407 @@
+"""This machine's ceilings: GEMM rates per library and precision, memory bandwidth, and the
+timing harness's own overhead. Every later efficiency number is held against these.
+
+Each function returns one tidy row (a dict). Something that cannot run here (no CUDA, no
+bf16 matmul) gives a row with value NaN, status="skipped" and the reason in `message`,
+so the table shows what was not measured instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .timing import STAT_COLUMNS, Timing, cuda_sync_for, measure
+
+MiB = 2**20
+DEFAULT_BANDWIDTH_BYTES = 512 * MiB
+QUICK_TIMING = dict(warmup=1, min_count=3, min_time_s=0.2, max_time_s=3.0)
+PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "int8": "int8"}
+
+
+# --------------------------------------------------------------------------- rows
+
+def _row(kind: str, library: str, precision: str, size, threads, unit: str,
+         value: float = math.nan, timing: Timing | None = None, device: str = "cpu",
+         status: str = "ok", message: str = "") -> dict:
+    row = {"kind": kind, "library": library, "precision": precision, "device": device,
+           "size": size, "threads": threads, "value": value, "unit": unit,
+           "status": status, "message": message}
+    stats = timing.stats if timing is not None else {k: math.nan for k in STAT_COLUMNS}
+    row.update(stats)
+    row["cold_ms"] = timing.cold_ms if timing is not None else math.nan
+    return row
+
+
+def _rate(work: float, timing: Timing) -> float:
+    """work units per second / 1e9 (GFLOP/s, GOP/s, GB/s) from the median time."""
+    return work / (timing.median_ms / 1e3) / 1e9
+
+
+def skipped(kind: str, library: str, precision: str, size, threads, unit: str,
+            message: str, device: str = "cpu") -> dict:
+    return _row(kind, library, precision, size, threads, unit, device=device,
+                status="skipped", message=message)
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_result(actual: np.ndarray, expected: np.ndarray, what: str,
+                 exact: bool = False, rtol: float = 1e-4) -> None:
+    """Raise ValueError unless actual matches expected (exactly, or to rtol of max |expected|)."""
+    if actual.shape != expected.shape:
+        raise ValueError(f"{what}: shape {actual.shape} != expected {expected.shape}")
+    if exact:
+        bad = int(np.count_nonzero(actual != expected))
+        if bad:
+            raise ValueError(f"{what}: {bad} elements differ from the exact reference")
+        return
+    err = float(np.max(np.abs(actual.astype(np.float64) - expected)))
+    scale = float(np.max(np.abs(expected))) or 1.0
+    if not err <= rtol * scale:  # also catches NaN
+        raise ValueError(f"{what}: max abs diff {err:.3g} > {rtol:g} x max |ref| {scale:.3g}")
+
+
+def _matmul_f64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a.astype(np.float64) @ b.astype(np.float64)
+
+
+def _matmul_int32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Same integers as an int32 matmul, via BLAS: every partial sum is < 2**53, so float64
+    # is exact, and numpy's integer matmul (no BLAS) would take seconds at n=2048.
+    return _matmul_f64(a, b).astype(np.int32)
+
+
+# --------------------------------------------------------------------------- torch
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Set torch's intra-op threads for the block and restore them afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _torch_skip_reason(dtype, device: str) -> str | None:
+    """Why an n x n matmul of dtype cannot run on device, or None if it can."""
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return "torch sees no CUDA device"
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            return "this GPU has no bf16 matmul"
+    try:
+        x = torch.ones(8, 8, dtype=dtype, device=device)
+        x @ x
+    except Exception as exc:  # e.g. dtype not implemented for matmul on this device
+        return f"{dtype} matmul unsupported on {device}: {exc}"
+    return None
+
+
+def _bf16_note(device: str) -> str:
+    """bf16 on a CPU without bf16 instructions runs, but converted: say so in the row."""
+    if device != "cpu":
+        return ""
+    from .fingerprint import cpu_info
+
+    flags = cpu_info()["flags"]
+    if flags.get("avx512_bf16") or flags.get("amx_bf16"):
+        return ""
+    return "no native bf16 instructions detected: kernels convert/emulate"
+
+
+def torch_gemm(n: int = 2048, dtype=None, threads: int | None = None, device: str = "cpu",
+               timing: dict | None = None) -> dict:
+    """GFLOP/s of an n x n @ n x n torch matmul (2 n^3 FLOPs / median time)."""
+    import torch
+
+    dtype = dtype or torch.float32
+    precision = PRECISION.get(str(dtype).removeprefix("torch."), str(dtype))
+    device = str(device)
+    with torch_threads(threads) as used:
+        reason = _torch_skip_reason(dtype, device)
+        if reason:
+            return skipped("gemm", "torch", precision, n, used, "GFLOP/s", reason, device)
+        gen = torch.Generator(device=device).manual_seed(0)
+        a = torch.randn(n, n, generator=gen, device=device).to(dtype)
+        b = torch.randn(n, n, generator=gen, device=device).to(dtype)
+        c = torch.empty(n, n, dtype=dtype, device=device)
+        # out= keeps allocation out of the timed call
+        t = measure(lambda: torch.matmul(a, b, out=c), sync=cuda_sync_for(device),
+                    **(timing or {}))
+    message = _bf16_note(device) if dtype == torch.bfloat16 else ""
+    if device.startswith("cuda") and dtype == torch.float32:
+        # "high"/"medium" let CUDA fp32 matmuls run in TF32: a different ceiling
+        message = f"float32_matmul_precision={torch.get_float32_matmul_precision()}"
+    return _row("gemm", "torch", precision, n, used, "GFLOP/s", _rate(2 * n**3, t), t,
+                device=device, message=message)
+
+
+# --------------------------------------------------------------------------- onnxruntime
+
+def _matmul_model(op: str, a_type: int, b_type: int, y_type: int, n: int) -> bytes:
+    """A one-node ONNX graph Y = op(A, B) on n x n inputs, serialised."""
+    from onnx import helper
+
+    node = helper.make_node(op, ["A", "B"], ["Y"])
+    graph = helper.make_graph(
+        [node], f"{op.lower()}_{n}",
+        [helper.make_tensor_value_info("A", a_type, [n, n]),
+         helper.make_tensor_value_info("B", b_type, [n, n])],
+        [helper.make_tensor_value_info("Y", y_type, [n, n])])
+    # IR 8 / opset 17: loadable by any onnxruntime of the last few years.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString()
+
+
+def _ort_session(model: bytes, threads: int | None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or 0  # 0 = ORT's default (physical cores)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def _ort_gemm(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int | None,
+              reference: Callable, exact: bool, precision: str, unit: str,
+              timing: dict | None) -> dict:
+    """Build, verify against `reference`, then time a one-node ORT GEMM on the CPU."""
+    from onnx import helper
+
+    n = a.shape[0]
+    types = [helper.np_dtype_to_tensor_dtype(x.dtype) for x in (a, b, out)]
+    sess = _ort_session(_matmul_model(op, *types, n), threads)
+    # IO binding with a preallocated output: no allocation or copy-out in the timed call.
+    binding = sess.io_binding()
+    binding.bind_cpu_input("A", a)
+    binding.bind_cpu_input("B", b)
+    binding.bind_output("Y", "cpu", 0, out.dtype, list(out.shape), out.ctypes.data)
+    run = lambda: sess.run_with_iobinding(binding)  # noqa: E731
+    run()
+    check_result(out, reference(a, b), f"onnxruntime {op} {precision} n={n}", exact=exact)
+    t = measure(run, **(timing or {}))
+    used = threads or sess.get_session_options().intra_op_num_threads or None
+    return _row("gemm", "onnxruntime", precision, n, used, unit, _rate(2 * n**3, t), t)
+
+
+def ort_gemm_fp32(n: int = 2048, threads: int | None = None, reference: Callable = _matmul_f64,
+                  timing: dict | None = None) -> dict:
+    """GFLOP/s of a one-node ONNX MatMul (fp32) in onnxruntime's CPU provider, output checked
+    against `reference(a, b)` (numpy) before timing."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    return _ort_gemm("MatMul", a, b, out, threads, reference, False, "fp32", "GFLOP/s", timing)
+
+
+def ort_gemm_int8(n: int = 2048, threads: int | None = None, reference: Callable = _matmul_int32,
+                  timing: dict | None = None) -> dict:
+    """GOP/s of a one-node MatMulInteger (uint8 A x int8 B -> int32), the integer GEMM of ORT's
+    dynamic INT8 quantization; output checked exactly against `reference(a, b)`."""
+    rng = np.random.default_rng(0)
+    # A in 0..127, as ORT's reduce_range does: AVX2 kernels without VNNI sum u8*s8 pairs in
+    # saturating int16, so full-range inputs would not be exact there. Same speed either way.
+    a = rng.integers(0, 128, (n, n), dtype=np.uint8)
+    b = rng.integers(-128, 128, (n, n), dtype=np.int8)
+    out = np.empty((n, n), np.int32)
+    return _ort_gemm("MatMulInteger", a, b, out, threads, reference, True, "int8", "GOP/s",
+                     timing)
+
+
+# --------------------------------------------------------------------------- memory, overhead
+
+def last_level_cache_bytes() -> int | None:
+    """Size of the largest CPU cache (Linux sysfs), or None if unknown."""
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = f.read_text().strip().upper()
+            mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+            sizes.append(int(text.rstrip("KMG")) * mult)
+        except (OSError, ValueError):
+            pass
+    return max(sizes) if sizes else None
+
+
+def memory_bandwidth(nbytes: int = DEFAULT_BANDWIDTH_BYTES, timing: dict | None = None) -> dict:
+    """GB/s of a single-threaded numpy copy, counting read + write (2 x nbytes), STREAM-style."""
+    src = np.ones(nbytes // 8, dtype=np.float64)
+    dst = np.zeros_like(src)  # touch every page now, not in the first timed call
+    t = measure(lambda: np.copyto(dst, src), **(timing or {}))
+    llc = last_level_cache_bytes()
+    message = ""
+    if llc and nbytes < 4 * llc:
+        message = f"array ({nbytes / MiB:.0f} MiB) < 4x last-level cache ({llc / MiB:.0f} MiB)"
+    return _row("bandwidth", "numpy", "fp64", nbytes, 1, "GB/s", _rate(2 * nbytes, t), t,
+                message=message)
+
+
+def timing_overhead(timing: dict | None = None) -> dict:
+    """Per-call cost of the timing harness itself: median time of an empty callable, in us."""
+    t = measure(lambda: None, **(timing or {}))
+    return _row("overhead", "python", "", 0, 1, "us", t.median_ms * 1e3, t)
+
+
+# --------------------------------------------------------------------------- all
+
+def _safe(fn: Callable, fallback: dict, **kwargs) -> dict:
+    """fn(**kwargs), or the fallback row marked as an error (a failed check included)."""
+    try:
+        return fn(**kwargs)
+    except Exception as exc:
+        status = "mismatch" if isinstance(exc, ValueError) else "error"
+        return dict(fallback, status=status, message=f"{type(exc).__name__}: {exc}")
+
+
+def measure_ceilings(n: int = 2048, threads: int | None = None,
+                     bandwidth_bytes: int = DEFAULT_BANDWIDTH_BYTES, quick: bool = False,
+                     cuda: bool | None = None, timing: dict | None = None) -> list[dict]:
+    """All ceilings of this machine as tidy rows: torch fp32/bf16, ORT fp32/int8 GEMM on the CPU,
+    torch fp32/bf16/fp16 GEMM on CUDA (if `cuda`, default: when available; skipped rows
+    otherwise), memory bandwidth and timing overhead. `threads` applies to torch and ORT."""
+    import torch
+
+    threads = threads or torch.get_num_threads()
+    timing = timing or (QUICK_TIMING if quick else None)
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+
+    def gemm(fn, library, precision, unit, device="cpu", **kw):
+        fallback = _row("gemm", library, precision, n, threads, unit, device=device)
+        return _safe(fn, fallback, n=n, threads=threads, timing=timing, **kw)
+
+    rows = [
+        gemm(torch_gemm, "torch", "fp32", "GFLOP/s", dtype=torch.float32),
+        gemm(torch_gemm, "torch", "bf16", "GFLOP/s", dtype=torch.bfloat16),
+        gemm(ort_gemm_fp32, "onnxruntime", "fp32", "GFLOP/s"),
+        gemm(ort_gemm_int8, "onnxruntime", "int8", "GOP/s"),
+    ]
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        precision = PRECISION[str(dtype).removeprefix("torch.")]
+        if cuda:
+            rows.append(gemm(torch_gemm, "torch", precision, "GFLOP/s", device="cuda",
+                             dtype=dtype))
+        else:
+            rows.append(skipped("gemm", "torch", precision, n, threads, "GFLOP/s",
+                                "no CUDA device", device="cuda"))
+    rows.append(_safe(memory_bandwidth, _row("bandwidth", "numpy", "fp64", bandwidth_bytes, 1,
+                                             "GB/s"), nbytes=bandwidth_bytes, timing=timing))
+    rows.append(timing_overhead(timing))
+    return rows
+
+
+# --------------------------------------------------------------------------- for the notebooks
+
+def default_thread_counts(cores: int | None = None) -> list[int]:
+    """1, 2, 4 ... and the machine's logical core count itself."""
+    cores = cores or os.cpu_count() or 1
+    counts = [1 << i for i in range(cores.bit_length()) if 1 << i <= cores]
+    return counts if counts[-1] == cores else counts + [cores]
+
+
+def harness_overhead(model: str = "bert-tiny", engine: str = "eager", threads: int | None = None,
+                     batch_size: int = 1, seq_len: int = 16, timing: dict | None = None) -> dict:
+    """The harness's per-call cost next to the shortest configuration the study times
+    (the smallest shape in eager PyTorch on real text), as one result row."""
+    import torch
+
+    from .data import load_corpus, texts_at_length
+    from .models import load_model
+
+    if engine != "eager":
+        raise ValueError(f"engine={engine!r}; accepted: eager")
+    loaded = load_model(model)
+    batch, real_tokens = texts_at_length(load_corpus().texts[:500], loaded.tokenizer, batch_size, seq_len)
+    batch = {k: v for k, v in batch.items() if k in loaded.input_names}
+    empty = timing_overhead(timing)
+    with torch_threads(threads) as used, torch.inference_mode():
+        t = measure(lambda: loaded.model(**batch), **(timing or {}))
+    share = empty["value"] / 1e3 / t.median_ms
+    return {"model": model, "engine": engine, "precision": "fp32", "device": "cpu", "threads": used,
+            "batch_size": batch_size, "seq_len": seq_len, **t.stats,
+            "items_per_s": batch_size / (t.median_ms / 1e3), "tokens_per_s": real_tokens / (t.median_ms / 1e3),
+            "cold_ms": t.cold_ms, "overhead_us": empty["value"], "overhead_share": share,
+            "status": "ok", "message": f"{loaded.label}"}
+
+
+def ceiling_for(df, precision: str, device: str = "cpu", threads: int | None = None,
+                library: str | None = None) -> float:
+    """The best measured GEMM rate (GFLOP/s or GOP/s) for a precision, from 00_ceilings rows:
+    the ceiling later notebooks divide achieved FLOP/s by. NaN if it was not measured."""
+    rows = df[(df["kind"] == "gemm") & (df["precision"] == precision) & (df["device"] == device)
+              & (df["status"] == "ok")]
+    if threads is not None:
+        rows = rows[rows["threads"] == threads]
+    if library is not None:
+        rows = rows[rows["library"] == library]
+    return float(rows["value"].max()) if len(rows) else math.nan
+
+
+def plot_ceilings(df):
+    """GEMM rates per library/precision (bars per thread count) and memory bandwidth."""
+    import matplotlib.pyplot as plt
+
+    gemm = df[(df["kind"] == "gemm") & (df["status"] == "ok")].copy()
+    gemm["ceiling"] = gemm["library"] + " " + gemm["precision"] + " (" + gemm["device"] + ")"
+    bw = df[(df["kind"] == "bandwidth") & (df["status"] == "ok")]
+    fig, (ax, ax_bw) = plt.subplots(1, 2, figsize=(10, 4.5), gridspec_kw={"width_ratios": [4, 1]})
+    names = list(dict.fromkeys(gemm["ceiling"]))
+    thread_counts = sorted(gemm["threads"].unique())
+    width = 0.8 / max(len(thread_counts), 1)
+    for i, t in enumerate(thread_counts):
+        sub = gemm[gemm["threads"] == t].set_index("ceiling").reindex(names)
+        # a rate is work / time: the median time's CI maps to the rate's CI inverted
+        low = sub["value"] * sub["p50_ms"] / sub["ci_high_ms"]
+        high = sub["value"] * sub["p50_ms"] / sub["ci_low_ms"]
+        ax.bar([j + i * width for j in range(len(names))], sub["value"], width,
+               yerr=[sub["value"] - low, high - sub["value"]], capsize=2,
+               label=f"{t} thread{'s' if t > 1 else ''}")
+    ax.set_xticks([j + width * (len(thread_counts) - 1) / 2 for j in range(len(names))], names,
+                  rotation=20, ha="right")
+    ax.set_ylabel("GFLOP/s (int8: GOP/s), n x n GEMM")
+    ax.set_title("Compute ceilings")
+    ax.legend()
+    ax_bw.bar(["copy"], bw["value"].max() if len(bw) else 0, color="C2")
+    ax_bw.set_ylabel("GB/s (read + write)")
+    ax_bw.set_title("Memory bandwidth")
+    return fig
+
+
+def takeaway(df) -> str:
+    """One computed sentence per comparison the later notebooks rely on."""
+    top = df["threads"].max()
+
+    def rate(library, precision):
+        return ceiling_for(df, precision, threads=top, library=library)
+
+    torch32, ort32, bf16, int8 = rate("torch", "fp32"), rate("onnxruntime", "fp32"), \
+        rate("torch", "bf16"), rate("onnxruntime", "int8")
+    bw = df.loc[(df["kind"] == "bandwidth") & (df["status"] == "ok"), "value"].max()
+    lines = [f"At {top} thread(s): torch fp32 GEMM **{torch32:.0f} GFLOP/s**, ONNX Runtime fp32 "
+             f"**{ort32:.0f} GFLOP/s** ({ort32 / torch32:.2f}× torch), torch bf16 **{bf16:.0f} GFLOP/s** "
+             f"({bf16 / torch32:.2f}× fp32), ONNX Runtime int8 **{int8:.0f} GOP/s** ({int8 / ort32:.2f}× ORT fp32)."]
+    if not math.isnan(bw):
+        lines.append(f"Memory bandwidth (one-thread copy): **{bw:.1f} GB/s**.")
+    skipped_rows = df[df["status"] != "ok"]
+    if len(skipped_rows):
+        reasons = sorted({f"{r.library} {r.precision} on {r.device} ({r.status}: {r.message})"
+                          for r in skipped_rows.itertuples()})
+        lines.append("Not measured here: " + "; ".join(reasons) + ".")
+    lines.append("An engine's fp32 speed-up over PyTorch eager that is close to the ORT/torch GEMM ratio "
+                 "is largely a GEMM-library difference, not a graph optimisation.")
+    return " ".join(lines)

@@ -1,0 +1,337 @@
+"""Text inputs of the study: the built-in corpus of Python standard-library docstrings,
+user CSV / JSONL / TXT files, token-length statistics, and fixed-shape batches of
+real text for sweeps.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import math
+import os
+import re
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import paths
+
+DEFAULT_CORPUS = "docstrings"
+CORPORA = (DEFAULT_CORPUS,)
+FILE_TYPES = (".csv", ".jsonl", ".txt")
+
+# Stdlib directories that are not stdlib prose: tests, tools, bundled wheels, caches.
+_EXCLUDED_DIRS = {
+    "site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3",
+    "turtledemo", "ensurepip", "__pycache__",
+}
+_MIN_WORDS = 5
+_MIN_LETTER_SHARE = 0.6  # letters / non-space characters; below this it is code or a table
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# Nodes that can hold statements; expressions are skipped (docstrings live on statements).
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+@dataclass
+class Corpus:
+    """Texts (and optional labels) of one corpus, read from `source`."""
+
+    name: str
+    texts: list[str]
+    labels: list | None
+    source: Path
+
+
+def _default_data_dir() -> Path:
+    return paths.data_dir()
+
+
+# ---------------------------------------------------------------- docstring corpus
+
+
+def stdlib_files(stdlib: Path | None = None) -> list[Path]:
+    """The stdlib .py files the corpus is built from, in sorted relative-path order."""
+    root = Path(stdlib or sysconfig.get_paths()["stdlib"])
+    files = [
+        p for p in root.rglob("*.py")
+        if not _EXCLUDED_DIRS.intersection(p.relative_to(root).parts[:-1])
+    ]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _docstrings(tree: ast.Module) -> Iterator[tuple[str, str]]:
+    """(qualified name, docstring) of the module, classes and functions, in source order."""
+    doc = ast.get_docstring(tree)
+    if doc:
+        yield "", doc
+    defs = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+    def walk(prefix: str, node: ast.AST) -> Iterator[tuple[str, str]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, defs):
+                qualname = f"{prefix}.{child.name}" if prefix else child.name
+                doc = ast.get_docstring(child)
+                if doc:
+                    yield qualname, doc
+                yield from walk(qualname, child)
+            elif isinstance(child, _BLOCKS):  # defs nested in if/try/with/... blocks
+                yield from walk(prefix, child)
+
+    yield from walk("", tree)
+
+
+def paragraphs(docstring: str) -> list[str]:
+    """Prose paragraphs of a docstring: split at blank lines, lines joined with single
+    spaces, code-like paragraphs (doctests, mostly non-letters, < 5 words) dropped."""
+    out = []
+    for block in _BLANK_LINE.split(docstring):
+        text = " ".join(block.split())
+        if ">>>" in text or len(text.split()) < _MIN_WORDS:
+            continue
+        visible = text.replace(" ", "")
+        if sum(c.isalpha() for c in visible) < _MIN_LETTER_SHARE * len(visible):
+            continue
+        out.append(text)
+    return out
+
+
+def docstring_records(stdlib: Path | None = None) -> list[dict[str, str]]:
+    """All corpus records {text, source}, de-duplicated keeping the first occurrence.
+
+    Files are parsed with `ast`, never imported; files that do not parse are skipped.
+    """
+    root = Path(stdlib or sysconfig.get_paths()["stdlib"])
+    seen: set[str] = set()
+    records = []
+    for path in stdlib_files(root):
+        rel = path.relative_to(root).as_posix()
+        try:
+            tree = ast.parse(path.read_bytes(), filename=rel)
+        except (SyntaxError, ValueError):
+            continue
+        for qualname, doc in _docstrings(tree):
+            for text in paragraphs(doc):
+                if text not in seen:
+                    seen.add(text)
+                    records.append({"text": text, "source": f"{rel}:{qualname}" if qualname else rel})
+    return records
+
+
+def corpus_path(data_dir: Path | None = None) -> Path:
+    """Cache file of the docstring corpus; per Python minor version (the stdlib differs)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return Path(data_dir or _default_data_dir()) / f"corpus_docstrings_py{version}.jsonl"
+
+
+def build_docstring_corpus(data_dir: Path | None = None, *, rebuild: bool = False) -> Path:
+    """Build (or reuse) the cached docstring corpus; return its path.
+
+    The file is written atomically, so concurrent builders never see a half file.
+    """
+    path = corpus_path(data_dir)
+    if path.is_file() and not rebuild:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in docstring_records()]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(lines)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _accepted_corpus() -> str:
+    return f"a built-in corpus ({', '.join(CORPORA)}) or a path to an existing {'/'.join(FILE_TYPES)} file"
+
+
+def _resolve_corpus(corpus: str | Path, data_dir: Path | None) -> tuple[str, Path]:
+    if isinstance(corpus, str) and corpus in CORPORA:
+        return corpus, build_docstring_corpus(data_dir)
+    if not isinstance(corpus, (str, Path)) or not str(corpus).strip():
+        raise ValueError(f"corpus={corpus!r} is not a name or path; accepted: {_accepted_corpus()}")
+    path = Path(corpus).expanduser()
+    if not path.is_file():
+        raise ValueError(f"corpus={str(corpus)!r}: no such file; accepted: {_accepted_corpus()}")
+    if path.suffix.lower() not in FILE_TYPES:
+        raise ValueError(
+            f"corpus={str(corpus)!r} has extension {path.suffix!r}; accepted: {_accepted_corpus()}"
+        )
+    return path.stem, path
+
+
+def _read_csv(path: Path) -> tuple[list[dict], list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        return rows, list(reader.fieldnames or [])
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict], list[str]]:
+    rows, columns = [], {}
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"corpus={str(path)!r}: line {number} is not JSON ({e})") from e
+            if not isinstance(row, dict):
+                raise ValueError(f"corpus={str(path)!r}: line {number} is not a JSON object")
+            rows.append(row)
+            columns.update(dict.fromkeys(row))
+    return rows, list(columns)
+
+
+def _check_column(parameter: str, column: str, columns: list[str], path: Path) -> None:
+    if column not in columns:
+        raise ValueError(
+            f"{parameter}={column!r} is not a column of {path.name}; accepted: {columns}"
+        )
+
+
+def _is_empty(text: Any) -> bool:
+    return text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip()
+
+
+def load_corpus(
+    corpus: str | Path = DEFAULT_CORPUS,
+    *,
+    text_column: str = "text",
+    label_column: str | None = None,
+    limit: int | None = None,
+    data_dir: Path | None = None,
+) -> Corpus:
+    """Load a built-in corpus or a user .csv / .jsonl / .txt file (one text per non-empty
+    line). Empty texts are dropped (with their labels); `limit` keeps the first N."""
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit={limit!r}; accepted: a positive integer or None")
+    name, path = _resolve_corpus(corpus, data_dir)
+    if path.suffix.lower() == ".txt":
+        if label_column is not None:
+            raise ValueError(
+                f"label_column={label_column!r}, but a .txt corpus has no columns; accepted: None"
+            )
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        texts = [line.strip() for line in lines if line.strip()][:limit]
+        return Corpus(name, texts, None, path)
+    reader = _read_csv if path.suffix.lower() == ".csv" else _read_jsonl
+    rows, columns = reader(path)
+    _check_column("text_column", text_column, columns, path)
+    if label_column is not None:
+        _check_column("label_column", label_column, columns, path)
+    rows = [r for r in rows if not _is_empty(r.get(text_column))][:limit]
+    texts = [str(r[text_column]).strip() for r in rows]
+    labels = [r.get(label_column) for r in rows] if label_column is not None else None
+    return Corpus(name, texts, labels, path)
+
+
+# ---------------------------------------------------------------- token lengths
+
+
+def token_lengths(
+    texts: Sequence[str], tokenizer: Any, max_length: int | None = None, *, chunk: int = 1024
+) -> np.ndarray:
+    """Token count of each text, special tokens included; untruncated unless max_length."""
+    counts: list[int] = []
+    for start in range(0, len(texts), chunk):
+        encoded = tokenizer(
+            list(texts[start : start + chunk]),
+            truncation=max_length is not None,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,  # no "longer than the maximum" warning: counting, not running
+        )
+        counts.extend(len(ids) for ids in encoded["input_ids"])
+    return np.asarray(counts, dtype=np.int64)
+
+
+def length_summary(lengths: Sequence[int] | np.ndarray) -> dict[str, float]:
+    """n, mean, p50, p90, p99, max, and the share of texts longer than 128/256/512."""
+    a = np.asarray(lengths, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("length_summary needs at least one length")
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    summary = {"n": int(a.size), "mean": float(a.mean()), "p50": float(p50),
+               "p90": float(p90), "p99": float(p99), "max": int(a.max())}
+    for limit in (128, 256, 512):
+        summary[f"share_above_{limit}"] = float((a > limit).mean())
+    return summary
+
+
+def _packed(texts: Sequence[str], lengths: np.ndarray, seq_len: int) -> Iterator[str]:
+    """Consecutive short texts joined with spaces until each reaches `seq_len` tokens.
+
+    BERT-style tokenizers split at whitespace first, so the joined length is the sum of
+    the parts less their special tokens (2 each, counted once for the whole).
+    """
+    parts: list[str] = []
+    tokens = 2
+    for text, n in zip(texts, lengths):
+        if n >= seq_len:
+            continue  # already used whole
+        parts.append(text)
+        tokens += max(int(n) - 2, 0)
+        if tokens >= seq_len:
+            yield " ".join(parts)
+            parts, tokens = [], 2
+
+
+def _rows(texts: Sequence[str], lengths: np.ndarray, seq_len: int, wanted: int, pack: bool) -> list[str]:
+    """Candidate rows in a fixed order: texts >= seq_len tokens (corpus order), then
+    packed paragraphs (pack) or the remaining texts from longest to shortest."""
+    rows = [t for t, n in zip(texts, lengths) if n >= seq_len]
+    if len(rows) >= wanted:
+        return rows
+    if pack:
+        for row in _packed(texts, lengths, seq_len):
+            rows.append(row)
+            if len(rows) >= wanted:
+                return rows
+    short = np.flatnonzero(lengths < seq_len)
+    return rows + [texts[i] for i in short[np.argsort(-lengths[short], kind="stable")]]
+
+
+def texts_at_length(
+    texts: Sequence[str],
+    tokenizer: Any,
+    batch_size: int,
+    seq_len: int,
+    *,
+    lengths: np.ndarray | None = None,
+    offset: int = 0,
+    pack: bool = True,
+) -> tuple[dict, int]:
+    """A batch of real text padded/truncated to exactly `seq_len` tokens.
+
+    Rows are texts at least `seq_len` tokens long (in corpus order); where there are too
+    few (docstring paragraphs are short: p99 ~150 tokens), consecutive paragraphs are
+    joined into rows of `seq_len` (pack=True) or the longest remaining texts are padded
+    (pack=False). The batch cycles through those rows from `offset`. Pass precomputed
+    `lengths` (token_lengths) so a sweep does not re-tokenize the corpus on every call.
+    Returns (dict of torch tensors, number of real non-pad tokens).
+    """
+    if batch_size < 1 or seq_len < 2:
+        raise ValueError(f"batch_size={batch_size}, seq_len={seq_len}; need >= 1 and >= 2")
+    if not texts:
+        raise ValueError("texts is empty")
+    lengths = token_lengths(texts, tokenizer) if lengths is None else np.asarray(lengths)
+    rows = _rows(texts, lengths, seq_len, offset + batch_size, pack)
+    chosen = [rows[(offset + i) % len(rows)] for i in range(batch_size)]
+    batch = tokenizer(
+        chosen, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt"
+    )
+    return dict(batch), int(batch["attention_mask"].sum())

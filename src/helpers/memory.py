@@ -1,0 +1,163 @@
+"""Peak memory: of a block in this process (a sampling thread), of a callable in a fresh
+process (a clean peak, nothing left over from earlier engines), and of CUDA work."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+import psutil
+
+MB = 1024 * 1024
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / MB
+
+
+class PeakRSS:
+    """Context manager sampling this process's resident memory in a background thread.
+
+        with PeakRSS() as mem:
+            run()
+        mem.peak_mb, mem.increment_mb   # highest RSS seen, and its rise over the start
+
+    The thread sleeps between samples (it never spins), so it costs the measured code
+    almost nothing; an allocation shorter than the interval can be missed.
+    """
+
+    def __init__(self, interval_s: float = 0.002):
+        self.interval_s = interval_s
+        self.start_mb = self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+
+    def _sample(self) -> None:
+        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / MB)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> "PeakRSS":
+        self.start_mb = self.peak_mb = rss_mb()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def increment_mb(self) -> float:
+        return self.peak_mb - self.start_mb
+
+
+def peak_rss_of(fn: Callable, *args, **kwargs) -> tuple[object, PeakRSS]:
+    """Run fn in this process; return its result and the PeakRSS record."""
+    with PeakRSS() as mem:
+        result = fn(*args, **kwargs)
+    return result, mem
+
+
+@dataclass
+class ProcessMemory:
+    """What a fresh process measured: RSS before loading, after loading, and the peak."""
+
+    result: object
+    base_mb: float
+    loaded_mb: float
+    peak_mb: float
+
+    @property
+    def load_increment_mb(self) -> float:
+        return self.loaded_mb - self.base_mb
+
+    @property
+    def inference_increment_mb(self) -> float:
+        return self.peak_mb - self.loaded_mb
+
+
+def _child(conn, load: Callable, run: Callable, args: tuple) -> None:
+    try:
+        base = rss_mb()
+        with PeakRSS() as mem:
+            loaded = load(*args)
+            loaded_mb = rss_mb()
+            result = run(loaded)
+        conn.send(("ok", ProcessMemory(result, base, loaded_mb, mem.peak_mb)))
+    except BaseException as exc:  # sent back so the parent can record the failure
+        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
+    finally:
+        conn.close()
+
+
+def in_fresh_process(load: Callable, run: Callable, *args, timeout_s: float = 600) -> ProcessMemory:
+    """Call load(*args) then run(loaded) in a new spawned process and return its memory record.
+
+    Both callables must be importable (module-level functions). The parent blocks on the
+    pipe while the child works: it does not poll, so it takes no CPU from the measurement.
+    """
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, load, run, args))
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(timeout_s):
+            raise TimeoutError(f"fresh-process measurement exceeded {timeout_s} s")
+        status, payload = parent.recv()
+    except EOFError:
+        proc.join()
+        raise MemoryError(f"fresh process died with exit code {proc.exitcode} (killed, likely out of memory)")
+    finally:
+        if proc.is_alive():
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+    if status == "error":
+        raise RuntimeError(payload)
+    return payload
+
+
+def cuda_peak_mb(device=None) -> dict:
+    """torch's peak allocated and reserved CUDA memory since the last reset (empty on CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {
+        "peak_gpu_mb": torch.cuda.max_memory_allocated(device) / MB,
+        "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved(device) / MB,
+    }
+
+
+def reset_cuda_peak(device=None) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def nvml_process_mb(pid: int | None = None) -> float | None:
+    """GPU memory used by a process according to NVML (what ORT uses, outside torch's view)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    pid = pid or os.getpid()
+    try:
+        pynvml.nvmlInit()
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if p.pid == pid and p.usedGpuMemory is not None:
+                    return p.usedGpuMemory / MB
+        return 0.0
+    except pynvml.NVMLError:
+        return None

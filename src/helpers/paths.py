@@ -1,0 +1,75 @@
+"""Every input and output location of the workbook, absolute.
+
+Inputs (notebooks, params, data) live in the project; outputs (results, figures, runs) live
+under one output root, the project by default, redirected with `WORKBOOK_OUT` or
+`set_out_root()` (the study runner's `--out`, and the tests).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+OUT_ENV = "WORKBOOK_OUT"
+DATA_ENV = "WORKBOOK_DATA"
+
+
+def _find_root() -> Path:
+    """The project root: src/helpers/../.. in a checkout; WORKBOOK_ROOT or cwd otherwise."""
+    if os.environ.get("WORKBOOK_ROOT"):
+        return Path(os.environ["WORKBOOK_ROOT"]).resolve()
+    candidate = Path(__file__).resolve().parents[2]
+    if (candidate / "pyproject.toml").exists():
+        return candidate
+    return Path.cwd().resolve()
+
+
+ROOT = _find_root()
+NOTEBOOKS = ROOT / "notebooks"
+PARAMS = ROOT / "params"
+
+
+def set_out_root(path: str | os.PathLike) -> Path:
+    """Redirect every output (results, figures, runs) below `path`; child processes follow."""
+    resolved = Path(path).expanduser().resolve()
+    os.environ[OUT_ENV] = str(resolved)
+    return resolved
+
+
+def out_root() -> Path:
+    return Path(os.environ[OUT_ENV]).resolve() if os.environ.get(OUT_ENV) else ROOT
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def results_dir() -> Path:
+    return _ensure(out_root() / "results")
+
+
+def figures_dir() -> Path:
+    return _ensure(out_root() / "figures")
+
+
+def runs_dir(profile: str) -> Path:
+    return _ensure(out_root() / "runs" / profile)
+
+
+def artifacts_dir() -> Path:
+    """Exported models and other large intermediates (ignored by git)."""
+    return _ensure(out_root() / "artifacts")
+
+
+def data_dir() -> Path:
+    """Inputs and the built corpus cache; redirect with WORKBOOK_DATA."""
+    return _ensure(Path(os.environ[DATA_ENV]).resolve() if os.environ.get(DATA_ENV) else ROOT / "data")
+
+
+def result_table(name: str) -> Path:
+    """results/<name>.csv, e.g. result_table('00_ceilings')."""
+    return results_dir() / f"{name}.csv"
+
+
+def environment_file() -> Path:
+    return results_dir() / "environment.json"

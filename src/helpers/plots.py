@@ -1,0 +1,62 @@
+"""One style for every chart; `save` writes PNG + SVG into figures/ with a provenance caption."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import matplotlib.pyplot as plt
+
+from . import paths
+
+STYLE = {
+    "figure.figsize": (7.5, 4.5),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "font.size": 10,
+}
+INDEX_FILE = "index.json"
+
+
+def apply_style() -> None:
+    plt.rcParams.update(STYLE)
+
+
+@lru_cache(maxsize=1)
+def host_caption() -> str:
+    """host · CPU · threads · library versions, measured once per process."""
+    from .fingerprint import fingerprint, short_caption
+
+    return short_caption(fingerprint())
+
+
+def save(fig, name: str, *, provenance: dict | None = None, caption: str | None = None) -> dict:
+    """Write figures/<name>.png and .svg with a caption line naming host, threads and
+    versions; record the figure's provenance in figures/index.json for the gallery."""
+    caption = caption or host_caption()
+    fig.text(0.01, 0.005, caption, fontsize=7, color="0.4", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    out = paths.figures_dir()
+    files = {}
+    for ext in ("png", "svg"):
+        path = out / f"{name}.{ext}"
+        fig.savefig(path, metadata={"Title": name} if ext == "png" else None)
+        files[ext] = path.name
+    entry = {"name": name, "caption": caption, **files, **(provenance or {})}
+    _record(entry)
+    return entry
+
+
+def _record(entry: dict) -> None:
+    index_path = paths.figures_dir() / INDEX_FILE
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    index[entry["name"]] = entry
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,143 @@
+"""Tidy result tables: one CSV row per measurement, appended as each configuration finishes.
+
+A row is written whole and flushed to disk before the next configuration starts, so an
+interrupted run loses no finished measurement; a re-run skips configurations whose key is
+already in the table. A line cut short by a crash is dropped when the table is opened again.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+COMMON_COLUMNS = (
+    "run_id", "notebook", "host", "model", "engine", "precision", "device", "threads",
+    "batch_size", "seq_len", "n", "mean_ms", "std_ms", "cv", "p50_ms", "p90_ms", "p99_ms",
+    "min_ms", "ci_low_ms", "ci_high_ms", "items_per_s", "tokens_per_s", "peak_rss_mb",
+    "peak_gpu_mb", "status", "message",
+)
+STATUSES = ("ok", "error", "oom", "skipped", "mismatch")
+
+
+def _key_text(value) -> str:
+    """The text a key value has in the CSV, so keys compare equal before and after a reload."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def failure_status(exc: BaseException) -> str:
+    """`oom` for out-of-memory failures (host or device), `error` for anything else."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return "oom" if isinstance(exc, MemoryError) or "out of memory" in text else "error"
+
+
+def failure_row(exc: BaseException) -> dict:
+    return {"status": failure_status(exc), "message": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+class ResultTable:
+    """results/<name>.csv with a key (the columns that identify a configuration)."""
+
+    def __init__(self, path: Path, key: Sequence[str], common: dict | None = None):
+        self.path = Path(path)
+        self.key = tuple(key)
+        self.common = dict(common or {})
+        self._repair()
+        self._header, rows = self._read_rows()
+        self._done = {self._key_of(r) for r in rows}
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read_rows(self) -> tuple[list[str], list[dict]]:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return [], []
+        with self.path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    def _repair(self) -> None:
+        """Drop a trailing line that a crash cut short (a complete row ends with a newline)."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+    def _key_of(self, row: dict) -> tuple:
+        return tuple(_key_text(row.get(k)) for k in self.key)
+
+    def done(self, **config) -> bool:
+        """Whether a row with this configuration's key is already recorded."""
+        missing = [k for k in self.key if k not in config]
+        if missing:
+            raise KeyError(f"done() needs every key column; missing {missing}")
+        return self._key_of(config) in self._done
+
+    def read(self) -> pd.DataFrame:
+        return pd.read_csv(self.path) if self.path.exists() and self.path.stat().st_size else pd.DataFrame()
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    # -- writing ---------------------------------------------------------------------------
+    def append(self, row: dict) -> dict:
+        """Write one finished row; raises if its configuration is already recorded."""
+        full = {**self.common, **row}
+        full.setdefault("status", "ok")
+        full.setdefault("message", "")
+        if full["status"] not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {full['status']!r}")
+        missing = [k for k in self.key if k not in full]
+        if missing:
+            raise KeyError(f"row lacks key columns {missing}")
+        key = self._key_of(full)
+        if key in self._done:
+            raise ValueError(f"{self.path.name}: configuration {dict(zip(self.key, key))} is already recorded")
+        new_columns = [c for c in full if c not in self._header]
+        if new_columns:
+            self._widen(self._order(list(self._header) + new_columns))
+        self._write_line(full)
+        self._done.add(key)
+        return full
+
+    @staticmethod
+    def _order(columns: Iterable[str]) -> list[str]:
+        """Common columns first in their documented order, the notebook's own after them."""
+        columns = list(dict.fromkeys(columns))
+        return [c for c in COMMON_COLUMNS if c in columns] + [c for c in columns if c not in COMMON_COLUMNS]
+
+    def _widen(self, header: list[str]) -> None:
+        """Rewrite the table with more columns (atomically: a crash keeps the old file)."""
+        _, rows = self._read_rows()
+        tmp = self.path.with_suffix(".csv.tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._header = header
+
+    def _write_line(self, row: dict) -> None:
+        buf = io.StringIO()
+        csv.DictWriter(buf, fieldnames=self._header, lineterminator="\n").writerow(
+            {k: _cell(row.get(k)) for k in self._header})
+        with self.path.open("a", newline="") as f:
+            f.write(buf.getvalue())  # one write of the whole line
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return value

@@ -1,0 +1,161 @@
+"""The study runner: `python -m helpers.study run|list`.
+
+    python -m helpers.study run [--profile quick] [--only 03,05] [-p key=value ...] [--out DIR] [--fresh]
+    python -m helpers.study list
+
+Every parameter of every selected notebook is checked before the first notebook starts.
+Executed notebooks go to <out>/runs/<profile>/; a failing notebook is reported with its cell
+error and the others still run. results/ holds one run: re-running the same profile resumes
+it (finished rows are skipped); another profile, or --fresh, first moves the previous run's
+results/ and figures/ to runs/<its profile>/archive-<run id>/.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .params import (ParameterError, available_profiles, discover_notebooks, load_profile,
+                     notebook_parameters, parse_overrides, resolve)
+from .progress import HEADLESS_ENV
+from .run import PROFILE_ENV, RUN_ID_ENV, current_run_info, new_run_id, write_run_info
+
+KERNEL_NAME = "inference-workbook"
+
+
+@dataclass
+class Outcome:
+    notebook: str
+    seconds: float
+    error: str = ""
+
+
+def select(notebooks: list[Path], only: str | None) -> list[Path]:
+    """Notebooks whose number (or full name) is in the comma-separated `only`."""
+    if not only:
+        return notebooks
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    chosen = [nb for nb in notebooks if nb.stem[:2] in wanted or nb.stem in wanted]
+    unknown = [w for w in wanted if not any(nb.stem[:2] == w or nb.stem == w for nb in notebooks)]
+    if unknown:
+        raise ParameterError(f"--only: unknown notebook {unknown[0]!r}; accepted: "
+                             f"{', '.join(nb.stem[:2] for nb in notebooks)} (or full names)")
+    return chosen
+
+
+def ensure_kernel() -> str:
+    """Register this interpreter as the project's Jupyter kernel (in sys.prefix) if missing."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        if Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+            return KERNEL_NAME
+    except NoSuchKernel:
+        pass
+    from ipykernel.kernelspec import install
+
+    install(kernel_name=KERNEL_NAME, display_name="Inference workbook", prefix=sys.prefix)
+    return KERNEL_NAME
+
+
+def archive_previous_run(profile: str, fresh: bool) -> str:
+    """Keep results/ for a resumed run of the same profile; otherwise move it aside."""
+    info = current_run_info()
+    if info and info.get("profile") == profile and not fresh:
+        print(f"resuming run {info['run_id']} ({profile}): finished configurations are skipped")
+        return info["run_id"]
+    if info:
+        dest = paths.runs_dir(info["profile"]) / f"archive-{info['run_id']}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("results", "figures"):
+            src = paths.out_root() / name
+            if src.exists():
+                shutil.move(str(src), str(dest / name))
+        print(f"previous run {info['run_id']} ({info['profile']}) moved to {dest}")
+    run_id = new_run_id()
+    write_run_info(profile, run_id)
+    return run_id
+
+
+def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
+    import papermill as pm
+
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=params, kernel_name=kernel, language="python",
+                            cwd=str(nb.parent), progress_bar=False, log_output=False)
+        return Outcome(nb.stem, time.perf_counter() - start)
+    except pm.PapermillExecutionError as exc:
+        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel died, notebook unreadable ...
+        error = f"{type(exc).__name__}: {exc}"
+    return Outcome(nb.stem, time.perf_counter() - start, error)
+
+
+def run(profile: str = "quick", only: str | None = None, overrides: list[str] | None = None,
+        out: str | None = None, fresh: bool = False) -> int:
+    """Validate everything, then run the selected notebooks in order; 0 if all succeeded."""
+    if out:
+        paths.set_out_root(out)
+    all_nbs = discover_notebooks()
+    chosen = select(all_nbs, only)
+    params = resolve(chosen, load_profile(profile), parse_overrides(overrides or []), all_nbs)
+    run_id = archive_previous_run(profile, fresh)
+    os.environ.update({PROFILE_ENV: profile, RUN_ID_ENV: run_id, HEADLESS_ENV: "1"})
+    kernel = ensure_kernel()
+    out_dir = paths.runs_dir(profile)
+    outcomes = []
+    print(f"study: profile {profile}, run {run_id}, {len(chosen)} notebook(s), output under {paths.out_root()}")
+    for i, nb in enumerate(chosen, 1):
+        print(f"[{i}/{len(chosen)}] {nb.stem} ...", flush=True)
+        outcome = execute(nb, out_dir, params[nb.stem], kernel)
+        status = "ok" if not outcome.error else f"FAILED: {outcome.error}"
+        print(f"[{i}/{len(chosen)}] {nb.stem} {status} ({outcome.seconds:.0f} s)", flush=True)
+        outcomes.append(outcome)
+    failed = [o for o in outcomes if o.error]
+    total = sum(o.seconds for o in outcomes)
+    print(f"study: {len(outcomes) - len(failed)} of {len(outcomes)} notebooks ran in {total:.0f} s; "
+          f"executed notebooks in {out_dir}")
+    for o in failed:
+        print(f"  FAILED {o.notebook}: {o.error}  (see {out_dir / (o.notebook + '.ipynb')})")
+    return 1 if failed else 0
+
+
+def list_notebooks() -> None:
+    print(f"profiles: {', '.join(available_profiles())}")
+    for nb in discover_notebooks():
+        print(f"\n{nb.stem}")
+        for p in notebook_parameters(nb).values():
+            print(f"  {p.name}: {p.type_name} = {p.default!r}" + (f"  # {p.comment}" if p.comment else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the notebooks headless with a parameter profile")
+    r.add_argument("--profile", default="quick", help="params/<profile>.yaml (default: quick)")
+    r.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,03")
+    r.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter in every notebook that has it (YAML value)")
+    r.add_argument("--out", help="output root for results/, figures/ and runs/ (default: the project)")
+    r.add_argument("--fresh", action="store_true", help="start a new run instead of resuming")
+    sub.add_parser("list", help="list notebooks and their parameters")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        list_notebooks()
+        return 0
+    try:
+        return run(args.profile, args.only, args.overrides, args.out, args.fresh)
+    except ParameterError as exc:
+        print(f"study: bad parameters, nothing was run:\n{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Timing: warm-up, adaptive repeats, raw samples, robust statistics, speed-up ratios.
+
+Every number the study prints about speed comes through `measure` (one engine, one
+configuration) and `ratio_of_medians` (speed-ups from measurements interleaved in time).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+
+STAT_COLUMNS = ("n", "mean_ms", "std_ms", "cv", "p50_ms", "p90_ms", "p99_ms", "min_ms", "ci_low_ms", "ci_high_ms")
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_MAX_N = 2000
+NOISY_CV = 0.10  # a measurement whose CV is above this is flagged as noisy
+
+
+def bootstrap_median_ci(samples, confidence: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the median. Above BOOTSTRAP_MAX_N samples
+    (tiny calls timed thousands of times) the distribution-free order-statistic interval is
+    used instead: the same answer at that size, without resampling millions of values."""
+    x = np.asarray(samples, dtype=float)
+    if x.size == 0:
+        return float("nan"), float("nan")
+    if x.size > BOOTSTRAP_MAX_N:
+        return _order_statistic_median_ci(x, confidence)
+    rng = np.random.default_rng(seed)
+    medians = np.median(x[rng.integers(0, x.size, size=(resamples, x.size))], axis=1)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(medians, alpha)), float(np.quantile(medians, 1 - alpha))
+
+
+def _order_statistic_median_ci(x: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Ranks n/2 -/+ z*sqrt(n)/2 of the sorted samples (normal approximation to the binomial)."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    x = np.sort(x)
+    half = z * np.sqrt(x.size) / 2
+    lo = int(np.floor(x.size / 2 - half))
+    hi = int(np.ceil(x.size / 2 + half))
+    return float(x[max(lo, 0)]), float(x[min(hi, x.size - 1)])
+
+
+def summarize(samples_ms) -> dict:
+    """Statistics of raw samples in ms: n, mean, std, CV, p50/p90/p99, min, 95% CI of the median."""
+    x = np.asarray(samples_ms, dtype=float)
+    if x.size == 0:
+        raise ValueError("summarize needs at least one sample")
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    ci_low, ci_high = bootstrap_median_ci(x)
+    return {
+        "n": int(x.size),
+        "mean_ms": mean,
+        "std_ms": std,
+        "cv": std / mean if mean > 0 else float("nan"),
+        "p50_ms": float(np.percentile(x, 50)),
+        "p90_ms": float(np.percentile(x, 90)),
+        "p99_ms": float(np.percentile(x, 99)),
+        "min_ms": float(x.min()),
+        "ci_low_ms": ci_low,
+        "ci_high_ms": ci_high,
+    }
+
+
+@dataclass
+class Timing:
+    """Raw samples of one measurement (warm-up excluded) and the first call's time."""
+
+    samples_ms: np.ndarray
+    cold_ms: float
+    warmup: int = 0
+    extras: dict = field(default_factory=dict)
+
+    @cached_property
+    def stats(self) -> dict:
+        return summarize(self.samples_ms)
+
+    @property
+    def median_ms(self) -> float:
+        return self.stats["p50_ms"]
+
+    @property
+    def noisy(self) -> bool:
+        return self.stats["cv"] > NOISY_CV
+
+
+def _timed_call(fn: Callable, sync: Callable | None) -> float:
+    """One call of fn in ms; sync (e.g. torch.cuda.synchronize) brackets device work."""
+    if sync is not None:
+        sync()
+    start = time.perf_counter_ns()
+    fn()
+    if sync is not None:
+        sync()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def measure(fn: Callable, *, warmup: int = 2, min_count: int = 5, min_time_s: float = 0.5,
+            max_count: int = 10_000, max_time_s: float = 10.0, sync: Callable | None = None) -> Timing:
+    """Time fn(): the first call is the cold start, `warmup` more calls are discarded, then
+    repeat until both `min_count` samples and `min_time_s` seconds are reached, stopping at
+    `max_count` samples or `max_time_s` seconds (whichever comes first, never below 1 sample).
+    """
+    if min_count < 1 or max_count < min_count:
+        raise ValueError(f"measure: need 1 <= min_count <= max_count, got {min_count}, {max_count}")
+    cold_ms = _timed_call(fn, sync)
+    for _ in range(warmup):
+        _timed_call(fn, sync)
+    samples: list[float] = []
+    start = time.perf_counter()
+    while True:
+        samples.append(_timed_call(fn, sync))
+        elapsed = time.perf_counter() - start
+        enough = len(samples) >= min_count and elapsed >= min_time_s
+        capped = len(samples) >= max_count or elapsed >= max_time_s
+        if enough or capped:
+            break
+    return Timing(np.array(samples), cold_ms, warmup)
+
+
+def cuda_sync_for(device: str) -> Callable | None:
+    """The synchronisation to bracket timed calls with on `device` (None on CPU)."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} was requested but torch sees no CUDA device")
+    return torch.cuda.synchronize
+
+
+def ratio_of_medians(baseline_ms, candidate_ms, confidence: float = 0.95,
+                     resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
+    """Speed-up of candidate over baseline = median(baseline) / median(candidate), with a
+    bootstrap CI that resamples both sample sets independently."""
+    a = np.asarray(baseline_ms, dtype=float)
+    b = np.asarray(candidate_ms, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("ratio_of_medians needs samples on both sides")
+    rng = np.random.default_rng(seed)
+    ma = np.median(a[rng.integers(0, a.size, size=(resamples, a.size))], axis=1)
+    mb = np.median(b[rng.integers(0, b.size, size=(resamples, b.size))], axis=1)
+    ratios = ma / mb
+    alpha = (1 - confidence) / 2
+    return {
+        "speedup": float(np.median(a) / np.median(b)),
+        "speedup_ci_low": float(np.quantile(ratios, alpha)),
+        "speedup_ci_high": float(np.quantile(ratios, 1 - alpha)),
+    }
+
+
+def interleaved(fns: dict[str, Callable], *, rounds: int = 5, **measure_kwargs) -> dict[str, Timing]:
+    """Measure several callables in rounds A, B, C, A, B, C ... so drift in machine speed falls
+    on each alike; returns one Timing per name with the samples of all rounds pooled."""
+    pooled: dict[str, list[Timing]] = {name: [] for name in fns}
+    for r in range(rounds):
+        for name, fn in fns.items():
+            # only the first round pays (and reports) the cold start and warm-up
+            kwargs = dict(measure_kwargs)
+            if r > 0:
+                kwargs["warmup"] = 0
+            pooled[name].append(measure(fn, **kwargs))
+    return {
+        name: Timing(np.concatenate([t.samples_ms for t in ts]), ts[0].cold_ms, ts[0].warmup)
+        for name, ts in pooled.items()
+    }

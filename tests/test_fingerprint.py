@@ -1,0 +1,119 @@
+import json
+import shutil
+
+import psutil
+import pytest
+import torch
+
+from helpers import fingerprint as fpm
+
+CPUINFO_X86 = """\
+processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC 9454 48-Core Processor
+stepping\t: 1
+flags\t\t: fpu sse2 fma avx avx2 avx512f avx512_bf16 avx512_vnni avx512bw
+
+processor\t: 1
+vendor_id\t: GenuineIntel
+model name\t: should not be read
+flags\t\t: amx_tile amx_bf16 amx_int8 avx_vnni
+"""
+
+CPUINFO_ARM = """\
+processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm aes sve bf16 i8mm
+CPU implementer\t: 0x41
+"""
+
+
+@pytest.fixture(scope="module")
+def fp(tmp_path_factory):
+    # onnxruntime writes under $XDG_CACHE_HOME on import: keep that in a temp dir
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    yield fpm.fingerprint(profile="smoke", params={"n": 3, "models": ["tiny"]})
+    mp.undo()
+
+
+def test_parse_cpuinfo_x86_reads_first_processor_only():
+    info = fpm.parse_cpuinfo(CPUINFO_X86)
+    assert info["model"] == "AMD EPYC 9454 48-Core Processor"
+    assert info["vendor"] == "AuthenticAMD"
+    assert (info["family"], info["model_number"], info["stepping"]) == ("25", "17", "1")
+    flags = info["flags"]
+    assert set(flags) == set(fpm.FLAGS_OF_INTEREST)
+    for f in ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni"):
+        assert flags[f] is True, f
+    for f in ("avx_vnni", "amx_tile", "amx_bf16", "amx_int8"):
+        assert flags[f] is False, f
+
+
+def test_parse_cpuinfo_arm_and_missing_flags():
+    arm = fpm.parse_cpuinfo(CPUINFO_ARM)
+    assert arm["vendor"] == "0x41"
+    assert all(v is False for v in arm["flags"].values())
+    unknown = fpm.parse_cpuinfo("processor : 0\n")
+    assert all(v is None for v in unknown["flags"].values())
+
+
+def test_fingerprint_is_json_and_complete(fp):
+    back = json.loads(json.dumps(fp))
+    for key in ("host", "cpu", "memory_gib", "gpu", "os", "python", "packages", "onnxruntime",
+                "torch_backends", "git", "profile", "params", "timestamp"):
+        assert key in back, key
+    assert back["profile"] == "smoke" and back["params"]["n"] == 3
+    assert set(fp["cpu"]["flags"]) == set(fpm.FLAGS_OF_INTEREST)
+    assert fp["memory_gib"] > 0
+    assert set(fp["packages"]) == set(fpm.PACKAGES)
+    assert fp["timestamp"].endswith("+00:00")
+
+
+def test_cores_threads_and_versions(fp):
+    assert fp["cpu"]["physical_cores"] == psutil.cpu_count(logical=False)
+    assert fp["cpu"]["logical_cores"] == psutil.cpu_count(logical=True)
+    assert fp["cpu"]["torch_threads"] == torch.get_num_threads()
+    assert fp["packages"]["torch"] == torch.__version__
+    assert "CPUExecutionProvider" in fp["onnxruntime"]["providers"]
+    assert fp["onnxruntime"]["distribution"] in fpm.ORT_DISTRIBUTIONS
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or shutil.which("nvidia-smi") is not None,
+                    reason="this machine has a GPU")
+def test_no_gpu_gives_empty_list(fp):
+    assert fp["gpu"] == []
+
+
+def test_write_environment(tmp_path, fp):
+    out = tmp_path / "results" / "environment.json"
+    written = fpm.write_environment(out, profile="quick", params={"path": tmp_path})
+    on_disk = json.loads(out.read_text())
+    assert on_disk["profile"] == "quick" and on_disk["params"]["path"] == str(tmp_path)
+    assert written["host"] == on_disk["host"] == fp["host"]
+
+
+def test_git_info_outside_a_checkout(tmp_path):
+    assert fpm.git_info(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_captions():
+    flags = dict.fromkeys(fpm.FLAGS_OF_INTEREST, False)
+    fp = {"host": "box", "cpu": {"model": "AMD EPYC", "torch_threads": 2,
+                                 "flags": dict(flags, avx2=True, avx512f=True,
+                                               avx512_vnni=True, avx512_bf16=True)},
+          "packages": {"torch": "2.13.0", "onnxruntime": "1.31.1"}, "gpu": []}
+    assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX-512 · VNNI · BF16 · no AMX"
+    assert fpm.short_caption(fp) == "box · AMD EPYC · 2 threads · torch 2.13.0 · ort 1.31.1"
+    fp["cpu"]["flags"] = dict(flags, avx2=True, amx_tile=True)
+    assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX2 · AMX"
+    fp["cpu"]["flags"] = dict.fromkeys(fpm.FLAGS_OF_INTEREST)  # unknown, e.g. Windows
+    fp["cpu"]["architecture"] = "arm64"
+    assert fpm.cpu_isa_summary(fp) == "AMD EPYC · arm64"
+
+
+def test_real_caption(fp):
+    assert fp["host"] in fpm.short_caption(fp)
+    assert fpm.cpu_isa_summary(fp)

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from helpers.memory import PeakRSS, in_fresh_process, peak_rss_of
+
+ALLOC_MB = 200
+
+
+def allocate(mb=ALLOC_MB):
+    block = np.ones(mb * 1024 * 1024 // 8)  # ones(): every page is touched
+    return float(block.sum())
+
+
+def load_block(mb):
+    return np.ones(mb * 1024 * 1024 // 8)
+
+
+def run_on_block(block):
+    extra = np.ones_like(block)  # inference-like: a second buffer the size of the first
+    return float((block + extra).sum())
+
+
+def test_peak_rss_detects_known_allocation():
+    _, mem = peak_rss_of(allocate)
+    assert mem.increment_mb == pytest.approx(ALLOC_MB, rel=0.10)
+
+
+def test_peak_rss_block_sees_freed_memory():
+    with PeakRSS() as mem:
+        allocate()  # freed on return; only the sampler saw it
+    assert mem.increment_mb >= 0.9 * ALLOC_MB
+
+
+def test_fresh_process_load_and_inference_increments():
+    rec = in_fresh_process(load_block, run_on_block, 100)
+    assert rec.result == pytest.approx(2 * 100 * 1024 * 1024 / 8)
+    assert rec.load_increment_mb == pytest.approx(100, rel=0.15)
+    # block + extra + their sum: ~200 MB above the loaded state
+    assert 180 <= rec.inference_increment_mb <= 330
+
+
+def fail(_):
+    raise ValueError("broken engine")
+
+
+def test_fresh_process_reports_child_errors():
+    with pytest.raises(RuntimeError, match="broken engine"):
+        in_fresh_process(load_block, fail, 1)

@@ -1,0 +1,67 @@
+"""Every notebook, executed headless with the smoke profile, produces sane tables and figures."""
+import json
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from helpers import paths
+from helpers.params import discover_notebooks
+
+
+def check_00_environment(out):
+    ceilings = pd.read_csv(out / "results" / "00_ceilings.csv")
+    ok = ceilings[ceilings["status"] == "ok"]
+    for library, precision in [("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")]:
+        rate = ok[(ok["kind"] == "gemm") & (ok["library"] == library) & (ok["precision"] == precision)
+                  & (ok["device"] == "cpu")]["value"]
+        assert len(rate) == 1 and 1 < rate.iloc[0] < 1e6, (library, precision)
+    assert ok[ok["kind"] == "bandwidth"]["value"].between(0.1, 1e4).all()
+    cuda = ceilings[ceilings["device"] == "cuda"]
+    assert len(cuda) == 3 and ((cuda["status"] == "ok") | (cuda["message"].str.len() > 0)).all()
+    harness = pd.read_csv(out / "results" / "00_harness.csv").iloc[0]
+    assert harness["p50_ms"] > 0 and 0 < harness["overhead_share"] < 0.01
+    env = json.loads((out / "results" / "environment.json").read_text())
+    assert env["profile"] == "smoke" and env["notebooks"]["00_environment"]["gemm_size"] == 256
+    return ["00_ceilings"]
+
+
+CHECKS = {"00_environment": check_00_environment}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    proc = subprocess.run([sys.executable, "-m", "helpers.study", "run", "--profile", "smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    return out, proc
+
+
+def test_every_notebook_has_a_smoke_check():
+    assert [nb.stem for nb in discover_notebooks()] == sorted(CHECKS)
+
+
+def test_smoke_study_runs_clean(smoke_run):
+    out, proc = smoke_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    executed = sorted(p.stem for p in (out / "runs" / "smoke").glob("*.ipynb"))
+    assert executed == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("notebook", sorted(CHECKS))
+def test_notebook_outputs(smoke_run, notebook):
+    out, _ = smoke_run
+    figures = CHECKS[notebook](out)
+    index = json.loads((out / "figures" / "index.json").read_text())
+    for name in figures:
+        for ext in ("png", "svg"):
+            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
+        assert index[name]["notebook"] == notebook and index[name]["host"]
+
+
+def test_committed_notebooks_have_no_outputs():
+    for nb in discover_notebooks():
+        cells = json.loads(nb.read_text())["cells"]
+        assert not any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code"), nb

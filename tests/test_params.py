@@ -1,0 +1,98 @@
+"""Bad parameters are rejected, each with a message naming it and what is accepted."""
+import os
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from helpers import params as P
+from helpers.params import ParameterError
+
+CELL = '''
+model = "bert-tiny"  # model to run
+batch_sizes = [1, 8]  # batch sizes
+seq_lens = [16, 128]  # sequence lengths
+threads = []  # thread counts; [] = up to the cores
+engines = ["eager", "ort"]  # engines
+corpus = "docstrings"  # corpus
+device = "cpu"  # device
+min_time_s = 0.5  # minimum time
+verbose = False  # chatty output
+'''
+
+
+@pytest.fixture
+def nb(tmp_path):
+    cell = new_code_cell(CELL)
+    cell.metadata["tags"] = ["parameters"]
+    path = tmp_path / "99_demo.ipynb"
+    nbformat.write(new_notebook(cells=[cell]), path)
+    return path
+
+
+def resolve(nb, **overrides):
+    return P.resolve([nb], {"defaults": {}, "notebooks": {}}, overrides)["99_demo"]
+
+
+def test_parameters_cell_is_parsed_with_comments(nb):
+    spec = P.notebook_parameters(nb)
+    assert list(spec) == ["model", "batch_sizes", "seq_lens", "threads", "engines", "corpus",
+                          "device", "min_time_s", "verbose"]
+    assert spec["batch_sizes"].default == [1, 8] and spec["batch_sizes"].comment == "batch sizes"
+    assert spec["batch_sizes"].type_name == "list[int]"
+
+
+def test_good_values_pass(nb, tmp_path):
+    corpus = tmp_path / "mine.csv"
+    corpus.write_text("text\nhello world\n")
+    values = resolve(nb, batch_sizes=[1, 2, 64], seq_lens=[512], min_time_s=2, engines=["eager"],
+                     threads=[1], device="auto", corpus=str(corpus), model="minilm")
+    assert values["batch_sizes"] == [1, 2, 64] and values["min_time_s"] == 2
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"batchsize": 8}, r"batchsize: unknown parameter .*accepted: .*batch_sizes"),
+    ({"batch_sizes": "8"}, r"batch_sizes: expected list\[int\]"),
+    ({"batch_sizes": [1.5]}, r"batch_sizes: expected list\[int\]"),
+    ({"verbose": 1}, r"verbose: expected bool"),
+    ({"min_time_s": "fast"}, r"min_time_s: expected float"),
+    ({"batch_sizes": [0, 8]}, r"batch_sizes: 0 is impossible; accepted: integers >= 1"),
+    ({"batch_sizes": []}, r"batch_sizes: the list is empty"),
+    ({"seq_lens": [16, 1024]}, r"seq_lens: 1024 is above the maximum length of model 'bert-tiny'; accepted: integers from 1 to 512"),
+    ({"engines": ["eager", "tensorrt-magic"]}, r"engines: unknown engine 'tensorrt-magic'; accepted: eager, "),
+    ({"model": "./no/such/model"}, r"model: .*no/such/model"),
+    ({"model": "bert-gigantic"}, r"model: .*bert-tiny"),
+    ({"threads": [0]}, r"threads: 0 is impossible"),
+    ({"threads": [os.cpu_count() + 1]}, r"threads: .* accepted: integers from 1 to"),
+    ({"device": "tpu"}, r"device: unknown device 'tpu'; accepted: cpu, cuda, cuda:N, auto"),
+    ({"corpus": "/nowhere/texts.csv"}, r"corpus: '/nowhere/texts.csv' is neither a built-in corpus .*accepted: docstrings"),
+    ({"min_time_s": 0}, r"min_time_s: 0 is impossible; accepted: a number > 0"),
+])
+def test_bad_values_are_rejected_with_their_name(nb, overrides, expected):
+    with pytest.raises(ParameterError, match=expected):
+        resolve(nb, **overrides)
+
+
+def test_profile_with_unknown_names_is_rejected(nb):
+    with pytest.raises(ParameterError, match="warp_speed: unknown parameter"):
+        P.resolve([nb], {"defaults": {"warp_speed": 9}, "notebooks": {}}, {})
+    with pytest.raises(ParameterError, match="unknown notebook '42_nope'"):
+        P.resolve([nb], {"defaults": {}, "notebooks": {"42_nope": {}}}, {})
+
+
+def test_every_problem_is_reported_at_once(nb):
+    with pytest.raises(ParameterError) as err:
+        resolve(nb, batch_sizes=[0], device="tpu")
+    assert "batch_sizes" in str(err.value) and "device" in str(err.value)
+
+
+def test_overrides_parse_as_yaml():
+    assert P.parse_overrides(["batch_sizes=[1, 8]", "device=cpu", "x=2.5", "f=true"]) == {
+        "batch_sizes": [1, 8], "device": "cpu", "x": 2.5, "f": True}
+    with pytest.raises(ParameterError, match="expected key=value"):
+        P.parse_overrides(["batch_sizes"])
+
+
+def test_unknown_profile_lists_the_profiles():
+    with pytest.raises(ParameterError, match=r"profile: unknown profile 'turbo'; accepted: .*quick"):
+        P.load_profile("turbo")

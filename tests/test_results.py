@@ -1,0 +1,72 @@
+import csv
+
+import pytest
+
+from helpers.results import COMMON_COLUMNS, ResultTable, failure_row
+
+KEY = ("engine", "batch_size")
+
+
+def rows_of(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_append_then_resume_skips_done(tmp_path):
+    path = tmp_path / "t.csv"
+    table = ResultTable(path, KEY, {"run_id": "r1"})
+    for bs in (1, 2):
+        table.append({"engine": "eager", "batch_size": bs, "p50_ms": 1.5 * bs})
+    reopened = ResultTable(path, KEY)
+    assert reopened.done(engine="eager", batch_size=1)
+    assert reopened.done(engine="eager", batch_size=2.0)  # a float read back as 2.0 is the same config
+    assert not reopened.done(engine="eager", batch_size=4)
+    with pytest.raises(ValueError, match="already recorded"):
+        reopened.append({"engine": "eager", "batch_size": 2, "p50_ms": 9})
+    reopened.append({"engine": "eager", "batch_size": 4, "p50_ms": 6.0})
+    rows = rows_of(path)
+    assert [r["batch_size"] for r in rows] == ["1", "2", "4"]
+    assert rows[0]["run_id"] == "r1" and rows[0]["status"] == "ok"
+
+
+def test_crash_mid_write_loses_only_the_unfinished_row(tmp_path):
+    path = tmp_path / "t.csv"
+    table = ResultTable(path, KEY)
+    table.append({"engine": "ort", "batch_size": 1, "p50_ms": 2.0})
+    table.append({"engine": "ort", "batch_size": 8, "p50_ms": 9.0})
+    with open(path, "a") as f:  # a crash in the middle of writing the third row
+        f.write("ort,,,16,3.")
+    resumed = ResultTable(path, KEY)
+    assert len(resumed) == 2 and not resumed.done(engine="ort", batch_size=16)
+    resumed.append({"engine": "ort", "batch_size": 16, "p50_ms": 15.0})
+    rows = rows_of(path)
+    assert [(r["engine"], r["batch_size"], r["p50_ms"]) for r in rows] == [
+        ("ort", "1", "2.0"), ("ort", "8", "9.0"), ("ort", "16", "15.0")]
+
+
+def test_new_columns_widen_the_table_without_losing_rows(tmp_path):
+    path = tmp_path / "t.csv"
+    table = ResultTable(path, KEY)
+    table.append({"engine": "eager", "batch_size": 1, "p50_ms": 1.0})
+    table.append({"engine": "int8", "batch_size": 1, "p50_ms": 0.5, "cosine_min": 0.99})
+    rows = rows_of(path)
+    assert len(rows) == 2 and rows[0]["cosine_min"] == "" and rows[1]["cosine_min"] == "0.99"
+    header = list(rows[0])
+    common = [c for c in header if c in COMMON_COLUMNS]
+    assert common == [c for c in COMMON_COLUMNS if c in header]  # documented order first
+    assert header[-1] == "cosine_min"
+
+
+def test_status_rows_and_validation(tmp_path):
+    table = ResultTable(tmp_path / "t.csv", KEY)
+    table.append({"engine": "compile", "batch_size": 1, **failure_row(RuntimeError("CUDA out of memory"))})
+    table.append({"engine": "trt", "batch_size": 1, "status": "skipped", "message": "no TensorRT"})
+    df = table.read()
+    assert list(df["status"]) == ["oom", "skipped"]
+    assert "out of memory" in df["message"][0]
+    with pytest.raises(ValueError, match="status must be one of"):
+        table.append({"engine": "x", "batch_size": 1, "status": "fine"})
+    with pytest.raises(KeyError):
+        table.append({"engine": "x"})
+    assert failure_row(ValueError("bad"))["status"] == "error"
+    assert failure_row(MemoryError())["status"] == "oom"

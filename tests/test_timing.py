@@ -1,0 +1,102 @@
+import time
+
+import numpy as np
+import pytest
+
+from helpers.timing import (bootstrap_median_ci, interleaved, measure, ratio_of_medians,
+                            summarize)
+
+
+def test_summarize_known_samples():
+    s = summarize([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert s["n"] == 5
+    assert s["mean_ms"] == pytest.approx(3.0)
+    assert s["std_ms"] == pytest.approx(np.sqrt(2.5))
+    assert s["cv"] == pytest.approx(np.sqrt(2.5) / 3)
+    assert s["p50_ms"] == 3.0
+    assert s["p90_ms"] == pytest.approx(4.6)
+    assert s["p99_ms"] == pytest.approx(4.96)
+    assert s["min_ms"] == 1.0
+    assert 1.0 <= s["ci_low_ms"] <= 3.0 <= s["ci_high_ms"] <= 5.0
+
+
+def test_summarize_constant_and_single():
+    s = summarize([7.0] * 10)
+    assert s["std_ms"] == 0 and s["cv"] == 0 and s["ci_low_ms"] == s["ci_high_ms"] == 7.0
+    one = summarize([4.0])
+    assert one["n"] == 1 and one["std_ms"] == 0.0 and one["p99_ms"] == 4.0
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_median_ci_covers_truth_on_synthetic_data():
+    # lognormal samples with known median exp(mu); a 95% CI should cover it ~95% of the time
+    rng = np.random.default_rng(1)
+    mu, covered, trials = np.log(10.0), 0, 200
+    for _ in range(trials):
+        x = rng.lognormal(mu, 0.3, size=60)
+        lo, hi = bootstrap_median_ci(x, resamples=500, seed=int(rng.integers(1 << 30)))
+        covered += lo <= 10.0 <= hi
+    assert 0.88 <= covered / trials <= 0.995
+
+
+def test_measure_known_sleep():
+    t = measure(lambda: time.sleep(0.01), warmup=1, min_count=8, min_time_s=0.05, max_time_s=5)
+    assert t.stats["n"] >= 8
+    assert 9.5 <= t.stats["p50_ms"] <= 16.0
+    assert t.stats["min_ms"] >= 9.9
+    assert t.cold_ms >= 9.9
+
+
+def test_measure_respects_min_time_and_caps():
+    t = measure(lambda: None, warmup=0, min_count=3, min_time_s=0.05, max_count=10_000_000, max_time_s=5)
+    assert t.samples_ms.sum() < 50 and t.stats["n"] > 100  # kept going until 0.05 s had passed
+    capped = measure(lambda: time.sleep(0.005), warmup=0, min_count=2, min_time_s=10, max_count=4)
+    assert capped.stats["n"] == 4
+    timed_out = measure(lambda: time.sleep(0.02), warmup=0, min_count=1000, min_time_s=0, max_time_s=0.1)
+    assert 2 <= timed_out.stats["n"] <= 8
+
+
+def test_measure_calls_sync_around_each_call():
+    calls = []
+    measure(lambda: calls.append("fn"), warmup=1, min_count=2, min_time_s=0, sync=lambda: calls.append("sync"))
+    # cold + warm-up + 2 samples, each bracketed by two synchronisations
+    assert calls == ["sync", "fn", "sync"] * 4
+
+
+def test_ratio_of_medians():
+    rng = np.random.default_rng(0)
+    base = rng.normal(100, 5, 200)
+    fast = rng.normal(50, 2.5, 200)
+    r = ratio_of_medians(base, fast)
+    assert r["speedup"] == pytest.approx(np.median(base) / np.median(fast))
+    assert r["speedup_ci_low"] < 2.0 < r["speedup_ci_high"]
+    assert r["speedup_ci_high"] - r["speedup_ci_low"] < 0.2
+    same = ratio_of_medians(base, base)
+    assert same["speedup"] == 1.0 and same["speedup_ci_low"] <= 1.0 <= same["speedup_ci_high"]
+
+
+def test_interleaved_runs_rounds_in_turn():
+    order = []
+    fns = {"a": lambda: order.append("a"), "b": lambda: order.append("b")}
+    res = interleaved(fns, rounds=3, warmup=0, min_count=2, min_time_s=0)
+    assert res["a"].stats["n"] == 6 and res["b"].stats["n"] == 6
+    # each round: cold call + 2 samples of a, then of b
+    assert "".join(order) == "aaabbb" * 3
+
+
+def test_harness_overhead_is_small():
+    t = measure(lambda: None, warmup=10, min_count=1000, min_time_s=0.05)
+    assert t.stats["p50_ms"] < 0.02  # < 20 µs per call, far under a 1 ms model call
+
+
+def test_large_sample_median_ci_agrees_with_bootstrap():
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 0.5, size=20_000)
+    fast = bootstrap_median_ci(x)  # order-statistic path
+    small = x[:2000]
+    boot_lo, boot_hi = bootstrap_median_ci(small)
+    assert fast[0] < np.median(x) < fast[1]
+    # width shrinks like 1/sqrt(n): 10x the samples, about 1/sqrt(10) of the bootstrap width
+    ratio = (fast[1] - fast[0]) / (boot_hi - boot_lo)
+    assert 0.2 < ratio < 0.5
