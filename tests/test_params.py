@@ -96,3 +96,14 @@ def test_overrides_parse_as_yaml():
 def test_unknown_profile_lists_the_profiles():
     with pytest.raises(ParameterError, match=r"profile: unknown profile 'turbo'; accepted: .*quick"):
         P.load_profile("turbo")
+
+
+@pytest.mark.parametrize("profile", P.available_profiles())
+def test_every_shipped_profile_is_valid_for_every_notebook(profile):
+    notebooks = P.discover_notebooks()
+    resolved = P.resolve(notebooks, P.load_profile(profile), {}, notebooks)
+    assert set(resolved) == {nb.stem for nb in notebooks}
+
+
+def test_empty_threads_means_up_to_the_cores(nb):
+    assert resolve(nb, threads=[])["threads"] == []

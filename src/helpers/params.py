@@ -126,14 +126,15 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _positive_ints(name: str, value, upper: int | None = None, what: str = "") -> None:
+def _positive_ints(name: str, value, upper: int | None = None, what: str = "",
+                   allow_empty: bool = False) -> None:
     for v in _as_list(value):
         if not isinstance(v, int) or isinstance(v, bool):
             raise ParameterError(f"{name}: {v!r} is not an integer; accepted: integers >= 1")
         if v < 1 or (upper is not None and v > upper):
             accepted = f"integers from 1 to {upper}{what}" if upper else "integers >= 1"
             raise ParameterError(f"{name}: {v} is impossible; accepted: {accepted}")
-    if isinstance(value, list) and not value:
+    if isinstance(value, list) and not value and not allow_empty:
         raise ParameterError(f"{name}: the list is empty; give at least one value")
 
 
@@ -195,7 +196,8 @@ def check_value(name: str, value, values: dict) -> None:
     if name in ("batch_sizes", "batch_size"):
         _positive_ints(name, value)
     elif name in ("threads",):
-        _positive_ints(name, value, os.cpu_count(), " (the logical cores of this machine)")
+        # [] means "1, 2, 4 ... up to the cores", resolved by the notebook
+        _positive_ints(name, value, os.cpu_count(), " (the logical cores of this machine)", allow_empty=True)
     elif name in ("seq_lens", "seq_len"):
         _check_seq_lens(name, value, values)
     elif name in ("model", "models"):
