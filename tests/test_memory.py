@@ -46,3 +46,26 @@ def fail(_):
 def test_fresh_process_reports_child_errors():
     with pytest.raises(RuntimeError, match="broken engine"):
         in_fresh_process(load_block, fail, 1)
+
+
+def busy_load(seconds):
+    return seconds
+
+
+def busy_run(seconds):
+    import time
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+    return seconds
+
+
+def test_parent_blocks_instead_of_polling_while_the_child_measures():
+    # On a 2-core machine a spinning parent would steal a core from the measurement.
+    import time
+
+    before = time.process_time()
+    in_fresh_process(busy_load, busy_run, 1.5)
+    parent_cpu = time.process_time() - before
+    assert parent_cpu < 0.15, f"parent used {parent_cpu:.2f} s of CPU while the child worked"
