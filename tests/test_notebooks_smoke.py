@@ -28,7 +28,21 @@ def check_00_environment(out):
     return ["00_ceilings"]
 
 
-CHECKS = {"00_environment": check_00_environment}
+def check_01_export(out):
+    df = pd.read_csv(out / "results" / "01_export.csv").set_index("format")
+    assert set(df.index) == {"torchscript", "onnx", "optimum-api", "optimum-cli", "onnx-O1", "onnx-O2",
+                             "onnx-O3", "onnx-O4"}
+    produced = df.drop(index="onnx-O4")
+    assert (produced["status"] == "ok").all(), produced[["status", "message"]]
+    assert (produced["max_abs_diff"] < 1e-2).all() and (produced["cosine_min"] > 0.9999).all()
+    assert (produced["size_mb"] > 1).all() and (produced["export_seconds"] > 0).all()
+    assert df.loc["onnx-O2", "fused_Attention"] > 0 and df.loc["onnx-O2", "node_count"] < df.loc["onnx", "node_count"]
+    o4 = df.loc["onnx-O4"]
+    assert o4["status"] == "ok" or (o4["status"] == "skipped" and "CUDA" in o4["message"])
+    return ["01_export_costs", "01_fusions"]
+
+
+CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export}
 
 
 @pytest.fixture(scope="module")

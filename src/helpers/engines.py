@@ -1,8 +1,24 @@
 """The inference engines the study compares, by the names notebooks and profiles use.
 
 Each name is a way to run a BERT-family encoder: a runtime, a precision and a graph form.
+`build_engine(name, loaded, ...)` returns an `Engine`: call it on a tokenized batch for the
+last hidden state as float32 numpy, or `prepare` a batch once and time `run_prepared`.
+`check_against_reference` compares an engine's output with eager fp32's.
 """
 from __future__ import annotations
+
+import copy
+import tempfile
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import export, paths
+from .models import LoadedModel
 
 ENGINES = {
     "eager": "PyTorch eager, fp32",
@@ -14,5 +30,429 @@ ENGINES = {
     "ort": "ONNX Runtime fp32, best graph optimization level",
     "ort-int8": "ONNX Runtime dynamic INT8 (best method of 02)",
     "ort-fp16": "ONNX Runtime fp16 (CUDA, O4 graph)",
+    "ort-o1": "ONNX Runtime fp32, O1 graph (basic ORT rewrites)",
+    "ort-o2": "ONNX Runtime fp32, O2 graph (transformer fusions)",
+    "ort-o3": "ONNX Runtime fp32, O3 graph (O2 + GELU approximation)",
 }
 ENGINE_NAMES = tuple(ENGINES)
+
+# Agreement with eager fp32 (last hidden state; BERT-family hidden states are LayerNorm
+# outputs of magnitude ~1-10). atol bounds the max abs diff over valid tokens; min_cosine
+# bounds the cosine of mean-pooled embeddings, the quantity users consume. Measured on this
+# CPU (bert-tiny, bert-base shape, MiniLM; 8 x 128 real text):
+# - fp32: only summation order and fused kernels differ: ~1e-6, ~4e-3 with ORT O3's tanh
+#   GELU. A real bug (wrong weights, a baked-in shape, a lost mask) moves outputs by 0.1-1,
+#   so a tight bound separates the two cleanly.
+# - bf16: 8 mantissa bits (~4e-3 relative error per op, compounding over layers): ~0.02 and
+#   cosine 0.99998 measured; bounds leave ~10x margin.
+# - fp16: 11 mantissa bits, ~8x finer than bf16, so tighter bounds.
+# - int8: values rounded to 256 levels; max abs diff is dominated by outlier activations
+#   (1.1 on MiniLM), so atol is loose and the cosine bound decides: below 0.95 a variant no
+#   longer stands in for the model's embeddings (torch dynamic INT8 on MiniLM: ~0.92, a
+#   mismatch; ORT per-channel ~0.99). 02_quantization measures retrieval recall beside it.
+TOLERANCES = {
+    "fp32": {"atol": 1e-2, "min_cosine": 0.9999},
+    "bf16": {"atol": 0.25, "min_cosine": 0.999},
+    "fp16": {"atol": 0.1, "min_cosine": 0.9995},
+    "int8": {"atol": 3.0, "min_cosine": 0.95},
+    "int4": {"atol": 3.0, "min_cosine": 0.95},  # MatMulNBits graphs made elsewhere: int8's bar
+}
+
+
+class EngineUnavailable(Exception):
+    """This engine cannot run on this machine (no CUDA, missing provider...); str is why."""
+
+
+@dataclass
+class Engine:
+    """One way to run a model. Subclasses implement prepare / run_prepared / to_numpy."""
+
+    name: str
+    runtime: str  # torch / onnxruntime
+    precision: str  # fp32 / bf16 / fp16 / int8
+    graph: str  # eager / torchscript / compile / onnx / onnx-O2 ...
+    provider: str  # ORT provider in use, or cpu / cuda for torch
+    device: str
+    threads: int
+    cold_start: str = ""  # what the first call(s) include beyond inference, if anything
+    notes: str = ""  # warnings collected while building
+
+    def describe(self) -> dict:
+        keys = ("name", "runtime", "precision", "graph", "provider", "device", "threads", "cold_start")
+        return {key: getattr(self, key) for key in keys}
+
+    def prepare(self, batch: dict) -> Any:
+        """Inputs converted once (device, numpy...), so timing covers the model only."""
+        raise NotImplementedError
+
+    def run_prepared(self, prepared: Any) -> Any:
+        """Run on prepared inputs; returns when the device work is done."""
+        raise NotImplementedError
+
+    def to_numpy(self, output: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, batch: dict) -> np.ndarray:
+        """Last hidden state of a tokenized batch (dict of tensors), float32 numpy."""
+        return self.to_numpy(self.run_prepared(self.prepare(batch)))
+
+
+@dataclass
+class TorchEngine(Engine):
+    fn: Callable[..., torch.Tensor] | None = field(default=None, repr=False)
+    input_names: list[str] = field(default_factory=list)
+    autocast: torch.dtype | None = None
+
+    def prepare(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        return tuple(batch[name].to(self.device) for name in self.input_names)
+
+    def run_prepared(self, prepared: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        device_type = torch.device(self.device).type
+        cast = torch.autocast(device_type, dtype=self.autocast) if self.autocast else nullcontext()
+        with torch.no_grad(), cast:
+            out = self.fn(*prepared)
+        if device_type == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    def to_numpy(self, output: torch.Tensor) -> np.ndarray:
+        return output.float().cpu().numpy()
+
+
+@dataclass
+class OrtEngine(Engine):
+    session: Any = field(default=None, repr=False)
+    output_name: str = export.OUTPUT_NAME
+
+    @property
+    def _cuda(self) -> bool:
+        return self.provider == "CUDAExecutionProvider"
+
+    def _feeds(self, batch: dict) -> dict[str, np.ndarray]:
+        feeds = {}
+        for item in self.session.get_inputs():
+            value = batch.get(item.name)
+            if value is None and item.name == "token_type_ids":  # graph wants it, tokenizer did not
+                value = torch.zeros_like(batch["input_ids"])
+            if isinstance(value, torch.Tensor):
+                value = value.cpu().numpy()
+            feeds[item.name] = np.ascontiguousarray(value, dtype=np.int64)
+        return feeds
+
+    def prepare(self, batch: dict) -> Any:
+        feeds = self._feeds(batch)
+        if not self._cuda:
+            return feeds
+        # IO binding: inputs copied to the GPU here, once; the output stays on the GPU, so
+        # timing run_prepared measures the model and no host<->device copies.
+        import onnxruntime as ort
+
+        index = torch.device(self.device).index or 0
+        binding = self.session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array, "cuda", index))
+        binding.bind_output(self.output_name, "cuda", index)
+        return binding
+
+    def run_prepared(self, prepared: Any) -> Any:
+        if not self._cuda:
+            return self.session.run([self.output_name], prepared)
+        self.session.run_with_iobinding(prepared)
+        prepared.synchronize_outputs()
+        return prepared
+
+    def to_numpy(self, output: Any) -> np.ndarray:
+        first = output[0] if not self._cuda else output.copy_outputs_to_cpu()[0]
+        return np.asarray(first, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- building
+
+
+def _threads(threads: int | None) -> int:
+    """Torch intra-op threads and ORT intra_op_num_threads are set together, to one value."""
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
+
+
+def _check_device(device: str) -> str:
+    kind = torch.device(device).type
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda', 'cuda:N'")
+    return kind
+
+
+def _model_on(loaded: LoadedModel, device: str, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """The model on `device` (and dtype): the loaded one itself where it already is, else a
+    copy, so building a GPU or fp16 engine never changes the model other engines use."""
+    here, there = next(loaded.model.parameters()).device, torch.device(device)
+    if (here.type, here.index or 0) == (there.type, there.index or 0) and dtype is None:
+        return loaded.model
+    return copy.deepcopy(loaded.model).to(device=device, dtype=dtype).eval()
+
+
+def _torch(name: str, loaded: LoadedModel, device: str, threads: int, fn, *, precision="fp32",
+           graph="eager", autocast=None, cold_start="", notes="") -> TorchEngine:
+    return TorchEngine(name=name, runtime="torch", precision=precision, graph=graph,
+                       provider=torch.device(device).type, device=device, threads=threads,
+                       cold_start=cold_start, notes=notes, fn=fn,
+                       input_names=list(loaded.input_names), autocast=autocast)
+
+
+def _needs_cuda(name: str, device: str) -> None:
+    if torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        raise EngineUnavailable(f"{name} runs on CUDA only (device={device!r}, "
+                                f"torch.cuda.is_available()={torch.cuda.is_available()})")
+
+
+def _eager(name, loaded, device, threads):
+    return _torch(name, loaded, device, threads, export.wrap(loaded, _model_on(loaded, device)))
+
+
+def _torchscript(name, loaded, device, threads):
+    with export.collect_warnings() as caught:  # jit.trace deprecation, tracer warnings
+        traced = export.trace_torchscript(loaded, export.example_batch(loaded), _model_on(loaded, device))
+    return _torch(name, loaded, device, threads, traced, graph="torchscript",
+                  cold_start="profiling executor (first calls)",
+                  notes=export.summarize_warnings(caught))
+
+
+def _compile(name, loaded, device, threads):
+    with export.collect_warnings() as caught:  # importing dynamo warns of jit deprecations
+        fn = torch.compile(export.wrap(loaded, _model_on(loaded, device)), dynamic=False)
+    return _torch(name, loaded, device, threads, fn, graph="compile",
+                  cold_start="compile (once per new shape, dynamic=False)",
+                  notes=export.summarize_warnings(caught))
+
+
+def _bf16(name, loaded, device, threads):
+    return _torch(name, loaded, device, threads, export.wrap(loaded, _model_on(loaded, device)),
+                  precision="bf16", autocast=torch.bfloat16)
+
+
+def _fp16(name, loaded, device, threads):
+    _needs_cuda(name, device)
+    model = _model_on(loaded, device, torch.float16)
+    return _torch(name, loaded, device, threads, export.wrap(loaded, model), precision="fp16")
+
+
+def _int8(name, loaded, device, threads):
+    if torch.device(device).type != "cpu":
+        raise EngineUnavailable(f"{name}: torch dynamic quantization runs on CPU only")
+    with export.collect_warnings() as caught:  # torch.ao deprecation warnings
+        model = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(loaded.model), {torch.nn.Linear}, dtype=torch.qint8)
+    return _torch(name, loaded, device, threads, export.wrap(loaded, model), precision="int8",
+                  notes=export.summarize_warnings(caught))
+
+
+# ---------------------------------------------------------------- ONNX Runtime
+
+_ORT_LEVEL = {"ort": "O2", "ort-o1": "O1", "ort-o2": "O2", "ort-o3": "O3", "ort-fp16": "O4"}
+_INT8_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "QAttention",
+             "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QuantizeLinear", "QGemm"}
+
+
+def onnx_precision(onnx_path: str | Path) -> str:
+    """int8 / int4 / fp16 / fp32 of a graph, read from its operators and weight types."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    ops = {node.op_type for node in model.graph.node}
+    if ops & _INT8_OPS:
+        return "int8"
+    if "MatMulNBits" in ops:
+        return "int4"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def ort_session(onnx_path: str | Path, device: str, threads: int):
+    """An InferenceSession whose first provider is the requested one, or EngineUnavailable
+    (ORT silently falls back to CPU when a CUDA provider cannot start: not accepted here)."""
+    import onnxruntime as ort
+
+    cuda = torch.device(device).type == "cuda"
+    requested = "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"
+    if requested not in ort.get_available_providers():
+        raise EngineUnavailable(f"onnxruntime {ort.__version__} has no {requested} "
+                                f"(available: {ort.get_available_providers()})")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: no per-node placement chatter
+    provider = (requested, {"device_id": torch.device(device).index or 0}) if cuda else requested
+    session = ort.InferenceSession(str(onnx_path), options, providers=[provider])
+    if session.get_providers()[0] != requested:
+        raise EngineUnavailable(f"requested {requested}, but the session runs on "
+                                f"{session.get_providers()} (a silent fallback)")
+    return session
+
+
+def _default_onnx(name: str, loaded: LoadedModel, workdir: Path) -> Path:
+    """Export the model and optimize it to the engine's level, into workdir."""
+    plain = export.export_onnx(loaded, workdir / "model.onnx").raise_for_status()
+    level = _ORT_LEVEL[name]
+    record = export.optimize_onnx(plain.path, level, workdir / f"model-{level}.onnx",
+                                  **export.fusion_dims(loaded.config))
+    if record.status == "skipped":
+        raise EngineUnavailable(record.message)
+    return Path(record.raise_for_status().path)
+
+
+def _ort_engine(name: str, onnx_path: Path, device: str, threads: int) -> OrtEngine:
+    session = ort_session(onnx_path, device, threads)
+    level = export.graph_level(onnx_path)
+    return OrtEngine(name=name, runtime="onnxruntime", precision=onnx_precision(onnx_path),
+                     graph=f"onnx-{level}" if level else "onnx",
+                     provider=session.get_providers()[0], device=device, threads=threads,
+                     session=session, output_name=session.get_outputs()[0].name)
+
+
+def _ort(name, loaded, device, threads, *, workdir: Path, onnx_path=None):
+    if name == "ort-fp16":
+        _needs_cuda(name, device)
+    if onnx_path is not None:
+        return _ort_engine(name, Path(onnx_path), device, threads)
+    if name not in _ORT_LEVEL:
+        raise ValueError(f"{name} needs onnx_path= (a quantized graph, e.g. from 02_quantization)")
+    # A private scratch directory: engines built in parallel processes never share files,
+    # and the graphs are deleted once the session holds them in memory.
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{name}-") as scratch:
+        return _ort_engine(name, _default_onnx(name, loaded, Path(scratch)), device, threads)
+
+
+_BUILDERS = {
+    "eager": _eager, "torchscript": _torchscript, "compile": _compile, "torch-bf16": _bf16,
+    "torch-fp16": _fp16, "torch-int8": _int8,
+    **{name: _ort for name in ENGINE_NAMES if name.startswith("ort")},
+}
+
+
+def build_engine(name: str, loaded: LoadedModel, *, device: str = "cpu", threads: int | None = None,
+                 workdir: str | Path | None = None, onnx_path: str | Path | None = None) -> Engine:
+    """Build engine `name` (one of ENGINE_NAMES) for a loaded model.
+
+    threads: torch intra-op threads and ORT intra_op_num_threads, set together (None: keep
+    torch's current setting and give ORT the same). ORT engines run `onnx_path` as it is
+    when given (any .onnx: plain, optimized, quantized elsewhere); otherwise the model is
+    exported to a scratch directory under `workdir` (default: artifacts/engines) and
+    optimized to the engine's level ("ort" uses O2, the fused graph that keeps exact GELU);
+    pass onnx_path to reuse one export across engines. Raises EngineUnavailable
+    when the engine cannot run here (CUDA-only engines on CPU, a missing ORT provider).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"engine={name!r}; accepted: {', '.join(ENGINE_NAMES)}")
+    kind = _check_device(device)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise EngineUnavailable(f"device={device!r} but torch.cuda.is_available() is False")
+    threads = _threads(threads)
+    if not name.startswith("ort"):
+        return _BUILDERS[name](name, loaded, device, threads)
+    workdir = Path(workdir) if workdir is not None else paths.artifacts_dir() / "engines"
+    workdir.mkdir(parents=True, exist_ok=True)
+    return _ort(name, loaded, device, threads, workdir=workdir, onnx_path=onnx_path)
+
+
+# ---------------------------------------------------------------- checking
+
+
+def _array(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of the hidden states over valid tokens: (batch, seq, hidden) -> (batch, hidden)."""
+    weights = mask[..., None].astype(np.float64)
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+
+
+def check_against_reference(engine_out: Any, reference_out: Any, attention_mask: Any,
+                            atol: float | None = None, min_cosine: float | None = None, *,
+                            precision: str = "fp32") -> dict:
+    """Compare an engine's last hidden state with eager fp32's on the same batch.
+
+    Returns max_abs_diff (over valid tokens, mask=1), cosine_min (of mean-pooled embeddings),
+    the bounds used (defaults from TOLERANCES[precision]), and status "ok" or "mismatch"
+    with a message saying which bound failed.
+    """
+    atol = TOLERANCES[precision]["atol"] if atol is None else atol
+    min_cosine = TOLERANCES[precision]["min_cosine"] if min_cosine is None else min_cosine
+    out, ref = _array(engine_out), _array(reference_out)
+    mask = _array(attention_mask).astype(bool)
+    result = {"max_abs_diff": float("nan"), "cosine_min": float("nan"),
+              "atol": atol, "min_cosine": min_cosine, "status": "mismatch", "message": ""}
+    if out.shape != ref.shape:
+        result["message"] = f"output shape {out.shape} != reference shape {ref.shape}"
+        return result
+    result["max_abs_diff"] = float(np.abs(out - ref)[mask].max())
+    result["cosine_min"] = float(_cosines(pooled(out, mask), pooled(ref, mask)).min())
+    problems = []
+    if not np.isfinite(out[mask]).all():
+        problems.append("non-finite values in the output")
+    if not result["max_abs_diff"] <= atol:
+        problems.append(f"max_abs_diff {result['max_abs_diff']:.3g} > atol {atol:g}")
+    if not result["cosine_min"] >= min_cosine:
+        problems.append(f"cosine_min {result['cosine_min']:.6f} < {min_cosine:g}")
+    result["status"] = "mismatch" if problems else "ok"
+    result["message"] = "; ".join(problems)
+    return result
+
+
+# ---------------------------------------------------------------- produced files
+
+def engine_for_file(fmt: str, path: str | Path, loaded: LoadedModel, *, device: str = "cpu",
+                    threads: int | None = None) -> Engine:
+    """An engine that runs a produced file as it is on disk: a TorchScript .pt is loaded
+    with torch.jit.load, anything else is an ONNX graph for ONNX Runtime."""
+    threads = _threads(threads)
+    if fmt == "torchscript":
+        fn = torch.jit.load(str(path), map_location=device).eval()
+        return _torch(fmt, loaded, device, threads, fn, graph="torchscript")
+    return _ort_engine(fmt, Path(path), device, threads)
+
+
+def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, texts, lengths,
+                      shapes) -> dict:
+    """check_against_reference at every (batch, seq_len) of `shapes` on real text with real
+    padding (pack=False), keeping the worst: the largest diff, the smallest cosine."""
+    from .data import texts_at_length
+
+    worst = {"max_abs_diff": 0.0, "cosine_min": 1.0, "status": "ok", "message": ""}
+    for batch_size, seq_len in shapes:
+        batch, _ = texts_at_length(texts, loaded.tokenizer, batch_size, seq_len, lengths=lengths, pack=False)
+        result = check_against_reference(engine(batch), reference(batch), batch["attention_mask"],
+                                         precision=engine.precision)
+        worst["max_abs_diff"] = max(worst["max_abs_diff"], result["max_abs_diff"])
+        worst["cosine_min"] = min(worst["cosine_min"], result["cosine_min"])
+        if result["status"] != "ok":
+            worst["status"] = "mismatch"
+            worst["message"] += f"{batch_size}x{seq_len}: {result['message']}; "
+    worst["atol"], worst["min_cosine"] = result["atol"], result["min_cosine"]
+    return worst
+
+
+def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, out_dir: str | Path,
+                     texts, lengths, shapes, plain_onnx: str | Path | None = None) -> dict:
+    """Produce one format, run the file it produced and check it against eager fp32 at
+    every shape: one result row (export cost, graph statistics, agreement, status)."""
+    record = export.produce(fmt, loaded, out_dir, plain_onnx)
+    row = {k: v for k, v in record.row().items() if k != "path"}
+    row["file"] = Path(record.path).name if record.status == "ok" else ""
+    if record.status != "ok":
+        return row
+    engine = engine_for_file(fmt, record.path, loaded, threads=reference.threads)
+    check = check_over_shapes(engine, reference, loaded, texts, lengths, shapes)
+    row.update(engine=engine.name, precision=engine.precision, graph=engine.graph,
+               provider=engine.provider, threads=engine.threads, **check)
+    row["message"] = "; ".join(m for m in (check["message"], record.message) if m)
+    return row

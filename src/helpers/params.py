@@ -173,6 +173,13 @@ def _check_engines(name: str, value) -> None:
         raise ParameterError(f"{name}: the list is empty; accepted: {', '.join(ENGINE_NAMES)}")
 
 
+def _check_choices(name: str, value, accepted) -> None:
+    unknown = [v for v in _as_list(value) if v not in accepted]
+    if unknown or not _as_list(value):
+        what = f"unknown value {unknown[0]!r}" if unknown else "the list is empty"
+        raise ParameterError(f"{name}: {what}; accepted: {', '.join(accepted)}")
+
+
 def _check_device(name: str, value) -> None:
     ok = value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())
     if not ok:
@@ -204,6 +211,10 @@ def check_value(name: str, value, values: dict) -> None:
         _check_models(name, value)
     elif name == "engines":
         _check_engines(name, value)
+    elif name == "formats":
+        from .export import FORMATS
+
+        _check_choices(name, value, FORMATS)
     elif name == "device":
         _check_device(name, value)
     elif name == "corpus":
