@@ -1,0 +1,155 @@
+"""Fidelity: how close a variant (quantized, reduced precision, another runtime) stays to
+eager fp32 on real text.
+
+Everything works on numpy arrays: hidden states (batch, seq, hidden), attention masks
+(batch, seq) and sentence embeddings (texts, dim). `embed_texts` produces the embeddings
+with any runner, so every engine is compared on exactly the same tokenized batches.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+def _numpy(x: Any) -> np.ndarray:
+    """A torch tensor (any dtype, device, grad) or array-like as a numpy array."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+        # numpy has no bfloat16; half precision is widened too so sums do not overflow
+        return x.float().numpy() if x.is_floating_point() else x.numpy()
+    return np.asarray(x)
+
+
+def mean_pool(hidden: Any, attention_mask: Any) -> np.ndarray:
+    """Mean of the token vectors over valid (mask=1) tokens: all-MiniLM-L6-v2's pooling."""
+    h = _numpy(hidden).astype(np.float32, copy=False)
+    mask = _numpy(attention_mask).astype(np.float32)[..., None]
+    # the same 1e-9 floor as sentence-transformers, so an all-padding row gives zeros
+    return (h * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+
+
+def normalize(x: Any, eps: float = 1e-12) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    a = _numpy(x).astype(np.float32, copy=False)
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)
+
+
+def _check_pair(ref: np.ndarray, var: np.ndarray) -> None:
+    if ref.shape != var.shape:
+        raise ValueError(f"shapes differ: reference {ref.shape}, variant {var.shape}")
+    if ref.ndim != 2 or ref.shape[0] == 0:
+        raise ValueError(f"need a non-empty (texts, dim) array, got shape {ref.shape}")
+
+
+def cosines(ref_emb: Any, var_emb: Any) -> np.ndarray:
+    """Cosine similarity of each text's variant embedding with its reference embedding."""
+    ref, var = normalize(ref_emb), normalize(var_emb)
+    _check_pair(ref, var)
+    return np.einsum("ij,ij->i", ref.astype(np.float64), var.astype(np.float64))
+
+
+def embedding_agreement(ref_emb: Any, var_emb: Any) -> dict:
+    """Mean and min cosine between reference and variant embeddings, over texts."""
+    cos = cosines(ref_emb, var_emb)
+    return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()), "n": int(cos.size)}
+
+
+def max_abs_diff(ref_hidden: Any, var_hidden: Any, attention_mask: Any) -> float:
+    """Largest |reference - variant| over valid (mask=1) tokens; padding is ignored
+    (its values are arbitrary and differ legitimately between runtimes)."""
+    ref = _numpy(ref_hidden).astype(np.float64)
+    var = _numpy(var_hidden).astype(np.float64)
+    if ref.shape != var.shape:
+        raise ValueError(f"shapes differ: reference {ref.shape}, variant {var.shape}")
+    valid = _numpy(attention_mask).astype(bool)
+    if not valid.any():
+        raise ValueError("attention_mask has no valid token")
+    return float(np.abs(ref[valid] - var[valid]).max())
+
+
+def _top_k(emb: np.ndarray, rows: slice, k: int) -> np.ndarray:
+    """Indices of the k nearest neighbours (cosine, self excluded) of the rows, unordered."""
+    sims = emb[rows] @ emb.T
+    own = np.arange(rows.start, rows.stop)
+    sims[own - rows.start, own] = -np.inf
+    return np.argpartition(-sims, k - 1, axis=1)[:, :k]
+
+
+def recall_at_k(ref_emb: Any, var_emb: Any, k: int = 10, chunk: int = 1024) -> float:
+    """Nearest-neighbour retrieval agreement: for each text, the share of its k nearest
+    neighbours under the reference embeddings that are also among its k nearest under
+    the variant's (cosine, the text itself excluded), averaged over texts.
+
+    Similarities are computed `chunk` rows at a time, so memory stays O(chunk * texts).
+    """
+    ref, var = normalize(ref_emb), normalize(var_emb)
+    _check_pair(ref, var)
+    n = ref.shape[0]
+    if not 1 <= k < n:
+        raise ValueError(f"k={k} needs 1 <= k < number of texts ({n})")
+    hits = 0
+    for start in range(0, n, chunk):
+        rows = slice(start, min(start + chunk, n))
+        both = np.concatenate([_top_k(ref, rows, k), _top_k(var, rows, k)], axis=1)
+        both.sort(axis=1)
+        # each set has distinct indices, so an index shared by both sets appears twice in a row
+        hits += int((both[:, 1:] == both[:, :-1]).sum())
+    return hits / (n * k)
+
+
+def classification_scores(y_true: Sequence, y_pred: Sequence) -> dict:
+    """Accuracy and F1 (weighted and macro over the labels present) of predictions."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if len(y_true) != len(y_pred) or len(y_true) == 0:
+        raise ValueError(f"need equally long, non-empty labels ({len(y_true)} vs {len(y_pred)})")
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_weighted": float(f1_score(y_true, y_pred, average="weighted", zero_division=0)),
+        "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "n": len(y_true),
+    }
+
+
+def embed_texts(
+    run_batch: Callable[[dict], Any],
+    texts: Sequence[str],
+    tokenizer: Any,
+    batch_size: int,
+    max_length: int | None,
+    input_names: Sequence[str],
+    *,
+    normalized: bool = True,
+    sort_by_length: bool = True,
+) -> np.ndarray:
+    """Sentence embeddings of `texts`, in their order, from any runner
+    `run_batch(dict of torch tensors) -> last_hidden_state` (numpy or torch).
+
+    Batches are padded to their longest text (truncated at `max_length`). With
+    `sort_by_length` texts are batched in order of token length (stable, so deterministic),
+    which cuts padding; note that a variant with per-batch activation ranges (dynamic INT8)
+    then sees different batch neighbours than with corpus order. Rows are unit-normalised
+    unless `normalized=False` (all-MiniLM-L6-v2 ends with a Normalize module).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}; need >= 1")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty")
+    order = np.arange(len(texts))
+    if sort_by_length:
+        ids = tokenizer(texts, truncation=max_length is not None, max_length=max_length,
+                        verbose=False)["input_ids"]
+        order = np.argsort([len(i) for i in ids], kind="stable")
+    out: np.ndarray | None = None
+    for start in range(0, len(texts), batch_size):
+        idx = order[start : start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=max_length is not None,
+                        max_length=max_length, return_tensors="pt")
+        hidden = run_batch({name: enc[name] for name in input_names})
+        emb = mean_pool(hidden, enc["attention_mask"])
+        if out is None:
+            out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
+        out[idx] = emb
+    return normalize(out) if normalized else out

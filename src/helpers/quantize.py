@@ -1,0 +1,328 @@
+"""Quantized and reduced-precision ONNX variants of an fp32 ONNX encoder.
+
+Every function reads an fp32 ONNX file (the UN-optimized legacy export: quantizing an
+ORT-optimized graph fails on fused operators) and writes a new file, returning a
+`QuantRecord`. Nothing raises on a failed method: the record says `status="error"` and
+why, and a written file that onnxruntime cannot run on this machine is an error too.
+
+Torch-side variants (torch dynamic INT8, bf16) are built at run time by helpers.engines.
+"""
+from __future__ import annotations
+
+import logging
+import platform
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .export import size_mb
+
+# ORT's quantizer and optimum log advice at INFO/WARNING on every call; keep notebooks quiet.
+_NOISY_LOGGERS = ("", "optimum", "onnxruntime")  # "" is the root logger
+
+
+@dataclass
+class QuantRecord:
+    """What one quantization method produced, as a result row."""
+
+    method: str  # optimum_dynamic | ort_dynamic | ort_static | fp16
+    path: str | None
+    seconds: float | None  # wall time of producing the file (calibration included)
+    size_mb: float | None
+    status: str  # ok | skipped | error
+    message: str = ""
+    per_channel: bool | None = None
+    reduce_range: bool | None = None
+    weight_type: str | None = None
+    activation_type: str | None = None
+    quant_format: str | None = None
+    calibration_size: int | None = None
+    calibration_seq_len: int | None = None
+    config: str | None = None  # optimum's AutoQuantizationConfig name
+    excluded_nodes: int | None = None  # operators left in fp32 on purpose
+
+    @property
+    def label(self) -> str:
+        """Short unique name of the variant, e.g. 'ort_dynamic per-channel'."""
+        if self.per_channel is None:
+            return self.method
+        return f"{self.method} {'per-channel' if self.per_channel else 'per-tensor'}"
+
+    def as_row(self) -> dict:
+        return {**asdict(self), "label": self.label}
+
+
+# ---------------------------------------------------------------- common machinery
+
+
+def default_quant_config_name(cpu: dict | None = None) -> str:
+    """optimum AutoQuantizationConfig matching the CPU: 'arm64' on ARM, 'avx512_vnni' with
+    AVX512-VNNI, else 'avx2'. `cpu` is helpers.fingerprint.cpu_info()'s dict (read if None)."""
+    if cpu is None:
+        from .fingerprint import cpu_info
+
+        cpu = cpu_info()
+    arch = (cpu.get("architecture") or platform.machine()).lower()
+    if arch in ("arm64", "aarch64") or arch.startswith("arm"):
+        return "arm64"
+    return "avx512_vnni" if (cpu.get("flags") or {}).get("avx512_vnni") else "avx2"
+
+
+def onnx_input_names(onnx_path: str | Path) -> list[str]:
+    """Graph inputs of an ONNX file, in order (initializers excluded)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name not in inits]
+
+
+def _dummy_feed(session: Any, batch: int, seq_len: int) -> dict:
+    # ids and mask of ones; zeros elsewhere (token_type_ids: RoBERTa-style has one type only)
+    feed = {}
+    for i in session.get_inputs():
+        dtype = np.int32 if "int32" in i.type else np.int64
+        fill = 1 if i.name in ("input_ids", "attention_mask") else 0
+        feed[i.name] = np.full((batch, seq_len), fill, dtype=dtype)
+    return feed
+
+
+def smoke_run(onnx_path: str | Path, batch: int = 2, seq_len: int = 8) -> np.ndarray:
+    """Run the file once in onnxruntime (CPU) on a small dummy batch; return the first
+    output. Raises if ORT cannot load or run it, or the output is not finite."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    out = session.run(None, _dummy_feed(session, batch, seq_len))[0]
+    if not np.isfinite(out.astype(np.float32)).all():
+        raise FloatingPointError("output has NaN or Inf")
+    return out
+
+
+def _build(method: str, out_path: Path, produce: Callable[[], None], **details) -> QuantRecord:
+    """Run `produce()` (which writes out_path), time it, check the file runs; never raise."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = [logging.getLogger(n or None) for n in _NOISY_LOGGERS]
+    levels = [lg.level for lg in quiet]
+    start = time.perf_counter()
+    try:
+        for lg in quiet:
+            lg.setLevel(logging.ERROR)
+        produce()
+    except Exception as e:  # the record carries the failure; a notebook shows it
+        return QuantRecord(method, None, time.perf_counter() - start, None, "error",
+                           f"{type(e).__name__}: {e}", **details)
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
+    seconds = time.perf_counter() - start
+    record = QuantRecord(method, str(out_path), seconds, size_mb(out_path), "ok", **details)
+    try:
+        smoke_run(out_path)
+    except Exception as e:
+        record.status = "error"
+        record.message = f"written, but onnxruntime (CPU) cannot run it: {type(e).__name__}: {e}"
+    return record
+
+
+# ---------------------------------------------------------------- INT8
+
+
+def ort_dynamic_optimum(
+    onnx_path: str | Path, out_dir: str | Path, per_channel: bool, config_name: str | None = None
+) -> QuantRecord:
+    """Dynamic INT8 with optimum's ORTQuantizer and the AutoQuantizationConfig of this CPU
+    (`config_name` overrides: avx512_vnni, avx2, arm64, ...). Writes
+    out_dir/<stem>_int8_<pc|pt>.onnx, plus optimum's ort_config.json of the latest call."""
+    name = config_name or default_quant_config_name()
+    details = {"per_channel": per_channel, "config": name, "quant_format": "QOperator"}
+    try:
+        from optimum.onnxruntime import ORTQuantizer
+        from optimum.onnxruntime.configuration import AutoQuantizationConfig
+    except Exception as e:  # e.g. transformers 5.x, which optimum-onnx does not support
+        return QuantRecord("optimum_dynamic", None, None, None, "skipped",
+                           f"optimum.onnxruntime unavailable: {type(e).__name__}: {e}", **details)
+    config = getattr(AutoQuantizationConfig, name)(is_static=False, per_channel=per_channel)
+    details.update(reduce_range=config.reduce_range, weight_type=config.weights_dtype.name,
+                   activation_type=config.activations_dtype.name)
+    onnx_path, out_dir = Path(onnx_path), Path(out_dir)
+    suffix = f"int8_{'pc' if per_channel else 'pt'}"
+    out_path = out_dir / f"{onnx_path.stem}_{suffix}.onnx"
+
+    def produce() -> None:
+        # the constructor takes the file itself; from_pretrained wants a one-model folder
+        ORTQuantizer(onnx_path).quantize(config, save_dir=out_dir, file_suffix=suffix)
+
+    return _build("optimum_dynamic", out_path, produce, **details)
+
+
+def ort_dynamic(
+    onnx_path: str | Path, out_path: str | Path, per_channel: bool, reduce_range: bool = False
+) -> QuantRecord:
+    """Dynamic INT8 with onnxruntime.quantization.quantize_dynamic: QInt8 weights, uint8
+    activations quantized at run time per batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    def produce() -> None:
+        quantize_dynamic(Path(onnx_path), Path(out_path), per_channel=per_channel,
+                         reduce_range=reduce_range, weight_type=QuantType.QInt8)
+
+    return _build("ort_dynamic", Path(out_path), produce, per_channel=per_channel,
+                  reduce_range=reduce_range, weight_type="QInt8", activation_type="QUInt8",
+                  quant_format="QOperator")
+
+
+def calibration_subset(texts: Sequence[str], n: int) -> list[str]:
+    """n texts evenly spread over `texts` (all of them if fewer): the corpus is ordered by
+    source file, so its first n texts would all come from a few modules."""
+    texts = list(texts)
+    if n >= len(texts):
+        return texts
+    return [texts[i] for i in np.linspace(0, len(texts) - 1, n).round().astype(int)]
+
+
+class TextCalibrationReader:
+    """onnxruntime CalibrationDataReader over real texts tokenized at a fixed length."""
+
+    def __init__(self, texts: Sequence[str], tokenizer: Any, input_names: Sequence[str],
+                 seq_len: int = 128, batch_size: int = 8):
+        enc = tokenizer(list(texts), padding="max_length", truncation=True,
+                        max_length=seq_len, return_tensors="np")
+        self.batches = [
+            {name: enc[name][i : i + batch_size].astype(np.int64) for name in input_names}
+            for i in range(0, len(texts), batch_size)
+        ]
+        self.rewind()
+
+    def get_next(self) -> dict | None:
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        self._it = iter(self.batches)
+
+
+def down_projection_matmuls(onnx_path: str | Path) -> list[str]:
+    """Names of the MatMul/Gemm nodes whose weight shrinks the width (rows > columns): in a
+    BERT-family encoder the FFN output projections (intermediate -> hidden), whatever the
+    model's naming. Their input, the GELU output, has outliers a static range cannot cover."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    shapes = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    names = []
+    for node in model.graph.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        dims = [shapes[x] for x in node.input[1:2] if x in shapes]
+        if dims and len(dims[0]) == 2 and dims[0][0] > dims[0][1]:
+            names.append(node.name)
+    return names
+
+
+def ort_static(
+    onnx_path: str | Path,
+    out_path: str | Path,
+    calibration_texts: Sequence[str],
+    tokenizer: Any,
+    input_names: Sequence[str] | None = None,
+    calibration_size: int = 128,
+    per_channel: bool = True,
+    *,
+    seq_len: int = 128,
+    batch_size: int = 8,
+    op_types: Sequence[str] | None = ("MatMul", "Gather"),
+    exclude_down_projections: bool = True,
+) -> QuantRecord:
+    """Static INT8 (QDQ, signed weights and activations, MinMax ranges) calibrated on
+    `calibration_size` texts spread over `calibration_texts`, tokenized to `seq_len`.
+
+    Defaults, from measurements on all-MiniLM-L6-v2: MatMul (weights and activations) and
+    Gather (the embedding tables, most of a small model's size) are quantized; every other
+    operator (op_types=None) wrecks the embeddings (cosine ~0.1). The FFN down-projections
+    stay fp32 (`exclude_down_projections`): quantized, they alone cost ~0.1 of min cosine.
+    `input_names` default to the graph's inputs.
+
+    Speed: ORT's CPU provider fuses only the MatMuls whose output is quantized again into
+    QLinearMatMul; the Q/K/V and FFN-up MatMuls feed an fp32 bias Add, so they run as
+    DequantizeLinear + fp32 MatMul, and the file is no faster than fp32. Quantizing Add
+    too fuses everything (about 2.5x faster on MiniLM) but the residual stream's outliers
+    then drop cosine to ~0.35.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    texts = calibration_subset(calibration_texts, calibration_size)
+    excluded: list[str] = []  # filled inside produce(), so a bad file is recorded, not raised
+
+    def produce() -> None:
+        names = list(input_names) if input_names is not None else onnx_input_names(onnx_path)
+        if exclude_down_projections:
+            excluded.extend(down_projection_matmuls(onnx_path))
+        reader = TextCalibrationReader(texts, tokenizer, names, seq_len, batch_size)
+        quantize_static(Path(onnx_path), Path(out_path), reader, quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(op_types) if op_types else None,
+                        nodes_to_exclude=excluded, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+
+    record = _build("ort_static", Path(out_path), produce, per_channel=per_channel,
+                    reduce_range=False, weight_type="QInt8", activation_type="QInt8",
+                    quant_format="QDQ", calibration_size=len(texts), calibration_seq_len=seq_len)
+    record.excluded_nodes = len(excluded)
+    if excluded and not record.message:
+        record.message = f"{len(excluded)} FFN down-projection MatMuls kept in fp32"
+    return record
+
+
+# ---------------------------------------------------------------- FP16
+
+
+def cpu_fp32_fallback(onnx_path: str | Path) -> dict[str, int]:
+    """Operators of an fp16 graph that onnxruntime's CPU provider feeds through Casts it
+    inserts itself ('InsertedPrecisionFreeCast_*'), by op type: those run in fp32."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(Path(tmp) / "cpu.onnx")
+        ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        graph = onnx.load(options.optimized_model_filepath).graph
+    casts = {n.output[0] for n in graph.node
+             if n.op_type == "Cast" and n.name.startswith("InsertedPrecisionFreeCast")}
+    fed = Counter(n.op_type for n in graph.node
+                  if n.op_type != "Cast" and casts.intersection(n.input))
+    return dict(fed.most_common())
+
+
+def fp16(onnx_path: str | Path, out_path: str | Path) -> QuantRecord:
+    """fp16 weights and compute via onnxruntime.transformers.float16, inputs and outputs
+    kept fp32 (keep_io_types). ORT's CPU provider lacks fp16 kernels for many operators
+    (MatMul among them on x86) and runs those in fp32 between inserted Casts: the message
+    lists them. The file is half the size, but expect no speed-up on CPU."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    def produce() -> None:
+        model = convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
+        onnx.save(model, str(out_path))
+
+    record = _build("fp16", Path(out_path), produce, weight_type="FLOAT16",
+                    activation_type="FLOAT16")
+    if record.status == "ok":
+        try:
+            fallback = cpu_fp32_fallback(record.path)
+        except Exception as e:
+            fallback, record.message = {}, f"fp32 fallback not inspected: {type(e).__name__}: {e}"
+        if fallback:
+            ops = ", ".join(f"{op} x{n}" for op, n in fallback.items())
+            record.message = f"on CPU onnxruntime runs these in fp32 behind inserted Casts: {ops}"
+    return record
