@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import export, paths
+from . import export, fidelity, paths
 from .models import LoadedModel
 
 ENGINES = {
@@ -365,17 +365,6 @@ def _array(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean of the hidden states over valid tokens: (batch, seq, hidden) -> (batch, hidden)."""
-    weights = mask[..., None].astype(np.float64)
-    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
-
-
-def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
-
-
 def check_against_reference(engine_out: Any, reference_out: Any, attention_mask: Any,
                             atol: float | None = None, min_cosine: float | None = None, *,
                             precision: str = "fp32") -> dict:
@@ -395,7 +384,7 @@ def check_against_reference(engine_out: Any, reference_out: Any, attention_mask:
         result["message"] = f"output shape {out.shape} != reference shape {ref.shape}"
         return result
     result["max_abs_diff"] = float(np.abs(out - ref)[mask].max())
-    result["cosine_min"] = float(_cosines(pooled(out, mask), pooled(ref, mask)).min())
+    result["cosine_min"] = float(fidelity.cosines(fidelity.mean_pool(out, mask), fidelity.mean_pool(ref, mask)).min())
     problems = []
     if not np.isfinite(out[mask]).all():
         problems.append("non-finite values in the output")
