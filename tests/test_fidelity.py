@@ -188,3 +188,30 @@ def test_embed_texts_with_a_torch_model(tokenizer):
     with torch.inference_mode():
         alone = lm.model(**enc).last_hidden_state.mean(dim=1).numpy()
     np.testing.assert_allclose(emb[1], alone[0], atol=1e-5)
+
+
+def test_classification_head_on_encoder_output_matches_the_full_model(tmp_path):
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from helpers import engines
+    from helpers.models import load_model, minilm_dir
+
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                        num_labels=3, id2label={0: "bug", 1: "question", 2: "docs"},
+                        label2id={"bug": 0, "question": 1, "docs": 2})
+    clf = BertForSequenceClassification(config).eval()
+    clf.save_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    tokenizer.save_pretrained(tmp_path)
+    texts = ["It crashes on start.", "How do I install it?", "The README has a typo in section two.",
+             "Segfault when loading a large file", "Where are the docs?"]
+    head, id2label = f.classification_head(tmp_path)
+    loaded = load_model(str(tmp_path))
+    eager = engines.build_engine("eager", loaded)
+    predicted = f.predict_texts(eager, head, id2label, texts, loaded.tokenizer, 2, 128, loaded.input_names)
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = [config.id2label[int(i)] for i in clf(**enc).logits.argmax(1)]
+    assert predicted == expected
+    assert f.classification_head(minilm_dir()) is None  # an encoder without a head

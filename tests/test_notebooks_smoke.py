@@ -42,7 +42,24 @@ def check_01_export(out):
     return ["01_export_costs", "01_fusions"]
 
 
-CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export}
+def check_02_quantization(out):
+    variants = pd.read_csv(out / "results" / "02_variants.csv").set_index("method")
+    speed = pd.read_csv(out / "results" / "02_speed.csv")
+    assert len(variants) == 11 and variants.loc["eager", "recall_at_10"] == 1.0
+    built = variants[variants["status"].isin(["ok", "mismatch"])]
+    assert built["cosine_min"].between(0, 1.0 + 1e-6).all() and built["recall_at_10"].between(0, 1).all()
+    assert (built["peak_rss_mb"] > built["load_increment_mb"]).all() and (built["size_mb"] > 0).all()
+    int8 = variants.loc["ort-int8-pc"]
+    assert int8["status"] == "ok" and int8["size_mb"] < 0.5 * variants.loc["ort-fp32", "size_mb"]
+    assert set(speed["method"]) == set(built.index) and set(speed["batch_size"]) == {1, 4}
+    eager = speed[speed["method"] == "eager"]
+    assert (eager["speedup"] == 1.0).all()
+    assert (speed["speedup_ci_low"] <= speed["speedup"]).all() and (speed["speedup"] <= speed["speedup_ci_high"]).all()
+    return ["02_pareto", "02_size", "02_per_channel"]
+
+
+CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export,
+          "02_quantization": check_02_quantization}
 
 
 @pytest.fixture(scope="module")

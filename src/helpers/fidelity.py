@@ -112,6 +112,32 @@ def classification_scores(y_true: Sequence, y_pred: Sequence) -> dict:
     }
 
 
+def _over_batches(run_batch: Callable[[dict], Any], texts: Sequence[str], tokenizer: Any,
+                  batch_size: int, max_length: int | None, input_names: Sequence[str],
+                  reduce: Callable[[Any, Any], np.ndarray], sort_by_length: bool) -> np.ndarray:
+    """reduce(hidden, attention_mask) of every text, in the texts' order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}; need >= 1")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts is empty")
+    order = np.arange(len(texts))
+    if sort_by_length:
+        ids = tokenizer(texts, truncation=max_length is not None, max_length=max_length,
+                        verbose=False)["input_ids"]
+        order = np.argsort([len(i) for i in ids], kind="stable")
+    out: np.ndarray | None = None
+    for start in range(0, len(texts), batch_size):
+        idx = order[start : start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=max_length is not None,
+                        max_length=max_length, return_tensors="pt")
+        vectors = reduce(run_batch({name: enc[name] for name in input_names}), enc["attention_mask"])
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[idx] = vectors
+    return out
+
+
 def embed_texts(
     run_batch: Callable[[dict], Any],
     texts: Sequence[str],
@@ -132,24 +158,43 @@ def embed_texts(
     then sees different batch neighbours than with corpus order. Rows are unit-normalised
     unless `normalized=False` (all-MiniLM-L6-v2 ends with a Normalize module).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size}; need >= 1")
-    texts = list(texts)
-    if not texts:
-        raise ValueError("texts is empty")
-    order = np.arange(len(texts))
-    if sort_by_length:
-        ids = tokenizer(texts, truncation=max_length is not None, max_length=max_length,
-                        verbose=False)["input_ids"]
-        order = np.argsort([len(i) for i in ids], kind="stable")
-    out: np.ndarray | None = None
-    for start in range(0, len(texts), batch_size):
-        idx = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=max_length is not None,
-                        max_length=max_length, return_tensors="pt")
-        hidden = run_batch({name: enc[name] for name in input_names})
-        emb = mean_pool(hidden, enc["attention_mask"])
-        if out is None:
-            out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
-        out[idx] = emb
+    out = _over_batches(run_batch, texts, tokenizer, batch_size, max_length, input_names,
+                        mean_pool, sort_by_length)
     return normalize(out) if normalized else out
+
+
+def classification_head(source) -> tuple[Callable[[Any, Any], np.ndarray], dict] | None:
+    """The fp32 classification head of a sequence-classification checkpoint, applied to an
+    encoder's last hidden state: (head(hidden, mask) -> logits, id2label). None if `source`
+    is not such a checkpoint. Covers the BERT (pooler + classifier), DistilBERT
+    (pre_classifier on [CLS]) and RoBERTa (classifier on the sequence) families."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(source)
+    if not any(a.endswith("ForSequenceClassification") for a in config.architectures or []):
+        return None
+    clf = AutoModelForSequenceClassification.from_pretrained(source).eval()
+    base = getattr(clf, clf.base_model_prefix)
+
+    def head(hidden, mask) -> np.ndarray:
+        h = torch.as_tensor(_numpy(hidden), dtype=torch.float32)
+        with torch.no_grad():
+            if getattr(base, "pooler", None) is not None and hasattr(clf, "dropout"):
+                logits = clf.classifier(clf.dropout(base.pooler(h)))
+            elif hasattr(clf, "pre_classifier"):
+                logits = clf.classifier(torch.relu(clf.pre_classifier(h[:, 0])))
+            else:
+                logits = clf.classifier(h)
+        return logits.numpy()
+
+    return head, dict(config.id2label)
+
+
+def predict_texts(run_batch: Callable[[dict], Any], head: Callable, id2label: dict, texts: Sequence[str],
+                  tokenizer: Any, batch_size: int, max_length: int | None,
+                  input_names: Sequence[str]) -> list[str]:
+    """Predicted label (as text) of every text: `head` on a runner's hidden states."""
+    logits = _over_batches(run_batch, texts, tokenizer, batch_size, max_length, input_names,
+                           head, sort_by_length=True)
+    return [str(id2label.get(int(i), i)) for i in logits.argmax(axis=1)]

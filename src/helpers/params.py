@@ -215,6 +215,10 @@ def check_value(name: str, value, values: dict) -> None:
         from .export import FORMATS
 
         _check_choices(name, value, FORMATS)
+    elif name == "methods":
+        from .variants import METHODS
+
+        _check_choices(name, value, list(METHODS))
     elif name == "device":
         _check_device(name, value)
     elif name == "corpus":

@@ -1,0 +1,217 @@
+"""The precision variants 02_quantization compares, by method name: how each is produced,
+how it runs, and what it weighs.
+
+Torch variants are built from the loaded model at run time; ONNX variants are files made
+from the plain (un-optimized) fp32 export, because ORT quantizes that graph reliably.
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import torch
+
+from . import engines, export, quantize
+from .memory import ProcessMemory, in_fresh_process
+from .models import LoadedModel, load_model
+
+METHODS = {
+    "eager": "PyTorch eager fp32 (the reference)",
+    "torch-bf16": "PyTorch under bf16 autocast (fp32 weights)",
+    "torch-bf16-weights": "PyTorch with bf16 weights",
+    "torch-int8": "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear)",
+    "ort-fp32": "ONNX Runtime fp32 (plain export)",
+    "ort-int8-pt": "ORT quantize_dynamic INT8, per-tensor",
+    "ort-int8-pc": "ORT quantize_dynamic INT8, per-channel",
+    "optimum-int8-pt": "optimum ORTQuantizer dynamic INT8 for this CPU, per-tensor",
+    "optimum-int8-pc": "optimum ORTQuantizer dynamic INT8 for this CPU, per-channel",
+    "ort-int8-static": "ORT static INT8 (QDQ), calibrated on corpus text, per-channel",
+    "ort-fp16": "ONNX fp16 weights and activations, fp32 inputs/outputs",
+}
+TORCH_METHODS = ("eager", "torch-bf16", "torch-bf16-weights", "torch-int8")
+
+
+def _state_dict_mb(model: torch.nn.Module) -> float:
+    """Size of a torch model as torch.save writes it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        torch.save(model.state_dict(), path)
+        return path.stat().st_size / 2**20
+
+
+def produce(method: str, loaded: LoadedModel, plain_onnx: Path, out_dir: Path,
+            calibration_texts, calibration_size: int) -> dict:
+    """Make variant `method`; a row with its file (ONNX variants), size, time and status."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}; accepted: {', '.join(METHODS)}")
+    if method in TORCH_METHODS:
+        engine = build(method, loaded, None)  # also checks it can be built here
+        model = engine.fn.model if hasattr(engine.fn, "model") else loaded.model
+        return {"method": method, "file": "", "size_mb": _state_dict_mb(model), "quant_seconds": 0.0,
+                "status": "ok", "message": ""}
+    out = out_dir / f"{method}.onnx"
+    if method == "ort-fp32":
+        record = quantize.QuantRecord(method, str(plain_onnx), 0.0, export.size_mb(plain_onnx), "ok")
+    elif method in ("ort-int8-pt", "ort-int8-pc"):
+        record = quantize.ort_dynamic(plain_onnx, out, per_channel=method.endswith("pc"))
+    elif method in ("optimum-int8-pt", "optimum-int8-pc"):
+        record = quantize.ort_dynamic_optimum(plain_onnx, out_dir / method, per_channel=method.endswith("pc"))
+    elif method == "ort-int8-static":
+        record = quantize.ort_static(plain_onnx, out, calibration_texts, loaded.tokenizer, loaded.input_names,
+                                     calibration_size=calibration_size)
+    else:
+        record = quantize.fp16(plain_onnx, out)
+    return {"method": method, "file": record.path or "", "size_mb": record.size_mb,
+            "quant_seconds": record.seconds, "status": record.status, "message": record.message,
+            "config": record.config or ""}
+
+
+def _bf16_weights(loaded: LoadedModel, threads: int | None) -> engines.Engine:
+    model = copy.deepcopy(loaded.model).to(torch.bfloat16).eval()
+    engine = engines.build_engine("eager", loaded, threads=threads)
+    engine.fn = export.wrap(loaded, model)
+    engine.name, engine.precision = "torch-bf16-weights", "bf16"
+    return engine
+
+
+def build(method: str, loaded: LoadedModel, file: str | Path | None, threads: int | None = None) -> engines.Engine:
+    """The engine that runs variant `method` (file: the ONNX file `produce` made)."""
+    if method == "torch-bf16-weights":
+        return _bf16_weights(loaded, threads)
+    if method in TORCH_METHODS:
+        return engines.build_engine(method, loaded, threads=threads)
+    engine = engines.engine_for_file("ort", file, loaded, threads=threads)
+    engine.name = method
+    return engine
+
+
+# -- memory of one variant in a fresh process -------------------------------------------------
+def _load_in_child(method: str, model: str, file: str, threads: int, batch: dict):
+    if method in TORCH_METHODS:
+        engine = build(method, load_model(model), None, threads)
+    else:  # an ORT variant never loads the torch model
+        engine = engines.engine_for_file("ort", file, None, threads=threads)
+    return engine, engine.prepare(batch)
+
+
+def _run_in_child(loaded_engine) -> int:
+    engine, prepared = loaded_engine
+    for _ in range(3):
+        engine.run_prepared(prepared)
+    return 3
+
+
+def fresh_process_memory(method: str, model: str, file: str, threads: int, batch: dict) -> ProcessMemory:
+    """Peak RSS of a process that loads this one variant and runs it on `batch`: load and
+    inference increments with nothing left over from other variants."""
+    return in_fresh_process(_load_in_child, _run_in_child, method, model, file, threads, batch)
+
+
+# -- evaluation -------------------------------------------------------------------------------
+def split_texts(texts, n_fidelity: int, n_calibration: int) -> tuple[list[str], list[str]]:
+    """Disjoint real-text sets: fidelity texts from even positions, calibration from odd."""
+    return (quantize.calibration_subset(texts[0::2], n_fidelity),
+            quantize.calibration_subset(texts[1::2], n_calibration))
+
+
+def fidelity_row(engine: engines.Engine, loaded: LoadedModel, reference_emb, check_batch, reference_hidden,
+                 fidelity_texts, seq_len: int, task=None) -> dict:
+    """Agreement of one variant with eager fp32: max diff and status on a padded batch,
+    cosine and recall@10 of embeddings over the fidelity texts, and the task scores when
+    a classification head and labels are given (task = (head, id2label, labels))."""
+    from . import fidelity
+
+    check = engines.check_against_reference(engine(check_batch), reference_hidden,
+                                            check_batch["attention_mask"], precision=engine.precision)
+    emb = fidelity.embed_texts(engine, fidelity_texts, loaded.tokenizer, 32, seq_len, loaded.input_names)
+    row = {"precision": engine.precision, "graph": engine.graph, "max_abs_diff": check["max_abs_diff"],
+           "status": check["status"], "message": check["message"],
+           **fidelity.embedding_agreement(reference_emb, emb),
+           "recall_at_10": fidelity.recall_at_k(reference_emb, emb, k=10)}
+    if task is not None:
+        head, id2label, texts, labels = task
+        predicted = fidelity.predict_texts(engine, head, id2label, texts, loaded.tokenizer, 32, seq_len,
+                                           loaded.input_names)
+        row.update(fidelity.classification_scores([str(y) for y in labels], predicted))
+    return row
+
+
+def speed_rows(built: dict[str, engines.Engine], batch: dict, real_tokens: int, timing_kwargs: dict,
+               rounds: int) -> list[dict]:
+    """Time every engine on `batch`, interleaved in rounds with eager fp32 (which must be in
+    `built`); one row per engine with its statistics and speed-up over eager with a CI."""
+    from .timing import interleaved, ratio_of_medians
+
+    fns = {}
+    for name, engine in built.items():
+        prepared = engine.prepare(batch)
+        fns[name] = lambda engine=engine, prepared=prepared: engine.run_prepared(prepared)
+    timings = interleaved(fns, rounds=rounds, **timing_kwargs)
+    base = timings["eager"].samples_ms
+    rows = []
+    batch_size = len(batch["input_ids"])
+    for name, t in timings.items():
+        per_s = 1e3 / t.median_ms
+        rows.append({"method": name, **built[name].describe(), "engine": name, **t.stats, "cold_ms": t.cold_ms,
+                     "items_per_s": batch_size * per_s, "tokens_per_s": real_tokens * per_s,
+                     "noisy": t.noisy, **ratio_of_medians(base, t.samples_ms)})
+    return rows
+
+
+def classification_task(model: str, corpus, n: int):
+    """(head, id2label, texts, labels) when `model` is a local or hub classification checkpoint
+    and the corpus has labels; None otherwise."""
+    from . import fidelity
+    from .models import describe_model_name
+
+    if not corpus.labels or describe_model_name(model) not in ("local", "hub"):
+        return None
+    found = fidelity.classification_head(model)
+    return None if found is None else (*found, corpus.texts[:n], corpus.labels[:n])
+
+
+class ModelVariants:
+    """Everything 02_quantization does for one model: produce each variant once, check and
+    score it against eager fp32, then time them together; rows go to the two tables."""
+
+    def __init__(self, model: str, out_dir: Path, seq_len: int, fidelity_texts, task=None):
+        self.loaded = load_model(model)
+        self.model, self.seq_len, self.fidelity_texts, self.task = model, seq_len, fidelity_texts, task
+        self.out_dir = out_dir
+        self.plain = out_dir / "model.onnx"
+        if not self.plain.exists():
+            export.export_onnx(self.loaded, self.plain).raise_for_status()
+        self.built = {"eager": build("eager", self.loaded, None)}
+        from . import fidelity
+        from .data import texts_at_length
+
+        self.check_batch, _ = texts_at_length(fidelity_texts, self.loaded.tokenizer, 4, seq_len, pack=False)
+        self.reference_hidden = self.built["eager"](self.check_batch)
+        self.reference_emb = fidelity.embed_texts(self.built["eager"], fidelity_texts, self.loaded.tokenizer, 32,
+                                                  seq_len, self.loaded.input_names)
+
+    def evaluate(self, method: str, calibration_texts, calibration_size: int, measure_memory: bool,
+                 memory_batch: dict) -> dict:
+        """One variant's row: production, fidelity, memory (status error/skipped if it failed)."""
+        row = {"model": self.model, "model_label": self.loaded.label, "engine": method, "method": method,
+               **produce(method, self.loaded, self.plain, self.out_dir, calibration_texts, calibration_size)}
+        if row["status"] != "ok":
+            return row
+        engine = build(method, self.loaded, row["file"] or None)
+        self.built[method] = engine
+        row.update(engine.describe(), engine=method)
+        row.update(fidelity_row(engine, self.loaded, self.reference_emb, self.check_batch,
+                                self.reference_hidden, self.fidelity_texts, self.seq_len, self.task))
+        if measure_memory:
+            mem = fresh_process_memory(method, self.model, row["file"], engine.threads, memory_batch)
+            row.update(peak_rss_mb=mem.peak_mb, load_increment_mb=mem.load_increment_mb,
+                       inference_increment_mb=mem.inference_increment_mb)
+        row["file"] = str(Path(row["file"]).relative_to(self.out_dir)) if row["file"] else ""
+        return row
+
+    def engine(self, method: str, file: str) -> engines.Engine:
+        """A variant's engine: built during evaluation, or rebuilt from its file on resume."""
+        if method not in self.built:
+            self.built[method] = build(method, self.loaded, self.out_dir / file if file else None)
+        return self.built[method]
