@@ -97,13 +97,19 @@ def _child(conn, load: Callable, run: Callable, args: tuple) -> None:
         conn.close()
 
 
-def in_fresh_process(load: Callable, run: Callable, *args, timeout_s: float = 600) -> ProcessMemory:
-    """Call load(*args) then run(loaded) in a new spawned process and return its memory record.
+def in_fresh_process(load: Callable, run: Callable, *args, timeout_s: float = 600,
+                     preload: tuple[str, ...] = ()) -> ProcessMemory:
+    """Call load(*args) then run(loaded) in a new process and return its memory record.
 
-    Both callables must be importable (module-level functions). The parent blocks on the
-    pipe while the child works: it does not poll, so it takes no CPU from the measurement.
+    Both callables must be importable (module-level functions). The process is forked from
+    a clean server that has imported only `preload` (e.g. torch): it starts in a second
+    instead of re-importing the stack, and holds nothing of this process's memory. The
+    parent blocks on the pipe while the child works: it does not poll, so it takes no CPU
+    from the measurement.
     """
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    if preload:
+        ctx.set_forkserver_preload(list(preload))
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, load, run, args))
     proc.start()
