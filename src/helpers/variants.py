@@ -14,6 +14,7 @@ import torch
 
 from . import engines, export, quantize
 from .memory import ProcessMemory, in_fresh_process
+from .data import token_lengths
 from .models import LoadedModel, load_model
 
 METHODS = {
@@ -105,7 +106,8 @@ def _run_in_child(loaded_engine) -> int:
 def fresh_process_memory(method: str, model: str, file: str, threads: int, batch: dict) -> ProcessMemory:
     """Peak RSS of a process that loads this one variant and runs it on `batch`: load and
     inference increments with nothing left over from other variants."""
-    return in_fresh_process(_load_in_child, _run_in_child, method, model, file, threads, batch)
+    return in_fresh_process(_load_in_child, _run_in_child, method, model, file, threads, batch,
+                            preload=("helpers.variants",))
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -179,6 +181,7 @@ class ModelVariants:
         self.loaded = load_model(model)
         self.model, self.seq_len, self.fidelity_texts, self.task = model, seq_len, fidelity_texts, task
         self.out_dir = out_dir
+        self.lengths = None  # token lengths of the corpus, computed once when timing
         self.plain = out_dir / "model.onnx"
         if not self.plain.exists():
             export.export_onnx(self.loaded, self.plain).raise_for_status()
@@ -215,3 +218,23 @@ class ModelVariants:
         if method not in self.built:
             self.built[method] = build(method, self.loaded, self.out_dir / file if file else None)
         return self.built[method]
+
+    def speed(self, variant_rows, batch_size: int, pending: list[str], texts, timing_kwargs: dict,
+              rounds: int) -> list[dict]:
+        """Rows of 02_speed for the `pending` variants at one batch size: every variant that
+        could be built is timed interleaved with eager on real text packed to seq_len."""
+        from .data import texts_at_length
+
+        rows = variant_rows[variant_rows["status"].isin(["ok", "mismatch"])]
+        wanted = [m for m in rows["method"] if m in pending]
+        if not wanted:
+            return []
+        files = {m: f if isinstance(f, str) else "" for m, f in zip(rows["method"], rows["file"])}
+        built = {m: self.engine(m, files[m]) for m in dict.fromkeys(["eager", *wanted])}
+        if self.lengths is None:
+            self.lengths = token_lengths(texts, self.loaded.tokenizer)
+        batch, real_tokens = texts_at_length(texts, self.loaded.tokenizer, batch_size, self.seq_len,
+                                             lengths=self.lengths)
+        common = {"model": self.model, "batch_size": batch_size, "seq_len": self.seq_len}
+        return [{**common, **row} for row in speed_rows(built, batch, real_tokens, timing_kwargs, rounds)
+                if row["method"] in wanted]
