@@ -69,3 +69,15 @@ def test_parent_blocks_instead_of_polling_while_the_child_measures():
     in_fresh_process(busy_load, busy_run, 1.5)
     parent_cpu = time.process_time() - before
     assert parent_cpu < 0.15, f"parent used {parent_cpu:.2f} s of CPU while the child worked"
+
+
+def test_peak_counter_resets_and_sees_a_known_allocation():
+    from helpers.memory import peak_rss_mb, reset_peak_rss, rss_mb
+
+    allocate(300)
+    if not reset_peak_rss():
+        pytest.skip("this OS cannot reset the peak-RSS counter")
+    assert peak_rss_mb() < rss_mb() + 50  # the 300 MB peak is forgotten
+    before = rss_mb()
+    allocate()
+    assert peak_rss_mb() - before == pytest.approx(ALLOC_MB, rel=0.10)

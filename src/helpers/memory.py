@@ -167,3 +167,30 @@ def nvml_process_mb(pid: int | None = None) -> float | None:
         return 0.0
     except pynvml.NVMLError:
         return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak-RSS counter (Linux: VmHWM via /proc/self/clear_refs).
+    Returns False where that is not possible; peak_rss_mb then reports the lifetime peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since start or the last reset_peak_rss()."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if sys.platform == "darwin" else peak / 1024
