@@ -1,0 +1,300 @@
+"""The CPU/GPU engine sweep: which configurations, how they are measured, what a row holds.
+
+Engines run in workers (helpers.workers), one process per engine and thread count, measured
+in interleaved rounds per configuration; eager fp32 is always among them (the baseline of
+every speed-up) and the reference every engine's output is checked against.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import engines, export, variants
+from .results import failure_row
+from .timing import NOISY_CV, ratio_of_medians, summarize
+from .workers import EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
+
+SCOPES = ("model", "end_to_end")
+BASELINE = "eager"
+CHECK_ROWS = 2
+# ONNX Runtime's idle threads spin ~40 ms after a run before they block: the next worker
+# starts measuring only after that, so it never shares the cores with a spinning neighbour.
+SETTLE_S = 0.05
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str
+    threads: int
+    batch_size: int
+    seq_len: int
+    part: str  # which chart the configuration serves: batch, length, threads, heatmap
+
+    @property
+    def tokens(self) -> int:
+        return self.batch_size * self.seq_len
+
+
+def _anchor(values: list[int], preferred: int) -> int:
+    return preferred if preferred in values else sorted(values)[len(values) // 2]
+
+
+def sweep_configs(models: list[str], batch_sizes: list[int], seq_lens: list[int], threads: list[int],
+                  heatmap_model: str = "") -> list[Config]:
+    """Per model, at the most threads: a batch sweep at the anchor length (128) and a length
+    sweep at the anchor batch (8); at every thread count: batch 1 and the anchor batch at the
+    anchor length; for `heatmap_model`, every batch x length pair. Ordered by model and
+    thread count (one set of workers each), then by size."""
+    top, b0, s0 = max(threads), _anchor(batch_sizes, 8), _anchor(seq_lens, 128)
+    configs = []
+    for model in models:
+        configs += [Config(model, top, b, s0, "batch") for b in batch_sizes]
+        configs += [Config(model, top, b0, s, "length") for s in seq_lens]
+        configs += [Config(model, t, b, s0, "threads") for t in threads for b in sorted({1, b0})]
+        if model == heatmap_model:
+            configs += [Config(model, top, b, s, "heatmap") for b in batch_sizes for s in seq_lens]
+    unique = {}
+    for c in configs:  # the first part that asks for a configuration names it
+        unique.setdefault((c.model, c.threads, c.batch_size, c.seq_len), c)
+    order = {m: i for i, m in enumerate(models)}
+    return sorted(unique.values(), key=lambda c: (order[c.model], c.threads, c.tokens, c.batch_size))
+
+
+# -- engine files prepared once per model in the parent ----------------------------------------
+def best_int8_method(variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame | None) -> tuple[str, str]:
+    """The ORT INT8 method 02_quantization found fastest within tolerance, and why it was chosen."""
+    fallback = ("ort-int8-pc", "per-channel dynamic INT8 (02_quantization results not found)")
+    if variant_rows is None or speed_rows is None or variant_rows.empty or speed_rows.empty:
+        return fallback
+    ok = variant_rows[(variant_rows["status"] == "ok") & variant_rows["method"].str.contains("int8")
+                      & ~variant_rows["method"].str.startswith("torch")]
+    speed = speed_rows.merge(ok[["model", "method"]], on=["model", "method"])
+    if speed.empty:
+        return fallback
+    best = speed.groupby("method")["speedup"].median().idxmax()
+    return best, f"{best}: fastest ORT INT8 method within tolerance in 02_quantization"
+
+
+def prepare_files(loaded, wanted: list[str], out_dir: Path, ort_level: str, int8_method: str,
+                  calibration_texts) -> dict[str, str]:
+    """ONNX files for the ORT engines among `wanted` (cached on disk between runs)."""
+    files = {}
+    if not any(e.startswith("ort") for e in wanted):
+        return files
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plain = out_dir / "model.onnx"
+    if not plain.exists():
+        export.export_onnx(loaded, plain).raise_for_status()
+    if "ort" in wanted:
+        level = out_dir / f"model-{ort_level}.onnx"
+        if not level.exists():
+            export.optimize_onnx(plain, ort_level, level, **export.fusion_dims(loaded.config)).raise_for_status()
+        files["ort"] = str(level)
+    if "ort-int8" in wanted:
+        row = variants.produce(int8_method, loaded, plain, out_dir, calibration_texts, 64)
+        if row["status"] != "ok":
+            raise RuntimeError(f"{int8_method}: {row['message']}")
+        files["ort-int8"] = row["file"]
+    return files
+
+
+# -- measuring one configuration ---------------------------------------------------------------
+def _timing(kwargs: dict, first_round: bool) -> dict:
+    return {**kwargs, "warmup": kwargs.get("warmup", 1) if first_round else 0}
+
+
+def measure_config(workers: dict[str, EngineWorker], batch: dict, texts: list[str], seq_len: int,
+                   scope: str, rounds: int, timing_kwargs: dict) -> dict[str, list[Measurement] | Exception]:
+    """Interleaved rounds over the workers; a worker that fails gives its exception."""
+    results: dict = {name: [] for name in workers}
+    for r in range(rounds):
+        for name, worker in workers.items():
+            if isinstance(results[name], Exception):
+                continue
+            time.sleep(SETTLE_S)
+            try:
+                results[name].append(worker.measure(
+                    batch, seq_len, _timing(timing_kwargs, r == 0), texts if scope == "end_to_end" else None,
+                    CHECK_ROWS if r == 0 and scope == "model" else 0))
+            except (WorkerError, MemoryError) as exc:
+                results[name] = exc
+    return results
+
+
+def efficiency(flops: int, median_ms: float, ceiling_gflops: float) -> tuple[float, float]:
+    """Achieved GFLOP/s and its fraction of the machine's ceiling for that precision."""
+    achieved = flops / (median_ms / 1e3) / 1e9
+    return achieved, achieved / ceiling_gflops if ceiling_gflops and not math.isnan(ceiling_gflops) else math.nan
+
+
+def config_rows(config: Config, scope: str, results: dict, worker_info: dict, real_tokens: int, flops: int,
+                ceilings: dict[str, float]) -> list[dict]:
+    """One row per engine: statistics, speed-up over eager with CI, agreement, memory, efficiency."""
+    base = results.get(BASELINE)
+    base_ok = isinstance(base, list) and base
+    reference = base[0].check if base_ok and base[0].check else None
+    rows = []
+    for name, outcome in results.items():
+        row = {"model": config.model, "engine": name, "threads": config.threads, "batch_size": config.batch_size,
+               "seq_len": config.seq_len, "scope": scope, "part": config.part, "device": "cpu"}
+        info = worker_info.get(name, {})
+        row.update({k: info[k] for k in ("precision", "graph", "provider", "runtime") if k in info})
+        if isinstance(outcome, Exception):
+            rows.append({**row, **failure_row(outcome)})
+            continue
+        samples = pooled_samples(outcome)
+        stats = summarize(samples)
+        per_s = 1e3 / stats["p50_ms"]
+        ceiling = ceilings.get(info.get("precision", "fp32"), math.nan)
+        achieved, share = efficiency(flops, stats["p50_ms"], ceiling)
+        row.update(stats, items_per_s=config.batch_size * per_s, tokens_per_s=real_tokens * per_s,
+                   cold_ms=outcome[0].cold_ms, build_s=info.get("build_s"),
+                   load_mb=info.get("loaded_mb", 0) - info.get("base_mb", 0),
+                   peak_rss_mb=max(m.peak_rss_mb for m in outcome), noisy=stats["cv"] > NOISY_CV,
+                   gflops=achieved, ceiling_gflops=ceiling, efficiency=share, status="ok", message="")
+        if base_ok:
+            row.update(ratio_of_medians(pooled_samples(base), samples))
+        check = outcome[0].check
+        if reference and check:
+            agreement = engines.check_against_reference(check["hidden"], reference["hidden"],
+                                                        reference["attention_mask"],
+                                                        precision=info.get("precision", "fp32"))
+            row.update(max_abs_diff=agreement["max_abs_diff"], cosine_min=agreement["cosine_min"],
+                       status=agreement["status"], message=agreement["message"])
+        rows.append(row)
+    return rows
+
+
+def skipped_rows(config: Config, scope: str, names: list[str], reason: str) -> list[dict]:
+    return [{"model": config.model, "engine": name, "threads": config.threads, "batch_size": config.batch_size,
+             "seq_len": config.seq_len, "scope": scope, "part": config.part, "device": "cpu",
+             "status": "skipped", "message": reason} for name in names]
+
+
+def ceilings_by_precision(ceilings: pd.DataFrame | None, threads: int) -> dict[str, float]:
+    """The best GEMM rate per precision at `threads` from 00_ceilings (empty if not measured)."""
+    from .ceilings import ceiling_for
+
+    if ceilings is None or ceilings.empty:
+        return {}
+    return {p: ceiling_for(ceilings, p, threads=threads) for p in ("fp32", "bf16", "int8", "fp16")}
+
+
+def stop(workers: dict[str, EngineWorker]) -> None:
+    for worker in workers.values():
+        worker.close()
+
+
+def start_workers(model: str, names: list[str], threads: int, files: dict[str, str]):
+    """Workers for every engine; an engine that cannot be built gives its exception instead."""
+    workers, failed = {}, {}
+    for name in names:
+        try:
+            workers[name] = EngineWorker(EngineSpec(model, name, threads, files.get(name)))
+        except (WorkerError, MemoryError) as exc:
+            failed[name] = exc
+    return workers, failed
+
+
+@dataclass
+class Pending:
+    config: Config
+    scope: str
+    engines: list[str]  # the engines whose row is still missing
+
+    def __str__(self) -> str:
+        c = self.config
+        return f"{c.model} {c.threads}t b{c.batch_size}x{c.seq_len} {self.scope}"
+
+
+class Sweep:
+    """Runs pending configurations in order, keeping one set of workers alive per (model,
+    threads) and appending each configuration's rows as soon as it is measured."""
+
+    def __init__(self, table, names: list[str], scopes: list[str], texts, *, rounds: int, timing_kwargs: dict,
+                 max_tokens: int, ceilings: pd.DataFrame | None, files_dir: Path, ort_level: str,
+                 int8_method: str, calibration_texts):
+        self.table, self.texts, self.rounds, self.timing_kwargs = table, texts, rounds, timing_kwargs
+        self.names = [BASELINE] + [n for n in names if n != BASELINE]
+        self.scopes, self.max_tokens, self.ceilings = scopes, max_tokens, ceilings
+        self.files_dir, self.ort_level, self.int8_method = files_dir, ort_level, int8_method
+        self.calibration_texts = calibration_texts
+        self.group, self.workers, self.failed = None, {}, {}
+
+    def pending(self, configs: list[Config]) -> list[Pending]:
+        items = []
+        for c in configs:
+            # the heatmap grid is timed model-only: end to end is covered by the sweeps
+            for scope in (s for s in self.scopes if c.part != "heatmap" or s == "model"):
+                missing = [e for e in self.names if not self.table.done(
+                    model=c.model, engine=e, threads=c.threads, batch_size=c.batch_size, seq_len=c.seq_len,
+                    scope=scope)]
+                if missing:
+                    items.append(Pending(c, scope, missing))
+        return items
+
+    def _enter_group(self, model: str, threads: int) -> None:
+        from .data import token_lengths
+        from .models import load_model
+
+        if self.group == (model, threads):
+            return
+        self.close()
+        loaded = load_model(model)
+        self.tokenizer, self.model_config, self.n_params = loaded.tokenizer, loaded.config, loaded.n_params
+        self.lengths = token_lengths(self.texts, loaded.tokenizer)
+        try:
+            files = prepare_files(loaded, self.names, self.files_dir / model.replace("/", "__"), self.ort_level,
+                                  self.int8_method, self.calibration_texts)
+        except Exception as exc:  # the ORT engines of this model are recorded as errors
+            files, ort_failure = {}, exc
+        else:
+            ort_failure = None
+        del loaded  # the workers hold their own copies
+        names = [n for n in self.names if not (ort_failure and n.startswith("ort"))]
+        self.workers, self.failed = start_workers(model, names, threads, files)
+        self.failed.update({n: ort_failure for n in self.names if ort_failure and n.startswith("ort")})
+        self.group = (model, threads)
+
+    def run(self, item: Pending) -> None:
+        from .data import texts_at_length
+        from .models import encoder_flops
+
+        c = item.config
+        if c.tokens > self.max_tokens:
+            for row in skipped_rows(c, item.scope, item.engines,
+                                    f"batch x length = {c.tokens} tokens is above max_tokens={self.max_tokens}"):
+                self.table.append(row)
+            return
+        self._enter_group(c.model, c.threads)
+        batch, real_tokens = texts_at_length(self.texts, self.tokenizer, c.batch_size, c.seq_len, lengths=self.lengths)
+        raw = self.tokenizer.batch_decode(batch["input_ids"], skip_special_tokens=True)
+        active = {n: self.workers[n] for n in self.names if n in self.workers and (n in item.engines or n == BASELINE)}
+        results = measure_config(active, batch, raw, c.seq_len, item.scope, self.rounds, self.timing_kwargs)
+        results.update({n: self.failed[n] for n in item.engines if n in self.failed})
+        info = {n: w.info for n, w in self.workers.items()}
+        flops = encoder_flops(self.model_config, c.batch_size, c.seq_len)
+        for row in config_rows(c, item.scope, results, info, real_tokens, flops,
+                               ceilings_by_precision(self.ceilings, c.threads)):
+            if row["engine"] in item.engines:
+                self.table.append({**row, "n_params": self.n_params, "flops": flops})
+        self._replace_dead_workers()
+
+    def _replace_dead_workers(self) -> None:
+        """A worker killed (e.g. out of memory) is started again for the next configuration."""
+        for name, worker in list(self.workers.items()):
+            if not worker.alive:
+                worker.close()
+                del self.workers[name]
+                new, failed = start_workers(worker.spec.model, [name], worker.spec.threads,
+                                            {name: worker.spec.onnx_path} if worker.spec.onnx_path else {})
+                self.workers.update(new)
+                self.failed.update(failed)
+
+    def close(self) -> None:
+        stop(self.workers)
+        self.workers, self.group = {}, None

@@ -1,0 +1,177 @@
+"""Engine workers: each engine lives in its own process for a whole sweep, and the parent
+sends it measurement rounds in turn (A, B, C, A, B, C ...).
+
+So engines are isolated (each worker's memory is its own: load increment, per-configuration
+peak) and interleaved in time (drift in machine speed falls on every engine alike). The
+parent blocks on the pipe while a worker measures: it never polls, so on a 2-core machine
+it takes no CPU from the measurement.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PRELOAD = ("helpers.workers", "helpers.engines")
+
+
+@dataclass
+class EngineSpec:
+    """What a worker builds: `engine` of `model` at `threads`, from `onnx_path` for ORT."""
+
+    model: str
+    engine: str
+    threads: int
+    onnx_path: str | None = None
+    device: str = "cpu"
+
+
+@dataclass
+class Measurement:
+    samples_ms: list
+    cold_ms: float
+    peak_rss_mb: float
+    check: dict = field(default_factory=dict)  # hidden states of the first rows, for checking
+
+
+# -- the worker process ---------------------------------------------------------------------
+def _build(spec: EngineSpec):
+    from . import engines
+    from .models import load_model
+
+    if spec.engine.startswith("ort") and spec.onnx_path:
+        from transformers import AutoTokenizer
+
+        from .models import describe_model_name, minilm_dir
+
+        kind = describe_model_name(spec.model)
+        source = spec.model if kind in ("local", "hub") else minilm_dir()
+        engine = engines.engine_for_file("ort", spec.onnx_path, None, device=spec.device, threads=spec.threads)
+        engine.name = spec.engine
+        return engine, AutoTokenizer.from_pretrained(source)
+    loaded = load_model(spec.model)
+    return engines.build_engine(spec.engine, loaded, device=spec.device, threads=spec.threads), loaded.tokenizer
+
+
+def _timed_fn(engine, tokenizer, batch: dict, texts: list[str] | None, seq_len: int):
+    """Model-only scope: inputs prepared once. End-to-end: tokenization inside every call."""
+    if texts is None:
+        prepared = engine.prepare(batch)
+        return lambda: engine.run_prepared(prepared)
+
+    def end_to_end():
+        enc = tokenizer(texts, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt")
+        return engine.run_prepared(engine.prepare(dict(enc)))
+
+    return end_to_end
+
+
+def _measure(engine, tokenizer, request: dict) -> Measurement:
+    from .memory import peak_rss_mb, reset_peak_rss
+    from .timing import cuda_sync_for, measure
+
+    reset_peak_rss()
+    fn = _timed_fn(engine, tokenizer, request["batch"], request.get("texts"), request["seq_len"])
+    t = measure(fn, sync=cuda_sync_for(engine.device), **request["timing"])
+    check = {}
+    if request.get("check_rows"):
+        rows = {k: v[: request["check_rows"]] for k, v in request["batch"].items()}
+        check = {"hidden": engine(rows), "attention_mask": rows["attention_mask"].numpy()}
+    return Measurement(t.samples_ms.tolist(), t.cold_ms, peak_rss_mb(), check)
+
+
+def _quiet_background_threads() -> None:
+    """Nothing in a worker may compete with another worker's measurement: torch.compile
+    compiles in-process (no pool of compile subprocesses warming up in the background)."""
+    import torch._inductor.config as inductor
+
+    inductor.compile_threads = 1
+
+
+def _serve(conn, spec: EngineSpec) -> None:
+    from .memory import rss_mb
+
+    try:
+        _quiet_background_threads()
+        base = rss_mb()
+        start = time.perf_counter()
+        engine, tokenizer = _build(spec)
+        conn.send(("ready", {**engine.describe(), "build_s": time.perf_counter() - start,
+                             "base_mb": base, "loaded_mb": rss_mb()}))
+    except BaseException as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        try:
+            conn.send(("ok", _measure(engine, tokenizer, request)))
+        except BaseException as exc:  # reported for this configuration; the worker goes on
+            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
+
+
+# -- the parent's handle ----------------------------------------------------------------------
+class WorkerError(RuntimeError):
+    """A worker could not build its engine or measure a configuration (message says why)."""
+
+
+class EngineWorker:
+    """A process holding one engine; `measure` blocks until the worker answers."""
+
+    def __init__(self, spec: EngineSpec, timeout_s: float = 1800):
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(PRELOAD))
+        self.spec, self.timeout_s = spec, timeout_s
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, spec), daemon=True)
+        self.proc.start()
+        child.close()
+        self.info = self._receive()
+
+    def _receive(self):
+        try:
+            if not self.conn.poll(self.timeout_s):  # blocks in the kernel, no spinning
+                raise WorkerError(f"{self.spec.engine}: no answer within {self.timeout_s} s")
+            status, payload = self.conn.recv()
+        except (EOFError, ConnectionError):
+            self.proc.join(5)
+            raise MemoryError(f"{self.spec.engine} worker died (exit code {self.proc.exitcode}; "
+                              "killed, likely out of memory)") from None
+        if status == "error":
+            raise WorkerError(payload)
+        return payload
+
+    def measure(self, batch: dict, seq_len: int, timing: dict, texts: list[str] | None = None,
+                check_rows: int = 0) -> Measurement:
+        self.conn.send({"batch": batch, "seq_len": seq_len, "timing": timing, "texts": texts,
+                        "check_rows": check_rows})
+        return self._receive()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            try:
+                self.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.conn.close()
+
+    def __enter__(self) -> "EngineWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def pooled_samples(measurements: list[Measurement]) -> np.ndarray:
+    return np.concatenate([np.asarray(m.samples_ms) for m in measurements])

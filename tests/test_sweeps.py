@@ -1,0 +1,66 @@
+"""Sweep design and the engine workers: configurations, isolation, a parent that blocks."""
+import time
+
+import pandas as pd
+import pytest
+
+from helpers import sweeps
+from helpers.data import load_corpus, texts_at_length
+from helpers.models import load_model
+from helpers.workers import EngineSpec, EngineWorker, WorkerError
+
+
+def test_sweep_configs_cross_threads_and_heatmap():
+    configs = sweeps.sweep_configs(["bert-tiny", "bert-mini"], [1, 8, 32], [16, 128, 512], [1, 2], "bert-mini")
+    keys = [(c.model, c.threads, c.batch_size, c.seq_len) for c in configs]
+    assert len(keys) == len(set(keys))
+    tiny = {k[1:] for k in keys if k[0] == "bert-tiny"}
+    # batch sweep at 128 and length sweep at batch 8, at 2 threads; batch 1 and 8 at 128 at 1 thread
+    assert tiny == {(2, 1, 128), (2, 8, 128), (2, 32, 128), (2, 8, 16), (2, 8, 512), (1, 1, 128), (1, 8, 128)}
+    mini = {k[1:] for k in keys if k[0] == "bert-mini"}
+    assert {(2, b, s) for b in (1, 8, 32) for s in (16, 128, 512)} <= mini  # the heatmap grid
+    assert [c.model for c in configs] == sorted([c.model for c in configs], key=["bert-tiny", "bert-mini"].index)
+    groups = [(c.model, c.threads) for c in configs]
+    assert groups == sorted(groups, key=lambda g: (["bert-tiny", "bert-mini"].index(g[0]), g[1]))
+
+
+def test_best_int8_method_reads_02_results():
+    variants = pd.DataFrame({"model": ["m"] * 4, "method": ["ort-int8-pt", "ort-int8-pc", "torch-int8", "ort-fp32"],
+                             "status": ["mismatch", "ok", "ok", "ok"]})
+    speed = pd.DataFrame({"model": ["m"] * 4, "method": ["ort-int8-pt", "ort-int8-pc", "torch-int8", "ort-fp32"],
+                          "speedup": [5.0, 3.0, 4.0, 1.2]})
+    assert sweeps.best_int8_method(variants, speed)[0] == "ort-int8-pc"  # the faster one is a mismatch
+    assert sweeps.best_int8_method(None, None)[0] == "ort-int8-pc"
+
+
+@pytest.fixture(scope="module")
+def tiny_batch():
+    loaded = load_model("bert-tiny")
+    batch, _ = texts_at_length(load_corpus().texts[:300], loaded.tokenizer, 2, 32)
+    return batch
+
+
+TIMING = dict(warmup=1, min_count=3, min_time_s=0.05, max_time_s=2)
+
+
+def test_worker_measures_checks_and_reports_memory(tiny_batch):
+    with EngineWorker(EngineSpec("bert-tiny", "eager", 1)) as worker:
+        assert worker.info["precision"] == "fp32" and worker.info["loaded_mb"] > worker.info["base_mb"]
+        m = worker.measure(tiny_batch, 32, TIMING, check_rows=2)
+        assert len(m.samples_ms) >= 3 and m.cold_ms > 0 and m.peak_rss_mb > 100
+        assert m.check["hidden"].shape == (2, 32, 128)
+        e2e = worker.measure(tiny_batch, 32, TIMING, texts=["a short text", "another text"])
+        assert len(e2e.samples_ms) >= 3
+
+
+def test_parent_blocks_while_a_worker_measures(tiny_batch):
+    # the parent's own CPU time during a 1.5 s measurement must stay near zero
+    with EngineWorker(EngineSpec("bert-tiny", "eager", 1)) as worker:
+        before = time.process_time()
+        worker.measure(tiny_batch, 32, dict(warmup=0, min_count=1, min_time_s=1.5, max_time_s=3))
+        assert time.process_time() - before < 0.15
+
+
+def test_an_engine_that_cannot_be_built_is_reported():
+    with pytest.raises(WorkerError, match="torch-fp16 runs on CUDA only"):
+        EngineWorker(EngineSpec("bert-tiny", "torch-fp16", 1))
