@@ -71,3 +71,103 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
         for r in failed.itertuples():
             lines.append(f"{model} {r.Index}: {r.status} ({r.message}).")
     return "\n\n".join(line for line in lines if line)
+
+
+def _ci(r) -> str:
+    return f"{r.speedup:.2f}× (95% CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f})"
+
+
+def _model_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Measured, model-only rows at each model's most threads."""
+    ok = df[(df["scope"] == "model") & df["p50_ms"].notna() & (df["status"] == "ok")]
+    return ok[ok["threads"] == ok.groupby("model")["threads"].transform("max")]
+
+
+def _fastest(rows: pd.DataFrame) -> str:
+    others = rows[rows["engine"] != "eager"]
+    if others.empty or others["speedup"].isna().all():
+        return "no engine besides eager was measured"
+    best = others.loc[others["speedup"].idxmax()]
+    verdict = "faster than" if best.speedup_ci_low > 1 else "not clearly faster than"
+    return f"**{best.engine}**, {_ci(best)} over eager ({verdict} eager)"
+
+
+def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]:
+    """One computed sentence under each chart of a sweep notebook."""
+    ok = _model_rows(df)
+    largest = ok.loc[ok["n_params"].idxmax(), "model"] if len(ok) else None
+    big = ok[ok["model"] == largest]
+    out = {}
+    if big.empty:
+        return {k: "Nothing was measured." for k in
+                ("batch", "length", "heatmap", "throughput", "threads", "size", "efficiency", "memory", "scope")}
+    b_lo, b_hi = big["batch_size"].min(), big["batch_size"].max()
+    lo, hi = big[big["batch_size"] == b_lo], big[big["batch_size"] == b_hi]
+    lo, hi = lo[lo["seq_len"] == lo["seq_len"].max()], hi[hi["seq_len"] == hi["seq_len"].min()]
+    out["batch"] = (f"{largest}: at batch {b_lo} the fastest engine is {_fastest(lo)}; at batch {b_hi} it is "
+                    f"{_fastest(hi)}.")
+    s = big[big["engine"] == "ort"]
+    if len(s) > 1:
+        short, long_ = s.loc[s["seq_len"].idxmin()], s.loc[s["seq_len"].idxmax()]
+        trend = "grows" if long_.speedup > short.speedup else "shrinks"
+        out["length"] = (f"{largest}: ORT fp32 over eager is {_ci(short)} at {short.seq_len} tokens and "
+                         f"{_ci(long_)} at {long_.seq_len} tokens: its advantage {trend} with length.")
+    else:
+        out["length"] = "ORT fp32 was not measured at several lengths."
+    grid = ok[(ok["model"] == heatmap_model) & (ok["engine"] != "eager")]
+    if len(grid):
+        wins = grid.groupby("engine").apply(lambda g: (g["speedup_ci_low"] > 1).mean(), include_groups=False)
+        best = grid.loc[grid["speedup"].idxmax()]
+        out["heatmap"] = (f"{heatmap_model}: share of batch × length cells where each engine is faster than eager "
+                          f"(CI above 1): " + ", ".join(f"{e} {100 * v:.0f}%" for e, v in wins.sort_values(ascending=False).items())
+                          + f". Largest speed-up: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}.")
+    else:
+        out["heatmap"] = "No batch × length grid was measured (heatmap_model is empty or not among the models)."
+    eager = big[big["engine"] == "eager"].sort_values("batch_size")
+    eager = eager[eager["seq_len"] == eager["seq_len"].mode().iloc[0]] if len(eager) else eager
+    if len(eager) > 1:
+        out["throughput"] = (f"{largest}, eager: {eager['items_per_s'].iloc[0]:.1f} items/s at batch "
+                             f"{eager['batch_size'].iloc[0]} and {eager['items_per_s'].iloc[-1]:.1f} at batch "
+                             f"{eager['batch_size'].iloc[-1]} ({eager['items_per_s'].iloc[-1] / eager['items_per_s'].iloc[0]:.1f}× from batching).")
+    else:
+        out["throughput"] = "Only one batch size was measured."
+    from .charts import thread_rows
+
+    th = thread_rows(df[df["status"] == "ok"])
+    th = th[th["model"] == largest]
+    th = th[th["batch_size"] == th["batch_size"].max()]
+    parts = []
+    for engine, e in th.groupby("engine", sort=False):
+        e = e.sort_values("threads")
+        if len(e) > 1:
+            parts.append(f"{engine} {e['p50_ms'].iloc[0] / e['p50_ms'].iloc[-1]:.2f}×")
+    out["threads"] = (f"{largest}, from {int(th['threads'].min())} to {int(th['threads'].max())} threads: "
+                      + ", ".join(parts) + "." if parts else "Only one thread count was measured.")
+    one = df[(df["scope"] == "model") & (df["status"] == "ok") & (df["threads"] == 1) & (df["engine"] == "ort")]
+    one = one[one["batch_size"] == one["batch_size"].min()]
+    out["size"] = ("At 1 thread and batch 1, ORT fp32 over eager by model size: "
+                   + ", ".join(f"{r.model} ({r.n_params / 1e6:.0f}M) {_ci(r)}" for r in one.sort_values("n_params").itertuples())
+                   + "." if len(one) else "ORT fp32 was not measured at 1 thread.")
+    measured = df[(df["scope"] == "model") & (df["status"] == "ok")]
+    eff = measured[measured["efficiency"].notna()] if "efficiency" in measured else measured.iloc[0:0]
+    if len(eff):
+        top = eff.loc[eff["efficiency"].idxmax()]
+        out["efficiency"] = (f"Best efficiency: {top.engine} on {top.model} at batch {top.batch_size} × {top.seq_len}, "
+                             f"{top.gflops:.0f} GFLOP/s = {100 * top.efficiency:.0f}% of the {top.precision} GEMM ceiling. "
+                             f"Median over all configurations: {100 * eff['efficiency'].median():.0f}%.")
+    else:
+        out["efficiency"] = "No ceilings from 00_environment: efficiency was not computed."
+    mem = big.loc[big.groupby("engine")["flops"].idxmax()]
+    out["memory"] = (f"{largest}, peak resident memory at the largest configuration: "
+                     + ", ".join(f"{r.engine} {r.peak_rss_mb:.0f} MB" for r in mem.sort_values("peak_rss_mb").itertuples()) + ".")
+    e2e = df[(df["status"] == "ok") & (df["engine"] == "eager") & (df["model"] == largest)]
+    pivot = e2e.pivot_table(index=["threads", "batch_size", "seq_len"], columns="scope", values="p50_ms").dropna()
+    if {"model", "end_to_end"} <= set(pivot.columns) and len(pivot):
+        share = 1 - pivot["model"] / pivot["end_to_end"]
+        low = f"{100 * share.min():.0f}%" if share.min() > 0 else "nothing measurable (within noise)"
+        out["scope"] = (f"{largest}, eager: tokenization adds {low} to {100 * share.max():.0f}% of the end-to-end "
+                        f"time across configurations (median {100 * share.median():.0f}%); end-to-end results "
+                        "differ from model-only ones by that much.")
+    else:
+        out["scope"] = "Only one timing scope was measured."
+    return out

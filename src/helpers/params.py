@@ -219,6 +219,16 @@ def check_value(name: str, value, values: dict) -> None:
         from .variants import METHODS
 
         _check_choices(name, value, list(METHODS))
+    elif name == "scopes":
+        from .sweeps import SCOPES
+
+        _check_choices(name, value, SCOPES)
+    elif name == "ort_level":
+        _check_choices(name, value, ["O1", "O2", "O3"])
+    elif name == "heatmap_model":
+        if value and value not in _as_list(values.get("models", [])):
+            raise ParameterError(f"{name}: {value!r} is not among models {values.get('models')}; "
+                                 "accepted: one of the models, or empty")
     elif name == "device":
         _check_device(name, value)
     elif name == "corpus":

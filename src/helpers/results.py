@@ -141,3 +141,11 @@ def _cell(value):
     if isinstance(value, float) and math.isnan(value):
         return ""
     return value
+
+
+def read_table(name: str) -> pd.DataFrame | None:
+    """results/<name>.csv of the current output root, or None if that notebook has not run."""
+    from . import paths
+
+    path = paths.result_table(name)
+    return pd.read_csv(path) if path.exists() and path.stat().st_size else None
