@@ -155,6 +155,16 @@ def model_max_length(name: str | Path) -> int | None:
 # ---------------------------------------------------------------- loading
 
 
+def model_config(name: str | Path) -> Any:
+    """A model's config without loading its weights (a hub name reads it from the hub)."""
+    from transformers import AutoConfig
+
+    kind = describe_model_name(name)
+    if kind == "shape":
+        return shape_config(str(name))
+    return AutoConfig.from_pretrained(minilm_dir() if kind == "real" else str(name))
+
+
 def count_params(model: torch.nn.Module) -> int:
     """Number of parameters (tied parameters counted once)."""
     return sum(p.numel() for p in model.parameters())

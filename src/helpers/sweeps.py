@@ -216,11 +216,11 @@ class Sweep:
     threads) and appending each configuration's rows as soon as it is measured."""
 
     def __init__(self, table, names: list[str], scopes: list[str], texts, *, rounds: int, timing_kwargs: dict,
-                 max_tokens: int, ceilings: pd.DataFrame | None, files_dir: Path, ort_level: str,
+                 max_gflop: float, ceilings: pd.DataFrame | None, files_dir: Path, ort_level: str,
                  int8_method: str, calibration_texts):
         self.table, self.texts, self.rounds, self.timing_kwargs = table, texts, rounds, timing_kwargs
         self.names = [BASELINE] + [n for n in names if n != BASELINE]
-        self.scopes, self.max_tokens, self.ceilings = scopes, max_tokens, ceilings
+        self.scopes, self.max_gflop, self.ceilings = scopes, max_gflop, ceilings
         self.files_dir, self.ort_level, self.int8_method = files_dir, ort_level, int8_method
         self.calibration_texts = calibration_texts
         self.group, self.workers, self.failed = None, {}, {}
@@ -262,12 +262,13 @@ class Sweep:
 
     def run(self, item: Pending) -> None:
         from .data import texts_at_length
-        from .models import encoder_flops
+        from .models import encoder_flops, model_config
 
         c = item.config
-        if c.tokens > self.max_tokens:
-            for row in skipped_rows(c, item.scope, item.engines,
-                                    f"batch x length = {c.tokens} tokens is above max_tokens={self.max_tokens}"):
+        gflop = encoder_flops(model_config(c.model), c.batch_size, c.seq_len) / 1e9
+        if gflop > self.max_gflop:
+            reason = f"{gflop:.0f} GFLOP per call is above max_gflop={self.max_gflop:g} (the time budget)"
+            for row in skipped_rows(c, item.scope, item.engines, reason):
                 self.table.append(row)
             return
         self._enter_group(c.model, c.threads)
