@@ -139,8 +139,7 @@ def config_rows(config: Config, scope: str, results: dict, worker_info: dict, re
     reference = base[0].check if base_ok and base[0].check else None
     rows = []
     for name, outcome in results.items():
-        row = {"model": config.model, "engine": name, "threads": config.threads, "batch_size": config.batch_size,
-               "seq_len": config.seq_len, "scope": scope, "part": config.part, "device": "cpu"}
+        row = _base_row(config, scope, name)
         info = worker_info.get(name, {})
         row.update({k: info[k] for k in ("precision", "graph", "provider", "runtime") if k in info})
         if isinstance(outcome, Exception):
@@ -169,10 +168,13 @@ def config_rows(config: Config, scope: str, results: dict, worker_info: dict, re
     return rows
 
 
+def _base_row(config: Config, scope: str, engine: str) -> dict:
+    return {"model": config.model, "engine": engine, "threads": config.threads, "batch_size": config.batch_size,
+            "seq_len": config.seq_len, "scope": scope, "part": config.part, "device": "cpu"}
+
+
 def skipped_rows(config: Config, scope: str, names: list[str], reason: str) -> list[dict]:
-    return [{"model": config.model, "engine": name, "threads": config.threads, "batch_size": config.batch_size,
-             "seq_len": config.seq_len, "scope": scope, "part": config.part, "device": "cpu",
-             "status": "skipped", "message": reason} for name in names]
+    return [{**_base_row(config, scope, name), "status": "skipped", "message": reason} for name in names]
 
 
 def ceilings_by_precision(ceilings: pd.DataFrame | None, threads: int) -> dict[str, float]:
