@@ -1,0 +1,128 @@
+"""Batching strategies over a whole dataset, processed exactly once, answers in the
+original order: what sorting and bucketing by length buy, and what padding costs.
+
+Lengths are token counts with special tokens, truncated at the model's maximum length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+STRATEGIES = ("fixed", "unsorted", "sorted", "bucketed", "token_budget")
+BUCKET_EDGES = (16, 32, 64, 128, 256, 512)
+
+
+@dataclass
+class Batch:
+    indices: list[int]  # positions in the dataset
+    length: int  # padded length of every row
+
+
+def _chunks(order: Sequence[int], size: int) -> list[list[int]]:
+    return [list(order[i:i + size]) for i in range(0, len(order), size)]
+
+
+def bucket_of(length: int, edges: Sequence[int] = BUCKET_EDGES) -> int:
+    """Index of the first bucket edge the length fits under (the last bucket takes the rest)."""
+    return next((i for i, edge in enumerate(edges) if length <= edge), len(edges))
+
+
+def plan(lengths: Sequence[int], strategy: str, batch_size: int, max_length: int, *, seed: int = 0,
+         edges: Sequence[int] = BUCKET_EDGES) -> list[Batch]:
+    """The batches of `strategy`; every index appears exactly once.
+
+    fixed: arrival order, padded to max_length. unsorted: arrival order, padded to the
+    longest in the batch (dynamic padding). sorted: globally by length. bucketed: length
+    buckets (edges), shuffled within each bucket and across batches (seeded). token_budget:
+    sorted by length, each batch as many texts as fit in batch_size x the median length
+    padded tokens (at least one text).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy={strategy!r}; accepted: {', '.join(STRATEGIES)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}; accepted: an integer >= 1")
+    lengths = np.minimum(np.asarray(lengths, dtype=int), max_length)
+    if lengths.size == 0:
+        return []
+    arrival = list(range(lengths.size))
+    by_length = list(np.argsort(lengths, kind="stable"))
+    rng = np.random.default_rng(seed)
+    if strategy in ("fixed", "unsorted"):
+        groups = _chunks(arrival, batch_size)
+    elif strategy == "sorted":
+        groups = _chunks(by_length, batch_size)
+    elif strategy == "bucketed":
+        groups = []
+        for b in sorted({bucket_of(n, edges) for n in lengths}):
+            members = [i for i in arrival if bucket_of(lengths[i], edges) == b]
+            groups += _chunks(list(rng.permutation(members)), batch_size)
+        groups = [groups[i] for i in rng.permutation(len(groups))]
+    else:
+        groups = _token_budget(by_length, lengths, batch_size * max(int(np.median(lengths)), 1))
+    pad_to = (lambda g: max_length) if strategy == "fixed" else (lambda g: int(lengths[g].max()))
+    return [Batch([int(i) for i in g], pad_to(np.asarray(g))) for g in groups]
+
+
+def _token_budget(order: list[int], lengths: np.ndarray, budget: int) -> list[list[int]]:
+    groups, current = [], []
+    for i in order:  # ascending length: the batch's padded length is the newest text's
+        if current and (len(current) + 1) * lengths[i] > budget:
+            groups.append(current)
+            current = []
+        current.append(i)
+    return groups + ([current] if current else [])
+
+
+def padding(batches: list[Batch], lengths: Sequence[int], max_length: int) -> dict:
+    """Real and padded token counts; padding_waste = pad tokens / real tokens."""
+    lengths = np.minimum(np.asarray(lengths, dtype=int), max_length)
+    real = int(lengths.sum())
+    total = sum(b.length * len(b.indices) for b in batches)
+    return {"real_tokens": real, "padded_tokens": total - real,
+            "padding_waste": (total - real) / real if real else 0.0, "n_batches": len(batches)}
+
+
+def run_dataset(run_batch: Callable[[dict], np.ndarray], texts: Sequence[str], tokenizer,
+                batches: list[Batch], input_names: Sequence[str]) -> np.ndarray:
+    """Mean-pooled embeddings of every text, in the dataset's original order."""
+    from .fidelity import mean_pool
+
+    out = None
+    for batch in batches:
+        enc = tokenizer([texts[i] for i in batch.indices], padding="max_length", truncation=True,
+                        max_length=batch.length, return_tensors="pt")
+        emb = mean_pool(run_batch({k: enc[k] for k in input_names}), enc["attention_mask"])
+        if out is None:
+            out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
+        out[batch.indices] = emb
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def token_lengths_capped(texts: Sequence[str], tokenizer, max_length: int) -> tuple[np.ndarray, int]:
+    """Token counts truncated at max_length, and how many texts were truncated."""
+    from .data import token_lengths
+
+    full = token_lengths(texts, tokenizer) if len(texts) else np.zeros(0, dtype=int)
+    return np.minimum(full, max_length), int((full > max_length).sum())
+
+
+# -- length distributions ---------------------------------------------------------------------
+SCENARIOS = {  # median tokens and spread (lognormal sigma) of common workloads
+    "short_queries": (10, 0.4),
+    "sentences": (28, 0.5),
+    "long_documents": (300, 0.5),
+}
+
+
+def synthetic_texts(scenario: str, n: int, words: Sequence[str], seed: int = 0) -> list[str]:
+    """n texts of real words (taken in order from `words` at seeded positions) whose lengths
+    follow the scenario's lognormal distribution (about 1.3 tokens per word)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario={scenario!r}; accepted: {', '.join(SCENARIOS)}")
+    median, sigma = SCENARIOS[scenario]
+    rng = np.random.default_rng(seed)
+    counts = np.clip(np.round(rng.lognormal(np.log(median / 1.3), sigma, n)), 1, 2000).astype(int)
+    starts = rng.integers(0, max(len(words) - counts.max(), 1), n)
+    return [" ".join(words[s:s + c]) for s, c in zip(starts, counts)]
