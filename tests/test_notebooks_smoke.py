@@ -77,8 +77,24 @@ def check_03_cpu_sweeps(out):
             "03_threads", "03_model_size", "03_efficiency", "03_memory"]
 
 
+def check_05_sequence_sorting(out):
+    df = pd.read_csv(out / "results" / "05_sorting.csv")
+    assert len(df) == 2 * 2 * 5 * 2  # distributions x engines x strategies x batch sizes
+    assert (df["status"] == "ok").all(), df.loc[df["status"] != "ok", ["strategy", "message"]]
+    assert (df["n_texts"] == 40).all() and (df["p50_ms"] > 0).all() and (df["ideal_s"] > 0).all()
+    waste = df.groupby(["distribution", "strategy", "batch_size"])["padding_waste"].first()
+    for dist in ("docstrings", "short_queries"):
+        assert waste[dist, "fixed", 8] >= waste[dist, "unsorted", 8] >= waste[dist, "sorted", 8]
+        assert waste[dist, "unsorted", 1] == 0.0
+    assert (df.loc[df["strategy"] == "unsorted", "speedup"] == 1.0).all()
+    lengths = pd.read_csv(out / "results" / "05_lengths.csv")
+    assert lengths.groupby("distribution").size().to_dict() == {"docstrings": 40, "short_queries": 40}
+    return ["05_lengths", "05_throughput_eager", "05_throughput_ort", "05_padding_waste"]
+
+
 CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export,
-          "02_quantization": check_02_quantization, "03_cpu_sweeps": check_03_cpu_sweeps}
+          "02_quantization": check_02_quantization, "03_cpu_sweeps": check_03_cpu_sweeps,
+          "05_sequence_sorting": check_05_sequence_sorting}
 
 
 @pytest.fixture(scope="module")

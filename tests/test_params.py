@@ -20,6 +20,8 @@ min_time_s = 0.5  # minimum time
 verbose = False  # chatty output
 formats = ["onnx"]  # formats
 methods = ["eager"]  # variants
+strategies = ["sorted"]  # strategies
+distributions = ["docstrings", "sentences"]  # distributions
 '''
 
 
@@ -39,7 +41,7 @@ def resolve(nb, **overrides):
 def test_parameters_cell_is_parsed_with_comments(nb):
     spec = P.notebook_parameters(nb)
     assert list(spec) == ["model", "batch_sizes", "seq_lens", "threads", "engines", "corpus",
-                          "device", "min_time_s", "verbose", "formats", "methods"]
+                          "device", "min_time_s", "verbose", "formats", "methods", "strategies", "distributions"]
     assert spec["batch_sizes"].default == [1, 8] and spec["batch_sizes"].comment == "batch sizes"
     assert spec["batch_sizes"].type_name == "list[int]"
 
@@ -70,6 +72,8 @@ def test_good_values_pass(nb, tmp_path):
     ({"corpus": "/nowhere/texts.csv"}, r"corpus: '/nowhere/texts.csv' is neither a built-in corpus .*accepted: docstrings"),
     ({"min_time_s": 0}, r"min_time_s: 0 is impossible; accepted: a number > 0"),
     ({"methods": ["eager", "int3"]}, r"methods: unknown value 'int3'; accepted: eager, torch-bf16"),
+    ({"strategies": ["sorted", "random"]}, r"strategies: unknown value 'random'; accepted: fixed, unsorted"),
+    ({"distributions": ["tweets"]}, r"distributions: 'tweets' is neither a built-in corpus .* or a scenario: short_queries"),
     ({"formats": ["onnx", "tflite"]}, r"formats: unknown value 'tflite'; accepted: torchscript, onnx"),
 ])
 def test_bad_values_are_rejected_with_their_name(nb, overrides, expected):

@@ -297,3 +297,59 @@ def memory_per_engine(df: pd.DataFrame):
         ax.set_title(f"{model} (largest: batch {int(shape.batch_size)} x {int(shape.seq_len)})")
     fig.suptitle("Memory per engine (one process each)")
     return fig
+
+
+# -- 05 sequence sorting ------------------------------------------------------------------------
+def sorting_throughput(df: pd.DataFrame, engine: str):
+    """Items/s against batch size per strategy, one panel per length distribution."""
+    sub = df[df["engine"] == engine]
+    dists = list(dict.fromkeys(sub["distribution"]))
+    fig, axes = _per_model_axes(dists or ["none"], width=4.8)
+    for ax, dist in zip(axes, dists):
+        d = sub[sub["distribution"] == dist]
+        for strategy, s in d.groupby("strategy", sort=False):
+            s = s.sort_values("batch_size")
+            ax.plot(s["batch_size"], s["items_per_s"], marker="o", ms=3, label=strategy)
+        ideal = d.groupby("batch_size").apply(lambda g: g["n_texts"].iloc[0] / g["ideal_s"].iloc[0], include_groups=False)
+        ax.plot(ideal.index, ideal.values, color="0.5", ls=":", label="ideal (real tokens only)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("items / s (whole dataset)")
+        ax.set_title(dist)
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"Throughput by batching strategy ({engine})")
+    return fig
+
+
+def padding_waste(df: pd.DataFrame):
+    sub = df.drop_duplicates(["distribution", "strategy", "batch_size"])
+    dists = list(dict.fromkeys(sub["distribution"]))
+    fig, axes = _per_model_axes(dists or ["none"], width=4.8)
+    for ax, dist in zip(axes, dists):
+        for strategy, s in sub[sub["distribution"] == dist].groupby("strategy", sort=False):
+            s = s.sort_values("batch_size")
+            ax.plot(s["batch_size"], s["padding_waste"], marker="o", ms=3, label=strategy)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("symlog", linthresh=0.01)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("pad tokens / real tokens")
+        ax.set_title(dist)
+    axes[-1].legend(fontsize=7)
+    fig.suptitle("Padding waste")
+    return fig
+
+
+def length_histograms(lengths: pd.DataFrame, edges):
+    """Token-length histogram of each distribution, with the bucket boundaries."""
+    dists = list(dict.fromkeys(lengths["distribution"]))
+    fig, axes = _per_model_axes(dists or ["none"], width=4.2, height=3.6)
+    for ax, dist in zip(axes, dists):
+        values = lengths.loc[lengths["distribution"] == dist, "tokens"]
+        ax.hist(values, bins=40, color="C0")
+        for edge in edges:
+            ax.axvline(edge, color="C3", lw=0.7, ls="--")
+        ax.set_xlabel("tokens")
+        ax.set_ylabel("texts")
+        ax.set_title(f"{dist} (median {values.median():.0f})")
+    fig.suptitle("Length distributions (dashed: bucket boundaries)")
+    return fig

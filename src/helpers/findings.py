@@ -171,3 +171,27 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
     else:
         out["scope"] = "Only one timing scope was measured."
     return out
+
+
+def sorting_takeaway(df: pd.DataFrame, engine: str) -> str:
+    """Per distribution: what sorting buys over unsorted at the largest batch, and the claim
+    that from batch 16 to 64 unsorted gets slower per item while sorted gets faster."""
+    lines = []
+    sub = df[df["engine"] == engine]
+    for dist, d in sub.groupby("distribution", sort=False):
+        top = d[d["batch_size"] == d["batch_size"].max()].set_index("strategy")
+        if "sorted" in top.index and "speedup" in top:
+            r = top.loc["sorted"]
+            lines.append(f"**{dist}** (batch {int(r.batch_size)}): sorted is {_ci(r)} over unsorted; padding waste "
+                         f"{top.loc['unsorted', 'padding_waste']:.2f} unsorted vs {r.padding_waste:.2f} sorted; sorted runs at "
+                         f"{r.over_ideal:.2f}× the ideal time of the real tokens alone.")
+        per_item = d.pivot_table(index="batch_size", columns="strategy", values="p50_ms") / d["n_texts"].iloc[0]
+        if {16, 64} <= set(per_item.index) and {"unsorted", "sorted"} <= set(per_item.columns):
+            change = per_item.loc[64] / per_item.loc[16] - 1
+            lines.append(f"{dist}, batch 16 → 64, time per item: unsorted {100 * change['unsorted']:+.0f}%, "
+                         f"sorted {100 * change['sorted']:+.0f}%.")
+        bad = d[d["status"] != "ok"]
+        if len(bad):
+            lines.append(f"{dist}: answers differ from one-by-one for " + _fmt_list(
+                f"{r.strategy} at batch {r.batch_size} ({r.message})" for r in bad.itertuples()) + ".")
+    return "\n\n".join(lines) or "Nothing was measured."

@@ -219,6 +219,19 @@ def check_value(name: str, value, values: dict) -> None:
         from .variants import METHODS
 
         _check_choices(name, value, list(METHODS))
+    elif name == "strategies":
+        from .batching import STRATEGIES
+
+        _check_choices(name, value, STRATEGIES)
+    elif name == "distributions":
+        from .batching import SCENARIOS
+
+        for v in _as_list(value):
+            if v not in SCENARIOS:
+                try:
+                    _check_corpus(name, v)
+                except ParameterError as exc:
+                    raise ParameterError(f"{exc} or a scenario: {', '.join(SCENARIOS)}") from None
     elif name == "scopes":
         from .sweeps import SCOPES
 
