@@ -161,18 +161,23 @@ def latency_vs(df: pd.DataFrame, x: str):
     return fig
 
 
-def throughput_vs_batch(df: pd.DataFrame):
-    sl = _sweep_slice(df, "batch")
-    models = list(dict.fromkeys(sl["model"]))
-    fig, axes = _per_model_axes(models)
-    for ax, model in zip(axes, models):
-        for engine, e in sl[sl["model"] == model].groupby("engine", sort=False):
-            e = e.sort_values("batch_size")
-            ax.plot(e["batch_size"], e["items_per_s"], marker="o", ms=3, label=engine)
+def _lines_by_batch(data: pd.DataFrame, panel: str, line: str, y: str, ylabel: str, width: float = 5.5):
+    """One panel per value of `panel`, one line per value of `line`: y against batch size."""
+    panels = list(dict.fromkeys(data[panel]))
+    fig, axes = _per_model_axes(panels or ["none"], width=width)
+    for ax, key in zip(axes, panels):
+        for name, g in data[data[panel] == key].groupby(line, sort=False):
+            g = g.sort_values("batch_size")
+            ax.plot(g["batch_size"], g[y], marker="o", ms=3, label=name)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
-        ax.set_ylabel("items / s")
-        ax.set_title(model)
+        ax.set_ylabel(ylabel)
+        ax.set_title(key)
+    return fig, axes, panels
+
+
+def throughput_vs_batch(df: pd.DataFrame):
+    fig, axes, _ = _lines_by_batch(_sweep_slice(df, "batch"), "model", "engine", "items_per_s", "items / s")
     axes[-1].legend(fontsize=7)
     fig.suptitle("Throughput against batch size")
     return fig
@@ -303,19 +308,11 @@ def memory_per_engine(df: pd.DataFrame):
 def sorting_throughput(df: pd.DataFrame, engine: str):
     """Items/s against batch size per strategy, one panel per length distribution."""
     sub = df[df["engine"] == engine]
-    dists = list(dict.fromkeys(sub["distribution"]))
-    fig, axes = _per_model_axes(dists or ["none"], width=4.8)
+    fig, axes, dists = _lines_by_batch(sub, "distribution", "strategy", "items_per_s", "items / s (whole dataset)", 4.8)
     for ax, dist in zip(axes, dists):
         d = sub[sub["distribution"] == dist]
-        for strategy, s in d.groupby("strategy", sort=False):
-            s = s.sort_values("batch_size")
-            ax.plot(s["batch_size"], s["items_per_s"], marker="o", ms=3, label=strategy)
         ideal = d.groupby("batch_size").apply(lambda g: g["n_texts"].iloc[0] / g["ideal_s"].iloc[0], include_groups=False)
         ax.plot(ideal.index, ideal.values, color="0.5", ls=":", label="ideal (real tokens only)")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("items / s (whole dataset)")
-        ax.set_title(dist)
     axes[-1].legend(fontsize=7)
     fig.suptitle(f"Throughput by batching strategy ({engine})")
     return fig
@@ -323,17 +320,9 @@ def sorting_throughput(df: pd.DataFrame, engine: str):
 
 def padding_waste(df: pd.DataFrame):
     sub = df.drop_duplicates(["distribution", "strategy", "batch_size"])
-    dists = list(dict.fromkeys(sub["distribution"]))
-    fig, axes = _per_model_axes(dists or ["none"], width=4.8)
-    for ax, dist in zip(axes, dists):
-        for strategy, s in sub[sub["distribution"] == dist].groupby("strategy", sort=False):
-            s = s.sort_values("batch_size")
-            ax.plot(s["batch_size"], s["padding_waste"], marker="o", ms=3, label=strategy)
-        ax.set_xscale("log", base=2)
+    fig, axes, _ = _lines_by_batch(sub, "distribution", "strategy", "padding_waste", "pad tokens / real tokens", 4.8)
+    for ax in axes:
         ax.set_yscale("symlog", linthresh=0.01)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("pad tokens / real tokens")
-        ax.set_title(dist)
     axes[-1].legend(fontsize=7)
     fig.suptitle("Padding waste")
     return fig
