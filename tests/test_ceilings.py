@@ -14,7 +14,7 @@ SMALL_TIMING = dict(warmup=1, min_count=3, min_time_s=0.05, max_time_s=1.0)
 def rows(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    yield cl.measure_ceilings(n=N, bandwidth_bytes=32 * cl.MiB, quick=True)
+    yield cl.measure_ceilings(n=N, bandwidth_bytes=32 * cl.MiB, timing=cl.QUICK_TIMING)
     mp.undo()
 
 

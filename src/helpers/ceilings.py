@@ -269,7 +269,7 @@ def _safe(fn: Callable, fallback: dict, **kwargs) -> dict:
 
 
 def measure_ceilings(n: int = 2048, threads: int | None = None,
-                     bandwidth_bytes: int = DEFAULT_BANDWIDTH_BYTES, quick: bool = False,
+                     bandwidth_bytes: int = DEFAULT_BANDWIDTH_BYTES,
                      cuda: bool | None = None, timing: dict | None = None) -> list[dict]:
     """All ceilings of this machine as tidy rows: torch fp32/bf16, ORT fp32/int8 GEMM on the CPU,
     torch fp32/bf16/fp16 GEMM on CUDA (if `cuda`, default: when available; skipped rows
@@ -277,7 +277,6 @@ def measure_ceilings(n: int = 2048, threads: int | None = None,
     import torch
 
     threads = threads or torch.get_num_threads()
-    timing = timing or (QUICK_TIMING if quick else None)
     if cuda is None:
         cuda = torch.cuda.is_available()
 
