@@ -92,9 +92,32 @@ def check_05_sequence_sorting(out):
     return ["05_lengths", "05_throughput_eager", "05_throughput_ort", "05_padding_waste"]
 
 
+def check_06_seq2seq(out):
+    engines = {"torch", "torch-bf16", "ort", "ort-nopast", "ort-o3", "ort-int8", "ort-o3-int8"}
+    files = pd.read_csv(out / "results" / "06_files.csv").set_index("variant")
+    assert set(files.index) == {"onnx", "onnx-O3", "onnx-int8", "onnx-O3-int8"} and (files["status"] == "ok").all()
+    assert files.loc["onnx-O3", "node_count"] < files.loc["onnx", "node_count"] and files.loc["onnx-O3", "fused_ops"] > 0
+    assert files.loc["onnx-int8", "size_mb"] < 0.5 * files.loc["onnx", "size_mb"]
+    agreement = pd.read_csv(out / "results" / "06_agreement.csv").set_index("engine")
+    assert set(agreement.index) == engines and (agreement["status"] == "ok").all(), agreement["message"]
+    assert (agreement["generated_tokens"] == 4).all()
+    assert (agreement.loc[["ort", "ort-nopast", "ort-o3"], "exact_match"] == 1.0).all()
+    gen = pd.read_csv(out / "results" / "06_generation.csv")
+    assert len(gen) == len(engines) * 2 * 2 and (gen["status"] == "ok").all()  # x batch sizes x {1, 4} tokens
+    assert set(gen["new_tokens"]) == {1, 4} and (gen["p50_ms"] > 0).all()
+    assert (gen.loc[gen["engine"] == "torch", "speedup"] == 1.0).all()
+    longest = gen[gen["new_tokens"] == 4]
+    assert longest["per_token_ms"].notna().all() and gen.loc[gen["new_tokens"] == 1, "per_token_ms"].isna().all()
+    assert (longest["tokens_per_s"] == 4 * longest["items_per_s"]).all()
+    memory = pd.read_csv(out / "results" / "06_memory.csv").set_index("engine")
+    assert set(memory.index) == engines and (memory["status"] == "ok").all(), memory["message"]
+    assert (memory["inference_mb"] >= 0).all() and (memory["peak_rss_mb"] > memory["load_mb"]).all()
+    return ["06_per_token", "06_total_vs_new_tokens", "06_speedups", "06_memory"]
+
+
 CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export,
           "02_quantization": check_02_quantization, "03_cpu_sweeps": check_03_cpu_sweeps,
-          "05_sequence_sorting": check_05_sequence_sorting}
+          "05_sequence_sorting": check_05_sequence_sorting, "06_seq2seq": check_06_seq2seq}
 
 
 @pytest.fixture(scope="module")

@@ -148,6 +148,15 @@ def _check_models(name: str, value) -> None:
             raise ParameterError(f"{name}: {exc}") from exc
 
 
+def _check_seq2seq_model(name: str, value) -> None:
+    from .seq2seq import check_model_name
+
+    try:
+        check_model_name(value)
+    except ValueError as exc:
+        raise ParameterError(f"{name}: {exc}") from exc
+
+
 def _check_seq_lens(name: str, value, values: dict) -> None:
     from .models import model_max_length
 
@@ -242,6 +251,17 @@ def check_value(name: str, value, values: dict) -> None:
         if value and value not in _as_list(values.get("models", [])):
             raise ParameterError(f"{name}: {value!r} is not among models {values.get('models')}; "
                                  "accepted: one of the models, or empty")
+    elif name == "seq2seq_model":
+        _check_seq2seq_model(name, value)
+    elif name == "generation_engines":
+        from .seq2seq import BASELINE, ENGINE_NAMES
+
+        _check_choices(name, value, ENGINE_NAMES)
+        if BASELINE not in value:
+            raise ParameterError(f"{name}: must include {BASELINE!r} (the fp32 baseline every engine is "
+                                 f"checked and timed against); accepted: {', '.join(ENGINE_NAMES)}")
+    elif name in ("input_lens", "new_tokens"):
+        _positive_ints(name, value, 512 if name == "input_lens" else None, " (the tokenizer's limit)")
     elif name == "device":
         _check_device(name, value)
     elif name == "corpus":

@@ -78,6 +78,15 @@ class ResultTable:
             raise KeyError(f"done() needs every key column; missing {missing}")
         return self._key_of(config) in self._done
 
+    def append_new(self, rows: Iterable[dict]) -> int:
+        """Append the rows whose configuration is not yet recorded; how many were written."""
+        written = 0
+        for row in rows:
+            if not self._key_of({**self.common, **row}) in self._done:
+                self.append(row)
+                written += 1
+        return written
+
     def read(self) -> pd.DataFrame:
         return pd.read_csv(self.path) if self.path.exists() and self.path.stat().st_size else pd.DataFrame()
 

@@ -1,0 +1,460 @@
+"""Encoder-decoder generation (T5-shaped): models, ONNX files, engines, forced-length greedy
+generation, agreement with PyTorch fp32, and the timing grid of 06_seq2seq.
+
+Every engine generates exactly `new_tokens` tokens per call (greedy, end-of-sequence
+suppressed until then), so every engine does the same work and times compare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import export
+from .memory import in_fresh_process
+from .results import failure_row
+from .timing import NOISY_CV, interleaved, ratio_of_medians, summarize
+from .models import minilm_dir
+
+SEED = 0
+# (layers, d_model, d_kv, d_ff, heads): T5 v1.0 small/base (Raffel et al. 2020); tiny for tests.
+SHAPES: dict[str, dict[str, int]] = {
+    "t5-tiny": {"num_layers": 2, "d_model": 128, "d_kv": 32, "d_ff": 512, "num_heads": 4},
+    "t5-small": {"num_layers": 6, "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_heads": 8},
+    "t5-base": {"num_layers": 12, "d_model": 768, "d_kv": 64, "d_ff": 3072, "num_heads": 12},
+}
+T5_VOCAB = 32128
+
+ENGINES: dict[str, str] = {
+    "torch": "PyTorch generate, fp32 (the baseline)",
+    "torch-bf16": "PyTorch generate under bf16 autocast",
+    "ort": "ONNX Runtime (optimum), plain export, with past key values",
+    "ort-nopast": "ONNX Runtime, plain export, without past key values (the decoder re-reads all tokens)",
+    "ort-o1": "ONNX Runtime, O1 graph, with past key values",
+    "ort-o2": "ONNX Runtime, O2 graph, with past key values",
+    "ort-o3": "ONNX Runtime, O3 graph, with past key values",
+    "ort-int8": "ONNX Runtime, dynamic INT8 (per-channel) of the plain export, with past key values",
+    "ort-o3-int8": "ONNX Runtime, O3 graph then dynamic INT8 (per-channel), with past key values",
+}
+ENGINE_NAMES = list(ENGINES)
+PRECISION = {"torch-bf16": "bf16", "ort-int8": "int8", "ort-o3-int8": "int8"}
+# Files behind each ORT engine: a directory of encoder/decoder graphs under standard names.
+FILES_OF = {"ort": "onnx", "ort-nopast": "onnx", "ort-o1": "onnx-O1", "ort-o2": "onnx-O2",
+            "ort-o3": "onnx-O3", "ort-int8": "onnx-int8", "ort-o3-int8": "onnx-O3-int8"}
+FILE_VARIANTS = ("onnx", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-int8", "onnx-O3-int8")
+GRAPHS = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
+
+# Agreement on the first decoding step's logits, relative to the largest reference logit.
+# fp32 engines differ from PyTorch only by summation order; bf16 and int8 change the numbers.
+FIRST_STEP_RTOL = {"fp32": 1e-3, "bf16": 0.1, "int8": 0.25}
+
+
+# ---------------------------------------------------------------- models
+@dataclass
+class LoadedSeq2Seq:
+    name: str
+    model: torch.nn.Module
+    tokenizer: Any
+    config: Any
+    random_weights: bool
+    label: str
+    n_params: int
+    source_dir: Path  # a saved copy that optimum exports from
+
+
+def _accepted() -> str:
+    return f"a built-in shape ({', '.join(SHAPES)}), an existing local seq2seq model directory, or a hub id 'org/name'"
+
+
+def check_model_name(name: Any) -> None:
+    """Raise ValueError naming `seq2seq_model` unless the name is a shape, a directory with
+    config.json, or a hub id. Nothing is loaded."""
+    text = str(name) if isinstance(name, (str, Path)) else ""
+    if text in SHAPES:
+        return
+    path = Path(text).expanduser()
+    if text and path.is_dir() and (path / "config.json").is_file():
+        return
+    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists():
+        return
+    raise ValueError(f"seq2seq_model={name!r} is not usable; accepted: {_accepted()}")
+
+
+def shape_config(name: str):
+    from transformers import T5Config
+
+    return T5Config(vocab_size=T5_VOCAB, num_decoder_layers=SHAPES[name]["num_layers"],
+                    decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **SHAPES[name])
+
+
+def load_seq2seq(name: str, workdir: str | Path) -> LoadedSeq2Seq:
+    """A seq2seq model and its tokenizer. Shapes get seeded random weights and the MiniLM
+    WordPiece tokenizer (ids below T5's vocabulary; only lengths matter for speed)."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5ForConditionalGeneration
+
+    check_model_name(name)
+    source = Path(workdir) / "source"
+    if name in SHAPES:
+        torch.manual_seed(SEED)
+        model = T5ForConditionalGeneration(shape_config(name)).eval()
+        tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+        label = f"{name} shape (random weights, seed {SEED}; MiniLM tokenizer)"
+    else:
+        model = AutoModelForSeq2SeqLM.from_pretrained(name).eval()
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        label = f"{name} (pretrained weights)"
+    if not (source / "config.json").is_file():
+        model.save_pretrained(source)
+    n_params = sum(p.numel() for p in model.parameters())
+    return LoadedSeq2Seq(name, model, tokenizer, model.config, name in SHAPES, label, n_params, source)
+
+
+def batch_of(loaded: LoadedSeq2Seq, texts, batch_size: int, input_len: int) -> dict:
+    """Real texts packed to exactly `input_len` tokens (inputs of equal length, as in 03)."""
+    from .data import texts_at_length
+
+    batch, _ = texts_at_length(texts, loaded.tokenizer, batch_size, input_len)
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+# ---------------------------------------------------------------- ONNX files
+@dataclass
+class FilesRecord:
+    variant: str  # onnx / onnx-O1 ... / onnx-int8 / onnx-O3-int8
+    path: str
+    seconds: float | None
+    size_mb: float | None
+    status: str  # ok / error
+    message: str = ""
+    node_count: int | None = None
+    fused_ops: int | None = None  # contrib-operator nodes, all graphs together
+
+    def row(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _standard_names(directory: Path, suffix: str) -> None:
+    """optimum writes encoder_model_optimized.onnx etc.; ORTModelForSeq2SeqLM loads standard names."""
+    for graph in GRAPHS:
+        produced = directory / graph.replace(".onnx", f"_{suffix}.onnx")
+        if produced.exists():
+            produced.replace(directory / graph)
+
+
+def _export(loaded: LoadedSeq2Seq, out: Path) -> None:
+    from optimum.onnxruntime import ORTModelForSeq2SeqLM
+
+    ORTModelForSeq2SeqLM.from_pretrained(loaded.source_dir, export=True, use_cache=True).save_pretrained(out)
+
+
+def _optimize(plain: Path, level: str, out: Path) -> None:
+    from optimum.onnxruntime import ORTOptimizer
+    from optimum.onnxruntime.configuration import AutoOptimizationConfig
+
+    optimizer = ORTOptimizer.from_pretrained(plain, file_names=list(GRAPHS))
+    optimizer.optimize(getattr(AutoOptimizationConfig, level)(), save_dir=out)
+    _standard_names(out, "optimized")
+
+
+def _quantize(source: Path, out: Path) -> None:
+    """Per-channel dynamic INT8 of each graph. An optimized graph needs DefaultTensorType
+    (STACK.md: otherwise 'Unable to find data type for weight_name')."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if item.suffix != ".onnx":
+            shutil.copy2(item, out / item.name)
+    for graph in GRAPHS:
+        quantize_dynamic(source / graph, out / graph, per_channel=True, weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _record(variant: str, out: Path, produce) -> FilesRecord:
+    start = time.perf_counter()
+    try:
+        with export.collect_warnings(), contextlib.redirect_stdout(None):
+            produce()
+    except Exception as exc:  # recorded: the engines built on it are reported as errors
+        return FilesRecord(variant, str(out), time.perf_counter() - start, None, "error",
+                           f"{type(exc).__name__}: {exc}"[:500])
+    seconds = time.perf_counter() - start
+    nodes, fused = zip(*(_graph_counts(out / g) for g in GRAPHS))
+    size = sum((out / g).stat().st_size for g in GRAPHS) / 2**20
+    return FilesRecord(variant, str(out), seconds, size, "ok",
+                       node_count=sum(nodes), fused_ops=sum(fused))
+
+
+def _graph_counts(path: Path) -> tuple[int, int]:
+    """Nodes, and ORT contrib (com.microsoft) nodes: the fused operators of T5 graphs
+    (SkipSimplifiedLayerNormalization, MultiHeadAttention...) and quantized MatMuls."""
+    import onnx
+
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    return len(nodes), sum(n.domain == "com.microsoft" for n in nodes)
+
+
+def needed_files(engines: list[str]) -> list[str]:
+    """The ONNX directories the ORT engines need, with what they are made from, in order."""
+    needed = {FILES_OF[e] for e in engines if e in FILES_OF}
+    if "onnx-O3-int8" in needed:
+        needed.add("onnx-O3")
+    if needed:
+        needed.add("onnx")
+    return [v for v in FILE_VARIANTS if v in needed]
+
+
+def files_present(workdir: str | Path, variant: str) -> bool:
+    return all((Path(workdir) / variant / g).is_file() for g in GRAPHS)
+
+
+def produce_files(loaded: LoadedSeq2Seq, variants: list[str], workdir: str | Path) -> dict[str, FilesRecord]:
+    """Produce each of `variants` (from needed_files) under workdir, timed, never raising."""
+    workdir = Path(workdir)
+    records: dict[str, FilesRecord] = {}
+    plain, o3 = workdir / "onnx", workdir / "onnx-O3"
+    steps = {
+        "onnx": lambda out: _export(loaded, out),
+        "onnx-O1": lambda out: _optimize(plain, "O1", out),
+        "onnx-O2": lambda out: _optimize(plain, "O2", out),
+        "onnx-O3": lambda out: _optimize(plain, "O3", out),
+        "onnx-int8": lambda out: _quantize(plain, out),
+        "onnx-O3-int8": lambda out: _quantize(o3, out),
+    }
+    for variant in variants:
+        out = workdir / variant
+        records[variant] = _record(variant, out, lambda step=steps[variant], out=out: step(out))
+    return records
+
+
+# ---------------------------------------------------------------- engines
+class GenerationEngine:
+    """generate(batch, n) -> exactly n new tokens per input (greedy); first_logits(batch)."""
+
+    def __init__(self, name: str, model: Any, autocast: torch.dtype | None = None):
+        self.name = name
+        self.model = model
+        self.autocast = autocast
+        self.precision = PRECISION.get(name, "fp32")
+
+    def _context(self):
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=self.autocast)
+
+    @torch.inference_mode()
+    def generate(self, batch: dict, new_tokens: int) -> torch.Tensor:
+        with self._context():
+            out = self.model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                      do_sample=False, num_beams=1)
+        return out[:, 1:]  # drop the decoder start token
+
+    @torch.inference_mode()
+    def first_logits(self, batch: dict, start_id: int) -> np.ndarray:
+        start = torch.full((batch["input_ids"].shape[0], 1), start_id, dtype=torch.long)
+        with self._context():
+            logits = self.model(**batch, decoder_input_ids=start).logits
+        return logits[:, 0, :].float().numpy()
+
+
+TORCH_ENGINES = ("torch", "torch-bf16")
+BASELINE = "torch"
+
+
+def build_engine(name: str, workdir: str | Path, threads: int, model: torch.nn.Module | None = None
+                 ) -> GenerationEngine:
+    """An engine over the files produce_files wrote under workdir (torch engines use `model`,
+    or the saved copy in workdir/source); threads are set for torch and ORT alike."""
+    if name not in ENGINES:
+        raise ValueError(f"generation engine {name!r} unknown; accepted: {', '.join(ENGINE_NAMES)}")
+    torch.set_num_threads(threads)
+    if name in TORCH_ENGINES:
+        if model is None:
+            from transformers import AutoModelForSeq2SeqLM
+
+            model = AutoModelForSeq2SeqLM.from_pretrained(Path(workdir) / "source").eval()
+        return GenerationEngine(name, model, torch.bfloat16 if name == "torch-bf16" else None)
+    return GenerationEngine(name, _ort_model(Path(workdir) / FILES_OF[name], name != "ort-nopast", threads))
+
+
+def _ort_model(directory: Path, use_cache: bool, threads: int):
+    import onnxruntime as ort
+    from optimum.onnxruntime import ORTModelForSeq2SeqLM
+
+    if not (directory / GRAPHS[0]).is_file():
+        raise FileNotFoundError(f"no ONNX graphs in {directory} (its production failed; see the files table)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    names = dict(zip(("encoder_file_name", "decoder_file_name", "decoder_with_past_file_name"), GRAPHS))
+    if not use_cache:  # otherwise optimum loads the past graph too, unused
+        del names["decoder_with_past_file_name"]
+    return ORTModelForSeq2SeqLM.from_pretrained(directory, use_cache=use_cache, session_options=options,
+                                                provider="CPUExecutionProvider", **names)
+
+
+# ---------------------------------------------------------------- agreement
+def agreement_row(engine: GenerationEngine, reference: GenerationEngine, batch: dict,
+                  new_tokens: int, start_id: int, reference_tokens=None, reference_logits=None) -> dict:
+    """Generated tokens against the reference's (exact-match rate of whole sequences, and
+    per-position agreement) and the first step's logits (max abs diff, relative, top-1)."""
+    ref_tokens = reference.generate(batch, new_tokens) if reference_tokens is None else reference_tokens
+    ref_logits = reference.first_logits(batch, start_id) if reference_logits is None else reference_logits
+    tokens = engine.generate(batch, new_tokens)
+    logits = engine.first_logits(batch, start_id)
+    diff = float(np.abs(logits - ref_logits).max())
+    relative = diff / float(np.abs(ref_logits).max())
+    ok = tokens.shape == ref_tokens.shape and relative <= FIRST_STEP_RTOL[engine.precision]
+    return {
+        "engine": engine.name, "precision": engine.precision, "generated_tokens": int(tokens.shape[1]),
+        "reference_distinct_tokens": int(torch.unique(ref_tokens).numel()),
+        "exact_match": float((tokens == ref_tokens).all(dim=1).float().mean()),
+        "token_agreement": float((tokens == ref_tokens).float().mean()),
+        "first_step_max_abs_diff": diff, "first_step_rel_diff": relative,
+        "first_step_top1": float((logits.argmax(-1) == ref_logits.argmax(-1)).mean()),
+        "tolerance": FIRST_STEP_RTOL[engine.precision], "status": "ok" if ok else "mismatch",
+    }
+
+
+def agreement_rows(built: dict[str, Any], batch: dict, new_tokens: int, start_id: int) -> list[dict]:
+    """agreement_row for every engine against built[BASELINE]; build or run failures become
+    error rows."""
+    reference = built[BASELINE]
+    ref_tokens = reference.generate(batch, new_tokens)
+    ref_logits = reference.first_logits(batch, start_id)
+    rows = []
+    for name, engine in built.items():
+        try:
+            if isinstance(engine, Exception):
+                raise engine
+            row = agreement_row(engine, reference, batch, new_tokens, start_id, ref_tokens, ref_logits)
+            rows.append({**row, "engine": name})
+        except Exception as exc:
+            rows.append({"engine": name, "precision": PRECISION.get(name, "fp32"), **failure_row(exc)})
+    return rows
+
+
+def build_all(names: list[str], workdir: str | Path, threads: int, model: torch.nn.Module) -> dict[str, Any]:
+    """Every engine, or the exception that stopped it (reported in every table it would be in)."""
+    built: dict[str, Any] = {}
+    for name in names:
+        try:
+            built[name] = build_engine(name, workdir, threads, model)
+        except Exception as exc:
+            built[name] = exc
+    return built
+
+
+# ---------------------------------------------------------------- timing
+
+
+def measure_cell(built: dict[str, Any], batch: dict, new_tokens: list[int], rounds: int,
+                 timing_kwargs: dict) -> dict[tuple[str, int], Any]:
+    """Every engine × every token count on one batch, interleaved in rounds; an engine that
+    failed to build (an exception in `built`) or fails here keeps its exception."""
+    fns, outcome = {}, {}
+    for name, engine in built.items():
+        if isinstance(engine, Exception):
+            outcome.update({(name, n): engine for n in new_tokens})
+            continue
+        for n in new_tokens:
+            fns[(name, n)] = lambda engine=engine, n=n: engine.generate(batch, n)
+    try:
+        outcome.update(interleaved(fns, rounds=rounds, **timing_kwargs))
+    except Exception:  # find the culprit(s) so the others are still measured
+        broken = {}
+        for key, fn in fns.items():
+            try:
+                fn()
+            except Exception as exc:
+                broken[key] = exc
+        if not broken:
+            raise
+        outcome.update(broken)
+        outcome.update(interleaved({k: f for k, f in fns.items() if k not in broken}, rounds=rounds,
+                                   **timing_kwargs))
+    return outcome
+
+
+def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_len: int) -> list[dict]:
+    """One row per (engine, new tokens): statistics, time to first token (the 1-token call),
+    per-token decode time (the rest, divided by the extra tokens), throughput, and the
+    speed-up over PyTorch fp32 with a bootstrap CI."""
+    rows = []
+    for (name, n), result in sorted(outcome.items(), key=lambda kv: (kv[0][1], ENGINE_NAMES.index(kv[0][0]))):
+        row = {"engine": name, "precision": PRECISION.get(name, "fp32"), "device": "cpu",
+               "batch_size": batch_size, "seq_len": input_len, "new_tokens": n}
+        if isinstance(result, Exception):
+            rows.append({**row, **failure_row(result)})
+            continue
+        stats = summarize(result.samples_ms)
+        seconds = stats["p50_ms"] / 1e3
+        first = outcome.get((name, 1))
+        ttft = first.median_ms if first is not None and not isinstance(first, Exception) else float("nan")
+        row.update(stats, cold_ms=result.cold_ms, noisy=stats["cv"] > NOISY_CV, ttft_ms=ttft,
+                   per_token_ms=(stats["p50_ms"] - ttft) / (n - 1) if n > 1 else float("nan"),
+                   items_per_s=batch_size / seconds, tokens_per_s=batch_size * n / seconds,
+                   status=statuses.get(name, {}).get("status", "ok"),
+                   message=statuses.get(name, {}).get("message", ""))
+        base = outcome.get((BASELINE, n))
+        if base is not None and not isinstance(base, Exception):
+            row.update(ratio_of_medians(base.samples_ms, result.samples_ms))
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- memory
+# Imported before the fork, so no engine's load increment includes importing a library.
+MEMORY_PRELOAD = ("torch", "transformers", "onnxruntime", "optimum.onnxruntime")
+
+def _memory_load(name: str, workdir: str, threads: int, batch: dict, new_tokens: int):
+    engine = build_engine(name, workdir, threads)
+    if name in TORCH_ENGINES:  # safetensors maps weights lazily: page them in now, as loading
+        with torch.no_grad():
+            for p in engine.model.parameters():
+                p.sum()
+    return engine, batch, new_tokens
+
+
+def _memory_run(loaded) -> int:
+    engine, batch, new_tokens = loaded
+    return int(engine.generate(batch, new_tokens).shape[1])
+
+
+def fresh_process_memory(name: str, workdir: str | Path, threads: int, batch: dict, new_tokens: int) -> dict:
+    """Load the engine in a new process, generate once; RSS increments of loading and of
+    inference (peak during generation minus RSS after loading), as a row."""
+    try:
+        mem = in_fresh_process(_memory_load, _memory_run, name, str(workdir), threads, batch, new_tokens,
+                               preload=MEMORY_PRELOAD)
+    except Exception as exc:
+        return {"engine": name, **failure_row(exc)}
+    return {"engine": name, "precision": PRECISION.get(name, "fp32"), "load_mb": mem.load_increment_mb,
+            "inference_mb": mem.inference_increment_mb, "peak_rss_mb": mem.peak_mb,
+            "generated_tokens": mem.result, "status": "ok", "message": ""}
+
+
+def measure_grid(table, loaded: LoadedSeq2Seq, built: dict[str, Any], texts, batch_sizes: list[int],
+                 input_lens: list[int], token_counts: list[int], statuses: dict[str, dict], threads: int,
+                 rounds: int, timing_kwargs: dict, progress=lambda cells: cells) -> None:
+    """Every batch size × input length cell not yet complete in `table` (a resumed run
+    re-measures only those), its rows appended as the cell finishes."""
+    def missing(bs: int, n_in: int) -> bool:
+        return any(not table.done(model=loaded.name, batch_size=bs, seq_len=n_in, engine=e, new_tokens=n)
+                   for e in built for n in token_counts)
+
+    cells = [(bs, n_in) for n_in in input_lens for bs in batch_sizes if missing(bs, n_in)]
+    for bs, n_in in progress(cells):
+        batch = batch_of(loaded, texts, bs, n_in)
+        outcome = measure_cell(built, batch, token_counts, rounds, timing_kwargs)
+        rows = cell_rows(outcome, statuses, bs, n_in)
+        table.append_new({"model": loaded.name, "threads": threads, **row} for row in rows)

@@ -1,0 +1,138 @@
+"""Generation engines on a tiny T5 shape: forced token counts, agreement, rows and tables."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers import findings, seq2seq
+from helpers.data import load_corpus
+from helpers.params import ParameterError, check_value
+from helpers.results import ResultTable
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("t5")
+    loaded = seq2seq.load_seq2seq("t5-tiny", workdir)
+    records = seq2seq.produce_files(loaded, seq2seq.needed_files(seq2seq.ENGINE_NAMES), workdir)
+    built = seq2seq.build_all(seq2seq.ENGINE_NAMES, workdir, 2, loaded.model)
+    texts = load_corpus("docstrings").texts
+    return loaded, workdir, records, built, texts
+
+
+def test_every_file_variant_is_produced(tiny):
+    _, workdir, records, _, _ = tiny
+    assert set(records) == set(seq2seq.FILE_VARIANTS)
+    assert all(r.status == "ok" for r in records.values()), {v: r.message for v, r in records.items()}
+    assert all(seq2seq.files_present(workdir, v) for v in records)
+    assert records["onnx-O2"].node_count < records["onnx"].node_count
+    assert records["onnx-int8"].size_mb < 0.5 * records["onnx"].size_mb
+
+
+@pytest.mark.parametrize("new_tokens", [1, 7])
+def test_every_engine_generates_the_forced_number_of_tokens(tiny, new_tokens):
+    loaded, _, _, built, texts = tiny
+    batch = seq2seq.batch_of(loaded, texts, 3, 20)
+    for name, engine in built.items():
+        assert not isinstance(engine, Exception), (name, engine)
+        out = engine.generate(batch, new_tokens)
+        assert tuple(out.shape) == (3, new_tokens), name
+
+
+def test_forced_length_overrides_end_of_sequence(tiny):
+    """Even a model that wants to stop at once (EOS logit boosted) generates every token."""
+    loaded, workdir, _, _, texts = tiny
+    model = seq2seq.build_engine("torch", workdir, 1).model
+    with torch.no_grad():
+        model.lm_head.bias = None
+        model.lm_head.weight[loaded.config.eos_token_id] *= 50
+    engine = seq2seq.GenerationEngine("torch", model)
+    batch = seq2seq.batch_of(loaded, texts, 2, 16)
+    assert engine.generate(batch, 6).shape == (2, 6)
+    free = model.generate(**batch, max_new_tokens=6, do_sample=False)
+    assert free.shape[1] < 7  # without forcing it stops early: the test above is not vacuous
+
+
+def test_ort_fp32_matches_torch_fp32_token_for_token(tiny):
+    loaded, _, _, built, texts = tiny
+    batch = seq2seq.batch_of(loaded, texts, 4, 32)
+    reference = built["torch"].generate(batch, 12)
+    for name in ("ort", "ort-nopast", "ort-o1", "ort-o2", "ort-o3"):
+        assert torch.equal(built[name].generate(batch, 12), reference), name
+
+
+def test_agreement_rows_flag_a_perturbed_engine(tiny):
+    loaded, workdir, _, built, texts = tiny
+    batch = seq2seq.batch_of(loaded, texts, 4, 16)
+    broken = seq2seq.build_engine("torch", workdir, 1)
+    with torch.no_grad():
+        for p in broken.model.decoder.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    engines = {"torch": built["torch"], "ort": built["ort"], "ort-int8": built["ort-int8"],
+               "ort-o1": broken, "ort-o2": RuntimeError("file production failed")}
+    rows = {r["engine"]: r for r in seq2seq.agreement_rows(engines, batch, 5, loaded.config.decoder_start_token_id)}
+    assert rows["torch"]["status"] == "ok", str(rows["torch"])
+    assert rows["torch"]["first_step_max_abs_diff"] == 0.0
+    assert rows["ort"]["status"] == "ok" and rows["ort"]["first_step_rel_diff"] < 1e-4
+    assert rows["ort-int8"]["precision"] == "int8" and 0 < rows["ort-int8"]["first_step_rel_diff"] < 0.25
+    assert rows["ort-o1"]["status"] == "mismatch"
+    assert rows["ort-o2"]["status"] == "error" and "file production failed" in rows["ort-o2"]["message"]
+
+
+def test_cell_rows_derive_first_token_and_per_token_times():
+    from helpers.timing import Timing
+
+    def timing(ms):
+        return Timing(np.array(ms, dtype=float), cold_ms=ms[0])
+
+    outcome = {("torch", 1): timing([10, 10, 10]), ("torch", 5): timing([50, 50, 50]),
+               ("ort", 1): timing([4, 4, 4]), ("ort", 5): timing([12, 12, 12]),
+               ("ort-int8", 1): MemoryError("out of memory"), ("ort-int8", 5): MemoryError("out of memory")}
+    rows = {(r["engine"], r["new_tokens"]): r for r in seq2seq.cell_rows(outcome, {"ort": {"status": "ok"}}, 2, 16)}
+    ort = rows[("ort", 5)]
+    assert ort["ttft_ms"] == 4 and ort["per_token_ms"] == 2.0  # (12 - 4) / 4 further tokens
+    assert ort["items_per_s"] == pytest.approx(2 / 0.012) and ort["tokens_per_s"] == pytest.approx(10 / 0.012)
+    assert ort["speedup"] == pytest.approx(50 / 12) and rows[("torch", 5)]["speedup"] == 1.0
+    assert np.isnan(rows[("ort", 1)]["per_token_ms"])
+    assert rows[("ort-int8", 5)]["status"] == "oom"
+
+
+def test_measure_grid_resumes_only_missing_cells(tiny, tmp_path):
+    loaded, _, _, built, texts = tiny
+    table = ResultTable(tmp_path / "g.csv", key=["model", "batch_size", "seq_len", "engine", "new_tokens"])
+    engines = {"torch": built["torch"], "ort": built["ort"]}
+    kwargs = dict(warmup=0, min_count=1, min_time_s=0.0, max_time_s=0.2)
+    seq2seq.measure_grid(table, loaded, engines, texts, [1], [16], [1, 3], {}, 2, 1, kwargs)
+    assert len(table.read()) == 4
+    seen = []
+    seq2seq.measure_grid(table, loaded, engines, texts, [1, 2], [16], [1, 3], {}, 2, 1, kwargs,
+                         progress=lambda cells: seen.extend(cells) or cells)
+    assert seen == [(2, 16)] and len(table.read()) == 8
+
+
+def test_seq2seq_takeaway_cites_the_claim_and_memory():
+    gen = pd.DataFrame([
+        {"engine": e, "status": "ok", "batch_size": 1, "seq_len": 32, "new_tokens": 8, "p50_ms": ms,
+         "speedup": s, "speedup_ci_low": s * 0.9, "speedup_ci_high": s * 1.1}
+        for e, ms, s in (("torch", 100, 1.0), ("ort", 50, 2.0), ("ort-nopast", 80, 1.25), ("ort-o3-int8", 25, 4.0))])
+    memory = pd.DataFrame([{"engine": "torch", "status": "ok", "inference_mb": 22.0},
+                           {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 11.0}])
+    agreement = pd.DataFrame([{"engine": "ort", "status": "ok", "exact_match": 1.0, "reference_distinct_tokens": 9,
+                               "message": ""}])
+    text = findings.seq2seq_takeaway(gen, memory, agreement)
+    assert "4.00× (95% CI 3.60–4.40)" in text and "2.0× less" in text
+    assert "ort-o3-int8 (4.00×)" in text and "1.60–1.60×" in text
+    assert findings.seq2seq_takeaway(pd.DataFrame(), pd.DataFrame(), pd.DataFrame()) == "Nothing was measured."
+
+
+@pytest.mark.parametrize("name, value, fragment", [
+    ("seq2seq_model", "bert-base", "accepted: a built-in shape (t5-tiny"),
+    ("generation_engines", ["ort"], "must include 'torch'"),
+    ("generation_engines", ["torch", "ort-fast"], "unknown value 'ort-fast'"),
+    ("input_lens", [0], "impossible"),
+    ("new_tokens", [], "empty"),
+])
+def test_bad_seq2seq_parameters_are_named(name, value, fragment):
+    with pytest.raises(ParameterError, match=name) as info:
+        check_value(name, value, {})
+    assert fragment in str(info.value)
