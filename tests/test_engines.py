@@ -145,6 +145,9 @@ def test_cuda_only_engines_refuse_without_cuda(tiny):
         engines.build_engine("torch-fp16", tiny)
     with pytest.raises(engines.EngineUnavailable):
         engines.build_engine("ort-fp16", tiny)
+    for name in ("compile-cudagraphs", "ort-trt"):
+        with pytest.raises(engines.EngineUnavailable, match="CUDA"):
+            engines.build_engine(name, tiny)
     with pytest.raises(engines.EngineUnavailable):
         engines.build_engine("eager", tiny, device="cuda")
 
@@ -161,6 +164,12 @@ def test_ort_cuda_request_that_falls_back_to_cpu_is_refused(tiny, tmp_path, monk
                         lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     with pytest.raises(engines.EngineUnavailable, match="fallback"):
         engines.ort_session(path, "cuda", 1)
+
+
+def test_missing_tensorrt_provider_is_named(tiny, tmp_path):
+    path = export.export_onnx(tiny, tmp_path / "model.onnx").raise_for_status().path
+    with pytest.raises(engines.EngineUnavailable, match="no TensorrtExecutionProvider"):
+        engines.ort_session(path, "cuda", 1, tensorrt=True)
 
 
 def test_unknown_engine_and_missing_quantized_path(tiny):

@@ -24,12 +24,14 @@ ENGINES = {
     "eager": "PyTorch eager, fp32",
     "torchscript": "TorchScript (torch.jit.trace), fp32",
     "compile": "torch.compile (inductor), fp32",
+    "compile-cudagraphs": "torch.compile mode='reduce-overhead' (CUDA graphs), fp32 (CUDA)",
     "torch-bf16": "PyTorch eager under bf16 autocast",
     "torch-fp16": "PyTorch eager in fp16 (CUDA)",
     "torch-int8": "PyTorch dynamic INT8 (torch.ao quantize_dynamic)",
     "ort": "ONNX Runtime fp32, best graph optimization level",
     "ort-int8": "ONNX Runtime dynamic INT8 (best method of 02)",
     "ort-fp16": "ONNX Runtime fp16 (CUDA, O4 graph)",
+    "ort-trt": "ONNX Runtime with the TensorRT execution provider, fp32 (CUDA)",
     "ort-o1": "ONNX Runtime fp32, O1 graph (basic ORT rewrites)",
     "ort-o2": "ONNX Runtime fp32, O2 graph (transformer fusions)",
     "ort-o3": "ONNX Runtime fp32, O3 graph (O2 + GELU approximation)",
@@ -126,7 +128,7 @@ class OrtEngine(Engine):
 
     @property
     def _cuda(self) -> bool:
-        return self.provider == "CUDAExecutionProvider"
+        return self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
     def _feeds(self, batch: dict) -> dict[str, np.ndarray]:
         feeds = {}
@@ -226,6 +228,15 @@ def _compile(name, loaded, device, threads):
                   notes=export.summarize_warnings(caught))
 
 
+def _compile_cudagraphs(name, loaded, device, threads):
+    _needs_cuda(name, device)
+    with export.collect_warnings() as caught:
+        fn = torch.compile(export.wrap(loaded, _model_on(loaded, device)), mode="reduce-overhead", dynamic=False)
+    return _torch(name, loaded, device, threads, fn, graph="compile-cudagraphs",
+                  cold_start="compile and CUDA graph capture (once per new shape)",
+                  notes=export.summarize_warnings(caught))
+
+
 def _bf16(name, loaded, device, threads):
     return _torch(name, loaded, device, threads, export.wrap(loaded, _model_on(loaded, device)),
                   precision="bf16", autocast=torch.bfloat16)
@@ -249,7 +260,9 @@ def _int8(name, loaded, device, threads):
 
 # ---------------------------------------------------------------- ONNX Runtime
 
-_ORT_LEVEL = {"ort": "O2", "ort-o1": "O1", "ort-o2": "O2", "ort-o3": "O3", "ort-fp16": "O4"}
+# ort-trt gets the plain graph: TensorRT does its own fusions and does not know ORT's
+# contrib operators.
+_ORT_LEVEL = {"ort": "O2", "ort-o1": "O1", "ort-o2": "O2", "ort-o3": "O3", "ort-fp16": "O4", "ort-trt": None}
 _INT8_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "QAttention",
              "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QuantizeLinear", "QGemm"}
 
@@ -269,13 +282,20 @@ def onnx_precision(onnx_path: str | Path) -> str:
     return "fp32"
 
 
-def ort_session(onnx_path: str | Path, device: str, threads: int):
+def requested_provider(device: str, tensorrt: bool = False) -> str:
+    if tensorrt:
+        return "TensorrtExecutionProvider"
+    return "CUDAExecutionProvider" if torch.device(device).type == "cuda" else "CPUExecutionProvider"
+
+
+def ort_session(onnx_path: str | Path, device: str, threads: int, tensorrt: bool = False):
     """An InferenceSession whose first provider is the requested one, or EngineUnavailable
-    (ORT silently falls back to CPU when a CUDA provider cannot start: not accepted here)."""
+    (ORT silently falls back to CPU when a CUDA provider cannot start: not accepted here).
+    With tensorrt, TensorRT runs what it supports and CUDA the rest (ORT's documented setup)."""
     import onnxruntime as ort
 
     cuda = torch.device(device).type == "cuda"
-    requested = "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"
+    requested = requested_provider(device, tensorrt)
     if requested not in ort.get_available_providers():
         raise EngineUnavailable(f"onnxruntime {ort.__version__} has no {requested} "
                                 f"(available: {ort.get_available_providers()})")
@@ -283,8 +303,11 @@ def ort_session(onnx_path: str | Path, device: str, threads: int):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: no per-node placement chatter
-    provider = (requested, {"device_id": torch.device(device).index or 0}) if cuda else requested
-    session = ort.InferenceSession(str(onnx_path), options, providers=[provider])
+    device_id = {"device_id": torch.device(device).index or 0}
+    providers = [(requested, device_id)] if cuda else [requested]
+    if tensorrt:
+        providers.append(("CUDAExecutionProvider", device_id))
+    session = ort.InferenceSession(str(onnx_path), options, providers=providers)
     if session.get_providers()[0] != requested:
         raise EngineUnavailable(f"requested {requested}, but the session runs on "
                                 f"{session.get_providers()} (a silent fallback)")
@@ -295,6 +318,8 @@ def _default_onnx(name: str, loaded: LoadedModel, workdir: Path) -> Path:
     """Export the model and optimize it to the engine's level, into workdir."""
     plain = export.export_onnx(loaded, workdir / "model.onnx").raise_for_status()
     level = _ORT_LEVEL[name]
+    if level is None:
+        return Path(plain.path)
     record = export.optimize_onnx(plain.path, level, workdir / f"model-{level}.onnx",
                                   **export.fusion_dims(loaded.config))
     if record.status == "skipped":
@@ -303,7 +328,7 @@ def _default_onnx(name: str, loaded: LoadedModel, workdir: Path) -> Path:
 
 
 def _ort_engine(name: str, onnx_path: Path, device: str, threads: int) -> OrtEngine:
-    session = ort_session(onnx_path, device, threads)
+    session = ort_session(onnx_path, device, threads, tensorrt=name == "ort-trt")
     level = export.graph_level(onnx_path)
     return OrtEngine(name=name, runtime="onnxruntime", precision=onnx_precision(onnx_path),
                      graph=f"onnx-{level}" if level else "onnx",
@@ -312,7 +337,7 @@ def _ort_engine(name: str, onnx_path: Path, device: str, threads: int) -> OrtEng
 
 
 def _ort(name, loaded, device, threads, *, workdir: Path, onnx_path=None):
-    if name == "ort-fp16":
+    if name in ("ort-fp16", "ort-trt"):
         _needs_cuda(name, device)
     if onnx_path is not None:
         return _ort_engine(name, Path(onnx_path), device, threads)
@@ -325,7 +350,8 @@ def _ort(name, loaded, device, threads, *, workdir: Path, onnx_path=None):
 
 
 _BUILDERS = {
-    "eager": _eager, "torchscript": _torchscript, "compile": _compile, "torch-bf16": _bf16,
+    "eager": _eager, "torchscript": _torchscript, "compile": _compile,
+    "compile-cudagraphs": _compile_cudagraphs, "torch-bf16": _bf16,
     "torch-fp16": _fp16, "torch-int8": _int8,
     **{name: _ort for name in ENGINE_NAMES if name.startswith("ort")},
 }

@@ -34,7 +34,9 @@ def _key_text(value) -> str:
 def failure_status(exc: BaseException) -> str:
     """`oom` for out-of-memory failures (host or device), `error` for anything else."""
     text = f"{type(exc).__name__}: {exc}".lower()
-    return "oom" if isinstance(exc, MemoryError) or "out of memory" in text else "error"
+    # torch: "CUDA out of memory"; ONNX Runtime: "Failed to allocate memory for requested buffer"
+    oom = isinstance(exc, MemoryError) or "out of memory" in text or "failed to allocate memory" in text
+    return "oom" if oom else "error"
 
 
 def failure_row(exc: BaseException) -> dict:

@@ -1,0 +1,245 @@
+"""The engine comparison on a CUDA GPU (04_gpu_sweeps): device-synchronised timing of device
+work only (inputs are copied to the GPU before timing; the copy is timed on its own), memory
+per engine from torch's allocator and NVML, and out-of-memory configurations recorded as
+`oom` while the sweep goes on.
+
+The same code runs on a CPU device (tests do this): synchronisation and GPU memory are then
+no-ops, so everything but the CUDA calls themselves is exercised without a GPU.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import torch
+
+from . import engines as engine_lib
+from .data import texts_at_length
+from .memory import cuda_peak_mb, nvml_process_mb, reset_cuda_peak
+from .results import failure_row
+from .timing import NOISY_CV, cuda_sync_for, interleaved, ratio_of_medians, summarize
+
+GPU_ENGINES = ["eager", "torch-fp16", "torch-bf16", "torchscript", "compile", "compile-cudagraphs",
+               "ort", "ort-fp16", "ort-trt"]
+BASELINE = "eager"
+COPIES_NOTE = "host-to-device copies excluded from the timed calls (timed on their own: h2d_ms)"
+
+
+def cuda_unavailable_reason(device: str = "cuda") -> str | None:
+    """Why `device` cannot be used (None when it can)."""
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        return f"no CUDA device was found (torch {torch.__version__}, {build}: torch.cuda.is_available() is False)"
+    index = torch.device(device).index or 0
+    if index >= torch.cuda.device_count():
+        return f"device {device!r} does not exist ({torch.cuda.device_count()} CUDA device(s))"
+    return None
+
+
+def device_label(device: str) -> str:
+    """'NVIDIA H100 80GB HBM3 (cuda:0)' on a GPU, 'cpu' otherwise."""
+    if torch.device(device).type != "cuda":
+        return "cpu"
+    index = torch.device(device).index or 0
+    return f"{torch.cuda.get_device_name(index)} (cuda:{index})"
+
+
+def skipped_rows(models: list[str], names: list[str], reason: str) -> list[dict]:
+    """One `skipped` row per model and engine, with the reason: nothing silently dropped."""
+    return [{"model": m, "engine": e, "batch_size": 0, "seq_len": 0, "scope": "model",
+             "status": "skipped", "message": reason} for m in models for e in names]
+
+
+def grid(batch_sizes: list[int], seq_lens: list[int], max_length: int | None) -> list[tuple[int, int]]:
+    """(batch, length) pairs, length-major and batch ascending, so that an out-of-memory batch
+    is met before the larger ones at the same length."""
+    lens = [n for n in sorted(seq_lens) if not max_length or n <= max_length]
+    return [(b, n) for n in lens for b in sorted(batch_sizes)]
+
+
+class OomTracker:
+    """The smallest batch that ran out of memory, per (engine, length): larger batches at that
+    length are not attempted (they are recorded as skipped, with the reason)."""
+
+    def __init__(self):
+        self.smallest: dict[tuple[str, int], int] = {}
+
+    def record(self, engine: str, seq_len: int, batch_size: int) -> None:
+        key = (engine, seq_len)
+        self.smallest[key] = min(batch_size, self.smallest.get(key, batch_size))
+
+    def blocked(self, engine: str, seq_len: int, batch_size: int) -> str | None:
+        limit = self.smallest.get((engine, seq_len))
+        if limit is not None and batch_size > limit:
+            return f"not attempted: batch {limit} at {seq_len} tokens already ran out of memory"
+        return None
+
+
+def build_all(names: list[str], loaded, device: str, workdir) -> dict[str, Any]:
+    """Every engine on `device`, or the exception that stopped it (EngineUnavailable: the
+    piece is missing here, recorded as skipped; anything else: an error)."""
+    built: dict[str, Any] = {}
+    for name in names:
+        try:
+            built[name] = engine_lib.build_engine(name, loaded, device=device, workdir=workdir)
+        except Exception as exc:
+            built[name] = exc
+    return built
+
+
+def _failure(exc: Exception) -> dict:
+    if isinstance(exc, engine_lib.EngineUnavailable):
+        return {"status": "skipped", "message": f"unavailable here: {exc}"}
+    return failure_row(exc)
+
+
+def _free_after_oom() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _memory_pass(engine, prepared, device: str) -> dict:
+    """One call with the peak counters reset: torch's peak allocated/reserved, NVML's figure
+    for the whole process (the only view of ORT's own allocations)."""
+    reset_cuda_peak(device)
+    engine.run_prepared(prepared)
+    row = cuda_peak_mb(device)
+    if torch.device(device).type == "cuda":
+        row["nvml_process_mb"] = nvml_process_mb()
+    return row
+
+
+def _copy_ms(engine, batch: dict, sync: Callable | None) -> tuple[Any, float]:
+    """prepare(batch) (the host-to-device copy on a GPU), timed on its own."""
+    if sync:
+        sync()
+    start = time.perf_counter()
+    prepared = engine.prepare(batch)
+    if sync:
+        sync()
+    return prepared, (time.perf_counter() - start) * 1e3
+
+
+def measure_config(built: dict[str, Any], batch: dict, device: str, rounds: int, timing_kwargs: dict,
+                   skip: dict[str, str] | None = None) -> dict[str, dict]:
+    """Every engine on one batch: copy time, a memory pass (which also finds out-of-memory
+    before timing), the output for checking, then interleaved timed rounds of device work.
+    Returns per engine {"timing", "memory", "h2d_ms", "output"} or {"error": exception}
+    or {"skipped": reason}."""
+    sync = cuda_sync_for(device)
+    outcome: dict[str, dict] = {}
+    prepared_of = {}
+    for name, engine in built.items():
+        if isinstance(engine, Exception):
+            outcome[name] = {"error": engine}
+            continue
+        if skip and name in skip:
+            outcome[name] = {"skipped": skip[name]}
+            continue
+        try:
+            prepared, h2d_ms = _copy_ms(engine, batch, sync)
+            memory = _memory_pass(engine, prepared, device)
+            output = engine.to_numpy(engine.run_prepared(prepared))
+        except Exception as exc:
+            _free_after_oom()
+            outcome[name] = {"error": exc}
+            continue
+        prepared_of[name] = prepared
+        outcome[name] = {"memory": memory, "h2d_ms": h2d_ms, "output": output}
+    fns = {name: (lambda e=built[name], p=p: e.run_prepared(p)) for name, p in prepared_of.items()}
+    for name, result in interleaved(fns, rounds=rounds, sync=sync, **timing_kwargs).items():
+        outcome[name]["timing"] = result
+    return outcome
+
+
+def config_rows(outcome: dict[str, dict], built: dict[str, Any], model: str, batch_size: int, seq_len: int,
+                real_tokens: int, mask, n_params: int, device: str) -> list[dict]:
+    """One row per engine: statistics, throughput, speed-up over eager fp32 with CI, memory,
+    copy time, and agreement of this batch's output with eager fp32's."""
+    base = outcome.get(BASELINE, {})
+    rows = []
+    for name, result in outcome.items():
+        engine = built[name]
+        row = {"model": model, "engine": name, "batch_size": batch_size, "seq_len": seq_len, "scope": "model",
+               "device": device, "gpu": device_label(device), "n_params": n_params, "copies": COPIES_NOTE}
+        if not isinstance(engine, Exception):
+            row.update({k: v for k, v in engine.describe().items() if k in ("precision", "graph", "provider", "threads")})
+        if "error" in result:
+            rows.append({**row, **_failure(result["error"])})
+            continue
+        if "skipped" in result:
+            rows.append({**row, "status": "skipped", "message": result["skipped"]})
+            continue
+        stats = summarize(result["timing"].samples_ms)
+        per_s = 1e3 / stats["p50_ms"]
+        row.update(**stats, **result["memory"], items_per_s=batch_size * per_s, tokens_per_s=real_tokens * per_s,
+                   cold_ms=result["timing"].cold_ms, h2d_ms=result["h2d_ms"], noisy=stats["cv"] > NOISY_CV,
+                   status="ok", message="")
+        if "timing" in base:
+            row.update(ratio_of_medians(base["timing"].samples_ms, result["timing"].samples_ms))
+            check = engine_lib.check_against_reference(result["output"], base["output"], mask,
+                                                       precision=row.get("precision", "fp32"))
+            row.update(max_abs_diff=check["max_abs_diff"], cosine_min=check["cosine_min"],
+                       status=check["status"], message=check["message"])
+        rows.append(row)
+    return rows
+
+
+def run_sweep(table, loaded, built: dict[str, Any], texts, configs: list[tuple[int, int]], device: str,
+              rounds: int, timing_kwargs: dict, progress=lambda items: items) -> None:
+    """Every (batch, length) not yet in `table`, rows appended per configuration; an engine's
+    out-of-memory stops its larger batches at that length (recorded as skipped)."""
+    tracker = OomTracker()
+    for row in table.read().to_dict("records") if len(table) else []:  # a resumed run knows its OOMs
+        if row.get("model") == loaded.name and row.get("status") == "oom":
+            tracker.record(row["engine"], int(row["seq_len"]), int(row["batch_size"]))
+    pending = [(b, n) for b, n in configs
+               if any(not table.done(model=loaded.name, engine=e, batch_size=b, seq_len=n) for e in built)]
+    for batch_size, seq_len in progress(pending):
+        batch, real_tokens = texts_at_length(texts, loaded.tokenizer, batch_size, seq_len)
+        skip = {e: why for e in built if (why := tracker.blocked(e, seq_len, batch_size))}
+        outcome = measure_config(built, batch, device, rounds, timing_kwargs, skip)
+        rows = config_rows(outcome, built, loaded.name, batch_size, seq_len, real_tokens,
+                           batch["attention_mask"], loaded.n_params, device)
+        for row in rows:
+            if row["status"] == "oom":
+                tracker.record(row["engine"], seq_len, batch_size)
+        table.append_new(rows)
+
+
+def largest_batch_that_fits(df) -> Any:
+    """Per model, engine and length: the largest batch measured without running out of memory,
+    and whether some batch did run out (else the grid's top is a lower bound)."""
+    measured = df[df["status"].isin(["ok", "mismatch"])]
+    fits = measured.groupby(["model", "engine", "seq_len"])["batch_size"].max().rename("largest_batch")
+    oom = df[df["status"] == "oom"].groupby(["model", "engine", "seq_len"])["batch_size"].min().rename("first_oom_batch")
+    return fits.to_frame().join(oom, how="outer").reset_index()
+
+
+def fidelity_rows(built: dict[str, Any], loaded, texts, batch_size: int = 32, max_length: int = 128) -> list[dict]:
+    """Sentence embeddings of real texts from every engine against eager fp32's (as in 02):
+    cosine (mean, min) and recall@10 of nearest-neighbour retrieval."""
+    from . import fidelity
+
+    def embed(engine):
+        return fidelity.embed_texts(engine, texts, loaded.tokenizer, batch_size, max_length, loaded.input_names)
+
+    reference = embed(built[BASELINE])
+    rows = []
+    for name, engine in built.items():
+        row = {"model": loaded.name, "engine": name, "texts": len(texts)}
+        try:
+            if isinstance(engine, Exception):
+                raise engine
+            emb = embed(engine)
+            row.update(fidelity.embedding_agreement(reference, emb),
+                       recall_at_10=fidelity.recall_at_k(reference, emb, 10), precision=engine.precision)
+            bound = engine_lib.TOLERANCES[engine.precision]["min_cosine"]
+            ok = row["cosine_min"] >= bound
+            row.update(status="ok" if ok else "mismatch",
+                       message="" if ok else f"cosine_min {row['cosine_min']:.6f} < {bound:g}")
+        except Exception as exc:
+            _free_after_oom()
+            row.update(_failure(exc))
+        rows.append(row)
+    return rows
