@@ -6,6 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 
 from helpers import paths
 from helpers.params import discover_notebooks
@@ -77,6 +78,21 @@ def check_03_cpu_sweeps(out):
             "03_threads", "03_model_size", "03_efficiency", "03_memory"]
 
 
+def check_04_gpu_sweeps(out):
+    df = pd.read_csv(out / "results" / "04_gpu_sweep.csv")
+    fidelity = pd.read_csv(out / "results" / "04_fidelity.csv")
+    engines = {"eager", "torch-fp16", "torchscript", "ort"}
+    assert set(df["engine"]) == engines == set(fidelity["engine"]) and set(df["model"]) == {"bert-tiny"}
+    if not torch.cuda.is_available():
+        assert len(df) == 4 and (df["status"] == "skipped").all() and df["message"].str.contains("no CUDA device").all()
+        assert (fidelity["status"] == "skipped").all()
+        return ["04_gpu_sweep"]
+    measured = df[df["status"] == "ok"]
+    assert len(measured) == 4 * 2 * 2 and (measured["p50_ms"] > 0).all() and (measured["h2d_ms"] >= 0).all()
+    assert measured["gpu"].str.contains("cuda:0").all()
+    return ["04_per_item_vs_batch", "04_speedup_vs_batch", "04_speedup_heatmap_bert-tiny", "04_memory"]
+
+
 def check_05_sequence_sorting(out):
     df = pd.read_csv(out / "results" / "05_sorting.csv")
     assert len(df) == 2 * 2 * 5 * 2  # distributions x engines x strategies x batch sizes
@@ -117,6 +133,7 @@ def check_06_seq2seq(out):
 
 CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export,
           "02_quantization": check_02_quantization, "03_cpu_sweeps": check_03_cpu_sweeps,
+          "04_gpu_sweeps": check_04_gpu_sweeps,
           "05_sequence_sorting": check_05_sequence_sorting, "06_seq2seq": check_06_seq2seq}
 
 

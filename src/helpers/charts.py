@@ -427,3 +427,126 @@ def generation_speedups(df: pd.DataFrame):
         ax.set_title(f"{n} input tokens")
     fig.suptitle(f"Generation speed-up ({int(top['new_tokens'].max()) if len(top) else 0} new tokens)")
     return fig
+
+
+# -- 04 GPU sweeps ------------------------------------------------------------------------------
+def notice(title: str, text: str):
+    """A figure that states why there is nothing to plot (e.g. no CUDA device)."""
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.axis("off")
+    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 90)), ha="center", va="center", fontsize=10,
+            transform=ax.transAxes)
+    fig.suptitle(title)
+    return fig
+
+
+def _gpu_ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["p50_ms"].notna()] if "p50_ms" in df else df.iloc[:0]
+
+
+def per_item_time_vs_batch(df: pd.DataFrame, seq_len: int):
+    """Time per item against batch size at one length, per engine, one panel per model: the
+    knee where batching stops paying is where the line flattens."""
+    ok = _gpu_ok(df)
+    sub = ok[ok["seq_len"] == seq_len].assign(per_item_ms=lambda d: d["p50_ms"] / d["batch_size"])
+    fig, axes, _ = _lines_by_batch(sub, "model", "engine", "per_item_ms", "median time per item (ms)")
+    for ax in axes:
+        ax.set_yscale("log")
+    axes[-1].legend(fontsize=7)
+    gpu = sub["gpu"].iloc[0] if len(sub) else ""
+    fig.suptitle(f"Time per item against batch size, {seq_len} tokens ({gpu}; copies excluded)")
+    return fig
+
+
+def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
+    """Speed-up over eager fp32 (95% CI) against batch size at one length: the cross-overs."""
+    ok = _gpu_ok(df)
+    sub = ok[(ok["seq_len"] == seq_len) & ok["speedup"].notna() & (ok["engine"] != "eager")]
+    models = list(dict.fromkeys(sub["model"])) or ["none"]
+    fig, axes = _per_model_axes(models)
+    for ax, model in zip(axes, models):
+        for engine, e in sub[sub["model"] == model].groupby("engine", sort=False):
+            e = e.sort_values("batch_size")
+            ax.errorbar(e["batch_size"], e["speedup"], yerr=[e["speedup"] - e["speedup_ci_low"],
+                        e["speedup_ci_high"] - e["speedup"]], marker="o", ms=3, capsize=2, label=engine)
+        ax.axhline(1, color="0.4", lw=1, ls="--")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("speed-up over eager fp32 (95% CI)")
+        ax.set_title(f"{model}, {seq_len} tokens")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle("Which engine wins at which batch size")
+    return fig
+
+
+def gpu_memory_vs_batch(df: pd.DataFrame, seq_len: int):
+    """torch's peak allocated memory (torch engines) and NVML's process figure (ORT engines)
+    against batch size at one length."""
+    ok = _gpu_ok(df)
+    sub = ok[ok["seq_len"] == seq_len]
+    if "nvml_process_mb" in sub:
+        ort = sub["engine"].str.startswith("ort")
+        sub = sub.assign(gpu_mb=sub["peak_gpu_mb"].where(~ort, sub["nvml_process_mb"]))
+    else:
+        sub = sub.assign(gpu_mb=sub.get("peak_gpu_mb"))
+    fig, axes, _ = _lines_by_batch(sub, "model", "engine", "gpu_mb", "GPU memory (MB)")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"GPU memory at {seq_len} tokens (torch: peak allocated; ORT: NVML, whole process)")
+    return fig
+
+
+# -- 07 report ----------------------------------------------------------------------------------
+def speed_fidelity_memory(points: pd.DataFrame):
+    """Speed-up over each notebook's fp32 baseline against fidelity, marker area by memory,
+    one panel per notebook; crosses mark variants outside tolerance."""
+    books = list(dict.fromkeys(points["notebook"])) if len(points) else ["nothing measured"]
+    fig, axes = _per_model_axes(books, width=5.2, height=4.6)
+    for ax, book in zip(axes, books):
+        sub = points[points["notebook"] == book] if len(points) else points
+        if sub.empty:
+            continue
+        mem = sub["memory_mb"].fillna(sub["memory_mb"].median() if sub["memory_mb"].notna().any() else 100)
+        area = 20 + 200 * mem / max(mem.max(), 1)
+        good = sub["status"] == "ok"
+        ax.scatter(sub.loc[good, "fidelity"], sub.loc[good, "speedup"], s=area[good], alpha=0.6)
+        ax.scatter(sub.loc[~good, "fidelity"], sub.loc[~good, "speedup"], s=area[~good], marker="x", color="k",
+                   label="outside tolerance")
+        for r in sub.itertuples():
+            ax.annotate(r.label, (r.fidelity, r.speedup), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.axhline(1, color="0.4", lw=1, ls="--")
+        ax.set_xlabel(sub["fidelity_kind"].iloc[0])
+        ax.set_ylabel("speed-up over fp32 baseline (median)")
+        ax.set_title(book)
+    fig.suptitle("Speed, fidelity and memory across notebooks (marker area: memory)")
+    return fig
+
+
+def hosts_side_by_side(per_host: dict[str, pd.DataFrame], batch_size: int = 1, seq_len: int = 128):
+    """03's speed-up over eager per engine at one shape, one panel per host (largest model
+    each host measured at that shape)."""
+    hosts = list(per_host) or ["none"]
+    fig, axes = _per_model_axes(hosts, width=5.0)
+    for ax, host in zip(axes, hosts):
+        df = per_host.get(host)
+        if df is None or df.empty:
+            ax.text(0.5, 0.5, "no 03 results", ha="center", transform=ax.transAxes)
+            continue
+        sub = df[(df["scope"] == "model") & (df["status"] == "ok") & (df["batch_size"] == batch_size)
+                 & (df["seq_len"] == seq_len) & df["speedup"].notna()]
+        sub = sub[sub["threads"] == sub["threads"].max()]
+        if sub.empty:
+            ax.text(0.5, 0.5, f"nothing at batch {batch_size} × {seq_len}", ha="center", transform=ax.transAxes)
+            continue
+        model = sub.sort_values("n_params")["model"].iloc[-1]
+        m = sub[sub["model"] == model].drop_duplicates("engine").set_index("engine")
+        m["speedup"].plot.barh(ax=ax, xerr=[m["speedup"] - m["speedup_ci_low"], m["speedup_ci_high"] - m["speedup"]],
+                               capsize=2)
+        ax.axvline(1, color="0.4", lw=1, ls="--")
+        ax.invert_yaxis()
+        ax.set_xlabel("speed-up over eager fp32 (95% CI)")
+        ax.set_ylabel("")
+        ax.set_title(f"{host}: {model}, {int(m['threads'].iloc[0])} threads")
+    fig.suptitle(f"The same sweep on each machine (batch {batch_size} × {seq_len})")
+    return fig

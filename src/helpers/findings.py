@@ -243,3 +243,41 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
         if len(bad):
             lines.append("Not trusted: " + _fmt_list(f"{r.engine} ({r.status}: {r.message})" for r in bad.itertuples()) + ".")
     return "\n\n".join(lines) or "Nothing was measured."
+
+
+def gpu_takeaway(df: pd.DataFrame, fits: pd.DataFrame, seq_len: int) -> str:
+    """Per model at one length: the winner at batch 1 and at the largest batch, where ORT
+    stops beating TorchScript (the published cross-over), the best speed-up over eager fp32,
+    and the largest batch that fits."""
+    ok = df[df["p50_ms"].notna() & (df["status"] == "ok")] if "p50_ms" in df else df.iloc[:0]
+    lines = []
+    for model, m in ok.groupby("model", sort=False):
+        at = m[m["seq_len"] == seq_len]
+        if at.empty:
+            continue
+        small, large = at["batch_size"].min(), at["batch_size"].max()
+        lines.append(f"**{model}** ({seq_len} tokens): fastest at batch {small}: {_fastest(at[at['batch_size'] == small])}; "
+                     f"at batch {large}: {_fastest(at[at['batch_size'] == large])}.")
+        pair = at.pivot_table(index="batch_size", columns="engine", values="p50_ms")
+        if {"ort", "torchscript"} <= set(pair.columns):
+            ort_wins = (pair["ort"] < pair["torchscript"]).dropna()
+            flips = [b for prev, b in zip(ort_wins.index, ort_wins.index[1:]) if ort_wins[prev] and not ort_wins[b]]
+            lines.append("ORT fp32 against TorchScript: " + (
+                f"ORT is faster up to batch {ort_wins.index[ort_wins.index < flips[0]].max()}, TorchScript from batch {flips[0]}"
+                if flips else ("ORT is faster at every batch" if ort_wins.all() else
+                               "TorchScript is faster at every batch" if not ort_wins.any() else
+                               "no single cross-over (" + ", ".join(f"{b}: {'ORT' if w else 'TorchScript'}" for b, w in ort_wins.items()) + ")"))
+                + " (published: ORT best at small batch, TorchScript at large).")
+        best = m.loc[m["speedup"].idxmax()] if m["speedup"].notna().any() else None
+        if best is not None:
+            lines.append(f"Best speed-up over eager fp32: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}.")
+        f = fits[(fits["model"] == model) & fits["first_oom_batch"].notna()] if "first_oom_batch" in fits else fits.iloc[:0]
+        if len(f):
+            lines.append("Out of memory: " + "; ".join(
+                f"{r.engine} at {r.seq_len} tokens from batch {int(r.first_oom_batch)} (largest that fits: "
+                f"{int(r.largest_batch) if r.largest_batch == r.largest_batch else 'none'})" for r in f.itertuples()) + ".")
+    bad = df[df["status"].isin(["error", "mismatch", "skipped"])] if "status" in df else df.iloc[:0]
+    if len(bad):
+        reasons = bad.groupby(["engine", "status"])["message"].first()
+        lines.append("Not measured or not trusted: " + "; ".join(f"{e} ({s}: {msg})" for (e, s), msg in reasons.items()) + ".")
+    return "\n\n".join(lines) or "Nothing was measured."

@@ -262,6 +262,15 @@ def check_value(name: str, value, values: dict) -> None:
                                  f"checked and timed against); accepted: {', '.join(ENGINE_NAMES)}")
     elif name in ("input_lens", "new_tokens"):
         _positive_ints(name, value, 512 if name == "input_lens" else None, " (the tokenizer's limit)")
+    elif name == "result_dirs":
+        missing = [d for d in _as_list(value) if not Path(d).expanduser().is_dir()]
+        if missing:
+            raise ParameterError(f"{name}: {missing[0]!r} is not a directory; accepted: result directories "
+                                 "(each a results/ folder of a run, with environment.json)")
+    elif name == "focus_seq_len":
+        if value not in _as_list(values.get("seq_lens", [])):
+            raise ParameterError(f"{name}: {value} is not among seq_lens {values.get('seq_lens')}; "
+                                 "accepted: one of seq_lens")
     elif name == "device":
         _check_device(name, value)
     elif name == "corpus":

@@ -50,7 +50,8 @@ def save(fig, name: str, *, provenance: dict | None = None, caption: str | None 
         path = out / f"{name}.{ext}"
         fig.savefig(path, metadata={"Title": name} if ext == "png" else None)
         files[ext] = path.name
-    entry = {"name": name, "caption": caption, **files, **(provenance or {})}
+    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    entry = {"name": name, "title": title, "caption": caption, **files, **(provenance or {})}
     _record(entry)
     return entry
 
