@@ -131,10 +131,25 @@ def check_06_seq2seq(out):
     return ["06_per_token", "06_total_vs_new_tokens", "06_speedups", "06_memory"]
 
 
+def check_07_report(out):
+    claims = pd.read_csv(out / "results" / "07_claims.csv")
+    assert list(claims["id"]) == [f"C{i}" for i in range(1, 16)]
+    assert claims["verdict"].isin(["holds", "does not hold", "cannot be tested here"]).all()
+    assert claims["reason"].str.len().gt(0).all() and claims["ours"].notna().all()
+    assert "no CUDA device" in claims.set_index("id").loc["C2", "reason"] or torch.cuda.is_available()
+    recs = pd.read_csv(out / "results" / "07_recommendations.csv")
+    assert len(recs) and (recs["speedup"] > 0).all() and set(recs["device"]) >= {"cpu"}
+    gallery = (out / "figures" / "README.md").read_text()
+    index = json.loads((out / "figures" / "index.json").read_text())
+    assert all(f"## {name}" in gallery for name in index if name != "07_summary") and "03_cpu_sweeps" in gallery
+    return ["07_summary"]
+
+
 CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export,
           "02_quantization": check_02_quantization, "03_cpu_sweeps": check_03_cpu_sweeps,
           "04_gpu_sweeps": check_04_gpu_sweeps,
-          "05_sequence_sorting": check_05_sequence_sorting, "06_seq2seq": check_06_seq2seq}
+          "05_sequence_sorting": check_05_sequence_sorting, "06_seq2seq": check_06_seq2seq,
+          "07_report": check_07_report}
 
 
 @pytest.fixture(scope="module")

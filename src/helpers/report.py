@@ -1,0 +1,630 @@
+"""07_report: verdicts on the published claims (../shared/CLAIMS.md), a recommendation per
+workload, and the figure gallery, all computed from result tables.
+
+A claim's numbers belong to its authors' hardware; what is tested is its shape (which engine
+wins, by roughly how much, where the cross-over is). "Roughly" is within a factor of
+ROUGHLY of their figure.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "cannot be tested here"
+ROUGHLY = 1.5
+TABLES = ("00_ceilings", "01_export", "02_variants", "02_speed", "03_cpu_sweep", "04_gpu_sweep", "04_fidelity",
+          "05_sorting", "06_generation", "06_memory", "06_agreement")
+SMALL_PARAMS, LARGE_PARAMS = 30e6, 100e6  # "small BERTs" (3.6M-29M) and BERT-base size
+
+
+class Untestable(Exception):
+    """The results cannot test this claim; str is why."""
+
+
+@dataclass
+class Verdict:
+    id: str
+    claim: str
+    theirs: str
+    ours: str
+    verdict: str
+    reason: str
+    figure: str
+
+
+# ---------------------------------------------------------------- loading
+def load_tables(results_dir: str | Path) -> dict[str, pd.DataFrame | None]:
+    """Every result table of a run (None where its notebook has not run)."""
+    results_dir = Path(results_dir)
+    out = {}
+    for name in TABLES:
+        path = results_dir / f"{name}.csv"
+        out[name] = pd.read_csv(path) if path.exists() and path.stat().st_size else None
+    return out
+
+
+def host_of(results_dir: str | Path) -> str:
+    env = Path(results_dir) / "environment.json"
+    return json.loads(env.read_text()).get("host", "unknown") if env.exists() else "unknown"
+
+
+def _need(t: dict, name: str, notebook: str) -> pd.DataFrame:
+    df = t.get(name)
+    if df is None or df.empty:
+        raise Untestable(f"{notebook} has not produced {name}.csv in these results")
+    return df
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[(df["status"] == "ok") & df["p50_ms"].notna()]
+
+
+def _cpu(t: dict) -> pd.DataFrame:
+    """03's trusted model-only rows at each model's most threads, one per configuration."""
+    df = _ok(_need(t, "03_cpu_sweep", "03_cpu_sweeps"))
+    df = df[df["scope"] == "model"]
+    df = df[df["threads"] == df.groupby("model")["threads"].transform("max")]
+    return df.drop_duplicates(["model", "engine", "batch_size", "seq_len"])
+
+
+def _gpu(t: dict) -> pd.DataFrame:
+    df = t.get("04_gpu_sweep")
+    if df is None or df.empty:
+        raise Untestable("04_gpu_sweeps has not run")
+    ok = _ok(df) if "p50_ms" in df else df.iloc[:0]
+    if ok.empty:
+        why = df["message"].dropna().iloc[0] if df["message"].notna().any() else "no configuration was measured"
+        raise Untestable(f"no GPU results: {why}")
+    return ok
+
+
+def _largest(df: pd.DataFrame, engines: tuple[str, ...]) -> tuple[str, pd.DataFrame]:
+    """The largest model for which all `engines` were measured."""
+    have = df.groupby("model")["engine"].apply(set)
+    models = [m for m, e in have.items() if set(engines) <= e]
+    if not models:
+        raise Untestable(f"no model has all of {', '.join(engines)} measured")
+    model = df[df["model"].isin(models)].sort_values("n_params")["model"].iloc[-1]
+    return model, df[df["model"] == model]
+
+
+def _widest(df: pd.DataFrame, column: str, engines: tuple[str, ...], fixed: dict) -> tuple[str, pd.DataFrame]:
+    """The model with the widest range of `column` measured for `engines` at `fixed` values
+    (ties: the larger model)."""
+    sub = df[df["engine"].isin(engines)]
+    for k, v in fixed.items():
+        sub = sub[sub[k] == v]
+    full = sub.groupby(["model", column])["engine"].nunique()
+    full = full[full == len(engines)].reset_index()
+    if full.empty:
+        raise Untestable(f"no model has {', '.join(engines)} measured across {column} at {fixed}")
+    span = full.groupby("model")[column].agg(lambda s: s.max() / s.min())
+    params = sub.groupby("model")["n_params"].first()
+    model = max(span.index, key=lambda m: (span[m], params[m]))
+    keep = full[full["model"] == model][column]
+    return model, sub[(sub["model"] == model) & sub[column].isin(keep)]
+
+
+def _anchor_len(df: pd.DataFrame, prefer: int = 128) -> int:
+    """03's batch sweep runs at 128 tokens; profiles without 128 use their most measured length."""
+    return prefer if prefer in set(df["seq_len"]) else int(df["seq_len"].mode().iloc[0])
+
+
+def _pivot(rows: pd.DataFrame, index: str, values: str = "p50_ms") -> pd.DataFrame:
+    return rows.pivot_table(index=index, columns="engine", values=values)
+
+
+def _x(v: float) -> str:
+    return f"{v:.2f}×"
+
+
+def _ci(r) -> str:
+    return f"{r.speedup:.2f}× (CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f})"
+
+
+def _roughly(ours: float, theirs: float) -> bool:
+    return theirs / ROUGHLY <= ours <= theirs * ROUGHLY
+
+
+def _verdict(ok: bool) -> str:
+    return HOLDS if ok else FAILS
+
+
+# ---------------------------------------------------------------- the claims
+def c1(t):
+    df = _cpu(t)
+    n = _anchor_len(df)
+    model, m = _largest(df[df["seq_len"] == n], ("eager", "torchscript", "ort"))
+    p = _pivot(m[m["engine"].isin(["eager", "torchscript", "ort"])], "batch_size").dropna()
+    wins = (p["ort"] < p[["eager", "torchscript"]].min(axis=1))
+    ours = "; ".join(f"batch {b}: eager {r.eager:.1f} ms, TorchScript {r.torchscript:.1f}, ORT {r.ort:.1f}"
+                     for b, r in p.iterrows())
+    return _verdict(wins.all()), f"{model}, {n} tokens: {ours}", (
+        f"ORT is the fastest of the three at {'every' if wins.all() else 'only some'} measured batch size "
+        f"({', '.join(str(b) for b in p.index[wins]) or 'none'}); its margin is {_x((p['eager'] / p['ort']).min())}–"
+        f"{_x((p['eager'] / p['ort']).max())} over eager, not the 50× of their setup")
+
+
+def c2(t):
+    df = _gpu(t)
+    model, m = _largest(df, ("eager", "torchscript", "ort"))
+    length = _anchor_len(m)
+    p = _pivot(m[(m["seq_len"] == length) & m["engine"].isin(["eager", "torchscript", "ort"])], "batch_size").dropna()
+    small, large = p.iloc[0], p.iloc[-1]
+    ok = small.idxmin() == "ort" and large["torchscript"] < large["ort"]
+    return _verdict(ok), (f"{model}, {length} tokens: batch {p.index[0]}: fastest {small.idxmin()}; "
+                          f"batch {p.index[-1]}: eager {large.eager:.2f} / TorchScript {large.torchscript:.2f} / "
+                          f"ORT {large.ort:.2f} ms"), "ORT first at small batch and TorchScript ahead of ORT at large batch" + (
+        "" if ok else " is not what was measured")
+
+
+def c3(t):
+    df = _gpu(t)
+    ort = df[df["engine"].isin(["ort", "ort-fp16"])]
+    if ort.empty or ort["speedup"].isna().all():
+        raise Untestable("no ORT engine was measured on the GPU")
+    best = ort.loc[ort["speedup"].idxmax()]
+    trt = df[df["engine"] == "ort-trt"]
+    ok = _roughly(best.speedup, 3.0)
+    ours = f"best ORT: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}"
+    if len(trt) and trt["speedup"].notna().any():
+        t_best = trt.loc[trt["speedup"].idxmax()]
+        ours += f"; TensorRT: {_ci(t_best)}"
+        ok = ok and _roughly(t_best.speedup, 5.0)
+        note = ""
+    else:
+        note = "; TensorRT was not available, so its part is untested"
+    return _verdict(ok), ours, f"2–4× for ORT{', about 5× for TensorRT' if not note else ''}, within a factor {ROUGHLY}{note}"
+
+
+def c4(t):
+    reason = "the study's INT8 engines are CPU ones (ORT dynamic and static QDQ); GPU INT8 needs QDQ graphs on TensorRT"
+    try:
+        _gpu(t)
+    except Untestable as exc:
+        reason += f", and {exc}"
+    raise Untestable(reason)
+
+
+def c5(t):
+    df = _cpu(t)
+    n = _anchor_len(df)
+    model, m = _widest(df, "batch_size", ("eager",), {"seq_len": n})
+    e = m.sort_values("batch_size")
+    gain = e["items_per_s"].iloc[-1] / e["items_per_s"].iloc[0]
+    sizes = df[(df["engine"] == "eager") & (df["batch_size"] == 1) & (df["seq_len"] == n)].sort_values("n_params")
+    spread = (f"; batch 1 × {n} eager: {sizes['model'].iloc[0]} {sizes['p50_ms'].iloc[0]:.1f} ms vs "
+              f"{sizes['model'].iloc[-1]} {sizes['p50_ms'].iloc[-1]:.1f} ms") if len(sizes) > 1 else ""
+    return _verdict(gain >= 1.2), (f"{model}, eager, {n} tokens: batching from {e['batch_size'].iloc[0]} to "
+                                   f"{e['batch_size'].iloc[-1]} raises items/s {_x(gain)}{spread}"), (
+        "batching pays on this CPU" if gain >= 1.2 else "batching adds little throughput on this CPU (a 2-core CPU is busy at batch 1)")
+
+
+def c6(t):
+    gen = _ok(_need(t, "06_generation", "06_seq2seq"))
+    recipe = gen[gen["engine"] == "ort-o3-int8"]
+    if recipe.empty:
+        raise Untestable("06 did not measure ort-o3-int8")
+    top = recipe[recipe["new_tokens"] == recipe["new_tokens"].max()]
+    r = top.sort_values(["batch_size", "seq_len"]).iloc[0]
+    mem = t.get("06_memory")
+    mem = mem[mem["status"] == "ok"].set_index("engine") if mem is not None else pd.DataFrame()
+    ours = f"batch {r.batch_size} × {r.seq_len} input, {r.new_tokens} new tokens: {_ci(r)}"
+    ok = _roughly(r.speedup, 5.0)
+    if {"torch", "ort-o3-int8"} <= set(mem.index):
+        a, b = mem.loc["torch", "inference_mb"], mem.loc["ort-o3-int8", "inference_mb"]
+        ours += f"; inference memory +{a:.1f} → +{b:.1f} MB ({_x(a / b)} less)"
+        ok = ok and _roughly(a / b, 2.2)
+    reason = f"5× faster and 2.2× less inference memory, each within a factor {ROUGHLY}"
+    return _verdict(ok), ours, reason
+
+
+def _ort_over_eager_by_size(rows: pd.DataFrame, engine: str = "ort", base: str = "eager") -> pd.Series:
+    p = rows.pivot_table(index="model", columns="engine", values="p50_ms")
+    if not {engine, base} <= set(p.columns):
+        raise Untestable(f"{engine} and {base} were not both measured")
+    return (p[base] / p[engine]).dropna()
+
+
+def _size_groups(ratio: pd.Series, df: pd.DataFrame, small: float, large: float, what: str) -> tuple[bool, str]:
+    params = df.groupby("model")["n_params"].first()
+    s, l = ratio[params[ratio.index] <= SMALL_PARAMS], ratio[params[ratio.index] >= LARGE_PARAMS]
+    if s.empty and l.empty:
+        raise Untestable("neither small (≤ 30M) nor BERT-base-size (≥ 100M) models were measured")
+    parts, ok = [], True
+    for group, want, label in ((s, small, "small"), (l, large, "base-size")):
+        if len(group):
+            parts.append(f"{label}: " + ", ".join(f"{m} {_x(v)}" for m, v in group.items()))
+            ok = ok and _roughly(float(group.median()), want)
+    return ok, f"{what} " + "; ".join(parts)
+
+
+def c7(t):
+    df = _ok(_need(t, "03_cpu_sweep", "03_cpu_sweeps"))
+    one = df[(df["scope"] == "model") & (df["threads"] == 1) & (df["batch_size"] == 1)]
+    if one.empty:
+        raise Untestable("03 measured nothing at 1 thread, batch 1")
+    length = int(one["seq_len"].mode().iloc[0])
+    ratio = _ort_over_eager_by_size(one[one["seq_len"] == length])
+    ok, ours = _size_groups(ratio, df, 2.2, 1.8, f"ORT fp32 over eager, 1 thread, batch 1 × {length}:")
+    return _verdict(ok), ours, f"about 2.2× for small models and 1.8× for BERT-base size, within a factor {ROUGHLY}"
+
+
+def c8(t):
+    df = _cpu(t)
+    n = _anchor_len(df)
+    at = df[(df["batch_size"] == 1) & (df["seq_len"] == n)]
+    ratio = _ort_over_eager_by_size(at, "ort-int8", "ort")
+    ok, ours = _size_groups(ratio, df, 1.45, 2.4, f"ORT INT8 over ORT fp32, batch 1 × {n}:")
+    try:
+        model, m = _widest(df[df["n_params"] <= SMALL_PARAMS], "seq_len", ("ort", "ort-int8"), {"batch_size": 8})
+        p = _pivot(m, "seq_len")
+        by_len = p["ort"] / p["ort-int8"]
+        ours += f"; {model} at batch 8 over lengths {by_len.index.min()}–{by_len.index.max()}: {_x(by_len.min())}–{_x(by_len.max())}"
+        ok = ok and all(_roughly(v, 1.25) for v in by_len)
+    except Untestable:
+        ours += "; no small-model length sweep"
+    return _verdict(ok), ours, f"1.4–1.5× (small), 2.4× (base size), about 1.25× at every length, within a factor {ROUGHLY}"
+
+
+def c9(t):
+    df = _cpu(t)
+    n = _anchor_len(df)
+    model, m = _widest(df, "batch_size", ("eager", "ort"), {"seq_len": n})
+    s = m[m["engine"] == "ort"].set_index("batch_size")["speedup"]
+    small, large = s[s.index <= 8], s[(s.index >= 32) & (s.index <= 64)]
+    if large.empty:
+        raise Untestable(f"the batch sweep of {model} stops at batch {s.index.max()} (no batch 32–64)")
+    ok = small.mean() > large.mean()
+    ours = f"{model}, {n} tokens: ORT over eager {_x(small.mean())} at batch 1–8, {_x(large.mean())} at 32–64"
+    p = _pivot(m, "batch_size")
+    if "ort-int8" in p:
+        q = (p["ort"] / p["ort-int8"]).dropna()
+        above, below = q[q.index > 32], q[q.index <= 32]
+        if len(above) and len(below):
+            ours += f"; INT8 over ORT fp32 {_x(below.mean())} up to batch 32, {_x(above.mean())} above"
+            ok = ok and above.mean() > below.mean()
+    return _verdict(ok), ours, "ORT's edge is largest at small batch, and INT8's grows above batch 32"
+
+
+def c10(t):
+    df = _cpu(t)
+    model, m = _widest(df, "seq_len", ("eager", "ort"), {"batch_size": 8})
+    s = m[m["engine"] == "ort"].set_index("seq_len").sort_index()
+    short, long_ = s.iloc[0], s.iloc[-1]
+    grows = long_.speedup > short.speedup * 1.1
+    trend = "grows" if grows else ("shrinks" if long_.speedup < short.speedup / 1.1 else "stays level")
+    return _verdict(grows), (f"{model}, batch 8: ORT over eager {_ci(short)} at {s.index[0]} tokens, "
+                             f"{_ci(long_)} at {s.index[-1]}"), f"ORT's advantage {trend} with length (more than 10% counts)"
+
+
+def c11(t):
+    df = _cpu(t)
+    n = _anchor_len(df)
+    model, m = _widest(df, "batch_size", ("eager", "torchscript", "ort"), {"seq_len": n})
+    p = _pivot(m[m["engine"].isin(["eager", "torchscript", "ort"])], "batch_size").dropna()
+    s = m[m["engine"] == "ort"].set_index("batch_size")
+    below = s[s.index < 32]
+    clear = (below["speedup_ci_low"] > 1).all() and (p.loc[below.index, "ort"] < p.loc[below.index, "torchscript"]).all()
+    ours = f"{model}, {n} tokens: ORT over eager {_x(below['speedup'].min())}–{_x(below['speedup'].max())} below batch 32"
+    if p.index.max() < 64:
+        return _verdict(clear), ours + f"; batch 64 not measured (largest {p.index.max()})", (
+            "the first half (ONNX wins below 32) " + ("holds" if clear else "does not hold") + "; the convergence at 64 is untested")
+    row = p.loc[p.index[p.index >= 64][0]]
+    spread = row.max() / row.min()
+    return _verdict(clear and spread <= 1.1), ours + f"; at batch {row.name} the three are within {100 * (spread - 1):.0f}%", (
+        "ONNX wins clearly below 32, and the three are within about 10% by batch 64")
+
+
+def c12(t):
+    df = _gpu(t)
+    model, m = _largest(df, ("eager",))
+    length = _anchor_len(m)
+    m = m[m["seq_len"] == length].assign(per_item=lambda d: d["p50_ms"] / d["batch_size"])
+    eager1 = m[(m["engine"] == "eager") & (m["batch_size"] == m["batch_size"].min())]["per_item"].iloc[0]
+    best = m.loc[m["per_item"].idxmin()]
+    knee = m[m["engine"] == "eager"].set_index("batch_size")["per_item"]
+    knee_batch = next((b for prev, b in zip(knee.index, knee.index[1:]) if knee[b] > 0.9 * knee[prev]), knee.index[-1])
+    gain = eager1 / best.per_item
+    return _verdict(gain >= 12 / ROUGHLY), (f"{model}, {length} tokens: eager stops gaining 10% per doubling at batch "
+                                            f"{knee_batch}; best per-item time {best.engine} at batch {best.batch_size}, "
+                                            f"{_x(gain)} over batch-1 eager"), "12× (T4) to 28× (V100) over batch-1 PyTorch"
+
+
+def _slope(x: pd.Series, y: pd.Series) -> float:
+    return float(np.polyfit(np.log(x.astype(float)), np.log(y.astype(float)), 1)[0])
+
+
+def c13(t):
+    df = _cpu(t)
+    eager = df[df["engine"] == "eager"]
+    counts = eager.groupby(["model", "batch_size"])["seq_len"].nunique()
+    grid = counts[counts >= 3].reset_index()
+    if grid.empty or grid.groupby("model")["batch_size"].nunique().max() < 2:
+        raise Untestable("no model was measured at 3+ lengths for two batch sizes")
+    model = grid.groupby("model")["batch_size"].nunique().idxmax()
+    sizes = grid[grid["model"] == model]["batch_size"]
+    lo, hi = sizes.min(), sizes.max()
+    rows = eager[eager["model"] == model]
+    s_lo = _slope(rows[rows["batch_size"] == lo]["seq_len"], rows[rows["batch_size"] == lo]["p50_ms"])
+    s_hi = _slope(rows[rows["batch_size"] == hi]["seq_len"], rows[rows["batch_size"] == hi]["p50_ms"])
+    ok = s_hi >= 0.8 and s_lo < s_hi - 0.15
+    return _verdict(ok), (f"{model}, eager: time ∝ length^{s_hi:.2f} at batch {hi}, length^{s_lo:.2f} at batch {lo} "
+                          "(log-log slope)"), "slope about 1 (or more) at large batch, clearly lower at batch 1"
+
+
+def c14(t):
+    df = _ok(_need(t, "05_sorting", "05_sequence_sorting"))
+    dist = df["distribution"].iloc[0]
+    d = df[(df["distribution"] == dist) & (df["engine"] == df["engine"].iloc[0])]
+    per_item = d.pivot_table(index="batch_size", columns="strategy", values="p50_ms") / d["n_texts"].iloc[0]
+    if not {16, 64} <= set(per_item.index) or not {"unsorted", "sorted"} <= set(per_item.columns):
+        raise Untestable(f"05 did not measure unsorted and sorted at batch 16 and 64 (batches {sorted(per_item.index)})")
+    change = per_item.loc[64] / per_item.loc[16] - 1
+    ok = change["unsorted"] > change["sorted"] and change["sorted"] < 0.05
+    return _verdict(ok), (f"{dist}, {d['engine'].iloc[0]}, batch 16 → 64, time per item: unsorted "
+                          f"{100 * change['unsorted']:+.0f}%, sorted {100 * change['sorted']:+.0f}%"), (
+        "sorted data keeps gaining from larger batches while unsorted data does not")
+
+
+def c15(t):
+    v = _need(t, "02_variants", "02_quantization")
+    int8 = v[v["method"].str.contains("int8") & v["cosine_min"].notna()]
+    if int8.empty:
+        raise Untestable("02 measured no INT8 variant's fidelity")
+    by = int8.pivot_table(index="method", columns="model", values="cosine_min")
+    spread = float(by.max().max() - by.min().min())
+    bad = int8[int8["status"] == "mismatch"]
+    ok = spread > 0.01 or (len(bad) and (int8["status"] == "ok").any())
+    worst, best = int8.loc[int8["cosine_min"].idxmin()], int8.loc[int8["cosine_min"].idxmax()]
+    return _verdict(ok), (f"INT8 min cosine ranges {worst.cosine_min:.3f} ({worst.model}, {worst.method}) to "
+                          f"{best.cosine_min:.3f} ({best.model}, {best.method}); "
+                          f"{len(bad)} of {len(int8)} INT8 variants fail the tolerance"), (
+        "fidelity differs by model and method, so it must be measured" if ok else "every INT8 variant lost about the same")
+
+
+CLAIMS: dict[str, tuple[str, str, str, Callable]] = {
+    "C1": ("CPU: ORT beats eager and TorchScript for BERT-base", "b1: eager 1870 ms, TS 2200, ONNX 36.2", "03_latency_vs_batch", c1),
+    "C2": ("GPU: ORT fastest at small batch, TorchScript at large", "b1: 5.6/4.0/2.0 ms; b256: 22.3/21.8/25.2", "04_speedup_vs_batch", c2),
+    "C3": ("GPU: ORT/Triton 2–4× over PyTorch, TensorRT about 5×", "2–4×; TensorRT 5× (up to 10×)", "04_speedup_vs_batch", c3),
+    "C4": ("GPU INT8 (QDQ) 4.5× faster for −0.4 accuracy points", "RTX 3090: 77 → 17 ms", "", c4),
+    "C5": ("CPU inference is weak without batching, short sequences, small models", "qualitative", "03_throughput", c5),
+    "C6": ("T5-small: ONNX + O3 + INT8 about 5× faster, 2.2× less inference memory", "0.497 → 0.099 s; +11.3 → +4.9 MiB", "06_speedups", c6),
+    "C7": ("1 CPU core: ORT 2.1–2.3× over PyTorch (small BERTs), 1.8× (base size)", "i5-1135G7, 1 thread", "03_model_size", c7),
+    "C8": ("Dynamic INT8 adds 1.4–1.5× (small), 2.4× (base) over ORT fp32; ~1.25× at every length", "", "03_latency_vs_length", c8),
+    "C9": ("ORT's edge largest at batch 1–8; INT8's edge grows above batch 32", "rubert-tiny2, batch 1…128", "03_throughput", c9),
+    "C10": ("ORT's edge grows with sequence length, largest at 512", "16…512 tokens", "03_latency_vs_length", c10),
+    "C11": ("CPU: ONNX wins below batch 32; the three formats within ~10% by batch 64", "camemBERT", "03_latency_vs_batch", c11),
+    "C12": ("GPU: best batch depends on the GPU; 12× (T4) to 28× (V100) over batch-1", "T4: batch 8; V100: 32–64", "04_per_item_vs_batch", c12),
+    "C13": ("Per-item time grows ~linearly with length at large batch, not at batch 1", "", "03_speedup_heatmap", c13),
+    "C14": ("Sorting by length: batch 16→64, unsorted ~20% slower per item, sorted ~10% faster", "1k sentences", "05_throughput_eager", c14),
+    "C15": ("Quantization costs a small, model-dependent accuracy loss: measure it per model", "", "02_pareto", c15),
+}
+
+
+def evaluate_claims(t: dict, figures_dir: str | Path | None = None) -> list[Verdict]:
+    """Every claim with a verdict and its reason; nothing left blank."""
+    out = []
+    for cid, (claim, theirs, figure, fn) in CLAIMS.items():
+        try:
+            verdict, ours, reason = fn(t)
+        except Untestable as exc:
+            verdict, ours, reason = UNTESTABLE, "—", str(exc)
+        except (KeyError, IndexError, ValueError) as exc:  # a table without what the claim needs
+            verdict, ours, reason = UNTESTABLE, "—", f"the results lack what this claim needs ({type(exc).__name__}: {exc})"
+        exists = figure and (figures_dir is None or (Path(figures_dir) / f"{figure}.png").exists())
+        out.append(Verdict(cid, claim, theirs or "—", ours, verdict, reason, f"{figure}.png" if exists else ""))
+    return out
+
+
+def claims_frame(verdicts: list[Verdict]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(v) for v in verdicts])
+
+
+def _link(figure: str, prefix: str) -> str:
+    return f"[{figure.removesuffix('.png')}]({prefix}{figure})" if figure else "—"
+
+
+def claims_markdown(verdicts: list[Verdict], figure_prefix: str = "../figures/") -> str:
+    lines = ["| claim | their figure | ours, on this hardware | verdict | why | figure |", "|---|---|---|---|---|---|"]
+    lines += [f"| **{v.id}** {v.claim} | {v.theirs} | {v.ours} | **{v.verdict}** | {v.reason} | {_link(v.figure, figure_prefix)} |"
+              for v in verdicts]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- recommendation
+BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
+LENGTH_RANGES = ((1, 64, "≤ 64"), (65, 256, "65–256"), (257, 10**9, "> 256"))
+# 02's method whose real-text fidelity stands for each reduced-precision engine of 03/05.
+FIDELITY_OF = {"torch-bf16": "torch-bf16", "torch-int8": "torch-int8", "ort-int8": "ort-int8-pc"}
+FP32_ENGINES = ("eager", "torchscript", "compile", "compile-cudagraphs", "ort", "ort-o1", "ort-o2", "ort-o3", "ort-trt")
+
+
+def engine_fidelity(t: dict, min_cosine: float) -> dict[str, tuple[float | None, str]]:
+    """Per engine: min cosine of its embeddings against fp32 on real text (02 for CPU
+    engines, 04 for GPU ones) and where that figure comes from. fp32 engines are checked
+    against eager in every configuration, so they pass by that check alone."""
+    out: dict[str, tuple[float | None, str]] = {e: (1.0, "fp32: checked against eager per configuration") for e in FP32_ENGINES}
+    variants = t.get("02_variants")
+    if variants is not None:
+        real = variants[variants["cosine_min"].notna()]
+        for engine, method in FIDELITY_OF.items():
+            rows = real[real["method"] == method]
+            if len(rows):
+                worst = rows.loc[rows["cosine_min"].idxmin()]
+                out[engine] = (float(worst.cosine_min), f"02: {method} on {worst.model}")
+    gpu_fid = t.get("04_fidelity")
+    if gpu_fid is not None and "cosine_min" in gpu_fid:
+        for r in gpu_fid[gpu_fid["cosine_min"].notna()].itertuples():
+            out.setdefault(f"gpu:{r.engine}", (float(r.cosine_min), f"04: {r.model}"))
+    return out
+
+
+def _bucket(value: int, classes) -> str | None:
+    return next((label for lo, hi, label in classes if lo <= value <= hi), None)
+
+
+def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
+    """For each device × model × batch class × length range: the fastest engine (geometric
+    mean speed-up over eager fp32 across the measured cells) among those that are trusted in
+    every cell and whose real-text fidelity passes `min_cosine`; its speed-up, the CI range
+    of its cells, its memory, and the runner-up."""
+    fid = engine_fidelity(t, min_cosine)
+    frames = []
+    try:
+        frames.append(_cpu(t).assign(device="cpu", memory_mb=lambda d: d["peak_rss_mb"]))
+    except Untestable:
+        pass
+    try:
+        g = _gpu(t)
+        frames.append(g.assign(device=g["gpu"] if "gpu" in g else "cuda",
+                               memory_mb=g.get("peak_gpu_mb", pd.Series(np.nan, index=g.index))))
+    except Untestable:
+        pass
+    if not frames:
+        return pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows[rows["speedup"].notna()].assign(
+        batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
+        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)))
+    out = []
+    for (device, model, batch, length), cell in rows.groupby(["device", "model", "batch", "length"], sort=False):
+        scored = []
+        for engine, e in cell.groupby("engine"):
+            key = engine if device == "cpu" else f"gpu:{engine}"
+            cosine, source = fid.get(key, fid.get(engine, (None, "fidelity on real text not measured")))
+            passes = cosine is not None and cosine >= min_cosine
+            if not passes or e["status"].ne("ok").any():
+                continue
+            scored.append((float(np.exp(np.log(e["speedup"]).mean())), engine, e, cosine))
+        if not scored:
+            continue
+        scored.sort(key=lambda s: -s[0])
+        gm, engine, e, cosine = scored[0]
+        out.append({"device": device, "model": model, "batch": batch, "length": length, "cells": len(e),
+                    "engine": engine, "speedup": gm, "ci_low": e["speedup_ci_low"].min(),
+                    "ci_high": e["speedup_ci_high"].max(), "min_cosine": cosine,
+                    "memory_mb": float(e["memory_mb"].median()) if e["memory_mb"].notna().any() else np.nan,
+                    "runner_up": scored[1][1] if len(scored) > 1 else "—",
+                    "runner_up_speedup": scored[1][0] if len(scored) > 1 else np.nan})
+    order = {label: i for i, (_, _, label) in enumerate(BATCH_CLASSES + LENGTH_RANGES)}
+    df = pd.DataFrame(out)
+    if df.empty:
+        return df
+    return df.sort_values(["device", "model", "batch", "length"], key=lambda s: s.map(order).fillna(s) if s.name in ("batch", "length") else s).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- summary across notebooks
+def summary_points(t: dict) -> pd.DataFrame:
+    """One point per engine and notebook: speed-up over its fp32 baseline (median over the
+    configurations), fidelity on its notebook's terms, and memory."""
+    points = []
+    v, s = t.get("02_variants"), t.get("02_speed")
+    if v is not None and s is not None:
+        speed = s[s["speedup"].notna()].groupby(["model", "method"])["speedup"].median()
+        for r in v[v["cosine_min"].notna()].itertuples():
+            if (r.model, r.method) in speed:
+                points.append({"notebook": "02 quantization", "label": f"{r.method} ({r.model})",
+                               "speedup": speed[(r.model, r.method)], "fidelity": r.cosine_min,
+                               "fidelity_kind": "min cosine, real text", "memory_mb": getattr(r, "peak_rss_mb", np.nan),
+                               "status": r.status})
+    try:
+        cpu = _cpu(t)
+        for (model, engine), e in cpu.groupby(["model", "engine"]):
+            if model == cpu.sort_values("n_params")["model"].iloc[-1]:
+                points.append({"notebook": "03 CPU sweeps", "label": f"{engine} ({model})",
+                               "speedup": e["speedup"].median(), "fidelity": e["cosine_min"].min(),
+                               "fidelity_kind": "min cosine vs eager", "memory_mb": e["peak_rss_mb"].median(),
+                               "status": "ok"})
+    except Untestable:
+        pass
+    gen, mem, agr = t.get("06_generation"), t.get("06_memory"), t.get("06_agreement")
+    if gen is not None and agr is not None:
+        g = _ok(gen).groupby("engine")["speedup"].median()
+        m = mem.set_index("engine")["inference_mb"] if mem is not None and "inference_mb" in mem else pd.Series(dtype=float)
+        for r in agr.itertuples():
+            if r.engine in g and getattr(r, "token_agreement", None) == getattr(r, "token_agreement", None):
+                points.append({"notebook": "06 seq2seq", "label": r.engine, "speedup": g[r.engine],
+                               "fidelity": r.token_agreement, "fidelity_kind": "token agreement",
+                               "memory_mb": m.get(r.engine, np.nan), "status": r.status})
+    return pd.DataFrame(points)
+
+
+# ---------------------------------------------------------------- the gallery
+def gallery(figures_dir: str | Path) -> str:
+    """figures/README.md: every figure of figures/index.json with its title, caption, the
+    notebook, profile and parameters that made it, and the host."""
+    figures_dir = Path(figures_dir)
+    index_path = figures_dir / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    lines = ["# Figures", "", "Generated by `07_report` from `figures/index.json`; do not edit by hand.", ""]
+    for name in sorted(index):
+        e = index[name]
+        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted((e.get("params") or {}).items()))
+        lines += [f"## {name}", "", f"![{e.get('title') or name}]({e.get('png', name + '.png')})", "",
+                  f"**{e.get('title') or name}**", "",
+                  f"- notebook `{e.get('notebook', '?')}`, profile `{e.get('profile', '?')}`, run `{e.get('run_id', '?')}`",
+                  f"- host: {e.get('host', '?')} ({e.get('caption', '')})",
+                  f"- parameters: {params or '—'}", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- README findings
+FINDINGS_START, FINDINGS_END = "<!-- findings:start -->", "<!-- findings:end -->"
+
+
+def _machine(results_dir: Path) -> str:
+    env_path = results_dir / "environment.json"
+    if not env_path.exists():
+        return "an unrecorded machine"
+    env = json.loads(env_path.read_text())
+    cpu = env.get("cpu") or {}
+    gpus = env.get("gpu") or []
+    name = cpu.get("model") or cpu.get("brand") or "a CPU"
+    cores = cpu.get("logical_cores") or cpu.get("cores") or "?"
+    gpu = ", ".join(g.get("name", "?") if isinstance(g, dict) else str(g) for g in gpus) or "no GPU"
+    return f"{name}, {cores} logical cores, {gpu} (host `{env.get('host', '?')}`, profile `{env.get('profile', '?')}`)"
+
+
+def findings_markdown(results_dir: str | Path, figures_dir: str | Path, min_cosine: float = 0.95) -> str:
+    """The README's findings: computed from the reference results, never typed by hand."""
+    results_dir = Path(results_dir)
+    t = load_tables(results_dir)
+    verdicts = evaluate_claims(t, figures_dir)
+    recs = recommendations(t, min_cosine)
+    counts = pd.Series([v.verdict for v in verdicts]).value_counts()
+    lines = [f"Measured on {_machine(results_dir)}. Generated by `07_report` from `results/`; "
+             "every number below is read from the tables.", ""]
+    if len(recs):  # per device, the model measured on the most cells (03's batch x length grid)
+        main = recs.groupby(["device", "model"])["cells"].sum().reset_index()
+        main = main.loc[main.groupby("device")["cells"].idxmax(), ["device", "model"]]
+        recs = recs.merge(main, on=["device", "model"])
+        lines += [f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
+                  "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):", "",
+                  "| device | model | batch | length | engine | speed-up | CI range | runner-up |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
+                  f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.runner_up} |" for r in recs.itertuples()]
+        lines.append("")
+    lines += [f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
+              f"{counts.get(UNTESTABLE, 0)} cannot be tested here.", "",
+              "| claim | verdict | measured here | figure |", "|---|---|---|---|"]
+    lines += [f"| {v.id}: {v.claim} | {v.verdict} | {v.ours if v.verdict != UNTESTABLE else v.reason} | "
+              f"{_link(v.figure, 'figures/')} |" for v in verdicts]
+    return "\n".join(lines)
+
+
+def replace_findings(readme: str, findings: str) -> str:
+    """README text with the section between the findings markers replaced."""
+    start, end = readme.index(FINDINGS_START), readme.index(FINDINGS_END)
+    return readme[: start + len(FINDINGS_START)] + "\n" + findings + "\n" + readme[end:]
+
+
+def findings_in(readme: str) -> str:
+    start, end = readme.index(FINDINGS_START), readme.index(FINDINGS_END)
+    return readme[start + len(FINDINGS_START): end].strip("\n")

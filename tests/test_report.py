@@ -1,0 +1,106 @@
+"""07_report's verdicts, recommendations, gallery and README findings, on known tables."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import paths, report
+
+
+def sweep_rows(model="bert-base", n_params=110e6, threads=2, cells=None):
+    """03-style rows: cells maps (engine, batch, seq_len) -> p50_ms; eager is the baseline."""
+    rows = []
+    for (engine, bs, n), ms in cells.items():
+        base = cells[("eager", bs, n)]
+        s = base / ms
+        rows.append({"model": model, "n_params": n_params, "engine": engine, "batch_size": bs, "seq_len": n,
+                     "threads": threads, "scope": "model", "status": "ok", "p50_ms": ms, "items_per_s": bs * 1e3 / ms,
+                     "speedup": s, "speedup_ci_low": s * 0.95, "speedup_ci_high": s * 1.05, "peak_rss_mb": 500.0,
+                     "cosine_min": 1.0, "message": ""})
+    return pd.DataFrame(rows)
+
+
+def test_every_claim_gets_a_verdict_or_a_reason_on_empty_results():
+    verdicts = report.evaluate_claims({name: None for name in report.TABLES})
+    assert [v.id for v in verdicts] == [f"C{i}" for i in range(1, 16)]
+    assert all(v.verdict == report.UNTESTABLE and v.reason for v in verdicts)
+    assert "03_cpu_sweeps has not produced" in verdicts[0].reason and "04_gpu_sweeps has not run" in verdicts[1].reason
+
+
+def test_length_claim_holds_only_when_the_advantage_grows():
+    cells = {}
+    for n, ort in ((16, 10.0), (128, 7.0), (512, 4.0)):
+        cells[("eager", 8, n)], cells[("ort", 8, n)] = 20.0, ort
+    verdict, ours, reason = report.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == report.HOLDS and "2.00×" in ours and "5.00×" in ours and "grows" in reason
+    cells[("ort", 8, 512)] = 16.0
+    verdict, _, reason = report.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == report.FAILS and "shrinks" in reason
+
+
+def test_seq2seq_claim_uses_the_roughly_rule():
+    gen = pd.DataFrame([{"engine": "ort-o3-int8", "status": "ok", "p50_ms": 100.0, "batch_size": 1, "seq_len": 32,
+                         "new_tokens": 32, "speedup": s, "speedup_ci_low": s * 0.9, "speedup_ci_high": s * 1.1}
+                        for s in (3.0,)])
+    mem = pd.DataFrame([{"engine": "torch", "status": "ok", "inference_mb": 44.0},
+                        {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 10.0}])
+    verdict, ours, _ = report.c6({"06_generation": gen, "06_memory": mem})
+    assert verdict == report.FAILS and "3.00×" in ours and "4.40× less" in ours  # 5 / 3 > 1.5: not roughly 5×
+    gen["speedup"] = 4.0
+    mem.loc[0, "inference_mb"] = 25.0
+    assert report.c6({"06_generation": gen, "06_memory": mem})[0] == report.HOLDS
+
+
+def test_gpu_int8_claim_is_never_silently_tested():
+    with pytest.raises(report.Untestable, match="TensorRT"):
+        report.c4({"04_gpu_sweep": None})
+
+
+def test_sorting_claim_reads_batch_16_and_64():
+    rows = []
+    for strategy, t16, t64 in (("unsorted", 1.0, 1.2), ("sorted", 1.0, 0.9)):
+        for bs, t in ((16, t16), (64, t64)):
+            rows.append({"distribution": "docstrings", "engine": "eager", "strategy": strategy, "batch_size": bs,
+                         "p50_ms": t * 1000, "n_texts": 1000, "status": "ok"})
+    verdict, ours, _ = report.c14({"05_sorting": pd.DataFrame(rows)})
+    assert verdict == report.HOLDS and "unsorted +20%, sorted -10%" in ours
+
+
+def test_recommendation_skips_engines_below_the_fidelity_bar():
+    cells = {}
+    for bs in (1, 8):
+        cells.update({("eager", bs, 128): 100.0, ("ort", bs, 128): 50.0, ("ort-int8", bs, 128): 25.0,
+                      ("torchscript", bs, 128): 80.0})
+    variants = pd.DataFrame([{"model": "minilm", "method": "ort-int8-pc", "cosine_min": 0.97, "status": "ok"}])
+    t = {"03_cpu_sweep": sweep_rows(cells=cells), "02_variants": variants}
+    recs = report.recommendations(t, min_cosine=0.95).set_index("batch")
+    assert recs.loc["1", "engine"] == "ort-int8" and recs.loc["1", "speedup"] == pytest.approx(4.0)
+    assert recs.loc["1", "runner_up"] == "ort" and recs.loc["2–16", "length"] == "65–256"
+    strict = report.recommendations(t, min_cosine=0.98).set_index("batch")
+    assert strict.loc["1", "engine"] == "ort" and strict.loc["1", "runner_up"] == "torchscript"
+    no_02 = report.recommendations({"03_cpu_sweep": t["03_cpu_sweep"]}, 0.95)
+    assert set(no_02["engine"]) == {"ort"}  # INT8 fidelity on real text unknown: not recommended
+
+
+def test_gallery_lists_every_figure_with_its_provenance(tmp_path):
+    index = {"03_a": {"name": "03_a", "title": "A chart", "png": "03_a.png", "caption": "vm · 2 threads",
+                      "notebook": "03_cpu_sweeps", "profile": "full", "run_id": "r1", "host": "vm",
+                      "params": {"models": ["bert-base"]}},
+             "00_b": {"name": "00_b", "png": "00_b.png", "notebook": "00_environment", "host": "gpu-box", "params": {}}}
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    text = report.gallery(tmp_path)
+    assert text.index("## 00_b") < text.index("## 03_a")
+    assert "![A chart](03_a.png)" in text and 'models=["bert-base"]' in text and "host: gpu-box" in text
+
+
+def test_findings_replace_only_their_section():
+    readme = f"intro\n{report.FINDINGS_START}\nold\n{report.FINDINGS_END}\ntail\n"
+    new = report.replace_findings(readme, "new line")
+    assert new.startswith("intro\n") and new.endswith("tail\n") and report.findings_in(new) == "new line"
+
+
+def test_readme_findings_match_the_committed_results():
+    readme = (paths.ROOT / "README.md").read_text()
+    expected = report.findings_markdown(paths.ROOT / "results", paths.ROOT / "figures")
+    assert report.findings_in(readme) == expected
