@@ -104,3 +104,32 @@ def test_readme_findings_match_the_committed_results():
     readme = (paths.ROOT / "README.md").read_text()
     expected = report.findings_markdown(paths.ROOT / "results", paths.ROOT / "figures")
     assert report.findings_in(readme) == expected
+
+
+def test_machines_are_drawn_side_by_side():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers import charts
+
+    cells = {("eager", 1, 128): 10.0, ("ort", 1, 128): 5.0}
+    per_host = {"laptop": sweep_rows(cells=cells), "server": sweep_rows(cells={**cells, ("ort", 1, 128): 2.0}),
+                "empty": None}
+    fig = charts.hosts_side_by_side(per_host)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["laptop: bert-base, 2 threads", "server: bert-base, 2 threads"]
+    widths = [[p.get_width() for p in ax.patches] for ax in fig.axes[:2]]
+    assert sorted(widths[0]) == pytest.approx([1.0, 2.0]) and sorted(widths[1]) == pytest.approx([1.0, 5.0])
+
+
+def test_summary_points_span_the_notebooks():
+    variants = pd.DataFrame([{"model": "minilm", "method": "ort-int8-pc", "cosine_min": 0.98, "status": "ok",
+                              "peak_rss_mb": 300.0}])
+    speed = pd.DataFrame([{"model": "minilm", "method": "ort-int8-pc", "speedup": s} for s in (2.0, 3.0, 4.0)])
+    gen = pd.DataFrame([{"engine": "ort", "status": "ok", "p50_ms": 10.0, "speedup": 1.8}])
+    agreement = pd.DataFrame([{"engine": "ort", "status": "ok", "token_agreement": 1.0}])
+    memory = pd.DataFrame([{"engine": "ort", "inference_mb": 60.0}])
+    points = report.summary_points({"02_variants": variants, "02_speed": speed, "06_generation": gen,
+                                    "06_agreement": agreement, "06_memory": memory}).set_index("notebook")
+    assert points.loc["02 quantization", "speedup"] == 3.0 and points.loc["02 quantization", "fidelity"] == 0.98
+    assert points.loc["06 seq2seq", "memory_mb"] == 60.0 and points.loc["06 seq2seq", "fidelity"] == 1.0

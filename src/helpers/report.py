@@ -549,7 +549,7 @@ def summary_points(t: dict) -> pd.DataFrame:
         g = _ok(gen).groupby("engine")["speedup"].median()
         m = mem.set_index("engine")["inference_mb"] if mem is not None and "inference_mb" in mem else pd.Series(dtype=float)
         for r in agr.itertuples():
-            if r.engine in g and getattr(r, "token_agreement", None) == getattr(r, "token_agreement", None):
+            if r.engine in g and pd.notna(getattr(r, "token_agreement", np.nan)):
                 points.append({"notebook": "06 seq2seq", "label": r.engine, "speedup": g[r.engine],
                                "fidelity": r.token_agreement, "fidelity_kind": "token agreement",
                                "memory_mb": m.get(r.engine, np.nan), "status": r.status})
