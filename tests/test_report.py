@@ -43,13 +43,16 @@ def test_seq2seq_claim_uses_the_roughly_rule():
     gen = pd.DataFrame([{"engine": "ort-o3-int8", "status": "ok", "p50_ms": 100.0, "batch_size": 1, "seq_len": 32,
                          "new_tokens": 32, "speedup": s, "speedup_ci_low": s * 0.9, "speedup_ci_high": s * 1.1}
                         for s in (3.0,)])
-    mem = pd.DataFrame([{"engine": "torch", "status": "ok", "inference_mb": 44.0},
-                        {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 10.0}])
+    mem = pd.DataFrame([{"engine": "torch", "status": "ok", "inference_mb": 44.0, "batch_size": 4, "seq_len": 64},
+                        {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 10.0, "batch_size": 4, "seq_len": 64}])
     verdict, ours, _ = report.c6({"06_generation": gen, "06_memory": mem})
     assert verdict == report.FAILS and "3.00×" in ours and "4.40× less" in ours  # 5 / 3 > 1.5: not roughly 5×
     gen["speedup"] = 4.0
     mem.loc[0, "inference_mb"] = 25.0
     assert report.c6({"06_generation": gen, "06_memory": mem})[0] == report.HOLDS
+    mem.loc[1, "inference_mb"] = 50.0
+    verdict, ours, _ = report.c6({"06_generation": gen, "06_memory": mem})
+    assert verdict == report.FAILS and "2.00× more" in ours and "batch 4 × 64" in ours
 
 
 def test_gpu_int8_claim_is_never_silently_tested():

@@ -216,8 +216,9 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
     mem = memory[memory["status"] == "ok"].set_index("engine") if len(memory) else memory
     if {"torch", "ort-o3-int8"} <= set(mem.index):
         t, q = mem.loc["torch", "inference_mb"], mem.loc["ort-o3-int8", "inference_mb"]
+        ratio = f"{t / q:.1f}× less" if q <= t else f"{q / t:.1f}× more"
         lines.append(f"Inference memory increment: PyTorch fp32 +{t:.1f} MB, ORT O3 + INT8 +{q:.1f} MB "
-                     f"({t / q:.1f}× less; published: about 2.2×, +11.3 → +4.9 MiB).")
+                     f"({ratio}; published: about 2.2× less, +11.3 → +4.9 MiB).")
     trusted = gen[(gen["status"] == "ok") & gen["p50_ms"].notna()]
     top = trusted[trusted["new_tokens"] == trusted["new_tokens"].max()]
     if len(top):

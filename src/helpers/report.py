@@ -128,6 +128,10 @@ def _ci(r) -> str:
     return f"{r.speedup:.2f}× (CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f})"
 
 
+def _less(before: float, after: float) -> str:
+    return f"{_x(before / after)} less" if after <= before else f"{_x(after / before)} more"
+
+
 def _roughly(ours: float, theirs: float) -> bool:
     return theirs / ROUGHLY <= ours <= theirs * ROUGHLY
 
@@ -219,7 +223,7 @@ def c6(t):
     ok = _roughly(r.speedup, 5.0)
     if {"torch", "ort-o3-int8"} <= set(mem.index):
         a, b = mem.loc["torch", "inference_mb"], mem.loc["ort-o3-int8", "inference_mb"]
-        ours += f"; inference memory +{a:.1f} → +{b:.1f} MB ({_x(a / b)} less)"
+        ours += f"; inference memory at batch {mem.loc['torch', 'batch_size']} × {mem.loc['torch', 'seq_len']}: +{a:.1f} → +{b:.1f} MB ({_less(a, b)})"
         ok = ok and _roughly(a / b, 2.2)
     reason = f"5× faster and 2.2× less inference memory, each within a factor {ROUGHLY}"
     return _verdict(ok), ours, reason
