@@ -355,7 +355,7 @@ def per_token_time(df: pd.DataFrame):
     ok = _generation_ok(df)
     top = ok[(ok["new_tokens"] == ok["new_tokens"].max()) & ok["per_token_ms"].notna()]
     top = top.assign(cell=[f"batch {b} × {s} in" for b, s in zip(top["batch_size"], top["seq_len"])])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
     for ax, column, label in ((axes[0], "per_token_ms", "ms per generated token (decode)"),
                               (axes[1], "ttft_ms", "time to first token (ms)")):
         table = top.pivot_table(index="engine", columns="cell", values=column, sort=False)
@@ -363,8 +363,8 @@ def per_token_time(df: pd.DataFrame):
         ax.set_xlabel(label)
         ax.set_ylabel("")
         ax.invert_yaxis()
-    if len(top):
-        axes[1].legend(fontsize=7)
+    if len(top):  # outside the panel: the long bars of large batches would hide it
+        axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"Generation cost per engine ({int(top['new_tokens'].max()) if len(top) else 0} new tokens forced)")
     return fig
 
