@@ -117,3 +117,15 @@ def test_captions():
 def test_real_caption(fp):
     assert fp["host"] in fpm.short_caption(fp)
     assert fpm.cpu_isa_summary(fp)
+
+
+def test_interpreter_inside_the_project_is_recorded_relative_to_it(monkeypatch):
+    import sys
+
+    from helpers import fingerprint as fp
+    from helpers.paths import ROOT
+
+    monkeypatch.setattr(sys, "executable", str(ROOT / ".venv" / "bin" / "python"))
+    assert fp.fingerprint()["python"]["executable"] == ".venv/bin/python"
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    assert fp.fingerprint()["python"]["executable"] == "/usr/bin/python3"

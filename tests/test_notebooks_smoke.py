@@ -114,6 +114,7 @@ def check_06_seq2seq(out):
     assert set(files.index) == {"onnx", "onnx-O3", "onnx-int8", "onnx-O3-int8"} and (files["status"] == "ok").all()
     assert files.loc["onnx-O3", "node_count"] < files.loc["onnx", "node_count"] and files.loc["onnx-O3", "fused_ops"] > 0
     assert files.loc["onnx-int8", "size_mb"] < 0.5 * files.loc["onnx", "size_mb"]
+    assert not files.astype(str).apply(lambda c: c.str.contains(str(out))).any().any()  # no machine paths
     agreement = pd.read_csv(out / "results" / "06_agreement.csv").set_index("engine")
     assert set(agreement.index) == engines and (agreement["status"] == "ok").all(), agreement["message"]
     assert (agreement["generated_tokens"] == 4).all()

@@ -223,6 +223,14 @@ def git_info(root: Path = REPO_ROOT) -> dict:
             "dirty": bool(status.strip()) if status is not None else None}
 
 
+def _project_relative(path: str) -> str:
+    """A path inside the project as seen from its root (.venv/bin/python), else as it is."""
+    from .paths import ROOT
+
+    p = Path(path)
+    return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else path
+
+
 def fingerprint(profile: str | None = None, params: dict | None = None) -> dict:
     """Everything needed to say what produced a result, as a JSON-serialisable dict."""
     import psutil
@@ -234,7 +242,7 @@ def fingerprint(profile: str | None = None, params: dict | None = None) -> dict:
         "gpu": gpu_info(),
         "os": {"platform": platform.platform(), "system": platform.system(),
                "kernel": platform.release()},
-        "python": {"version": platform.python_version(), "executable": sys.executable},
+        "python": {"version": platform.python_version(), "executable": _project_relative(sys.executable)},
         "packages": package_versions(),
         "onnxruntime": onnxruntime_info(),
         "torch_backends": torch_backends(),

@@ -132,8 +132,7 @@ def batch_of(loaded: LoadedSeq2Seq, texts, batch_size: int, input_len: int) -> d
 # ---------------------------------------------------------------- ONNX files
 @dataclass
 class FilesRecord:
-    variant: str  # onnx / onnx-O1 ... / onnx-int8 / onnx-O3-int8
-    path: str
+    variant: str  # onnx / onnx-O1 ... / onnx-int8 / onnx-O3-int8: the directory's name in the workdir
     seconds: float | None
     size_mb: float | None
     status: str  # ok / error
@@ -189,12 +188,12 @@ def _record(variant: str, out: Path, produce) -> FilesRecord:
         with export.collect_warnings(), contextlib.redirect_stdout(None):
             produce()
     except Exception as exc:  # recorded: the engines built on it are reported as errors
-        return FilesRecord(variant, str(out), time.perf_counter() - start, None, "error",
+        return FilesRecord(variant, time.perf_counter() - start, None, "error",
                            f"{type(exc).__name__}: {exc}"[:500])
     seconds = time.perf_counter() - start
     nodes, fused = zip(*(_graph_counts(out / g) for g in GRAPHS))
     size = sum((out / g).stat().st_size for g in GRAPHS) / 2**20
-    return FilesRecord(variant, str(out), seconds, size, "ok",
+    return FilesRecord(variant, seconds, size, "ok",
                        node_count=sum(nodes), fused_ops=sum(fused))
 
 
