@@ -98,15 +98,16 @@ def _free_after_oom() -> None:
         torch.cuda.empty_cache()
 
 
-def _memory_pass(engine, prepared, device: str) -> dict:
+def _memory_pass(engine, prepared, device: str) -> tuple[dict, Any]:
     """One call with the peak counters reset: torch's peak allocated/reserved, NVML's figure
-    for the whole process (the only view of ORT's own allocations)."""
+    for the whole process (the only view of ORT's own allocations), and the call's output
+    on the host (copied after the peaks are read, so the copy does not count)."""
     reset_cuda_peak(device)
-    engine.run_prepared(prepared)
+    output = engine.run_prepared(prepared)
     row = cuda_peak_mb(device)
     if torch.device(device).type == "cuda":
         row["nvml_process_mb"] = nvml_process_mb()
-    return row
+    return row, engine.to_numpy(output)
 
 
 def _copy_ms(engine, batch: dict, sync: Callable | None) -> tuple[Any, float]:
@@ -123,7 +124,8 @@ def _copy_ms(engine, batch: dict, sync: Callable | None) -> tuple[Any, float]:
 def measure_config(built: dict[str, Any], batch: dict, device: str, rounds: int, timing_kwargs: dict,
                    skip: dict[str, str] | None = None) -> dict[str, dict]:
     """Every engine on one batch: copy time, a memory pass (which also finds out-of-memory
-    before timing), the output for checking, then interleaved timed rounds of device work.
+    before timing and gives the output for checking), then interleaved timed rounds of
+    device work.
     Returns per engine {"timing", "memory", "h2d_ms", "output"} or {"error": exception}
     or {"skipped": reason}."""
     sync = cuda_sync_for(device)
@@ -138,8 +140,7 @@ def measure_config(built: dict[str, Any], batch: dict, device: str, rounds: int,
             continue
         try:
             prepared, h2d_ms = _copy_ms(engine, batch, sync)
-            memory = _memory_pass(engine, prepared, device)
-            output = engine.to_numpy(engine.run_prepared(prepared))
+            memory, output = _memory_pass(engine, prepared, device)
         except Exception as exc:
             _free_after_oom()
             outcome[name] = {"error": exc}

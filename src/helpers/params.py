@@ -138,23 +138,13 @@ def _positive_ints(name: str, value, upper: int | None = None, what: str = "",
         raise ParameterError(f"{name}: the list is empty; give at least one value")
 
 
-def _check_models(name: str, value) -> None:
-    from .models import check_model_name
-
-    for m in _as_list(value):
+def _check_names(name: str, value, check) -> None:
+    """Run a module's name check (it raises ValueError) on each value, as a ParameterError."""
+    for v in _as_list(value):
         try:
-            check_model_name(m)
+            check(v)
         except ValueError as exc:
             raise ParameterError(f"{name}: {exc}") from exc
-
-
-def _check_seq2seq_model(name: str, value) -> None:
-    from .seq2seq import check_model_name
-
-    try:
-        check_model_name(value)
-    except ValueError as exc:
-        raise ParameterError(f"{name}: {exc}") from exc
 
 
 def _check_seq_lens(name: str, value, values: dict) -> None:
@@ -217,7 +207,9 @@ def check_value(name: str, value, values: dict) -> None:
     elif name in ("seq_lens", "seq_len"):
         _check_seq_lens(name, value, values)
     elif name in ("model", "models"):
-        _check_models(name, value)
+        from .models import check_model_name
+
+        _check_names(name, value, check_model_name)
     elif name == "engines":
         _check_engines(name, value)
     elif name == "formats":
@@ -252,7 +244,9 @@ def check_value(name: str, value, values: dict) -> None:
             raise ParameterError(f"{name}: {value!r} is not among models {values.get('models')}; "
                                  "accepted: one of the models, or empty")
     elif name == "seq2seq_model":
-        _check_seq2seq_model(name, value)
+        from .seq2seq import check_model_name
+
+        _check_names(name, value, check_model_name)
     elif name == "generation_engines":
         from .seq2seq import BASELINE, ENGINE_NAMES
 

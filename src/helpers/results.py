@@ -84,7 +84,7 @@ class ResultTable:
         """Append the rows whose configuration is not yet recorded; how many were written."""
         written = 0
         for row in rows:
-            if not self._key_of({**self.common, **row}) in self._done:
+            if self._key_of({**self.common, **row}) not in self._done:
                 self.append(row)
                 written += 1
         return written
