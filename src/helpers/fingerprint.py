@@ -1,13 +1,15 @@
 """The environment fingerprint: what machine and software stack produced a result.
 
 `fingerprint()` returns a JSON-serialisable dict; `write_environment()` saves it as
-results/environment.json; `cpu_isa_summary()` and `short_caption()` turn it into the
-one-liners printed under every figure. Nothing here may crash on an unusual machine:
+results/environment.json; `machine()` picks what identifies the machine (with a short hash)
+and `machine_label()`, `cpu_isa_summary()` and `short_caption()` turn it into the one-liners
+printed under every figure and in the report. Nothing here may crash on an unusual machine:
 anything that cannot be found is recorded as None.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -231,11 +233,11 @@ def _project_relative(path: str) -> str:
     return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else path
 
 
-def fingerprint(profile: str | None = None, params: dict | None = None) -> dict:
+def fingerprint(profile: str | None = None) -> dict:
     """Everything needed to say what produced a result, as a JSON-serialisable dict."""
     import psutil
 
-    return {
+    fp = {
         "host": socket.gethostname(),
         "cpu": cpu_info(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 2),
@@ -250,17 +252,63 @@ def fingerprint(profile: str | None = None, params: dict | None = None) -> dict:
         "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                "CUDA_VISIBLE_DEVICES")},
         "profile": profile,
-        "params": params,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    fp["machine"] = machine(fp)
+    return fp
 
 
-def write_environment(path, profile: str | None = None, params: dict | None = None) -> dict:
+# Microarchitecture from (vendor, family, model) for CPUs whose name a VM masks ("AMD EPYC").
+# AMD family 25 is Zen 3 (models 0x00-0x0f, 0x20-0x5f) or Zen 4 (0x10-0x1f, 0x60-0xaf); 26 is Zen 5.
+def microarchitecture(vendor: str | None, family, model) -> str | None:
+    try:
+        family, model = int(family), int(model)
+    except (TypeError, ValueError):
+        return None
+    if vendor == "AuthenticAMD":
+        if family == 23:
+            return "Zen 2" if model >= 0x30 else "Zen/Zen+"
+        if family == 25:
+            return "Zen 4" if 0x10 <= model <= 0x1F or 0x60 <= model <= 0xAF else "Zen 3"
+        if family == 26:
+            return "Zen 5"
+    if vendor == "GenuineIntel" and family == 6:
+        return {85: "Skylake/Cascade Lake", 106: "Ice Lake", 143: "Sapphire Rapids",
+                207: "Emerald Rapids", 173: "Granite Rapids", 151: "Alder Lake", 183: "Raptor Lake"}.get(model)
+    return None
+
+
+def machine(fp: dict) -> dict:
+    """What identifies the machine of a run: host, CPU, cores, memory, GPUs, and a short hash
+    of them, so that two machines called alike (every VM is `vm`) are still told apart."""
+    cpu = fp.get("cpu") or {}
+    facts = {
+        "host": fp.get("host"),
+        "cpu_model": cpu.get("model"),
+        "microarchitecture": microarchitecture(cpu.get("vendor"), cpu.get("family"), cpu.get("model_number")),
+        "cpu_id": "/".join(str(cpu.get(k)) for k in ("family", "model_number", "stepping")),
+        "cores": cpu.get("logical_cores"),
+        "memory_gib": round(fp.get("memory_gib") or 0),
+        "gpu": [g.get("name") for g in fp.get("gpu") or []],
+    }
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:8]
+    return {**facts, "fingerprint": digest}
+
+
+def machine_label(m: dict) -> str:
+    """e.g. "AMD EPYC (Zen 4) · 2 cores · 24 GiB · no GPU · #1a2b3c4d"."""
+    cpu = m.get("cpu_model") or "unknown CPU"
+    if m.get("microarchitecture") and m["microarchitecture"] not in cpu:
+        cpu += f" ({m['microarchitecture']})"
+    gpu = ", ".join(m.get("gpu") or []) or "no GPU"
+    return f"{cpu} · {m.get('cores')} cores · {m.get('memory_gib')} GiB · {gpu} · #{m.get('fingerprint')}"
+
+
+def write_environment(path, profile: str | None = None) -> dict:
     """Write the fingerprint as indented JSON to `path` and return it."""
-    fp = fingerprint(profile=profile, params=params)
+    fp = fingerprint(profile=profile)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # default=str: params may hold paths or other non-JSON values.
     path.write_text(json.dumps(fp, indent=2, default=str) + "\n")
     return fp
 
@@ -286,17 +334,13 @@ def cpu_isa_summary(fp: dict) -> str:
     return " · ".join(parts)
 
 
-def short_caption(fp: dict) -> str:
-    """e.g. "host · AMD EPYC · 2 threads · torch 2.13.0 · ort 1.31.1", for under figures."""
-    cpu = fp.get("cpu", {})
-    pkgs = fp.get("packages", {})
-    parts = [fp.get("host") or "unknown host", cpu.get("model") or "unknown CPU",
-             f"{cpu.get('torch_threads')} threads",
+def short_caption(fp: dict, run_id: str | None = None) -> str:
+    """e.g. "AMD EPYC (Zen 4) · 2 cores · 24 GiB · no GPU · #1a2b3c4d · 2 threads · torch 2.13.0 ·
+    ort 1.31.1 · run 20261122T...", for under figures."""
+    cpu, pkgs = fp.get("cpu", {}), fp.get("packages", {})
+    parts = [machine_label(fp.get("machine") or machine(fp)), f"{cpu.get('torch_threads')} threads",
              f"torch {pkgs.get('torch')}", f"ort {pkgs.get('onnxruntime')}"]
-    gpus = fp.get("gpu") or []
-    if gpus:
-        parts.insert(2, gpus[0]["name"])
-    return " · ".join(parts)
+    return " · ".join(parts + ([f"run {run_id}"] if run_id else []))
 
 
 def summary(fp: dict) -> dict:
@@ -305,6 +349,7 @@ def summary(fp: dict) -> dict:
     gpus = fp.get("gpu") or []
     flags = cpu.get("flags") or {}
     return {
+        "machine": machine_label(fp.get("machine") or machine(fp)),
         "host": fp.get("host"),
         "CPU": cpu.get("model"),
         "ISA": cpu_isa_summary(fp),
