@@ -70,3 +70,40 @@ def test_status_rows_and_validation(tmp_path):
         table.append({"engine": "x"})
     assert failure_row(ValueError("bad"))["status"] == "error"
     assert failure_row(MemoryError())["status"] == "oom"
+
+
+def test_samples_round_trip_and_recompute_the_row(tmp_path):
+    import numpy as np
+
+    from helpers.results import SAMPLES, load_samples
+    from helpers.timing import summarize
+
+    rng = np.random.default_rng(3)
+    table = ResultTable(tmp_path / "03_t.csv", ["engine", "batch_size"], {"run_id": "r1"})
+    kept = {}
+    for engine, b in [("eager", 1), ("ort", 1), ("ort", 8)]:
+        samples = rng.lognormal(1.0, 0.2, size=50)
+        kept[(engine, b)] = samples
+        table.append({"engine": engine, "batch_size": b, **summarize(samples), SAMPLES: samples})
+    assert SAMPLES not in table.read().columns  # samples live beside the table, not in it
+    loaded = load_samples("03_t", tmp_path).set_index(["engine", "batch_size"])
+    assert set(loaded["run_id"]) == {"r1"} and len(loaded) == 3
+    for key, samples in kept.items():
+        np.testing.assert_allclose(loaded.loc[key, SAMPLES], samples, atol=1e-6)  # integer nanoseconds
+    row = table.read().set_index(["engine", "batch_size"]).loc[("ort", 8)]
+    again = summarize(loaded.loc[("ort", 8), SAMPLES])
+    assert again["p50_ms"] == pytest.approx(row["p50_ms"], abs=1e-6)
+    assert again["ci_low_ms"] == pytest.approx(row["ci_low_ms"], abs=1e-6)
+
+
+def test_a_torn_samples_line_is_dropped_and_the_row_measured_again(tmp_path):
+    from helpers.results import SAMPLES, load_samples
+
+    table = ResultTable(tmp_path / "t.csv", ["i"], {"run_id": "r"})
+    table.append({"i": 0, SAMPLES: [1.0, 2.0]})
+    with table.samples_path.open("a") as f:
+        f.write('{"key":{"run_id":"r","i":"1"},"samples_ns":[10')  # cut short by a crash
+    table = ResultTable(tmp_path / "t.csv", ["i"], {"run_id": "r"})
+    table.append({"i": 1, SAMPLES: [3.0]})
+    loaded = load_samples("t", tmp_path).set_index("i")
+    assert list(loaded.loc[1, SAMPLES]) == [3.0] and list(loaded.loc[0, SAMPLES]) == [1.0, 2.0]

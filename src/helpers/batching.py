@@ -10,6 +10,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .results import SAMPLES
+
 STRATEGIES = ("fixed", "unsorted", "sorted", "bucketed", "token_budget")
 BUCKET_EDGES = (16, 32, 64, 128, 256, 512)
 
@@ -217,7 +219,7 @@ def measure_distribution(table, distribution: str, texts: Sequence[str], built: 
                        "n_truncated": truncated, **stats, **pad[s],
                        "items_per_s": len(texts) / seconds, "tokens_per_s": pad[s]["real_tokens"] / seconds,
                        "peak_increment_mb": peaks[s], "ideal_s": ideal, "over_ideal": seconds / ideal,
-                       **checks[s]}
+                       **checks[s], SAMPLES: samples[s]}
                 if "unsorted" in samples:
                     row.update(ratio_of_medians(samples["unsorted"], samples[s]))
                 table.append(row)

@@ -16,7 +16,7 @@ import torch
 from . import engines as engine_lib
 from .data import texts_at_length
 from .memory import cuda_peak_mb, nvml_process_mb, reset_cuda_peak
-from .results import failure_row
+from .results import SAMPLES, failure_row
 from .timing import NOISY_CV, cuda_sync_for, interleaved, ratio_of_medians, summarize
 
 GPU_ENGINES = ["eager", "torch-fp16", "torch-bf16", "torchscript", "compile", "compile-cudagraphs",
@@ -176,6 +176,7 @@ def config_rows(outcome: dict[str, dict], built: dict[str, Any], model: str, bat
         row.update(**stats, **result["memory"], items_per_s=batch_size * per_s, tokens_per_s=real_tokens * per_s,
                    cold_ms=result["timing"].cold_ms, h2d_ms=result["h2d_ms"], noisy=stats["cv"] > NOISY_CV,
                    status="ok", message="")
+        row[SAMPLES] = result["timing"].samples_ms
         if "timing" in base:
             row.update(ratio_of_medians(base["timing"].samples_ms, result["timing"].samples_ms))
             check = engine_lib.check_against_reference(result["output"], base["output"], mask,

@@ -3,16 +3,23 @@
 A row is written whole and flushed to disk before the next configuration starts, so an
 interrupted run loses no finished measurement; a re-run skips configurations whose key is
 already in the table. A line cut short by a crash is dropped when the table is opened again.
+A table holds the rows of one run only (see helpers.run).
+
+A timed row may carry its raw per-call samples (under the key `SAMPLES`): they go to
+results/samples/<table>.jsonl, one line per row with the row's run id and key, so any
+statistic or CI can be recomputed later (`load_samples`).
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 COMMON_COLUMNS = (
@@ -22,6 +29,11 @@ COMMON_COLUMNS = (
     "peak_gpu_mb", "status", "message",
 )
 STATUSES = ("ok", "error", "oom", "skipped", "mismatch")
+SAMPLES = "samples_ms"  # a row's raw per-call times in ms; stored beside the table, not in it
+
+
+class ForeignRowsError(RuntimeError):
+    """A table holds rows of another run than the one reading or writing it."""
 
 
 def _key_text(value) -> str:
@@ -50,9 +62,19 @@ class ResultTable:
         self.path = Path(path)
         self.key = tuple(key)
         self.common = dict(common or {})
-        self._repair()
+        self.samples_path = self.path.parent / "samples" / f"{self.path.stem}.jsonl"
+        _drop_torn_line(self.path)
+        _drop_torn_line(self.samples_path)
         self._header, rows = self._read_rows()
+        self._check_one_run(rows)
         self._done = {self._key_of(r) for r in rows}
+
+    def _check_one_run(self, rows: list[dict]) -> None:
+        run_id = self.common.get("run_id")
+        others = sorted({r.get("run_id") for r in rows} - {run_id}) if run_id else []
+        if others:
+            raise ForeignRowsError(f"{self.path} holds rows of run {others[0]}, not of this run {run_id}; "
+                                   "a table holds one run (the study runner archives a previous run first)")
 
     # -- reading ---------------------------------------------------------------------------
     def _read_rows(self) -> tuple[list[str], list[dict]]:
@@ -61,14 +83,6 @@ class ResultTable:
         with self.path.open(newline="") as f:
             reader = csv.DictReader(f)
             return list(reader.fieldnames or []), list(reader)
-
-    def _repair(self) -> None:
-        """Drop a trailing line that a crash cut short (a complete row ends with a newline)."""
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
 
     def _key_of(self, row: dict) -> tuple:
         return tuple(_key_text(row.get(k)) for k in self.key)
@@ -97,8 +111,9 @@ class ResultTable:
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, row: dict) -> dict:
-        """Write one finished row; raises if its configuration is already recorded."""
+        """Write one finished row (its samples first); raises if its configuration is already recorded."""
         full = {**self.common, **row}
+        samples = full.pop(SAMPLES, None)
         full.setdefault("status", "ok")
         full.setdefault("message", "")
         if full["status"] not in STATUSES:
@@ -112,6 +127,8 @@ class ResultTable:
         new_columns = [c for c in full if c not in self._header]
         if new_columns:
             self._widen(self._order(list(self._header) + new_columns))
+        if samples is not None:
+            self._write_samples(full, samples)
         self._write_line(full)
         self._done.add(key)
         return full
@@ -140,10 +157,30 @@ class ResultTable:
         buf = io.StringIO()
         csv.DictWriter(buf, fieldnames=self._header, lineterminator="\n").writerow(
             {k: _cell(row.get(k)) for k in self._header})
-        with self.path.open("a", newline="") as f:
-            f.write(buf.getvalue())  # one write of the whole line
-            f.flush()
-            os.fsync(f.fileno())
+        _append_line(self.path, buf.getvalue())
+
+    def _write_samples(self, row: dict, samples_ms) -> None:
+        """One JSON line: the row's run id and key, and its samples in integer nanoseconds."""
+        key = {k: _key_text(row.get(k)) for k in ("run_id", *self.key)}
+        ns = np.rint(np.asarray(samples_ms, dtype=float) * 1e6).astype(np.int64).tolist()
+        self.samples_path.parent.mkdir(parents=True, exist_ok=True)
+        _append_line(self.samples_path, json.dumps({"key": key, "samples_ns": ns}, separators=(",", ":")) + "\n")
+
+
+def _append_line(path: Path, line: str) -> None:
+    with path.open("a", newline="") as f:
+        f.write(line)  # one write of the whole line
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Drop a trailing line that a crash cut short (a complete line ends with a newline)."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def _cell(value):
@@ -158,5 +195,39 @@ def read_table(name: str) -> pd.DataFrame | None:
     """results/<name>.csv of the current output root, or None if that notebook has not run."""
     from . import paths
 
-    path = paths.result_table(name)
-    return pd.read_csv(path) if path.exists() and path.stat().st_size else None
+    return read_one_run(paths.result_table(name))
+
+
+def read_one_run(path: str | os.PathLike) -> pd.DataFrame | None:
+    """A result table (None if absent or empty); raises if it mixes the rows of several runs."""
+    path = Path(path)
+    if not path.exists() or not path.stat().st_size:
+        return None
+    df = pd.read_csv(path)
+    runs = df["run_id"].dropna().unique() if "run_id" in df else []
+    if len(runs) > 1:
+        raise ForeignRowsError(f"{path} mixes the rows of {len(runs)} runs ({', '.join(map(str, runs[:3]))}); "
+                               "every table, chart and takeaway reads one run")
+    return df
+
+
+def load_samples(name: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The raw samples of results/<name>.csv: one row per timed table row, with its run id and
+    key columns (typed as in the table) and `samples_ms` (an array). A configuration measured
+    again after an interruption keeps its last samples."""
+    from . import paths
+
+    path = Path(results_dir or paths.results_dir()) / "samples" / f"{name}.jsonl"
+    entries = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            entries[tuple(entry["key"].items())] = entry
+    df = pd.DataFrame([{**e["key"], SAMPLES: np.asarray(e["samples_ns"], dtype=float) / 1e6}
+                       for e in entries.values()])
+    for column in df.columns.drop(SAMPLES, errors="ignore"):
+        try:
+            df[column] = pd.to_numeric(df[column])
+        except (ValueError, TypeError):
+            pass  # a text key column
+    return df

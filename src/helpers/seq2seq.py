@@ -20,7 +20,7 @@ import torch
 from . import export
 from .memory import in_fresh_process
 from .models import minilm_dir
-from .results import failure_row
+from .results import SAMPLES, failure_row
 from .timing import NOISY_CV, interleaved, ratio_of_medians, summarize
 
 SEED = 0
@@ -405,6 +405,7 @@ def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_l
                    items_per_s=batch_size / seconds, tokens_per_s=batch_size * n / seconds,
                    status=statuses.get(name, {}).get("status", "ok"),
                    message=statuses.get(name, {}).get("message", ""))
+        row[SAMPLES] = result.samples_ms
         base = outcome.get((BASELINE, n))
         if base is not None and not isinstance(base, Exception):
             row.update(ratio_of_medians(base.samples_ms, result.samples_ms))

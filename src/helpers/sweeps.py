@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import engines, export, variants
-from .results import failure_row
+from .results import SAMPLES, failure_row
 from .timing import NOISY_CV, ratio_of_medians, summarize
 from .workers import EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
 
@@ -155,6 +155,7 @@ def config_rows(config: Config, scope: str, results: dict, worker_info: dict, re
                    load_mb=info.get("loaded_mb", 0) - info.get("base_mb", 0),
                    peak_rss_mb=max(m.peak_rss_mb for m in outcome), noisy=stats["cv"] > NOISY_CV,
                    gflops=achieved, ceiling_gflops=ceiling, efficiency=share, status="ok", message="")
+        row[SAMPLES] = samples
         if base_ok:
             row.update(ratio_of_medians(pooled_samples(base), samples))
         check = outcome[0].check

@@ -16,6 +16,7 @@ from . import engines, export, quantize
 from .memory import ProcessMemory, in_fresh_process
 from .data import token_lengths
 from .models import LoadedModel, load_model
+from .results import SAMPLES
 
 METHODS = {
     "eager": "PyTorch eager fp32 (the reference)",
@@ -157,7 +158,7 @@ def speed_rows(built: dict[str, engines.Engine], batch: dict, real_tokens: int, 
         per_s = 1e3 / t.median_ms
         rows.append({"method": name, **built[name].describe(), "engine": name, **t.stats, "cold_ms": t.cold_ms,
                      "items_per_s": batch_size * per_s, "tokens_per_s": real_tokens * per_s,
-                     "noisy": t.noisy, **ratio_of_medians(base, t.samples_ms)})
+                     "noisy": t.noisy, **ratio_of_medians(base, t.samples_ms), SAMPLES: t.samples_ms})
     return rows
 
 
