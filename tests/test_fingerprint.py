@@ -35,7 +35,7 @@ def fp(tmp_path_factory):
     # onnxruntime writes under $XDG_CACHE_HOME on import: keep that in a temp dir
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    yield fpm.fingerprint(profile="smoke", params={"n": 3, "models": ["tiny"]})
+    yield fpm.fingerprint(profile="smoke")
     mp.undo()
 
 
@@ -63,9 +63,9 @@ def test_parse_cpuinfo_arm_and_missing_flags():
 def test_fingerprint_is_json_and_complete(fp):
     back = json.loads(json.dumps(fp))
     for key in ("host", "cpu", "memory_gib", "gpu", "os", "python", "packages", "onnxruntime",
-                "torch_backends", "git", "profile", "params", "timestamp"):
+                "torch_backends", "git", "profile", "timestamp", "machine"):
         assert key in back, key
-    assert back["profile"] == "smoke" and back["params"]["n"] == 3
+    assert back["profile"] == "smoke"
     assert set(fp["cpu"]["flags"]) == set(fpm.FLAGS_OF_INTEREST)
     assert fp["memory_gib"] > 0
     assert set(fp["packages"]) == set(fpm.PACKAGES)
@@ -89,9 +89,9 @@ def test_no_gpu_gives_empty_list(fp):
 
 def test_write_environment(tmp_path, fp):
     out = tmp_path / "results" / "environment.json"
-    written = fpm.write_environment(out, profile="quick", params={"path": tmp_path})
+    written = fpm.write_environment(out, profile="quick")
     on_disk = json.loads(out.read_text())
-    assert on_disk["profile"] == "quick" and on_disk["params"]["path"] == str(tmp_path)
+    assert on_disk["profile"] == "quick" and on_disk["machine"] == fp["machine"]
     assert written["host"] == on_disk["host"] == fp["host"]
 
 
@@ -106,7 +106,11 @@ def test_captions():
                                                avx512_vnni=True, avx512_bf16=True)},
           "packages": {"torch": "2.13.0", "onnxruntime": "1.31.1"}, "gpu": []}
     assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX-512 · VNNI · BF16 · no AMX"
-    assert fpm.short_caption(fp) == "box · AMD EPYC · 2 threads · torch 2.13.0 · ort 1.31.1"
+    fp["cpu"].update(vendor="AuthenticAMD", family="25", model_number="17", stepping="1", logical_cores=2)
+    fp["memory_gib"] = 23.5
+    digest = fpm.machine(fp)["fingerprint"]
+    assert fpm.short_caption(fp, "r1") == (f"AMD EPYC (Zen 4) · 2 cores · 24 GiB · no GPU · #{digest} · 2 threads · "
+                                           "torch 2.13.0 · ort 1.31.1 · run r1")
     fp["cpu"]["flags"] = dict(flags, avx2=True, amx_tile=True)
     assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX2 · AMX"
     fp["cpu"]["flags"] = dict.fromkeys(fpm.FLAGS_OF_INTEREST)  # unknown, e.g. Windows
@@ -115,8 +119,25 @@ def test_captions():
 
 
 def test_real_caption(fp):
-    assert fp["host"] in fpm.short_caption(fp)
+    assert f"#{fp['machine']['fingerprint']}" in fpm.short_caption(fp)
     assert fpm.cpu_isa_summary(fp)
+
+
+def test_machines_alike_by_name_are_told_apart_by_their_hash():
+    base = {"host": "vm", "cpu": {"model": "AMD EPYC", "vendor": "AuthenticAMD", "family": "25",
+                                  "model_number": "17", "stepping": "1", "logical_cores": 2},
+            "memory_gib": 23.5, "gpu": []}
+    same = fpm.machine(json.loads(json.dumps(base)))
+    assert fpm.machine(base) == same and len(same["fingerprint"]) == 8
+    more_cores = json.loads(json.dumps(base))
+    more_cores["cpu"]["logical_cores"] = 16
+    with_gpu = dict(base, gpu=[{"name": "NVIDIA H100"}])
+    zen3 = json.loads(json.dumps(base))
+    zen3["cpu"]["model_number"] = "1"
+    hashes = {fpm.machine(m)["fingerprint"] for m in (base, more_cores, with_gpu, zen3)}
+    assert len(hashes) == 4
+    assert fpm.machine(zen3)["microarchitecture"] == "Zen 3" and same["microarchitecture"] == "Zen 4"
+    assert "NVIDIA H100" in fpm.machine_label(fpm.machine(with_gpu))
 
 
 def test_interpreter_inside_the_project_is_recorded_relative_to_it(monkeypatch):
