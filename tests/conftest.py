@@ -16,3 +16,38 @@ def _isolated_outputs(tmp_path_factory):
     for var in ("WORKBOOK_PROFILE", "WORKBOOK_RUN_ID", "WORKBOOK_HEADLESS"):
         os.environ.pop(var, None)
     yield root
+
+
+# -- a small project of fake notebooks, for the runner's tests --------------------------------
+PARAMS = 'batch_sizes = [1]  # batch sizes\nlabel = "x"  # a label\n'
+
+
+def write_nb(folder, name, body, params=PARAMS):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cell = new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nbformat.write(new_notebook(cells=[cell, new_code_cell(body)]), folder / f"{name}.ipynb")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """notebooks/ and params/ of a fake project; outputs under tmp/out."""
+    from helpers import paths
+
+    nbs, prm, out = tmp_path / "notebooks", tmp_path / "params", tmp_path / "out"
+    nbs.mkdir(), prm.mkdir()
+    write = "from helpers import paths\n(paths.results_dir() / f'{label}.txt').write_text(str(batch_sizes))"
+    write_nb(nbs, "01_first", write)
+    write_nb(nbs, "02_broken", "raise ValueError('boom in cell')")
+    write_nb(nbs, "03_third", write)
+    (prm / "smoke.yaml").write_text("defaults:\n  batch_sizes: [2]\nnotebooks:\n  03_third:\n    label: third\n")
+    (prm / "other.yaml").write_text("defaults: {}\nnotebooks: {}\n")
+    monkeypatch.setattr(paths, "NOTEBOOKS", nbs)
+    monkeypatch.setattr(paths, "PARAMS", prm)
+    monkeypatch.setattr(paths, "REFERENCE", tmp_path / "reference")
+    monkeypatch.setenv("WORKBOOK_OUT", str(out))
+    for var in ("WORKBOOK_PROFILE", "WORKBOOK_RUN_ID", "WORKBOOK_HEADLESS"):
+        monkeypatch.delenv(var, raising=False)
+    return out

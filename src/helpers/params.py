@@ -276,7 +276,7 @@ def check_value(name: str, value, values: dict) -> None:
 # -- resolution ------------------------------------------------------------------------------
 def resolve(notebooks: list[Path], profile: dict, overrides: dict,
             all_notebooks: list[Path] | None = None) -> dict[str, dict]:
-    """Parameters per selected notebook: defaults < profile < overrides, all validated.
+    """Every parameter of each selected notebook: defaults < profile < overrides, all validated.
     Raises ParameterError listing every problem found."""
     declared = {nb.stem: notebook_parameters(nb) for nb in (all_notebooks or notebooks)}
     for nb in notebooks:
@@ -304,7 +304,7 @@ def resolve(notebooks: list[Path], profile: dict, overrides: dict,
                 check_value(name, value, merged)
             except ParameterError as exc:
                 errors.append(f"{nb.stem}: {exc}")
-        resolved[nb.stem] = values
+        resolved[nb.stem] = merged  # every parameter, so a run records what it used
     if errors:
         raise ParameterError("\n".join(dict.fromkeys(errors)))
     return resolved

@@ -26,6 +26,8 @@ def _find_root() -> Path:
 ROOT = _find_root()
 NOTEBOOKS = ROOT / "notebooks"
 PARAMS = ROOT / "params"
+REFERENCE = ROOT / "reference"  # committed reference runs, one folder per machine and profile
+README = ROOT / "README.md"
 
 
 def set_out_root(path: str | os.PathLike) -> Path:
@@ -53,6 +55,7 @@ def figures_dir() -> Path:
 
 
 def runs_dir(profile: str) -> Path:
+    """Executed notebooks of the current run; archived runs go to runs/archive/<run id>/."""
     return _ensure(out_root() / "runs" / profile)
 
 

@@ -1,22 +1,37 @@
-"""The run a notebook belongs to: profile, run id, host, parameters, result tables.
+"""Run identity: which run results/ holds, and the notebook's session within it.
 
-The first cell after a notebook's parameters does
+results/ always holds exactly one run. `results/run.json` records it: run id, profile, the
+resolved parameters of each notebook, git commit, start and end, and the machine (with a
+short fingerprint hash). `begin()` decides, before the first row is written, whether a new
+request continues that run or starts another:
+
+- same machine, same profile, and the same parameters for every notebook both know:
+  the run is continued (resumed); its finished rows are kept and skipped;
+- anything else (or `fresh`): the previous run's results/, figures/ and executed notebooks
+  move to runs/archive/<run id>/, and a new run starts in an empty results/.
+
+So a table can only ever hold the rows of one run; `ResultTable` refuses a row of another run
+as a second guard. A corrupt or foreign run.json stops everything with a message, and nothing
+is moved or deleted.
+
+In a notebook, the first cell after the parameters does
 
     run = helpers.run.start("03_cpu_sweeps", params)
 
-which records the environment (results/environment.json, with this notebook's parameters),
-and gives `run.table(...)` for its result tables. The study runner passes the profile and
-run id through the environment; a notebook opened by hand runs as profile "interactive".
+The study runner passes the run id through the environment; a notebook opened by hand in
+JupyterLab joins the current run when its parameters agree with it, or begins a new one.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 from . import paths
 from .results import ResultTable
@@ -24,23 +39,152 @@ from .results import ResultTable
 PROFILE_ENV = "WORKBOOK_PROFILE"
 RUN_ID_ENV = "WORKBOOK_RUN_ID"
 RUN_FILE = "run.json"
+INTERACTIVE = "interactive"
+RECORD_KEYS = ("run_id", "profile", "machine", "notebooks")
+
+
+class RunRecordError(RuntimeError):
+    """results/run.json cannot be trusted; nothing was moved or deleted."""
 
 
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def current_run_info() -> dict | None:
-    """results/run.json: the profile and id of the run whose tables results/ holds."""
-    path = paths.results_dir() / RUN_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_run_info(profile: str, run_id: str) -> None:
-    path = paths.results_dir() / RUN_FILE
-    path.write_text(json.dumps({"profile": profile, "run_id": run_id}, indent=2) + "\n")
+def record_path() -> Path:
+    return paths.results_dir() / RUN_FILE
 
 
+def read_record() -> dict | None:
+    """The record of the run results/ holds; None when results/ holds no run at all."""
+    path = record_path()
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunRecordError(f"{path} is not readable JSON ({exc}); it and results/ were left as they are. "
+                             "Move results/ aside, or run with --fresh to archive it under runs/archive/") from exc
+    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise RunRecordError(f"{path} is not a run record of this workbook (no {', '.join(missing)}); it and "
+                             "results/ were left as they are. Move results/ aside, or run with --fresh to "
+                             "archive it under runs/archive/")
+    return record
+
+
+def write_record(record: dict) -> None:
+    path = record_path()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def this_machine() -> dict:
+    from .fingerprint import fingerprint
+
+    return fingerprint()["machine"]
+
+
+def _same(a, b) -> bool:
+    """Equal as JSON (a record read back has lists where the caller may have tuples)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def why_not_continue(record: dict, profile: str | None, machine: dict, notebooks: dict) -> str | None:
+    """Why a request cannot continue the recorded run (None if it can). profile None means any
+    (a notebook opened by hand)."""
+    if profile is not None and record["profile"] != profile:
+        return f"profile {record['profile']} → {profile}"
+    if record["machine"].get("fingerprint") != machine.get("fingerprint"):
+        return f"machine #{record['machine'].get('fingerprint')} → #{machine.get('fingerprint')}"
+    for nb, params in notebooks.items():
+        before = (record["notebooks"].get(nb) or {}).get("params")
+        if before is not None and not _same(before, params):
+            changed = sorted(k for k in set(before) | set(params) if not _same(before.get(k), params.get(k)))
+            return f"parameters of {nb} changed ({', '.join(changed)})"
+    return None
+
+
+def _rows_written() -> int:
+    count = 0
+    for table in paths.results_dir().glob("*.csv"):
+        with table.open() as f:
+            count += max(sum(1 for _ in f) - 1, 0)  # less the header
+    return count
+
+
+def _has_outputs() -> bool:
+    return any(p.name != RUN_FILE for p in paths.results_dir().iterdir()) or any(paths.figures_dir().iterdir())
+
+
+def archive_current(record: dict | None) -> Path | None:
+    """Move results/, figures/ and the executed notebooks of the current run to
+    runs/archive/<run id>/ (a run with no record is archived as unrecorded-<time>)."""
+    if record is None and not _has_outputs():
+        return None
+    name = record["run_id"] if record else "unrecorded-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    dest = paths.out_root() / "runs" / "archive" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for folder in (paths.results_dir(), paths.figures_dir()):
+        shutil.move(str(folder), str(dest / folder.name))
+    if record:
+        executed = paths.runs_dir(record["profile"])
+        for nb in record["notebooks"]:
+            if (executed / f"{nb}.ipynb").exists():
+                (dest / "notebooks").mkdir(exist_ok=True)
+                shutil.move(str(executed / f"{nb}.ipynb"), str(dest / "notebooks" / f"{nb}.ipynb"))
+    return dest
+
+
+def begin(profile: str | None, notebooks: dict[str, dict], fresh: bool = False,
+          say: Callable[[str], None] = print) -> dict:
+    """Continue the recorded run or archive it and start a new one; returns the record.
+    `notebooks` maps each notebook about to run to its resolved parameters."""
+    try:
+        record = read_record()
+    except RunRecordError:
+        if not fresh:
+            raise
+        record = None  # --fresh archives an untrusted record as it is, unread
+    machine = this_machine()
+    reason = "--fresh" if fresh else (why_not_continue(record, profile, machine, notebooks) if record else None)
+    if record and not reason:
+        say(f"resuming run {record['run_id']} ({record['profile']}): same machine and parameters; "
+            f"its {_rows_written()} finished rows are kept and their configurations skipped")
+    else:
+        dest = archive_current(record)
+        if dest:
+            say(f"previous run {dest.name} archived to {dest} ({reason or 'it had no run record'})")
+        from .fingerprint import git_info
+
+        record = {"run_id": new_run_id(), "profile": profile or INTERACTIVE, "machine": machine,
+                  "git": git_info(), "started": now(), "notebooks": {}}
+    record["finished"] = None
+    for nb, params in notebooks.items():
+        record["notebooks"].setdefault(nb, {})["params"] = params
+    write_record(record)
+    return record
+
+
+def mark_notebook(notebook: str, **fields) -> None:
+    """Record a notebook's start, end and outcome in run.json."""
+    record = read_record()
+    record["notebooks"].setdefault(notebook, {}).update(fields)
+    write_record(record)
+
+
+def mark_finished() -> None:
+    record = read_record()
+    record["finished"] = now()
+    write_record(record)
+
+
+# -- the notebook's session -----------------------------------------------------------------
 @dataclass
 class Run:
     notebook: str
@@ -48,6 +192,7 @@ class Run:
     run_id: str
     host: str
     params: dict = field(default_factory=dict)
+    caption: str = ""
 
     def table(self, name: str, key: Sequence[str]) -> ResultTable:
         """results/<name>.csv; every row gets run_id, notebook and host."""
@@ -55,45 +200,50 @@ class Run:
         return ResultTable(paths.result_table(name), key, common)
 
     def save_figure(self, fig, name: str) -> dict:
-        """plots.save with this run's provenance (notebook, profile, parameters)."""
+        """plots.save with this run's provenance (notebook, profile, parameters) and caption."""
         from . import plots
 
         provenance = {"notebook": self.notebook, "profile": self.profile, "run_id": self.run_id,
                       "host": self.host, "params": self.params}
-        return plots.save(fig, name, provenance=provenance)
+        return plots.save(fig, name, provenance=provenance, caption=self.caption)
 
 
-def _resolve_run(profile: str | None) -> tuple[str, str]:
-    profile = profile or os.environ.get(PROFILE_ENV) or "interactive"
+def _join_run(notebook: str, params: dict) -> dict:
+    """The record this notebook's rows belong to: the runner's run, or (opened by hand) the
+    current run if its parameters agree, else a new one."""
     run_id = os.environ.get(RUN_ID_ENV)
     if not run_id:
-        info = current_run_info()
-        run_id = info["run_id"] if info and info.get("profile") == profile else new_run_id()
-        write_run_info(profile, run_id)
-    return profile, run_id
+        return begin(None, {notebook: params}, say=lambda line: print(f"run: {line}"))
+    record = read_record()
+    if record is None or record["run_id"] != run_id:
+        raise RunRecordError(f"the study runner started run {run_id}, but {record_path()} records "
+                             f"{record['run_id'] if record else 'no run'}")
+    return record
 
 
-def record_environment(notebook: str, profile: str, run_id: str, params: dict) -> dict:
-    """Write results/environment.json: the fingerprint, plus each notebook's parameters."""
+def record_environment(notebook: str, record: dict, params: dict) -> dict:
+    """Write results/environment.json: the fingerprint, the run, and each notebook's parameters."""
     from .fingerprint import fingerprint
 
     path = paths.environment_file()
     previous = json.loads(path.read_text()) if path.exists() else {}
-    env = fingerprint(profile=profile, params=None)
-    env["run_id"] = run_id
-    notebooks = previous.get("notebooks", {}) if previous.get("run_id") == run_id else {}
+    env = fingerprint(profile=record["profile"])
+    env["run_id"] = record["run_id"]
+    notebooks = previous.get("notebooks", {}) if previous.get("run_id") == record["run_id"] else {}
     notebooks[notebook] = params
     env["notebooks"] = notebooks
     path.write_text(json.dumps(env, indent=2, default=str) + "\n")
     return env
 
 
-def start(notebook: str, params: dict | None = None, profile: str | None = None) -> Run:
+def start(notebook: str, params: dict | None = None) -> Run:
     """Begin (or resume) this notebook's part of the run."""
     from . import plots
+    from .fingerprint import short_caption
 
-    profile, run_id = _resolve_run(profile)
     params = {k: v for k, v in (params or {}).items() if not k.startswith("_")}
-    record_environment(notebook, profile, run_id, params)
+    record = _join_run(notebook, params)
+    env = record_environment(notebook, record, params)
     plots.apply_style()
-    return Run(notebook, profile, run_id, socket.gethostname(), params)
+    return Run(notebook, record["profile"], record["run_id"], socket.gethostname(), params,
+               caption=short_caption(env, record["run_id"]))

@@ -1,29 +1,32 @@
-"""The study runner: `python -m helpers.study run|list`.
+"""The study runner: `python -m helpers.study run|list|readme`.
 
     python -m helpers.study run [--profile quick] [--only 03,05] [-p key=value ...] [--out DIR] [--fresh]
+    python -m helpers.study run --profile full --reference NAME [--replace]
     python -m helpers.study list
+    python -m helpers.study readme [NAME]
 
 Every parameter of every selected notebook is checked before the first notebook starts.
 Executed notebooks go to <out>/runs/<profile>/; a failing notebook is reported with its cell
-error and the others still run. results/ holds one run: re-running the same profile resumes
-it (finished rows are skipped); another profile, or --fresh, first moves the previous run's
-results/ and figures/ to runs/<its profile>/archive-<run id>/.
+error and the others still run. results/ holds one run (see helpers.run): the same request
+on the same machine resumes it; anything else first archives it to runs/archive/<run id>/.
+`--reference NAME` runs the study in reference/.partial-NAME/ and, when every notebook
+succeeded, publishes it as reference/NAME/ (see helpers.reference): the only writer there.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from . import paths, reference, run as runs
 from .params import (ParameterError, available_profiles, discover_notebooks, load_profile,
                      notebook_parameters, parse_overrides, resolve)
 from .progress import HEADLESS_ENV
-from .run import PROFILE_ENV, RUN_ID_ENV, current_run_info, new_run_id, write_run_info
+from .results import ForeignRowsError
+from .run import PROFILE_ENV, RUN_ID_ENV, RunRecordError
 
 KERNEL_NAME = "inference-workbook"
 
@@ -64,25 +67,6 @@ def ensure_kernel() -> str:
     return KERNEL_NAME
 
 
-def archive_previous_run(profile: str, fresh: bool) -> str:
-    """Keep results/ for a resumed run of the same profile; otherwise move it aside."""
-    info = current_run_info()
-    if info and info.get("profile") == profile and not fresh:
-        print(f"resuming run {info['run_id']} ({profile}): finished configurations are skipped")
-        return info["run_id"]
-    if info:
-        dest = paths.runs_dir(info["profile"]) / f"archive-{info['run_id']}"
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in ("results", "figures"):
-            src = paths.out_root() / name
-            if src.exists():
-                shutil.move(str(src), str(dest / name))
-        print(f"previous run {info['run_id']} ({info['profile']}) moved to {dest}")
-    run_id = new_run_id()
-    write_run_info(profile, run_id)
-    return run_id
-
-
 def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
     import papermill as pm
 
@@ -99,14 +83,31 @@ def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
 
 
 def run(profile: str = "quick", only: str | None = None, overrides: list[str] | None = None,
-        out: str | None = None, fresh: bool = False) -> int:
+        out: str | None = None, fresh: bool = False, reference_name: str | None = None,
+        replace: bool = False) -> int:
     """Validate everything, then run the selected notebooks in order; 0 if all succeeded."""
+    if reference_name:
+        if out:
+            raise ParameterError("--out: a reference run is written under reference/; give --out or --reference")
+        out = reference.staging_dir(reference.check_name(reference_name, replace))
     if out:
         paths.set_out_root(out)
     all_nbs = discover_notebooks()
     chosen = select(all_nbs, only)
     params = resolve(chosen, load_profile(profile), parse_overrides(overrides or []), all_nbs)
-    run_id = archive_previous_run(profile, fresh)
+    record = runs.begin(profile, {nb.stem: params[nb.stem] for nb in chosen}, fresh)
+    outcomes = execute_all(chosen, params, profile, record["run_id"])
+    if not any(o.error for o in outcomes):
+        runs.mark_finished()
+        if reference_name:
+            print(f"reference: published {reference.publish(reference_name, profile)}")
+    elif reference_name:
+        print(f"reference: not published (a notebook failed); the run stays in {paths.out_root()}: "
+              "the same command resumes it")
+    return 1 if any(o.error for o in outcomes) else 0
+
+
+def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> list[Outcome]:
     os.environ.update({PROFILE_ENV: profile, RUN_ID_ENV: run_id, HEADLESS_ENV: "1"})
     kernel = ensure_kernel()
     out_dir = paths.runs_dir(profile)
@@ -114,7 +115,10 @@ def run(profile: str = "quick", only: str | None = None, overrides: list[str] | 
     print(f"study: profile {profile}, run {run_id}, {len(chosen)} notebook(s), output under {paths.out_root()}")
     for i, nb in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {nb.stem} ...", flush=True)
+        runs.mark_notebook(nb.stem, started=runs.now(), finished=None, status="running")
         outcome = execute(nb, out_dir, params[nb.stem], kernel)
+        runs.mark_notebook(nb.stem, finished=runs.now(), seconds=round(outcome.seconds, 1),
+                           status="failed" if outcome.error else "ok", error=outcome.error)
         status = "ok" if not outcome.error else f"FAILED: {outcome.error}"
         print(f"[{i}/{len(chosen)}] {nb.stem} {status} ({outcome.seconds:.0f} s)", flush=True)
         outcomes.append(outcome)
@@ -124,7 +128,7 @@ def run(profile: str = "quick", only: str | None = None, overrides: list[str] | 
           f"executed notebooks in {out_dir}")
     for o in failed:
         print(f"  FAILED {o.notebook}: {o.error}  (see {out_dir / (o.notebook + '.ipynb')})")
-    return 1 if failed else 0
+    return outcomes
 
 
 def list_notebooks() -> None:
@@ -144,16 +148,26 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter in every notebook that has it (YAML value)")
     r.add_argument("--out", help="output root for results/, figures/ and runs/ (default: the project)")
-    r.add_argument("--fresh", action="store_true", help="start a new run instead of resuming")
+    r.add_argument("--fresh", action="store_true", help="archive the current run and start a new one")
+    r.add_argument("--reference", metavar="NAME", help="write this run as reference/NAME/ (committed reference)")
+    r.add_argument("--replace", action="store_true", help="with --reference: replace an existing reference/NAME/")
     sub.add_parser("list", help="list notebooks and their parameters")
+    rd = sub.add_parser("readme", help="regenerate reference/NAME/README.md and the README findings (no measuring)")
+    rd.add_argument("name", nargs="?", help="a folder of reference/ (default: the one the README names)")
     args = parser.parse_args(argv)
     if args.command == "list":
         list_notebooks()
         return 0
     try:
-        return run(args.profile, args.only, args.overrides, args.out, args.fresh)
+        if args.command == "readme":
+            print(f"readme: {reference.write_readmes(args.name)}")
+            return 0
+        return run(args.profile, args.only, args.overrides, args.out, args.fresh, args.reference, args.replace)
     except ParameterError as exc:
         print(f"study: bad parameters, nothing was run:\n{exc}", file=sys.stderr)
+        return 2
+    except (RunRecordError, ForeignRowsError) as exc:
+        print(f"study: {exc}", file=sys.stderr)
         return 2
 
 
