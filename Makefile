@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed-$(ORT_EXTRA)
 KERNEL := inference-workbook
 
 .DEFAULT_GOAL := help
-.PHONY: help install study test lab lock clean
+NAME ?=
+.PHONY: help install study reference test lab lock clean
 
 help: ## list the commands
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 	@echo "  PROFILE=smoke|quick|full selects the study profile (default: quick)"
 
 install: $(STAMP) ## create .venv and install the pinned stack and the project kernel
@@ -28,6 +29,10 @@ $(STAMP): pyproject.toml constraints.txt
 study: install ## run every notebook headless with PROFILE (results/, figures/, runs/PROFILE/)
 	$(PY) -m helpers.study run --profile $(PROFILE)
 
+reference: install ## write a committed reference run: make reference NAME=epyc-zen4-2c-full PROFILE=full [REPLACE=1]
+	@test -n "$(NAME)" || { echo "make reference: give NAME=<machine>-<profile>, e.g. NAME=epyc-zen4-2c-full"; exit 2; }
+	$(PY) -m helpers.study run --profile $(PROFILE) --reference $(NAME) $(if $(REPLACE),--replace)
+
 test: install ## run the test suite (unit tests + every notebook with the smoke profile)
 	$(PY) -m pytest
 
@@ -39,5 +44,5 @@ lock: install ## rewrite constraints.txt from the installed environment
 	  echo "onnxruntime-gpu==1.31.1"; echo "nvidia-ml-py==13.615.71"; } | awk '!seen[$$0]++' > constraints.new
 	mv constraints.new constraints.txt
 
-clean: ## remove runs/ and artifacts/ (keeps results/ and figures/)
+clean: ## remove runs/ (archived runs included) and artifacts/ (keeps your current results/ and figures/)
 	rm -rf runs artifacts

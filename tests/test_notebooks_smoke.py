@@ -1,6 +1,5 @@
 """Every notebook, executed headless with the smoke profile, produces sane tables and figures."""
 import json
-import math
 import subprocess
 import sys
 
@@ -140,10 +139,19 @@ def check_07_report(out):
     assert "no CUDA device" in claims.set_index("id").loc["C2", "reason"] or torch.cuda.is_available()
     recs = pd.read_csv(out / "results" / "07_recommendations.csv")
     assert len(recs) and (recs["speedup"] > 0).all() and set(recs["device"]) >= {"cpu"}
-    gallery = (out / "figures" / "README.md").read_text()
+    gallery = (out / "figures" / "gallery.md").read_text()
     index = json.loads((out / "figures" / "index.json").read_text())
-    assert all(f"## {name}" in gallery for name in index if name != "07_summary") and "03_cpu_sweeps" in gallery
-    return ["07_summary"]
+    assert all(f"## {name}" in gallery for name in index if name not in ("07_summary", "07_machines"))
+    assert "03_cpu_sweeps" in gallery
+    # this run beside every committed reference, per machine
+    references = sorted(p.name for p in paths.REFERENCE.iterdir() if (p / "results").is_dir())
+    verdicts = pd.read_csv(out / "results" / "07_machines_verdicts.csv", index_col=0)
+    assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 15
+    ceilings = pd.read_csv(out / "results" / "07_machines_ceilings.csv", index_col=0)
+    assert set(ceilings.columns) == set(verdicts.columns) and (ceilings > 0).all().all()
+    machines = pd.read_csv(out / "results" / "07_machines_recommendations.csv")
+    assert {"this run"} <= set(machines["run"]) and machines["machine"].str.contains(r"cores .* #[0-9a-f]{8}").all()
+    return ["07_summary", "07_machines"]
 
 
 CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export,
@@ -170,6 +178,25 @@ def test_smoke_study_runs_clean(smoke_run):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     executed = sorted(p.stem for p in (out / "runs" / "smoke").glob("*.ipynb"))
     assert executed == sorted(CHECKS)
+    record = json.loads((out / "results" / "run.json").read_text())
+    assert record["finished"] and set(record["notebooks"]) == set(CHECKS)
+    assert all(nb["status"] == "ok" and nb["params"] for nb in record["notebooks"].values())
+
+
+def test_one_run_in_every_table_and_samples_beside_the_timed_ones(smoke_run):
+    from helpers.results import SAMPLES, load_samples, read_one_run
+
+    out, _ = smoke_run
+    run_id = json.loads((out / "results" / "run.json").read_text())["run_id"]
+    for table in (out / "results").glob("0[0-6]_*.csv"):
+        assert set(read_one_run(table)["run_id"]) == {run_id}, table.name
+    for name in ("02_speed", "03_cpu_sweep", "05_sorting", "06_generation"):
+        df, samples = read_one_run(out / "results" / f"{name}.csv"), load_samples(name, out / "results")
+        ok = df[df["status"].isin(["ok", "mismatch"]) & df["n"].notna()]
+        assert len(samples) == len(ok), name
+        assert sorted(samples[SAMPLES].map(len)) == sorted(ok["n"].astype(int)), name
+    caption = json.loads((out / "figures" / "index.json").read_text())["03_throughput"]["caption"]
+    assert f"run {run_id}" in caption and " cores · " in caption and "#" in caption
 
 
 @pytest.mark.parametrize("notebook", sorted(CHECKS))

@@ -1,11 +1,10 @@
 """07_report's verdicts, recommendations, gallery and README findings, on known tables."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import paths, report
+from helpers import report
 
 
 def sweep_rows(model="bert-base", n_params=110e6, threads=2, cells=None):
@@ -95,18 +94,6 @@ def test_gallery_lists_every_figure_with_its_provenance(tmp_path):
     text = report.gallery(tmp_path)
     assert text.index("## 00_b") < text.index("## 03_a")
     assert "![A chart](03_a.png)" in text and 'models=["bert-base"]' in text and "host: gpu-box" in text
-
-
-def test_findings_replace_only_their_section():
-    readme = f"intro\n{report.FINDINGS_START}\nold\n{report.FINDINGS_END}\ntail\n"
-    new = report.replace_findings(readme, "new line")
-    assert new.startswith("intro\n") and new.endswith("tail\n") and report.findings_in(new) == "new line"
-
-
-def test_readme_findings_match_the_committed_results():
-    readme = (paths.ROOT / "README.md").read_text()
-    expected = report.findings_markdown(paths.ROOT / "results", paths.ROOT / "figures")
-    assert report.findings_in(readme) == expected
 
 
 def test_machines_are_drawn_side_by_side():
