@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers import ceilings
 from helpers.memory import in_fresh_process
 from helpers.results import ProcessFailure, exit_failure, failure_row, failure_status
 from helpers.workers import EngineSpec, EngineWorker, WorkerError
@@ -152,3 +153,25 @@ def test_worker_timeout_is_an_error_and_stops_the_worker():
         worker.proc.join(5)
         assert not worker.alive  # stopped, so its late answer cannot pass for the next request's
 
+
+# -- 00's ceilings ------------------------------------------------------------------------------
+def raises(exc):
+    raise exc
+
+
+@pytest.mark.parametrize("exc, status", [
+    (ceilings.Mismatch("gemm: 3 elements differ from the exact reference"), "mismatch"),
+    (ValueError("matmul: operands could not be broadcast together"), "error"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+    (MemoryError(), "oom"),
+])
+def test_ceilings_only_a_failed_check_is_a_mismatch(exc, status):
+    row = ceilings._safe(raises, {"kind": "gemm", "value": float("nan")}, exc=exc)
+    assert row["status"] == status and row["kind"] == "gemm"
+    assert row["message"].startswith(type(exc).__name__)
+
+
+def test_check_result_raises_a_mismatch():
+    x = np.zeros((2, 2))
+    with pytest.raises(ceilings.Mismatch):
+        ceilings.check_result(x + 1, x, "gemm")
