@@ -123,3 +123,53 @@ def test_summary_points_span_the_notebooks():
                                     "06_agreement": agreement, "06_memory": memory}).set_index("notebook")
     assert points.loc["02 quantization", "speedup"] == 3.0 and points.loc["02 quantization", "fidelity"] == 0.98
     assert points.loc["06 seq2seq", "memory_mb"] == 60.0 and points.loc["06 seq2seq", "fidelity"] == 1.0
+
+
+def tiny_tables():
+    """Only bert-tiny, at 1 thread, batch 1 and 8 × 128 tokens: most claims cannot be tested."""
+    cells = {(e, bs, 128): ms * bs for bs in (1, 8) for e, ms in (("eager", 10.0), ("torchscript", 9.0), ("ort", 5.0))}
+    return {"03_cpu_sweep": sweep_rows(model="bert-tiny", n_params=4.4e6, threads=1, cells=cells)}
+
+
+def test_partial_tables_give_a_verdict_or_a_reason_for_every_claim():
+    t = tiny_tables()
+    verdicts = {v.id: v for v in report.evaluate_claims(t)}
+    assert len(verdicts) == 15 and verdicts["C1"].verdict == report.HOLDS
+    assert "one length only" in verdicts["C10"].reason and "no batch 32–64" in verdicts["C9"].reason
+    cpu = t["03_cpu_sweep"]
+    lacking = {"03_cpu_sweep": cpu.drop(columns=["speedup", "speedup_ci_low", "speedup_ci_high"]),
+               "05_sorting": pd.DataFrame([{"engine": "eager", "batch_size": 16, "p50_ms": 5.0, "status": "ok"}]),
+               "06_generation": pd.DataFrame([{"engine": "ort-o3-int8", "status": "error", "message": "boom"}]),
+               "02_variants": pd.DataFrame([{"model": "bert-tiny", "method": "ort-int8-pc", "status": "ok"}])}
+    verdicts = {v.id: v for v in report.evaluate_claims(lacking)}
+    assert verdicts["C1"].verdict == report.HOLDS  # it needs no speed-up column
+    assert verdicts["C9"].reason == "03_cpu_sweep.csv has no speedup column in these results"
+    assert verdicts["C14"].reason == "05_sorting.csv has no distribution, strategy, n_texts columns in these results"
+    assert "no trusted measurement" in verdicts["C6"].reason and "no cosine_min" in verdicts["C15"].reason
+    failed = {"03_cpu_sweep": cpu.assign(status="error", p50_ms=np.nan)}
+    assert all(v.verdict == report.UNTESTABLE for v in report.evaluate_claims(failed))
+
+
+@pytest.mark.parametrize("exc", [ZeroDivisionError("division by zero"), KeyError("speedup"), IndexError("oops")])
+def test_a_claim_that_raises_fails_the_report(monkeypatch, exc):
+    def broken(t):
+        raise exc
+
+    claim, theirs, figure, _ = report.CLAIMS["C5"]
+    monkeypatch.setitem(report.CLAIMS, "C5", (claim, theirs, figure, broken))
+    with pytest.raises(type(exc)):
+        report.evaluate_claims(tiny_tables())
+
+
+def test_claims_on_slices_of_the_reference_results():
+    """03 with each model or engine alone, 03 and 06 each without any one column the claims
+    read: every claim still gets a verdict or a reason (nothing raises)."""
+    t = report.load_tables(paths.ROOT / "results")
+    cpu, gen = t["03_cpu_sweep"], t["06_generation"]
+    read = ("model", "engine", "threads", "batch_size", "seq_len", "scope", "n_params", "status", "p50_ms",
+            "items_per_s", "speedup", "speedup_ci_low", "speedup_ci_high", "new_tokens")
+    cases = [{"03_cpu_sweep": cpu[cpu[k] == v]} for k in ("model", "engine") for v in cpu[k].unique()]
+    cases += [{"03_cpu_sweep": cpu.drop(columns=c)} for c in read if c in cpu]
+    cases += [{"06_generation": gen.drop(columns=c), "06_memory": t["06_memory"]} for c in read if c in gen]
+    for case in cases:
+        assert len(report.evaluate_claims(case)) == 15

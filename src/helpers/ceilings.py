@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .results import failure_row
 from .timing import STAT_COLUMNS, Timing, cuda_sync_for, measure
 
 MiB = 2**20
@@ -51,20 +52,24 @@ def skipped(kind: str, library: str, precision: str, size, threads, unit: str,
 
 # --------------------------------------------------------------------------- checks
 
+class Mismatch(ValueError):
+    """A measured kernel's output differs from its reference: the row's status is mismatch."""
+
+
 def check_result(actual: np.ndarray, expected: np.ndarray, what: str,
                  exact: bool = False, rtol: float = 1e-4) -> None:
-    """Raise ValueError unless actual matches expected (exactly, or to rtol of max |expected|)."""
+    """Raise Mismatch unless actual matches expected (exactly, or to rtol of max |expected|)."""
     if actual.shape != expected.shape:
-        raise ValueError(f"{what}: shape {actual.shape} != expected {expected.shape}")
+        raise Mismatch(f"{what}: shape {actual.shape} != expected {expected.shape}")
     if exact:
         bad = int(np.count_nonzero(actual != expected))
         if bad:
-            raise ValueError(f"{what}: {bad} elements differ from the exact reference")
+            raise Mismatch(f"{what}: {bad} elements differ from the exact reference")
         return
     err = float(np.max(np.abs(actual.astype(np.float64) - expected)))
     scale = float(np.max(np.abs(expected))) or 1.0
     if not err <= rtol * scale:  # also catches NaN
-        raise ValueError(f"{what}: max abs diff {err:.3g} > {rtol:g} x max |ref| {scale:.3g}")
+        raise Mismatch(f"{what}: max abs diff {err:.3g} > {rtol:g} x max |ref| {scale:.3g}")
 
 
 def _matmul_f64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -260,12 +265,14 @@ def timing_overhead(timing: dict | None = None) -> dict:
 # --------------------------------------------------------------------------- all
 
 def _safe(fn: Callable, fallback: dict, **kwargs) -> dict:
-    """fn(**kwargs), or the fallback row marked as an error (a failed check included)."""
+    """fn(**kwargs), or the fallback row with the failure: mismatch for a failed output check,
+    oom for memory exhaustion, error for anything else."""
     try:
         return fn(**kwargs)
+    except Mismatch as exc:
+        return dict(fallback, status="mismatch", message=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
-        status = "mismatch" if isinstance(exc, ValueError) else "error"
-        return dict(fallback, status=status, message=f"{type(exc).__name__}: {exc}")
+        return dict(fallback, **failure_row(exc))
 
 
 def measure_ceilings(n: int = 2048, threads: int | None = None,

@@ -7,9 +7,12 @@ import os
 import threading
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import psutil
+
+from .results import ProcessFailure, exit_failure, failure_status
 
 MB = 1024 * 1024
 
@@ -65,6 +68,74 @@ def peak_rss_of(fn: Callable, *args, **kwargs) -> tuple[object, PeakRSS]:
     return result, mem
 
 
+# The kernel's count of OOM kills: this container's memory cgroup (v2, then v1), else the
+# machine's. psutil sees the machine's memory, not a container's limit: a kill at that limit
+# shows in these counts only.
+OOM_KILL_COUNTERS = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control", "/proc/vmstat")
+
+
+def oom_kill_count() -> int | None:
+    """The first readable of OOM_KILL_COUNTERS (None where there is none, e.g. not Linux)."""
+    for path in OOM_KILL_COUNTERS:
+        try:
+            for line in Path(path).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+class MemoryWatch:
+    """The evidence for calling a child's death out of memory: the lowest available memory of
+    the machine while the parent waited on the child, and the rise of the OOM-kill count.
+
+        with MemoryWatch() as watch:
+            wait_for_the_child()
+        status, reason = results.exit_failure(proc.exitcode, **watch.evidence())
+
+    The thread sleeps between samples (a sample reads /proc/meminfo, about 30 us), so it
+    takes next to nothing from the child's measurement.
+    """
+
+    def __init__(self, interval_s: float = 0.1):
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        self.low_mb = min(self.low_mb, psutil.virtual_memory().available / MB)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> "MemoryWatch":
+        vm = psutil.virtual_memory()
+        self.low_mb, self.total_mb = vm.available / MB, vm.total / MB
+        self.kills_before = oom_kill_count()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def evidence(self) -> dict:
+        """exit_failure's memory arguments, as of now."""
+        self._sample()
+        after = oom_kill_count()
+        kills = after - self.kills_before if after is not None and self.kills_before is not None else 0
+        return {"low_available_mb": self.low_mb, "total_mb": self.total_mb, "oom_kills": kills}
+
+
+def death_of(proc, watch: MemoryWatch) -> tuple[str, str]:
+    """Status and reason for a child process that closed its pipe without answering."""
+    proc.join(5)
+    return exit_failure(proc.exitcode, **watch.evidence())
+
+
 @dataclass
 class ProcessMemory:
     """What a fresh process measured: RSS before loading, after loading, and the peak."""
@@ -92,7 +163,8 @@ def _child(conn, load: Callable, run: Callable, args: tuple) -> None:
             result = run(loaded)
         conn.send(("ok", ProcessMemory(result, base, loaded_mb, mem.peak_mb)))
     except BaseException as exc:  # sent back so the parent can record the failure
-        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"))
+        conn.send(("error", {"status": failure_status(exc),
+                             "message": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"}))
     finally:
         conn.close()
 
@@ -115,19 +187,22 @@ def in_fresh_process(load: Callable, run: Callable, *args, timeout_s: float = 60
     proc.start()
     child.close()
     try:
-        if not parent.poll(timeout_s):
-            raise TimeoutError(f"fresh-process measurement exceeded {timeout_s} s")
-        status, payload = parent.recv()
-    except EOFError:
-        proc.join()
-        raise MemoryError(f"fresh process died with exit code {proc.exitcode} (killed, likely out of memory)")
+        with MemoryWatch() as watch:
+            if not parent.poll(timeout_s):
+                proc.kill()
+                raise TimeoutError(f"fresh-process measurement exceeded its {timeout_s} s timeout")
+            try:
+                kind, payload = parent.recv()
+            except EOFError:
+                status, reason = death_of(proc, watch)
+                raise ProcessFailure(f"fresh process died: {reason}", status) from None
     finally:
         if proc.is_alive():
             proc.join(5)
             if proc.is_alive():
                 proc.kill()
-    if status == "error":
-        raise RuntimeError(payload)
+    if kind == "error":
+        raise ProcessFailure(payload["message"], payload["status"])
     return payload
 
 

@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import signal
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -43,12 +44,62 @@ def _key_text(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
+class ProcessFailure(RuntimeError):
+    """A child process's failure, classified where the evidence was (the child's exception,
+    or its exit status and the memory seen while it ran): `status` is the row's status."""
+
+    def __init__(self, message: str, status: str = "error"):
+        super().__init__(message)
+        self.status = status
+
+
 def failure_status(exc: BaseException) -> str:
     """`oom` for out-of-memory failures (host or device), `error` for anything else."""
+    if isinstance(exc, ProcessFailure):
+        return exc.status
     text = f"{type(exc).__name__}: {exc}".lower()
-    # torch: "CUDA out of memory"; ONNX Runtime: "Failed to allocate memory for requested buffer"
-    oom = isinstance(exc, MemoryError) or "out of memory" in text or "failed to allocate memory" in text
+    # torch: "CUDA out of memory" (OutOfMemoryError); ONNX Runtime: "Failed to allocate memory
+    # for requested buffer"; C++ code: std::bad_alloc
+    oom = isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or any(
+        s in text for s in ("out of memory", "failed to allocate memory", "bad_alloc"))
     return "oom" if oom else "error"
+
+
+# A SIGKILL while less than this share of memory was available: the OOM killer's (the lowest
+# available memory is sampled, so it may miss the last moments before the kill).
+LOW_MEMORY_FRACTION = 0.05
+
+
+def _size(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
+
+def exit_failure(exitcode: int | None, low_available_mb: float | None = None, total_mb: float | None = None,
+                 oom_kills: int = 0) -> tuple[str, str]:
+    """Status and reason for a process that died without answering. `exitcode` as
+    multiprocessing gives it (negative: killed by that signal). `oom` only with evidence of
+    memory exhaustion: a SIGKILL while the kernel's OOM-kill count rose (`oom_kills`) or
+    while the lowest available memory seen was near zero; any other death is `error`."""
+    if exitcode is None:
+        return "error", "stopped answering (no exit code yet)"
+    if exitcode >= 0:
+        return "error", f"exit code {exitcode} without an answer"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = "unknown signal"
+    if -exitcode != signal.SIGKILL:
+        return "error", f"{name} (signal {-exitcode})"
+    known = low_available_mb is not None and bool(total_mb)
+    if oom_kills:
+        seen = f"; lowest available memory {_size(low_available_mb)} of {_size(total_mb)}" if known else ""
+        return "oom", f"killed by SIGKILL while the kernel's OOM killer fired (OOM-kill count +{oom_kills}{seen})"
+    if not known:
+        return "error", "killed by SIGKILL (signal 9); available memory was not recorded"
+    if low_available_mb < LOW_MEMORY_FRACTION * total_mb:
+        return "oom", f"killed by SIGKILL while available memory was {_size(low_available_mb)} of {_size(total_mb)}"
+    return "error", (f"killed by SIGKILL (signal 9); the lowest available memory seen was {_size(low_available_mb)} "
+                     f"of {_size(total_mb)}: no sign of memory exhaustion")
 
 
 def failure_row(exc: BaseException) -> dict:

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .memory import MemoryWatch, death_of
+from .results import ProcessFailure, failure_status
+
 PRELOAD = ("helpers.workers", "helpers.engines")
 
 
@@ -102,7 +105,7 @@ def _serve(conn, spec: EngineSpec) -> None:
         conn.send(("ready", {**engine.describe(), "build_s": time.perf_counter() - start,
                              "base_mb": base, "loaded_mb": rss_mb()}))
     except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        conn.send(("error", {"status": failure_status(exc), "message": f"{type(exc).__name__}: {exc}"}))
         return
     while True:
         request = conn.recv()
@@ -111,12 +114,14 @@ def _serve(conn, spec: EngineSpec) -> None:
         try:
             conn.send(("ok", _measure(engine, tokenizer, request)))
         except BaseException as exc:  # reported for this configuration; the worker goes on
-            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
+            conn.send(("error", {"status": failure_status(exc),
+                                 "message": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"}))
 
 
 # -- the parent's handle ----------------------------------------------------------------------
-class WorkerError(RuntimeError):
-    """A worker could not build its engine or measure a configuration (message says why)."""
+class WorkerError(ProcessFailure):
+    """A worker could not build its engine or measure a configuration, or died (message says
+    why; `status` is `oom` only with evidence of memory exhaustion)."""
 
 
 class EngineWorker:
@@ -133,22 +138,27 @@ class EngineWorker:
         self.info = self._receive()
 
     def _receive(self):
-        try:
-            if not self.conn.poll(self.timeout_s):  # blocks in the kernel, no spinning
-                raise WorkerError(f"{self.spec.engine}: no answer within {self.timeout_s} s")
-            status, payload = self.conn.recv()
-        except (EOFError, ConnectionError):
-            self.proc.join(5)
-            raise MemoryError(f"{self.spec.engine} worker died (exit code {self.proc.exitcode}; "
-                              "killed, likely out of memory)") from None
-        if status == "error":
-            raise WorkerError(payload)
+        with MemoryWatch() as watch:
+            try:
+                if not self.conn.poll(self.timeout_s):  # blocks in the kernel, no spinning
+                    self.proc.kill()  # its late answer would be taken for the next request's
+                    raise WorkerError(f"{self.spec.engine}: no answer within the {self.timeout_s} s timeout; "
+                                      "worker stopped")
+                kind, payload = self.conn.recv()
+            except (EOFError, ConnectionError):
+                status, reason = death_of(self.proc, watch)
+                raise WorkerError(f"{self.spec.engine} worker died: {reason}", status) from None
+        if kind == "error":
+            raise WorkerError(payload["message"], payload["status"])
         return payload
 
     def measure(self, batch: dict, seq_len: int, timing: dict, texts: list[str] | None = None,
                 check_rows: int = 0) -> Measurement:
-        self.conn.send({"batch": batch, "seq_len": seq_len, "timing": timing, "texts": texts,
-                        "check_rows": check_rows})
+        try:
+            self.conn.send({"batch": batch, "seq_len": seq_len, "timing": timing, "texts": texts,
+                            "check_rows": check_rows})
+        except OSError:
+            pass  # it died while idle: _receive finds the pipe closed and says how it died
         return self._receive()
 
     @property
