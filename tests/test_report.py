@@ -1,10 +1,11 @@
 """07_report's verdicts, recommendations, gallery and README findings, on known tables."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import report
+from helpers import paths, reference, report
 
 
 def sweep_rows(model="bert-base", n_params=110e6, threads=2, cells=None):
@@ -164,7 +165,7 @@ def test_a_claim_that_raises_fails_the_report(monkeypatch, exc):
 def test_claims_on_slices_of_the_reference_results():
     """03 with each model or engine alone, 03 and 06 each without any one column the claims
     read: every claim still gets a verdict or a reason (nothing raises)."""
-    t = report.load_tables(paths.ROOT / "results")
+    t = report.load_tables(paths.REFERENCE / reference.readme_reference() / "results")
     cpu, gen = t["03_cpu_sweep"], t["06_generation"]
     read = ("model", "engine", "threads", "batch_size", "seq_len", "scope", "n_params", "status", "p50_ms",
             "items_per_s", "speedup", "speedup_ci_low", "speedup_ci_high", "new_tokens")
