@@ -10,6 +10,7 @@ import sys
 import time
 
 import pandas as pd
+import psutil
 import pytest
 
 from conftest import write_nb
@@ -106,11 +107,11 @@ def test_a_notebook_opened_by_hand_joins_the_run_only_when_its_parameters_agree(
     assert (project / "runs" / "archive" / record["run_id"] / "results" / "run.json").exists()
 
 
-def _study(root, *args, **popen):
+def _study(root, *args):
     env = {k: v for k, v in os.environ.items() if k not in ("WORKBOOK_OUT", "WORKBOOK_RUN_ID", "WORKBOOK_PROFILE")}
     env["WORKBOOK_ROOT"] = str(root)
     return subprocess.Popen([sys.executable, "-m", "helpers.study", "run", "--profile", "other", "--only", "04", *args],
-                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture
@@ -125,12 +126,15 @@ def standalone(tmp_path):
 
 
 def test_a_killed_run_resumes_without_losing_or_repeating_a_row(standalone):
-    proc = _study(standalone, "-p", "n_rows=6", "-p", "pause=0.4", start_new_session=True)
+    proc = _study(standalone, "-p", "n_rows=6", "-p", "pause=0.4")
     csv = standalone / "results" / "04_rows.csv"
     deadline = time.time() + 120
     while time.time() < deadline and not (csv.exists() and len(csv.read_text().splitlines()) >= 3):
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, in the middle of the run
+    # the runner and its kernel (jupyter starts kernels in a session of their own), mid-run
+    tree = [proc.pid] + [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    for pid in tree:
+        os.kill(pid, signal.SIGKILL)
     proc.wait()
     done = len(csv.read_text().splitlines()) - 1
     assert 2 <= done < 6
@@ -150,6 +154,8 @@ def test_a_users_run_changes_no_tracked_file_and_leaves_the_reference_alone(stan
     (ref / "04_rows.csv").write_text("run_id,notebook,host,i,p50_ms\nr0,04_rows,vm,0,1.0\n")
     (ref / "environment.json").write_text(json.dumps({"host": "vm", "run_id": "r0", "cpu": {"model": "Other CPU"}}))
     shutil.copy(paths.ROOT / ".gitignore", standalone / ".gitignore")
+    (standalone / "figures").mkdir()
+    shutil.copy(paths.ROOT / "figures" / "README.md", standalone / "figures" / "README.md")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(standalone)]
     subprocess.run(git + ["init", "-q"], check=True)
     subprocess.run(git + ["add", "-A"], check=True)
@@ -161,3 +167,6 @@ def test_a_users_run_changes_no_tracked_file_and_leaves_the_reference_alone(stan
     assert (ref / "04_rows.csv").read_bytes() == before
     mine = table(standalone)
     assert mine["run_id"].nunique() == 1 and "r0" not in set(mine["run_id"])
+    output, _ = _study(standalone, "-p", "n_rows=2").communicate(timeout=300)  # other parameters: archive
+    assert "archived" in output and "1 of 1 notebooks ran" in output, output
+    assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""

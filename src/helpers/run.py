@@ -118,8 +118,13 @@ def _rows_written() -> int:
     return count
 
 
+def _run_outputs() -> list[Path]:
+    """What a run wrote: results/ and the charts in figures/ (figures/README.md is the project's)."""
+    return [paths.results_dir(), *(p for p in paths.figures_dir().iterdir() if p.name != "README.md")]
+
+
 def _has_outputs() -> bool:
-    return any(p.name != RUN_FILE for p in paths.results_dir().iterdir()) or any(paths.figures_dir().iterdir())
+    return any(p.name != RUN_FILE for p in paths.results_dir().iterdir()) or len(_run_outputs()) > 1
 
 
 def archive_current(record: dict | None) -> Path | None:
@@ -129,9 +134,9 @@ def archive_current(record: dict | None) -> Path | None:
         return None
     name = record["run_id"] if record else "unrecorded-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     dest = paths.out_root() / "runs" / "archive" / name
-    dest.mkdir(parents=True, exist_ok=True)
-    for folder in (paths.results_dir(), paths.figures_dir()):
-        shutil.move(str(folder), str(dest / folder.name))
+    (dest / "figures").mkdir(parents=True, exist_ok=True)
+    for item in _run_outputs():
+        shutil.move(str(item), str(dest / ("results" if item == paths.results_dir() else "figures/" + item.name)))
     if record:
         executed = paths.runs_dir(record["profile"])
         for nb in record["notebooks"]:
