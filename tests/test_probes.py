@@ -110,7 +110,7 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
      r"label_column: 'topic' is not a column of many.csv; accepted: \['text', 'label'\]"),
     ("--only 05 -p corpus={d}/user.csv -p encoding=utf-9", r"encoding: 'utf-9' is not a codec Python knows"),
     ("--only 05 -p model={d}/warpnet", r"model: '.*warpnet' has model_type 'warpnet', unknown to transformers"),
-    ("--only 05 -p model={d}/notok", r"model: '.*notok' has no tokenizer transformers can load"),
+    ("--only 05 -p model={d}/notok", r"model: '.*notok' has no tokenizer \(none of tokenizer.json, "),
     ("--only 05 -p model={d}/noweights", r"model: '.*noweights' has no weights"),
     ("--only 06 -p seq2seq_model={d}/notype", r"seq2seq_model: '.*notype' has a config.json without model_type"),
     ("--only 06 -p seq2seq_model=org/t5", r"seq2seq_model: cannot reach the model hub to fetch org/t5"),

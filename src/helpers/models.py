@@ -128,6 +128,8 @@ def check_model_name(name: str | Path) -> None:
 
 
 _WEIGHTS = ("*.safetensors", "pytorch_model*.bin")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                    "tokenizer.model", "sentencepiece.bpe.model")
 _LOCAL_ACCEPTED = ("a directory saved with save_pretrained: config.json with a model_type transformers "
                    "knows, the weights, and the tokenizer beside them")
 
@@ -168,6 +170,8 @@ def _local_model_problem(path: str, stamps) -> str:
         return f"has a config.json transformers cannot read ({_first_line(e)})"
     if not any(any(folder.glob(pattern)) for pattern in _WEIGHTS):
         return "has no weights (*.safetensors or pytorch_model*.bin)"
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):  # transformers says "stat: ... NoneType"
+        return f"has no tokenizer (none of {', '.join(_TOKENIZER_FILES[:3])} ...)"
     try:
         AutoTokenizer.from_pretrained(folder)
     except Exception as e:
