@@ -5,7 +5,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from helpers import data
-from helpers.data import load_corpus, length_summary, texts_at_length, token_lengths
+from helpers.data import CorpusError, load_corpus, length_summary, texts_at_length, token_lengths
 from helpers.models import minilm_dir
 
 
@@ -138,3 +138,18 @@ def test_texts_at_length_packs_short_paragraphs(tokenizer):
     assert n_packed == 2 * 64
     padded, n_padded = texts_at_length(texts, tokenizer, 2, 64, lengths=lengths, pack=False)
     assert n_padded == 2 * 9 and padded["input_ids"].shape == (2, 64)
+
+
+def test_encoding_and_unreadable_files_name_their_parameter(tmp_path):
+    (tmp_path / "latin.csv").write_bytes("text\ncafé au lait\n\n".encode("latin-1"))
+    (tmp_path / "empty.txt").write_text("  \n")
+    assert load_corpus(tmp_path / "latin.csv", encoding="latin-1").texts == ["café au lait"]
+    cases = [
+        (dict(corpus=tmp_path / "latin.csv"), "corpus", r"not valid utf-8 \(byte 0xe9 .*encoding="),
+        (dict(corpus=tmp_path / "latin.csv", encoding="utf-9"), "encoding", r"encoding='utf-9' is not a codec"),
+        (dict(corpus=tmp_path / "empty.txt"), "corpus", r"is empty"),
+    ]
+    for kwargs, parameter, pattern in cases:
+        with pytest.raises(CorpusError, match=pattern) as info:
+            load_corpus(**kwargs)
+        assert info.value.parameter == parameter

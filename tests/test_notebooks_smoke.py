@@ -94,11 +94,11 @@ def check_04_gpu_sweeps(out):
 
 def check_05_sequence_sorting(out):
     df = pd.read_csv(out / "results" / "05_sorting.csv")
-    assert len(df) == 2 * 2 * 5 * 2  # distributions x engines x strategies x batch sizes
+    assert len(df) == 2 * 2 * 5 * 2  # datasets (the corpus, one scenario) x engines x strategies x batch sizes
     assert (df["status"] == "ok").all(), df.loc[df["status"] != "ok", ["strategy", "message"]]
     assert (df["n_texts"] == 40).all() and (df["p50_ms"] > 0).all() and (df["ideal_s"] > 0).all()
     waste = df.groupby(["distribution", "strategy", "batch_size"])["padding_waste"].first()
-    for dist in ("docstrings", "short_queries"):
+    for dist in ("docstrings", "short_queries"):  # the corpus and the scenario, named in `distribution`
         assert waste[dist, "fixed", 8] >= waste[dist, "unsorted", 8] >= waste[dist, "sorted", 8]
         assert waste[dist, "unsorted", 1] == 0.0
     assert (df.loc[df["strategy"] == "unsorted", "speedup"] == 1.0).all()

@@ -21,7 +21,7 @@ verbose = False  # chatty output
 formats = ["onnx"]  # formats
 methods = ["eager"]  # variants
 strategies = ["sorted"]  # strategies
-distributions = ["docstrings", "sentences"]  # distributions
+scenarios = ["sentences"]  # length scenarios
 '''
 
 
@@ -41,14 +41,14 @@ def resolve(nb, **overrides):
 def test_parameters_cell_is_parsed_with_comments(nb):
     spec = P.notebook_parameters(nb)
     assert list(spec) == ["model", "batch_sizes", "seq_lens", "threads", "engines", "corpus",
-                          "device", "min_time_s", "verbose", "formats", "methods", "strategies", "distributions"]
+                          "device", "min_time_s", "verbose", "formats", "methods", "strategies", "scenarios"]
     assert spec["batch_sizes"].default == [1, 8] and spec["batch_sizes"].comment == "batch sizes"
     assert spec["batch_sizes"].type_name == "list[int]"
 
 
 def test_good_values_pass(nb, tmp_path):
     corpus = tmp_path / "mine.csv"
-    corpus.write_text("text\nhello world\n")
+    corpus.write_text("text\nhello world\nhello again\n")  # two texts: the least a notebook needs
     values = resolve(nb, batch_sizes=[1, 2, 64], seq_lens=[512], min_time_s=2, engines=["eager"],
                      threads=[1], device="auto", corpus=str(corpus), model="minilm")
     assert values["batch_sizes"] == [1, 2, 64] and values["min_time_s"] == 2
@@ -73,7 +73,7 @@ def test_good_values_pass(nb, tmp_path):
     ({"min_time_s": 0}, r"min_time_s: 0 is impossible; accepted: a number > 0"),
     ({"methods": ["eager", "int3"]}, r"methods: unknown value 'int3'; accepted: eager, torch-bf16"),
     ({"strategies": ["sorted", "random"]}, r"strategies: unknown value 'random'; accepted: fixed, unsorted"),
-    ({"distributions": ["tweets"]}, r"distributions: 'tweets' is neither a built-in corpus .* or a scenario: short_queries"),
+    ({"scenarios": ["tweets"]}, r"scenarios: unknown value 'tweets'; accepted: short_queries, sentences"),
     ({"formats": ["onnx", "tflite"]}, r"formats: unknown value 'tflite'; accepted: torchscript, onnx"),
 ])
 def test_bad_values_are_rejected_with_their_name(nb, overrides, expected):

@@ -110,7 +110,7 @@ def token_lengths_capped(texts: Sequence[str], tokenizer, max_length: int) -> tu
     return np.minimum(full, max_length), int((full > max_length).sum())
 
 
-# -- length distributions ---------------------------------------------------------------------
+# -- synthetic length scenarios ---------------------------------------------------------------
 SCENARIOS = {  # median tokens and spread (lognormal sigma) of common workloads
     "short_queries": (10, 0.4),
     "sentences": (28, 0.5),
@@ -225,14 +225,19 @@ def measure_distribution(table, distribution: str, texts: Sequence[str], built: 
                 table.append(row)
 
 
-def distribution_texts(name: str, n: int, seed: int = 0, text_column: str = "text") -> list[str]:
-    """n texts of a named scenario (synthetic lengths, real words) or a corpus (built-in or a
-    user file), drawn reproducibly; a corpus keeps a random arrival order."""
+def datasets(corpus: str, scenarios: Sequence[str], n: int, seed: int = 0, text_column: str = "text",
+             encoding: str = "utf-8") -> dict[str, list[str]]:
+    """The datasets 05 measures, by the name its tables give them: n texts of the corpus (built-in
+    or a user file, named by its file name; drawn reproducibly, in a random arrival order), then
+    n texts of each named scenario (synthetic lengths, real words of the built-in corpus)."""
+    from pathlib import Path
+
     from .data import load_corpus
 
-    if name in SCENARIOS:
-        words = " ".join(load_corpus().texts).split()
-        return synthetic_texts(name, n, words, seed)
-    texts = load_corpus(name, text_column=text_column).texts
+    texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
     picks = np.random.default_rng(seed).permutation(len(texts))[:n]
-    return [texts[i] for i in picks]
+    out = {Path(str(corpus)).name: [texts[i] for i in picks]}
+    if scenarios:
+        words = " ".join(load_corpus().texts).split()
+        out |= {s: synthetic_texts(s, n, words, seed) for s in scenarios}
+    return out

@@ -6,7 +6,10 @@ real text for sweeps.
 from __future__ import annotations
 
 import ast
+import codecs
 import csv
+import functools
+import io
 import json
 import math
 import os
@@ -36,6 +39,15 @@ _MIN_LETTER_SHARE = 0.6  # letters / non-space characters; below this it is code
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 # Nodes that can hold statements; expressions are skipped (docstrings live on statements).
 _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+class CorpusError(ValueError):
+    """A corpus input that cannot be used; `parameter` names the one at fault (corpus,
+    text_column, label_column or encoding), and the message reads `parameter=value ...`."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 @dataclass
@@ -160,46 +172,66 @@ def _resolve_corpus(corpus: str | Path, data_dir: Path | None) -> tuple[str, Pat
     if isinstance(corpus, str) and corpus in CORPORA:
         return corpus, build_docstring_corpus(data_dir)
     if not isinstance(corpus, (str, Path)) or not str(corpus).strip():
-        raise ValueError(f"corpus={corpus!r} is not a name or path; accepted: {_accepted_corpus()}")
+        raise CorpusError("corpus", f"corpus={corpus!r} is not a name or path; accepted: {_accepted_corpus()}")
     path = Path(corpus).expanduser()
     if not path.is_file():
-        raise ValueError(f"corpus={str(corpus)!r}: no such file; accepted: {_accepted_corpus()}")
+        raise CorpusError("corpus", f"corpus={str(corpus)!r}: no such file; accepted: {_accepted_corpus()}")
     if path.suffix.lower() not in FILE_TYPES:
-        raise ValueError(
-            f"corpus={str(corpus)!r} has extension {path.suffix!r}; accepted: {_accepted_corpus()}"
-        )
+        raise CorpusError("corpus",
+                          f"corpus={str(corpus)!r} has extension {path.suffix!r}; accepted: {_accepted_corpus()}")
     return path.stem, path
 
 
-def _read_csv(path: Path) -> tuple[list[dict], list[str]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        return rows, list(reader.fieldnames or [])
+def _read_text(path: Path, encoding: str) -> str:
+    """The whole file, decoded; a UTF-8 byte-order mark is dropped."""
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise CorpusError("encoding", f"encoding={encoding!r} is not a codec Python knows; "
+                                      "accepted: e.g. utf-8, latin-1, cp1252, utf-16") from None
+    try:
+        text = path.read_text(encoding="utf-8-sig" if codec == "utf-8" else encoding)
+    except UnicodeDecodeError as e:
+        raise CorpusError("corpus", f"corpus={str(path)!r} is not valid {encoding} (byte "
+                                    f"0x{e.object[e.start:e.start + 1].hex()} at offset {e.start}); accepted: "
+                                    f"{encoding} text, or the file's encoding named with -p encoding=... "
+                                    "(e.g. latin-1, cp1252)") from None
+    except OSError as e:
+        raise CorpusError("corpus", f"corpus={str(path)!r} cannot be read ({e.strerror or e}); "
+                                    "accepted: a readable file") from None
+    if not text.strip():
+        raise CorpusError("corpus", f"corpus={str(path)!r} is empty; accepted: a file with texts "
+                                    "(a CSV or JSONL needs a header / keys naming text_column)")
+    return text
 
 
-def _read_jsonl(path: Path) -> tuple[list[dict], list[str]]:
+def _read_csv(text: str) -> tuple[list[dict], list[str]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = list(reader)
+    return rows, list(reader.fieldnames or [])
+
+
+def _read_jsonl(text: str, path: Path) -> tuple[list[dict], list[str]]:
     rows, columns = [], {}
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"corpus={str(path)!r}: line {number} is not JSON ({e})") from e
-            if not isinstance(row, dict):
-                raise ValueError(f"corpus={str(path)!r}: line {number} is not a JSON object")
-            rows.append(row)
-            columns.update(dict.fromkeys(row))
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CorpusError("corpus", f"corpus={str(path)!r}: line {number} is not JSON ({e}); "
+                                        "accepted: one JSON object per line") from e
+        if not isinstance(row, dict):
+            raise CorpusError("corpus", f"corpus={str(path)!r}: line {number} is not a JSON object; "
+                                        "accepted: one JSON object per line")
+        rows.append(row)
+        columns.update(dict.fromkeys(row))
     return rows, list(columns)
 
 
 def _check_column(parameter: str, column: str, columns: list[str], path: Path) -> None:
     if column not in columns:
-        raise ValueError(
-            f"{parameter}={column!r} is not a column of {path.name}; accepted: {columns}"
-        )
+        raise CorpusError(parameter, f"{parameter}={column!r} is not a column of {path.name}; accepted: {columns}")
 
 
 def _is_empty(text: Any) -> bool:
@@ -213,22 +245,22 @@ def load_corpus(
     label_column: str | None = None,
     limit: int | None = None,
     data_dir: Path | None = None,
+    encoding: str = "utf-8",
 ) -> Corpus:
     """Load a built-in corpus or a user .csv / .jsonl / .txt file (one text per non-empty
-    line). Empty texts are dropped (with their labels); `limit` keeps the first N."""
+    line) in `encoding`. Empty texts are dropped (with their labels); `limit` keeps the first N.
+    Errors are CorpusError, naming the parameter at fault."""
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit={limit!r}; accepted: a positive integer or None")
     name, path = _resolve_corpus(corpus, data_dir)
+    text = _read_text(path, encoding)
     if path.suffix.lower() == ".txt":
         if label_column is not None:
-            raise ValueError(
-                f"label_column={label_column!r}, but a .txt corpus has no columns; accepted: None"
-            )
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-        texts = [line.strip() for line in lines if line.strip()][:limit]
+            raise CorpusError("label_column", f"label_column={label_column!r}, but a .txt corpus has no "
+                                              "columns; accepted: None")
+        texts = [line.strip() for line in text.splitlines() if line.strip()][:limit]
         return Corpus(name, texts, None, path)
-    reader = _read_csv if path.suffix.lower() == ".csv" else _read_jsonl
-    rows, columns = reader(path)
+    rows, columns = _read_csv(text) if path.suffix.lower() == ".csv" else _read_jsonl(text, path)
     _check_column("text_column", text_column, columns, path)
     if label_column is not None:
         _check_column("label_column", label_column, columns, path)
@@ -236,6 +268,29 @@ def load_corpus(
     texts = [str(r[text_column]).strip() for r in rows]
     labels = [r.get(label_column) for r in rows] if label_column is not None else None
     return Corpus(name, texts, labels, path)
+
+
+def count_texts(corpus: str, *, text_column: str = "text", label_column: str | None = None,
+                encoding: str = "utf-8") -> int:
+    """Non-empty texts of a user corpus file; CorpusError if it does not load. Cached per file
+    version: the runner checks the corpus of every notebook that takes it."""
+    path = Path(corpus).expanduser()
+    stat = path.stat() if path.is_file() else None
+    version = (stat.st_mtime_ns, stat.st_size) if stat else None
+    n = _count_texts(str(corpus), version, text_column, label_column, encoding)
+    if isinstance(n, CorpusError):
+        raise n
+    return n
+
+
+@functools.lru_cache(maxsize=32)
+def _count_texts(corpus: str, version, text_column: str, label_column: str | None,
+                 encoding: str) -> int | CorpusError:
+    try:
+        return len(load_corpus(corpus, text_column=text_column, label_column=label_column,
+                               encoding=encoding).texts)
+    except CorpusError as e:
+        return e
 
 
 # ---------------------------------------------------------------- token lengths

@@ -7,9 +7,11 @@ user asked for it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,99 @@ def describe_model_name(name: str | Path) -> str:
 def check_model_name(name: str | Path) -> None:
     """Validate a `model` parameter without loading anything; raise ValueError if bad."""
     describe_model_name(name)
+
+
+_WEIGHTS = ("*.safetensors", "pytorch_model*.bin")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                    "tokenizer.model", "sentencepiece.bpe.model")
+_LOCAL_ACCEPTED = ("a directory saved with save_pretrained: config.json with a model_type transformers "
+                   "knows, the weights, and the tokenizer beside them")
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def check_local_model(path: str | Path, parameter: str = "model") -> None:
+    """Raise ValueError naming `parameter` unless the directory loads: a config.json with a
+    model_type transformers knows (checked first: without it transformers lists 200 architectures),
+    weights, and a tokenizer. Cached per directory version (its files and config.json)."""
+    path = Path(path).expanduser()
+    stamps = tuple(p.stat().st_mtime_ns if p.exists() else None for p in (path, path / "config.json"))
+    problem = _local_model_problem(str(path), stamps)
+    if problem:
+        raise ValueError(f"{parameter}={str(path)!r} {problem}; accepted: {_LOCAL_ACCEPTED}")
+
+
+@functools.lru_cache(maxsize=32)
+def _local_model_problem(path: str, stamps) -> str:
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    folder = Path(path)
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return f"has a config.json that cannot be read ({_first_line(e)})"
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if not model_type:
+        return "has a config.json without model_type"
+    if model_type not in CONFIG_MAPPING:
+        return f"has model_type {model_type!r}, unknown to transformers {transformers.__version__}"
+    try:
+        AutoConfig.from_pretrained(folder)
+    except Exception as e:  # anything transformers rejects, said in one line
+        return f"has a config.json transformers cannot read ({_first_line(e)})"
+    if not any(any(folder.glob(pattern)) for pattern in _WEIGHTS):
+        return "has no weights (*.safetensors or pytorch_model*.bin)"
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):  # transformers says "stat: ... NoneType"
+        return f"has no tokenizer (none of {', '.join(_TOKENIZER_FILES[:3])} ...)"
+    try:
+        AutoTokenizer.from_pretrained(folder)
+    except Exception as e:
+        return f"has no tokenizer transformers can load ({_first_line(e)})"
+    return ""
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+@functools.lru_cache(maxsize=32)
+def hub_problem(repo_id: str) -> str:
+    """Why the hub model `repo_id` cannot be had now ('' if it can): it is in the local cache,
+    or the hub answers within a few seconds."""
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return ""
+    if _offline():
+        return f"cannot reach the model hub to fetch {repo_id} (offline mode: HF_HUB_OFFLINE is set)"
+    try:
+        HfApi().model_info(repo_id, timeout=5)
+    except RepositoryNotFoundError:
+        return f"the model hub has no model {repo_id} (or it is private or gated: log in first)"
+    except Exception as e:  # no route, DNS, timeout, proxy ...
+        return f"cannot reach the model hub to fetch {repo_id} ({type(e).__name__})"
+    return ""
+
+
+def check_hub_model(repo_id: str, parameter: str = "model") -> None:
+    """Raise ValueError naming `parameter` when a hub id cannot be fetched (checked before anything runs)."""
+    problem = hub_problem(str(repo_id))
+    if problem:
+        raise ValueError(f"{parameter}: {problem}; pass a local directory (or a built-in shape)")
+
+
+def check_model_usable(name: str | Path) -> None:
+    """check_model_name, and a local directory or hub id that can really be loaded now."""
+    kind = describe_model_name(name)
+    if kind == "local":
+        check_local_model(name)
+    elif kind == "hub":
+        check_hub_model(str(name))
 
 
 def _read_json(path: Path) -> dict:

@@ -4,11 +4,16 @@ anything runs (papermill alone only warns about unknown names)."""
 from __future__ import annotations
 
 import ast
+import codecs
+import importlib
 import io
+import math
 import os
+import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 import yaml
@@ -96,11 +101,23 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ParameterError(f"-p {item!r}: expected key=value, e.g. -p batch_sizes=[1,8]")
-        overrides[key.strip()] = yaml.safe_load(value)
+        overrides[key.strip()] = _yaml_value(key.strip(), value)
     return overrides
 
 
+def _yaml_value(key: str, text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # e.g. an unclosed [ or a !!python tag (never constructed)
+        why = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ParameterError(f"{key}: {text!r} is not a plain YAML value ({why}); accepted: YAML literals "
+                             "such as 8, 2.5, [1, 8], cpu, true or a quoted string") from None
+
+
 # -- type and value checks -------------------------------------------------------------------
+Check = Callable[[str, object, dict], None]  # (name, value, the notebook's values); raises ParameterError
+
+
 def _type_ok(default, value) -> bool:
     if default is None:
         return True
@@ -126,16 +143,46 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def _error(name: str, exc: ValueError) -> ParameterError:
+    """A module's ValueError ('param=value why; accepted: ...') as one line 'param: value why; ...'.
+    The parameter is the one the error blames (a corpus error may blame text_column) or `name`."""
+    param = getattr(exc, "parameter", name)
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ParameterError(f"{param}: {re.sub(r'^[a-z0-9_]+(=|: )', '', text)}")
+
+
 def _positive_ints(name: str, value, upper: int | None = None, what: str = "",
-                   allow_empty: bool = False) -> None:
+                   allow_empty: bool = False, low: int = 1) -> None:
     for v in _as_list(value):
         if not isinstance(v, int) or isinstance(v, bool):
-            raise ParameterError(f"{name}: {v!r} is not an integer; accepted: integers >= 1")
-        if v < 1 or (upper is not None and v > upper):
-            accepted = f"integers from 1 to {upper}{what}" if upper else "integers >= 1"
+            raise ParameterError(f"{name}: {v!r} is not an integer; accepted: integers >= {low}")
+        if v < low or (upper is not None and v > upper):
+            accepted = f"integers from {low} to {upper}{what}" if upper else f"integers >= {low}{what}"
             raise ParameterError(f"{name}: {v} is impossible; accepted: {accepted}")
     if isinstance(value, list) and not value and not allow_empty:
         raise ParameterError(f"{name}: the list is empty; give at least one value")
+
+
+def _ints(low: int = 1, upper: int | None = None, what: str = "", allow_empty: bool = False) -> Check:
+    return lambda name, value, values: _positive_ints(name, value, upper, what, allow_empty, low)
+
+
+def _number(low: float = 0, high: float | None = None, what: str = "") -> Check:
+    """A finite number in (low, high]; high None: no upper bound."""
+    def check(name, value, values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return  # the type check reports it
+        if not (math.isfinite(value) and low < value and (high is None or value <= high)):
+            upper = f" and <= {high}" if high is not None else ""
+            raise ParameterError(f"{name}: {value} is impossible; accepted: a number > {low}{upper}{what}")
+    return check
+
+
+def _check_max_time(name: str, value, values: dict) -> None:
+    _number()(name, value, values)
+    low = values.get("min_time_s")
+    if isinstance(low, (int, float)) and isinstance(value, (int, float)) and value < low:
+        raise ParameterError(f"{name}: {value} is below min_time_s {low}; accepted: a number >= min_time_s")
 
 
 def _check_names(name: str, value, check) -> None:
@@ -144,7 +191,24 @@ def _check_names(name: str, value, check) -> None:
         try:
             check(v)
         except ValueError as exc:
-            raise ParameterError(f"{name}: {exc}") from exc
+            raise _error(name, exc) from exc
+
+
+def _check_model(name: str, value, values: dict) -> None:
+    from .models import check_model_usable
+
+    _check_names(name, value, check_model_usable)
+
+
+def _check_seq2seq_model(name: str, value, values: dict) -> None:
+    from .models import check_hub_model, check_local_model
+    from .seq2seq import SHAPES, check_model_name
+
+    _check_names(name, value, check_model_name)
+    if value in SHAPES:
+        return
+    can_load = check_local_model if Path(value).expanduser().is_dir() else check_hub_model
+    _check_names(name, value, lambda v: can_load(v, name))
 
 
 def _check_seq_lens(name: str, value, values: dict) -> None:
@@ -162,7 +226,22 @@ def _check_seq_lens(name: str, value, values: dict) -> None:
                                  f"accepted: integers from 1 to {limit}")
 
 
-def _check_engines(name: str, value) -> None:
+def _check_choices(name: str, value, accepted, allow_empty: bool = False) -> None:
+    unknown = [v for v in _as_list(value) if v not in accepted]
+    if unknown or not (_as_list(value) or allow_empty):
+        what = f"unknown value {unknown[0]!r}" if unknown else "the list is empty"
+        raise ParameterError(f"{name}: {what}; accepted: {', '.join(accepted)}")
+
+
+def _choices(module: str, attr: str, allow_empty: bool = False) -> Check:
+    """One of helpers.<module>.<attr> (imported when checked: `study list` stays quick)."""
+    def check(name, value, values):
+        accepted = list(getattr(importlib.import_module(f".{module}", __package__), attr))
+        _check_choices(name, value, accepted, allow_empty)
+    return check
+
+
+def _check_engines(name: str, value, values: dict) -> None:
     from .engines import ENGINE_NAMES
 
     unknown = [e for e in _as_list(value) if e not in ENGINE_NAMES]
@@ -172,139 +251,239 @@ def _check_engines(name: str, value) -> None:
         raise ParameterError(f"{name}: the list is empty; accepted: {', '.join(ENGINE_NAMES)}")
 
 
-def _check_choices(name: str, value, accepted) -> None:
-    unknown = [v for v in _as_list(value) if v not in accepted]
-    if unknown or not _as_list(value):
-        what = f"unknown value {unknown[0]!r}" if unknown else "the list is empty"
-        raise ParameterError(f"{name}: {what}; accepted: {', '.join(accepted)}")
+def _check_generation_engines(name: str, value, values: dict) -> None:
+    from .seq2seq import BASELINE, ENGINE_NAMES
+
+    _check_choices(name, value, ENGINE_NAMES)
+    if BASELINE not in value:
+        raise ParameterError(f"{name}: must include {BASELINE!r} (the fp32 baseline every engine is "
+                             f"checked and timed against); accepted: {', '.join(ENGINE_NAMES)}")
 
 
-def _check_device(name: str, value) -> None:
+def _check_device(name: str, value, values: dict) -> None:
     ok = value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())
     if not ok:
         raise ParameterError(f"{name}: unknown device {value!r}; accepted: cpu, cuda, cuda:N, auto")
 
 
-def _check_corpus(name: str, value) -> None:
-    from .data import CORPORA, FILE_TYPES
+def _check_member(of: str, allow_empty: bool = False) -> Check:
+    """A value that must be one of another parameter's list."""
+    def check(name, value, values):
+        if (value or not allow_empty) and value not in _as_list(values.get(of, [])):
+            raise ParameterError(f"{name}: {value!r} is not among {of} {values.get(of)}; "
+                                 f"accepted: one of {of}" + (", or empty" if allow_empty else ""))
+    return check
 
-    if value in CORPORA:
+
+def _check_result_dirs(name: str, value, values: dict) -> None:
+    missing = [d for d in _as_list(value) if not Path(d).expanduser().is_dir()]
+    if missing:
+        raise ParameterError(f"{name}: {missing[0]!r} is not a directory; accepted: result directories "
+                             "(each a results/ folder of a run, with environment.json)")
+
+
+# Texts a notebook needs at least: two, because the even and odd positions are disjoint sets
+# (checked texts and calibration texts); 02 scores recall@10 over the even ones, so 11 of those.
+MIN_TEXTS, MIN_TEXTS_RECALL = 2, 21
+
+
+def _check_corpus(name: str, value, values: dict) -> None:
+    from .data import CORPORA, FILE_TYPES, CorpusError, count_texts
+
+    text_column = values.get("text_column", "text")
+    label_column = values.get("label_column") or None  # "" means no labels
+    if value in CORPORA:  # text_column and label_column describe a user file
+        for param, given, default in (("text_column", text_column, "text"), ("label_column", label_column, None)):
+            if given != default:
+                raise ParameterError(f"{param}: {given!r} names a column of a user corpus, but corpus is "
+                                     f"the built-in {value!r}; accepted: {default or ''!r}, or a corpus file "
+                                     "(-p corpus=...)")
         return
     path = Path(value).expanduser()
     if not path.is_file() or path.suffix.lower() not in FILE_TYPES:
         raise ParameterError(f"{name}: {value!r} is neither a built-in corpus nor an existing "
                              f"{'/'.join(FILE_TYPES)} file; accepted: "
                              f"{', '.join(CORPORA)} or a path to such a file")
+    try:
+        n = count_texts(value, text_column=text_column, label_column=label_column,
+                        encoding=values.get("encoding", "utf-8"))
+    except CorpusError as exc:
+        raise _error(name, exc) from None
+    needed = MIN_TEXTS_RECALL if "fidelity_size" in values else MIN_TEXTS
+    if n < needed:
+        where = "" if path.suffix.lower() == ".txt" else f" in column {text_column!r}"
+        why = (" (recall@10 over every other text needs 11 of them)" if needed == MIN_TEXTS_RECALL
+               else " (every other text calibrates, the rest are checked)")
+        raise ParameterError(f"{name}: {value!r} has {n} non-empty text(s){where}; "
+                             f"accepted: a corpus of at least {needed} texts{why}")
+
+
+def _check_encoding(name: str, value, values: dict) -> None:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ParameterError(f"{name}: {value!r} is not a codec Python knows; "
+                             "accepted: e.g. utf-8, latin-1, cp1252, utf-16") from None
+
+
+def _with_corpus(name: str, value, values: dict) -> None:
+    """text_column and label_column are checked by reading the corpus (_check_corpus)."""
+
+
+# The rules of every parameter name the notebooks declare (a test checks that each one not a
+# bool has one); every value is type-checked against its default first.
+CHECKS: dict[str, Check] = {
+    # shapes and counts
+    "batch_sizes": _ints(), "batch_size": _ints(),
+    "seq_lens": _check_seq_lens, "seq_len": _check_seq_lens, "max_length": _check_seq_lens,
+    "input_lens": _ints(upper=512, what=" (the tokenizer's limit)"), "new_tokens": _ints(),
+    # [] means "1, 2, 4 ... up to the cores", resolved by the notebook
+    "threads": _ints(upper=os.cpu_count(), what=" (the logical cores of this machine)", allow_empty=True),
+    "rounds": _ints(), "passes": _ints(), "warmup_count": _ints(),
+    "gemm_size": _ints(), "bandwidth_mb": _ints(),
+    "dataset_size": _ints(), "calibration_size": _ints(), "check_size": _ints(),
+    "fidelity_size": _ints(low=11, what=" (recall@10 needs more than 10 texts)"),
+    "focus_seq_len": _check_member("seq_lens"),
+    # budgets and bounds
+    "min_time_s": _number(), "max_time_s": _check_max_time, "max_gflop": _number(),
+    "min_cosine": _number(0, 1, what=" (a cosine)"),
+    # models
+    "model": _check_model, "models": _check_model, "heatmap_model": _check_member("models", allow_empty=True),
+    "seq2seq_model": _check_seq2seq_model,
+    # what is measured
+    "engines": _check_engines, "generation_engines": _check_generation_engines,
+    "formats": _choices("export", "FORMATS"), "methods": _choices("variants", "METHODS"),
+    "strategies": _choices("batching", "STRATEGIES"),
+    "scenarios": _choices("batching", "SCENARIOS", allow_empty=True),
+    "scopes": _choices("sweeps", "SCOPES"),
+    "ort_level": lambda name, value, values: _check_choices(name, value, ["O1", "O2", "O3"]),
+    "device": _check_device,
+    # texts
+    "corpus": _check_corpus, "text_column": _with_corpus, "label_column": _with_corpus,
+    "encoding": _check_encoding,
+    # inputs of the report
+    "result_dirs": _check_result_dirs,
+}
 
 
 def check_value(name: str, value, values: dict) -> None:
-    """Rules for the parameter names the notebooks share (DESIGN.md); others only type-checked."""
-    if name in ("batch_sizes", "batch_size"):
-        _positive_ints(name, value)
-    elif name in ("threads",):
-        # [] means "1, 2, 4 ... up to the cores", resolved by the notebook
-        _positive_ints(name, value, os.cpu_count(), " (the logical cores of this machine)", allow_empty=True)
-    elif name in ("seq_lens", "seq_len"):
-        _check_seq_lens(name, value, values)
-    elif name in ("model", "models"):
-        from .models import check_model_name
+    """The rule of a parameter name (CHECKS); `values` are the notebook's other parameters."""
+    check = CHECKS.get(name)
+    if check:
+        check(name, value, values)
 
-        _check_names(name, value, check_model_name)
-    elif name == "engines":
-        _check_engines(name, value)
-    elif name == "formats":
-        from .export import FORMATS
 
-        _check_choices(name, value, FORMATS)
-    elif name == "methods":
-        from .variants import METHODS
+# -- one vocabulary ---------------------------------------------------------------------------
+# A user names their model once for the whole study: notebooks that sweep several take
+# `models`, the others `model`, and each spelling is given to the notebooks that take the other.
+ALIASES = {"model": "models", "models": "model"}
 
-        _check_choices(name, value, list(METHODS))
-    elif name == "strategies":
-        from .batching import STRATEGIES
 
-        _check_choices(name, value, STRATEGIES)
-    elif name == "distributions":
-        from .batching import SCENARIOS
+def _takes(spec: dict, name: str) -> bool:
+    return name in spec or ALIASES.get(name) in spec
 
-        for v in _as_list(value):
-            if v not in SCENARIOS:
-                try:
-                    _check_corpus(name, v)
-                except ParameterError as exc:
-                    raise ParameterError(f"{exc} or a scenario: {', '.join(SCENARIOS)}") from None
-    elif name == "scopes":
-        from .sweeps import SCOPES
 
-        _check_choices(name, value, SCOPES)
-    elif name == "ort_level":
-        _check_choices(name, value, ["O1", "O2", "O3"])
-    elif name == "heatmap_model":
-        if value and value not in _as_list(values.get("models", [])):
-            raise ParameterError(f"{name}: {value!r} is not among models {values.get('models')}; "
-                                 "accepted: one of the models, or empty")
-    elif name == "seq2seq_model":
-        from .seq2seq import check_model_name
+def takers(declared: dict[str, dict]) -> dict[str, list[str]]:
+    """Parameter name -> the notebooks that take it (model and models together, as model)."""
+    out: dict[str, list[str]] = {}
+    for stem, spec in declared.items():
+        for name in spec:
+            out.setdefault("model" if name == "models" else name, []).append(stem)
+    return out
 
-        _check_names(name, value, check_model_name)
-    elif name == "generation_engines":
-        from .seq2seq import BASELINE, ENGINE_NAMES
 
-        _check_choices(name, value, ENGINE_NAMES)
-        if BASELINE not in value:
-            raise ParameterError(f"{name}: must include {BASELINE!r} (the fp32 baseline every engine is "
-                                 f"checked and timed against); accepted: {', '.join(ENGINE_NAMES)}")
-    elif name in ("input_lens", "new_tokens"):
-        _positive_ints(name, value, 512 if name == "input_lens" else None, " (the tokenizer's limit)")
-    elif name == "result_dirs":
-        missing = [d for d in _as_list(value) if not Path(d).expanduser().is_dir()]
-        if missing:
-            raise ParameterError(f"{name}: {missing[0]!r} is not a directory; accepted: result directories "
-                                 "(each a results/ folder of a run, with environment.json)")
-    elif name == "focus_seq_len":
-        if value not in _as_list(values.get("seq_lens", [])):
-            raise ParameterError(f"{name}: {value} is not among seq_lens {values.get('seq_lens')}; "
-                                 "accepted: one of seq_lens")
-    elif name == "device":
-        _check_device(name, value)
-    elif name == "corpus":
-        _check_corpus(name, value)
-    elif name.endswith(("_s", "_size", "_count")) and isinstance(value, (int, float)) and value <= 0:
-        raise ParameterError(f"{name}: {value} is impossible; accepted: a number > 0")
+def _one_model(value):
+    if not isinstance(value, list):
+        return value  # the type check reports anything odd
+    if len(value) != 1:
+        raise ParameterError(f"models: {value!r} names {len(value)} models, but this notebook measures one "
+                             "(its parameter is model); accepted: a list of one model, or -p model=NAME")
+    return value[0]
+
+
+def _spelled_for(spec: dict, given: dict) -> tuple[dict, dict]:
+    """`given` (profile defaults or -p) in the notebook's own names, and {own name: given name}
+    for the converted ones: model=X is models=[X] where a notebook takes a list, models=[X] is
+    model=X where it takes one (a longer list is refused)."""
+    values, renamed = {k: v for k, v in given.items() if k in spec}, {}
+    for name, other in ALIASES.items():
+        if name in given and other in spec and other not in given:
+            values[other] = [given[name]] if other == "models" else _one_model(given[name])
+            renamed[other] = name
+    return values, renamed
+
+
+def _chosen(spec: dict, stem: str, profile: dict, overrides: dict) -> tuple[dict, dict]:
+    """A notebook's given values: profile defaults < its profile section < -p; and the names
+    converted from the other spelling of model/models."""
+    section = {k: v for k, v in (profile["notebooks"].get(stem) or {}).items() if k in spec}
+    layers = [_spelled_for(spec, profile["defaults"]), (section, {}), _spelled_for(spec, overrides)]
+    values, renamed, origin = {}, {}, {}
+    for i, (layer, converted) in enumerate(layers):
+        values |= layer
+        origin |= dict.fromkeys(layer, i)
+        renamed = {k: v for k, v in renamed.items() if k not in layer} | converted
+    # heatmap_model must be among models: where models given later leave it out, it follows them
+    if "heatmap_model" in spec and origin.get("models", -1) > origin.get("heatmap_model", -1):
+        models, heat = values["models"], values.get("heatmap_model", spec["heatmap_model"].default)
+        if heat and isinstance(models, list) and models and heat not in models:
+            values["heatmap_model"] = models[0]
+    return values, renamed
+
+
+def _not_taken(name: str, source: str, declared: dict, selected: dict) -> str:
+    """Why `name` is refused ('' if a selected notebook takes it)."""
+    if any(_takes(spec, name) for spec in selected.values()):
+        return ""
+    where = " (profile defaults)" if source != "-p" else ""
+    others = [stem for stem, spec in declared.items() if _takes(spec, name)]
+    if others:
+        return f"{name}: not a parameter of {', '.join(selected)}{where}; taken by {', '.join(others)}"
+    known = sorted(set().union(*selected.values())) if selected else []
+    return f"{name}: unknown parameter ({source}); accepted: {', '.join(known)}"
 
 
 # -- resolution ------------------------------------------------------------------------------
 def resolve(notebooks: list[Path], profile: dict, overrides: dict,
             all_notebooks: list[Path] | None = None) -> dict[str, dict]:
     """Every parameter of each selected notebook: defaults < profile < overrides, all validated.
-    Raises ParameterError listing every problem found."""
+    Raises ParameterError listing every problem found, each once with the notebooks it concerns."""
     declared = {nb.stem: notebook_parameters(nb) for nb in (all_notebooks or notebooks)}
     for nb in notebooks:
         declared.setdefault(nb.stem, notebook_parameters(nb))
-    known = set().union(*declared.values()) if declared else set()
-    errors = []
+    selected = {nb.stem: declared[nb.stem] for nb in notebooks}
+    errors: dict[str, list[str]] = {}  # message -> notebooks
     for source, names in (("profile defaults", profile["defaults"]), ("-p", overrides)):
-        errors += [f"{n}: unknown parameter ({source}); accepted: {', '.join(sorted(known))}"
-                   for n in names if n not in known]
+        for name in names:
+            if problem := _not_taken(name, source, declared, selected):
+                errors.setdefault(problem, [])
     for nb_name, section in profile["notebooks"].items():
         if nb_name not in declared:
-            errors.append(f"profile: unknown notebook {nb_name!r}; accepted: {', '.join(declared)}")
+            errors.setdefault(f"profile: unknown notebook {nb_name!r}; accepted: {', '.join(declared)}", [])
             continue
-        errors += [f"{n}: unknown parameter of {nb_name}; accepted: {', '.join(declared[nb_name])}"
-                   for n in section or {} if n not in declared[nb_name]]
+        for n in section or {}:
+            if n not in declared[nb_name]:
+                errors.setdefault(f"{n}: unknown parameter of {nb_name}; accepted: "
+                                  f"{', '.join(declared[nb_name])}", [])
     resolved = {}
-    for nb in notebooks:
-        spec = declared[nb.stem]
-        chosen = {**profile["defaults"], **(profile["notebooks"].get(nb.stem) or {}), **overrides}
-        values = {k: v for k, v in chosen.items() if k in spec}
+    for stem, spec in selected.items():
+        try:
+            values, renamed = _chosen(spec, stem, profile, overrides)
+        except ParameterError as exc:
+            errors.setdefault(str(exc), []).append(stem)
+            continue
         merged = {k: p.default for k, p in spec.items()} | values
         for name, value in merged.items():
             try:
                 check_type(spec[name], value)
                 check_value(name, value, merged)
             except ParameterError as exc:
-                errors.append(f"{nb.stem}: {exc}")
-        resolved[nb.stem] = merged  # every parameter, so a run records what it used
+                message = str(exc)
+                if name in renamed and message.startswith(f"{name}:"):  # as the user spelled it
+                    message = renamed[name] + message[len(name):]
+                errors.setdefault(message, []).append(stem)
+        resolved[stem] = merged  # every parameter, so a run records what it used
     if errors:
-        raise ParameterError("\n".join(dict.fromkeys(errors)))
+        raise ParameterError("\n".join(f"{', '.join(dict.fromkeys(stems))}: {message}" if stems else message
+                                       for message, stems in errors.items()))
     return resolved

@@ -5,7 +5,8 @@
     python -m helpers.study list
     python -m helpers.study readme [NAME]
 
-Every parameter of every selected notebook is checked before the first notebook starts.
+Every parameter of every selected notebook is checked before the first notebook starts (files
+and model directories included); a parameter no selected notebook takes is refused.
 Executed notebooks go to <out>/runs/<profile>/; a failing notebook is reported with its cell
 error and the others still run. results/ holds one run (see helpers.run): the same request
 on the same machine resumes it; anything else first archives it to runs/archive/<run id>/.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from . import paths, reference, run as runs
 from .params import (ParameterError, available_profiles, discover_notebooks, load_profile,
-                     notebook_parameters, parse_overrides, resolve)
+                     notebook_parameters, parse_overrides, resolve, takers)
 from .progress import HEADLESS_ENV
 from .results import ForeignRowsError
 from .run import PROFILE_ENV, RUN_ID_ENV, RunRecordError
@@ -94,7 +95,9 @@ def run(profile: str = "quick", only: str | None = None, overrides: list[str] | 
         paths.set_out_root(out)
     all_nbs = discover_notebooks()
     chosen = select(all_nbs, only)
-    params = resolve(chosen, load_profile(profile), parse_overrides(overrides or []), all_nbs)
+    given = parse_overrides(overrides or [])
+    params = resolve(chosen, load_profile(profile), given, all_nbs)
+    say_who_uses(given, params)
     record = runs.begin(profile, {nb.stem: params[nb.stem] for nb in chosen}, fresh)
     outcomes = execute_all(chosen, params, profile, record["run_id"])
     if not any(o.error for o in outcomes):
@@ -131,12 +134,28 @@ def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> 
     return outcomes
 
 
+def say_who_uses(given: dict, params: dict[str, dict]) -> None:
+    """Name the notebooks that use the model and the corpus given with -p."""
+    for names in (("model", "models"), ("corpus",)):
+        for name in (n for n in names if n in given):
+            users = [nb for nb, values in params.items() if any(n in values for n in names)]
+            others = [nb for nb in params if nb not in users]
+            print(f"{name}={given[name]}: used by {', '.join(users)}"
+                  + (f"; not by {', '.join(others)} (no {names[0]} parameter)" if others else ""))
+
+
 def list_notebooks() -> None:
     print(f"profiles: {', '.join(available_profiles())}")
-    for nb in discover_notebooks():
-        print(f"\n{nb.stem}")
-        for p in notebook_parameters(nb).values():
+    declared = {nb.stem: notebook_parameters(nb) for nb in discover_notebooks()}
+    for stem, spec in declared.items():
+        print(f"\n{stem}")
+        for p in spec.values():
             print(f"  {p.name}: {p.type_name} = {p.default!r}" + (f"  # {p.comment}" if p.comment else ""))
+    print("\nshared names (-p NAME=... sets every selected notebook that takes it):")
+    for name, stems in takers(declared).items():
+        if len(stems) > 1:
+            label = "model / models" if name == "model" else name
+            print(f"  {label}: {', '.join(stems)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--profile", default="quick", help="params/<profile>.yaml (default: quick)")
     r.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,03")
     r.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter in every notebook that has it (YAML value)")
+                   help="set a parameter in every selected notebook that takes it (YAML value); "
+                        "model=X is models=[X] where a notebook takes a list")
     r.add_argument("--out", help="output root for results/, figures/ and runs/ (default: the project)")
     r.add_argument("--fresh", action="store_true", help="archive the current run and start a new one")
     r.add_argument("--reference", metavar="NAME", help="write this run as reference/NAME/ (committed reference)")
