@@ -34,11 +34,11 @@ def write_nb(folder, name, body, params=PARAMS):
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """notebooks/ and params/ of a fake project; outputs under tmp/out."""
-    from helpers import paths
+    from helpers.core import paths
 
     nbs, prm, out = tmp_path / "notebooks", tmp_path / "params", tmp_path / "out"
     nbs.mkdir(), prm.mkdir()
-    write = "from helpers import paths\n(paths.results_dir() / f'{label}.txt').write_text(str(batch_sizes))"
+    write = "from helpers.core import paths\n(paths.results_dir() / f'{label}.txt').write_text(str(batch_sizes))"
     write_nb(nbs, "01_first", write)
     write_nb(nbs, "02_broken", "raise ValueError('boom in cell')")
     write_nb(nbs, "03_third", write)

@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from helpers import batching, engines
-from helpers.batching import STRATEGIES, plan
-from helpers.data import load_corpus
-from helpers.models import load_model
+from helpers.backends import engines
+from helpers.workloads import batching
+from helpers.workloads.batching import STRATEGIES, plan
+from helpers.workloads.corpora import load_corpus
+from helpers.workloads.models import load_model
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

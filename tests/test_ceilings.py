@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ceilings as cl
+from helpers.studies import environment as cl
 
 N = 256
 SMALL_TIMING = dict(warmup=1, min_count=3, min_time_s=0.05, max_time_s=1.0)

@@ -1,12 +1,13 @@
-"""Tests of helpers.data: the docstring corpus, user files, token lengths, fixed-shape batches."""
+"""Tests of helpers.workloads.corpora: the docstring corpus, user files, token lengths, fixed-shape batches."""
 
 import json
+
 import pytest
 from transformers import AutoTokenizer
 
-from helpers import data
-from helpers.data import CorpusError, load_corpus, length_summary, texts_at_length, token_lengths
-from helpers.models import minilm_dir
+from helpers.workloads import corpora as data
+from helpers.workloads.corpora import CorpusError, length_summary, load_corpus, texts_at_length, token_lengths
+from helpers.workloads.models import minilm_dir
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ import onnx
 import pytest
 import torch
 
-from helpers import data, engines, export
-from helpers.models import load_model
+from helpers.backends import engines, export
+from helpers.workloads import corpora as data
+from helpers.workloads.models import load_model
 
 CPU_ENGINES = ["torchscript", "compile", "torch-bf16", "torch-int8",
                "ort", "ort-o1", "ort-o2", "ort-o3"]

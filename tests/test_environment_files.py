@@ -4,7 +4,7 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-from helpers import paths
+from helpers.core import paths
 
 
 def pyproject():

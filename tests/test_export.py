@@ -9,8 +9,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
-from helpers import data, engines, export
-from helpers.models import load_model, minilm_dir
+from helpers.backends import engines, export
+from helpers.workloads import corpora as data
+from helpers.workloads.models import load_model, minilm_dir
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ceilings
-from helpers.memory import in_fresh_process
-from helpers.results import ProcessFailure, exit_failure, failure_row, failure_status
-from helpers.workers import EngineSpec, EngineWorker, WorkerError
+from helpers.backends.workers import EngineSpec, EngineWorker, WorkerError
+from helpers.core.memory import in_fresh_process
+from helpers.core.tables import ProcessFailure, exit_failure, failure_row, failure_status
+from helpers.studies import environment as ceilings
 
 GB = 1024.0  # MB
 
@@ -86,7 +86,7 @@ def test_fresh_process_deaths_are_recorded_as_what_they_are(how, status, text):
 def test_fresh_process_sigkill_with_evidence_of_exhaustion_is_oom(monkeypatch):
     from types import SimpleNamespace
 
-    from helpers import memory
+    from helpers.core import memory
 
     low = SimpleNamespace(available=45 * 2**20, total=24 * 2**30)  # as the parent sees the machine
     monkeypatch.setattr(memory.psutil, "virtual_memory", lambda: low)

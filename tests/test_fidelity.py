@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from helpers import fidelity as f
-from helpers.models import minilm_dir
+from helpers.core import fidelity as f
+from helpers.workloads.models import minilm_dir
 
 
 def _angles(degrees):
@@ -174,7 +174,7 @@ def test_embed_texts_order_padding_and_inputs(tokenizer):
 
 
 def test_embed_texts_with_a_torch_model(tokenizer):
-    from helpers.models import load_model
+    from helpers.workloads.models import load_model
 
     lm = load_model("bert-tiny")
 
@@ -193,8 +193,8 @@ def test_embed_texts_with_a_torch_model(tokenizer):
 def test_classification_head_on_encoder_output_matches_the_full_model(tmp_path):
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from helpers import engines
-    from helpers.models import load_model, minilm_dir
+    from helpers.backends import engines
+    from helpers.workloads.models import load_model, minilm_dir
 
     torch.manual_seed(0)
     config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,

@@ -5,7 +5,7 @@ import psutil
 import pytest
 import torch
 
-from helpers import fingerprint as fpm
+from helpers.core import fingerprint as fpm
 
 CPUINFO_X86 = """\
 processor\t: 0
@@ -143,8 +143,8 @@ def test_machines_alike_by_name_are_told_apart_by_their_hash():
 def test_interpreter_inside_the_project_is_recorded_relative_to_it(monkeypatch):
     import sys
 
-    from helpers import fingerprint as fp
-    from helpers.paths import ROOT
+    from helpers.core import fingerprint as fp
+    from helpers.core.paths import ROOT
 
     monkeypatch.setattr(sys, "executable", str(ROOT / ".venv" / "bin" / "python"))
     assert fp.fingerprint()["python"]["executable"] == ".venv/bin/python"

@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import data, engines, findings, gpu, timing
-from helpers.models import load_model
-from helpers.results import ResultTable
+from helpers.backends import engines
+from helpers.core import timing
+from helpers.core.tables import ResultTable
+from helpers.report import takeaways as findings
+from helpers.studies import gpu_sweep as gpu
+from helpers.workloads import corpora as data
+from helpers.workloads.models import load_model
 
 KEY = ["model", "engine", "batch_size", "seq_len"]
 FAST = dict(warmup=0, min_count=2, min_time_s=0.0, max_time_s=0.2)

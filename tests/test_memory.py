@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers.memory import PeakRSS, in_fresh_process, peak_rss_of
+from helpers.core.memory import PeakRSS, in_fresh_process, peak_rss_of
 
 ALLOC_MB = 200
 
@@ -72,7 +72,7 @@ def test_parent_blocks_instead_of_polling_while_the_child_measures():
 
 
 def test_peak_counter_resets_and_sees_a_known_allocation():
-    from helpers.memory import peak_rss_mb, reset_peak_rss, rss_mb
+    from helpers.core.memory import peak_rss_mb, reset_peak_rss, rss_mb
 
     allocate(300)
     if not reset_peak_rss():

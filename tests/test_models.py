@@ -1,13 +1,19 @@
-"""Tests of helpers.models: shapes, the real MiniLM, local directories, name checks, FLOPs."""
+"""Tests of helpers.workloads.models: shapes, the real MiniLM, local directories, name checks, FLOPs."""
 
 import pytest
 import torch
 from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
-from helpers import models
-from helpers.models import (
-    SHAPES, check_model_name, count_params, describe_model_name, encoder_flops,
-    load_model, model_max_length, shape_config,
+from helpers.workloads import models
+from helpers.workloads.models import (
+    SHAPES,
+    check_model_name,
+    count_params,
+    describe_model_name,
+    encoder_flops,
+    load_model,
+    model_max_length,
+    shape_config,
 )
 
 

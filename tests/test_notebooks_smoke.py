@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import paths
+from helpers.core import paths
 from helpers.params import discover_notebooks
 
 
@@ -184,7 +184,7 @@ def test_smoke_study_runs_clean(smoke_run):
 
 
 def test_one_run_in_every_table_and_samples_beside_the_timed_ones(smoke_run):
-    from helpers.results import SAMPLES, load_samples, read_one_run
+    from helpers.core.tables import SAMPLES, load_samples, read_one_run
 
     out, _ = smoke_run
     run_id = json.loads((out / "results" / "run.json").read_text())["run_id"]

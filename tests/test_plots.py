@@ -7,7 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from helpers import charts, plots
+from helpers.report import charts
+from helpers.report import figures as plots
 plots.apply_style()
 df = pd.DataFrame({"engine": ["eager", "ort", "eager", "ort"], "batch_size": [1, 1, 8, 8], "seq_len": 128,
                    "model": "bert-tiny", "scope": "model", "status": "ok", "threads": 2, "n_params": 4e6,

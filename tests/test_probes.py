@@ -11,8 +11,10 @@ import shutil
 import pytest
 from transformers import BertConfig, BertModel
 
-from helpers import batching, models, params as P, study
-from helpers.models import minilm_dir
+from helpers import params as P
+from helpers import study
+from helpers.workloads import batching, models
+from helpers.workloads.models import minilm_dir
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 

@@ -8,9 +8,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from helpers import export, fidelity, quantize
-from helpers.data import load_corpus
-from helpers.models import load_model
+from helpers.backends import export, quantize
+from helpers.core import fidelity
+from helpers.workloads.corpora import load_corpus
+from helpers.workloads.models import load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
@@ -19,7 +20,7 @@ N_TEXTS = 100  # texts of the fidelity check on MiniLM
 
 def export_onnx(lm, path):
     """fp32 ONNX of a loaded model with the legacy exporter, dynamic batch and sequence:
-    the same kind of file helpers.export produces, made here so the tests stand alone."""
+    the same kind of file helpers.backends.export produces, made here so the tests stand alone."""
     enc = lm.tokenizer(["a small example", "another one"], padding=True, return_tensors="pt")
     axes = {name: {0: "batch", 1: "sequence"} for name in [*lm.input_names, "last_hidden_state"]}
     with warnings.catch_warnings(), torch.inference_mode():
@@ -47,7 +48,7 @@ def texts():
 
 
 def build_all(lm, fp32, out, texts, calibration_size):
-    """Every method of helpers.quantize on one fp32 file, by label."""
+    """Every method of helpers.backends.quantize on one fp32 file, by label."""
     records = [
         quantize.ort_dynamic_optimum(fp32, out / "optimum", per_channel=False),
         quantize.ort_dynamic_optimum(fp32, out / "optimum", per_channel=True),

@@ -4,16 +4,18 @@ import json
 
 import nbformat
 import pytest
-
 from conftest import write_nb
-from helpers import paths, reference, study
 
-ROWS = """from helpers import run as study_run
+from helpers import study
+from helpers.core import paths
+from helpers.report import reference
+
+ROWS = """from helpers.core import session as study_run
 run = study_run.start("01_first", dict(batch_sizes=batch_sizes, label=label))
 table = run.table("01_rows", key=["b"])
 for b in batch_sizes:
     table.append_new([{"b": b, "p50_ms": 1.0}])
-from helpers import paths
+from helpers.core import paths
 print("written under", paths.results_dir())
 """
 
@@ -66,7 +68,7 @@ def test_readme_findings_are_in_step_with_the_reference_they_name():
 
 
 def test_every_committed_reference_holds_one_run():
-    from helpers.report import TABLES, load_tables
+    from helpers.report.claims import TABLES, load_tables
 
     for folder in sorted(p for p in paths.REFERENCE.iterdir() if (p / "results").is_dir()):
         tables = load_tables(folder / "results")  # raises if a table mixes runs

@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import paths, reference, report
+from helpers.core import paths
+from helpers.report import claims as report
+from helpers.report import figures, recommend, reference
 
 
 def sweep_rows(model="bert-base", n_params=110e6, threads=2, cells=None):
@@ -77,12 +79,12 @@ def test_recommendation_skips_engines_below_the_fidelity_bar():
                       ("torchscript", bs, 128): 80.0})
     variants = pd.DataFrame([{"model": "minilm", "method": "ort-int8-pc", "cosine_min": 0.97, "status": "ok"}])
     t = {"03_cpu_sweep": sweep_rows(cells=cells), "02_variants": variants}
-    recs = report.recommendations(t, min_cosine=0.95).set_index("batch")
+    recs = recommend.recommendations(t, min_cosine=0.95).set_index("batch")
     assert recs.loc["1", "engine"] == "ort-int8" and recs.loc["1", "speedup"] == pytest.approx(4.0)
     assert recs.loc["1", "runner_up"] == "ort" and recs.loc["2–16", "length"] == "65–256"
-    strict = report.recommendations(t, min_cosine=0.98).set_index("batch")
+    strict = recommend.recommendations(t, min_cosine=0.98).set_index("batch")
     assert strict.loc["1", "engine"] == "ort" and strict.loc["1", "runner_up"] == "torchscript"
-    no_02 = report.recommendations({"03_cpu_sweep": t["03_cpu_sweep"]}, 0.95)
+    no_02 = recommend.recommendations({"03_cpu_sweep": t["03_cpu_sweep"]}, 0.95)
     assert set(no_02["engine"]) == {"ort"}  # INT8 fidelity on real text unknown: not recommended
 
 
@@ -92,7 +94,7 @@ def test_gallery_lists_every_figure_with_its_provenance(tmp_path):
                       "params": {"models": ["bert-base"]}},
              "00_b": {"name": "00_b", "png": "00_b.png", "notebook": "00_environment", "host": "gpu-box", "params": {}}}
     (tmp_path / "index.json").write_text(json.dumps(index))
-    text = report.gallery(tmp_path)
+    text = figures.gallery(tmp_path)
     assert text.index("## 00_b") < text.index("## 03_a")
     assert "![A chart](03_a.png)" in text and 'models=["bert-base"]' in text and "host: gpu-box" in text
 
@@ -101,7 +103,7 @@ def test_machines_are_drawn_side_by_side():
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers import charts
+    from helpers.report import charts
 
     cells = {("eager", 1, 128): 10.0, ("ort", 1, 128): 5.0}
     per_host = {"laptop": sweep_rows(cells=cells), "server": sweep_rows(cells={**cells, ("ort", 1, 128): 2.0}),
@@ -120,7 +122,7 @@ def test_summary_points_span_the_notebooks():
     gen = pd.DataFrame([{"engine": "ort", "status": "ok", "p50_ms": 10.0, "speedup": 1.8}])
     agreement = pd.DataFrame([{"engine": "ort", "status": "ok", "token_agreement": 1.0}])
     memory = pd.DataFrame([{"engine": "ort", "inference_mb": 60.0}])
-    points = report.summary_points({"02_variants": variants, "02_speed": speed, "06_generation": gen,
+    points = recommend.summary_points({"02_variants": variants, "02_speed": speed, "06_generation": gen,
                                     "06_agreement": agreement, "06_memory": memory}).set_index("notebook")
     assert points.loc["02 quantization", "speedup"] == 3.0 and points.loc["02 quantization", "fidelity"] == 0.98
     assert points.loc["06 seq2seq", "memory_mb"] == 60.0 and points.loc["06 seq2seq", "fidelity"] == 1.0

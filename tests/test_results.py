@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from helpers.results import COMMON_COLUMNS, ResultTable, failure_row
+from helpers.core.tables import COMMON_COLUMNS, ResultTable, failure_row
 
 KEY = ("engine", "batch_size")
 
@@ -75,8 +75,8 @@ def test_status_rows_and_validation(tmp_path):
 def test_samples_round_trip_and_recompute_the_row(tmp_path):
     import numpy as np
 
-    from helpers.results import SAMPLES, load_samples
-    from helpers.timing import summarize
+    from helpers.core.tables import SAMPLES, load_samples
+    from helpers.core.timing import summarize
 
     rng = np.random.default_rng(3)
     table = ResultTable(tmp_path / "03_t.csv", ["engine", "batch_size"], {"run_id": "r1"})
@@ -97,7 +97,7 @@ def test_samples_round_trip_and_recompute_the_row(tmp_path):
 
 
 def test_a_torn_samples_line_is_dropped_and_the_row_measured_again(tmp_path):
-    from helpers.results import SAMPLES, load_samples
+    from helpers.core.tables import SAMPLES, load_samples
 
     table = ResultTable(tmp_path / "t.csv", ["i"], {"run_id": "r"})
     table.append({"i": 0, SAMPLES: [1.0, 2.0]})

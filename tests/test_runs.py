@@ -12,14 +12,16 @@ import time
 import pandas as pd
 import psutil
 import pytest
-
 from conftest import write_nb
-from helpers import paths, run as runs, study
-from helpers.results import ForeignRowsError, ResultTable
+
+from helpers import study
+from helpers.core import paths
+from helpers.core import session as runs
+from helpers.core.tables import ForeignRowsError, ResultTable
 
 ROWS_PARAMS = 'n_rows = 3  # rows to write\npause = 0.0  # pause after each row\n'
 ROWS_BODY = """import time
-from helpers import run as study_run
+from helpers.core import session as study_run
 run = study_run.start("04_rows", dict(n_rows=n_rows, pause=pause))
 table = run.table("04_rows", key=["i"])
 for i in range(n_rows):

@@ -4,10 +4,12 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import findings, seq2seq
-from helpers.data import load_corpus
+from helpers.backends import generation as seq2seq
+from helpers.studies import seq2seq as study
+from helpers.core.tables import ResultTable
 from helpers.params import ParameterError, check_value
-from helpers.results import ResultTable
+from helpers.report import takeaways as findings
+from helpers.workloads.corpora import load_corpus
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def test_agreement_rows_flag_a_perturbed_engine(tiny):
             p.add_(torch.randn_like(p) * 0.5)
     engines = {"torch": built["torch"], "ort": built["ort"], "ort-int8": built["ort-int8"],
                "ort-o1": broken, "ort-o2": RuntimeError("file production failed")}
-    rows = {r["engine"]: r for r in seq2seq.agreement_rows(engines, batch, 5, loaded.config.decoder_start_token_id)}
+    rows = {r["engine"]: r for r in study.agreement_rows(engines, batch, 5, loaded.config.decoder_start_token_id)}
     assert rows["torch"]["status"] == "ok", str(rows["torch"])
     assert rows["torch"]["first_step_max_abs_diff"] == 0.0
     assert rows["ort"]["status"] == "ok" and rows["ort"]["first_step_rel_diff"] < 1e-4
@@ -80,7 +82,7 @@ def test_agreement_rows_flag_a_perturbed_engine(tiny):
 
 
 def test_cell_rows_derive_first_token_and_per_token_times():
-    from helpers.timing import Timing
+    from helpers.core.timing import Timing
 
     def timing(ms):
         return Timing(np.array(ms, dtype=float), cold_ms=ms[0])
@@ -88,7 +90,7 @@ def test_cell_rows_derive_first_token_and_per_token_times():
     outcome = {("torch", 1): timing([10, 10, 10]), ("torch", 5): timing([50, 50, 50]),
                ("ort", 1): timing([4, 4, 4]), ("ort", 5): timing([12, 12, 12]),
                ("ort-int8", 1): MemoryError("out of memory"), ("ort-int8", 5): MemoryError("out of memory")}
-    rows = {(r["engine"], r["new_tokens"]): r for r in seq2seq.cell_rows(outcome, {"ort": {"status": "ok"}}, 2, 16)}
+    rows = {(r["engine"], r["new_tokens"]): r for r in study.cell_rows(outcome, {"ort": {"status": "ok"}}, 2, 16)}
     ort = rows[("ort", 5)]
     assert ort["ttft_ms"] == 4 and ort["per_token_ms"] == 2.0  # (12 - 4) / 4 further tokens
     assert ort["items_per_s"] == pytest.approx(2 / 0.012) and ort["tokens_per_s"] == pytest.approx(10 / 0.012)
@@ -102,10 +104,10 @@ def test_measure_grid_resumes_only_missing_cells(tiny, tmp_path):
     table = ResultTable(tmp_path / "g.csv", key=["model", "batch_size", "seq_len", "engine", "new_tokens"])
     engines = {"torch": built["torch"], "ort": built["ort"]}
     kwargs = dict(warmup=0, min_count=1, min_time_s=0.0, max_time_s=0.2)
-    seq2seq.measure_grid(table, loaded, engines, texts, [1], [16], [1, 3], {}, 2, 1, kwargs)
+    study.measure_grid(table, loaded, engines, texts, [1], [16], [1, 3], {}, 2, 1, kwargs)
     assert len(table.read()) == 4
     seen = []
-    seq2seq.measure_grid(table, loaded, engines, texts, [1, 2], [16], [1, 3], {}, 2, 1, kwargs,
+    study.measure_grid(table, loaded, engines, texts, [1, 2], [16], [1, 3], {}, 2, 1, kwargs,
                          progress=lambda cells: seen.extend(cells) or cells)
     assert seen == [(2, 16)] and len(table.read()) == 8
 

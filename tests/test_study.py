@@ -3,6 +3,7 @@ import json
 
 from helpers import study
 
+
 def test_failing_notebook_is_reported_and_the_others_still_run(project, capsys):
     assert study.main(["run", "--profile", "smoke", "--out", str(project)]) == 1
     printed = capsys.readouterr().out
@@ -46,3 +47,10 @@ def test_list_shows_parameters(project, capsys):
     printed = capsys.readouterr().out
     assert "01_first" in printed and "batch_sizes: list[int] = [1]  # batch sizes" in printed
     assert "profiles: other, smoke" in printed
+
+
+def test_the_project_root_is_found_from_the_package_itself(monkeypatch):
+    from helpers.core import paths
+
+    assert (paths.ROOT / "pyproject.toml").is_file() and (paths.ROOT / "notebooks").is_dir()
+    assert paths._find_root() == paths.ROOT

@@ -4,10 +4,11 @@ import time
 import pandas as pd
 import pytest
 
-from helpers import sweeps
-from helpers.data import load_corpus, texts_at_length
-from helpers.models import load_model
-from helpers.workers import EngineSpec, EngineWorker, WorkerError
+from helpers.backends.workers import EngineSpec, EngineWorker, WorkerError
+from helpers.backends.variants import best_int8_method
+from helpers.studies import cpu_sweep as sweeps
+from helpers.workloads.corpora import load_corpus, texts_at_length
+from helpers.workloads.models import load_model
 
 
 def test_sweep_configs_cross_threads_and_heatmap():
@@ -29,8 +30,8 @@ def test_best_int8_method_reads_02_results():
                              "status": ["mismatch", "ok", "ok", "ok"]})
     speed = pd.DataFrame({"model": ["m"] * 4, "method": ["ort-int8-pt", "ort-int8-pc", "torch-int8", "ort-fp32"],
                           "speedup": [5.0, 3.0, 4.0, 1.2]})
-    assert sweeps.best_int8_method(variants, speed)[0] == "ort-int8-pc"  # the faster one is a mismatch
-    assert sweeps.best_int8_method(None, None)[0] == "ort-int8-pc"
+    assert best_int8_method(variants, speed)[0] == "ort-int8-pc"  # the faster one is a mismatch
+    assert best_int8_method(None, None)[0] == "ort-int8-pc"
 
 
 @pytest.fixture(scope="module")

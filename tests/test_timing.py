@@ -3,8 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers.timing import (bootstrap_median_ci, interleaved, measure, ratio_of_medians,
-                            summarize)
+from helpers.core.timing import bootstrap_median_ci, interleaved, measure, ratio_of_medians, summarize
 
 
 def test_summarize_known_samples():

@@ -18,7 +18,7 @@ from typing import Callable
 import nbformat
 import yaml
 
-from . import paths
+from helpers.core import paths
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -195,14 +195,14 @@ def _check_names(name: str, value, check) -> None:
 
 
 def _check_model(name: str, value, values: dict) -> None:
-    from .models import check_model_usable
+    from helpers.workloads.models import check_model_usable
 
     _check_names(name, value, check_model_usable)
 
 
 def _check_seq2seq_model(name: str, value, values: dict) -> None:
-    from .models import check_hub_model, check_local_model
-    from .seq2seq import SHAPES, check_model_name
+    from helpers.backends.generation import SHAPES, check_model_name
+    from helpers.workloads.models import check_hub_model, check_local_model
 
     _check_names(name, value, check_model_name)
     if value in SHAPES:
@@ -212,7 +212,7 @@ def _check_seq2seq_model(name: str, value, values: dict) -> None:
 
 
 def _check_seq_lens(name: str, value, values: dict) -> None:
-    from .models import model_max_length
+    from helpers.workloads.models import model_max_length
 
     _positive_ints(name, value)
     for m in _as_list(values.get("models", values.get("model", []))):
@@ -242,7 +242,7 @@ def _choices(module: str, attr: str, allow_empty: bool = False) -> Check:
 
 
 def _check_engines(name: str, value, values: dict) -> None:
-    from .engines import ENGINE_NAMES
+    from helpers.backends.engines import ENGINE_NAMES
 
     unknown = [e for e in _as_list(value) if e not in ENGINE_NAMES]
     if unknown:
@@ -252,7 +252,7 @@ def _check_engines(name: str, value, values: dict) -> None:
 
 
 def _check_generation_engines(name: str, value, values: dict) -> None:
-    from .seq2seq import BASELINE, ENGINE_NAMES
+    from helpers.backends.generation import BASELINE, ENGINE_NAMES
 
     _check_choices(name, value, ENGINE_NAMES)
     if BASELINE not in value:
@@ -288,7 +288,7 @@ MIN_TEXTS, MIN_TEXTS_RECALL = 2, 21
 
 
 def _check_corpus(name: str, value, values: dict) -> None:
-    from .data import CORPORA, FILE_TYPES, CorpusError, count_texts
+    from helpers.workloads.corpora import CORPORA, FILE_TYPES, CorpusError, count_texts
 
     text_column = values.get("text_column", "text")
     label_column = values.get("label_column") or None  # "" means no labels
@@ -352,10 +352,10 @@ CHECKS: dict[str, Check] = {
     "seq2seq_model": _check_seq2seq_model,
     # what is measured
     "engines": _check_engines, "generation_engines": _check_generation_engines,
-    "formats": _choices("export", "FORMATS"), "methods": _choices("variants", "METHODS"),
-    "strategies": _choices("batching", "STRATEGIES"),
-    "scenarios": _choices("batching", "SCENARIOS", allow_empty=True),
-    "scopes": _choices("sweeps", "SCOPES"),
+    "formats": _choices("backends.export", "FORMATS"), "methods": _choices("backends.variants", "METHODS"),
+    "strategies": _choices("workloads.batching", "STRATEGIES"),
+    "scenarios": _choices("workloads.batching", "SCENARIOS", allow_empty=True),
+    "scopes": _choices("studies.cpu_sweep", "SCOPES"),
     "ort_level": lambda name, value, values: _check_choices(name, value, ["O1", "O2", "O3"]),
     "device": _check_device,
     # texts

@@ -8,10 +8,10 @@
 Every parameter of every selected notebook is checked before the first notebook starts (files
 and model directories included); a parameter no selected notebook takes is refused.
 Executed notebooks go to <out>/runs/<profile>/; a failing notebook is reported with its cell
-error and the others still run. results/ holds one run (see helpers.run): the same request
+error and the others still run. results/ holds one run (see helpers.core.session): the same request
 on the same machine resumes it; anything else first archives it to runs/archive/<run id>/.
 `--reference NAME` runs the study in reference/.partial-NAME/ and, when every notebook
-succeeded, publishes it as reference/NAME/ (see helpers.reference): the only writer there.
+succeeded, publishes it as reference/NAME/ (see helpers.report.reference): the only writer there.
 """
 from __future__ import annotations
 
@@ -22,12 +22,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths, reference, run as runs
-from .params import (ParameterError, available_profiles, discover_notebooks, load_profile,
-                     notebook_parameters, parse_overrides, resolve, takers)
-from .progress import HEADLESS_ENV
-from .results import ForeignRowsError
-from .run import PROFILE_ENV, RUN_ID_ENV, RunRecordError
+from helpers.core import paths
+from helpers.core import session as runs
+from helpers.core.progress import HEADLESS_ENV
+from helpers.core.session import PROFILE_ENV, RUN_ID_ENV, RunRecordError
+from helpers.core.tables import ForeignRowsError
+from helpers.report import reference
+
+from helpers.params import (
+    ParameterError,
+    available_profiles,
+    discover_notebooks,
+    load_profile,
+    notebook_parameters,
+    parse_overrides,
+    resolve,
+    takers,
+)
 
 KERNEL_NAME = "inference-workbook"
 

@@ -131,7 +131,7 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
                              f"{eager['batch_size'].iloc[-1]} ({eager['items_per_s'].iloc[-1] / eager['items_per_s'].iloc[0]:.1f}× from batching).")
     else:
         out["throughput"] = "Only one batch size was measured."
-    from .charts import thread_rows
+    from helpers.report.charts import thread_rows
 
     th = thread_rows(df[df["status"] == "ok"])
     th = th[th["model"] == largest]

@@ -6,7 +6,6 @@ and `machine_label()`, `cpu_isa_summary()` and `short_caption()` turn it into th
 printed under every figure and in the report. Nothing here may crash on an unusual machine:
 anything that cannot be found is recorded as None.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +20,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from .paths import ROOT as REPO_ROOT
+from helpers.core.paths import ROOT as REPO_ROOT
 
 # CPU features that decide which GEMM kernels the libraries can use.
 FLAGS_OF_INTEREST = (
@@ -227,7 +226,7 @@ def git_info(root: Path = REPO_ROOT) -> dict:
 
 def _project_relative(path: str) -> str:
     """A path inside the project as seen from its root (.venv/bin/python), else as it is."""
-    from .paths import ROOT
+    from helpers.core.paths import ROOT
 
     p = Path(path)
     return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else path

@@ -7,7 +7,6 @@ ROUGHLY of their figure.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,9 +15,15 @@ import numpy as np
 import pandas as pd
 
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "cannot be tested here"
+
+
 ROUGHLY = 1.5
+
+
 TABLES = ("00_ceilings", "01_export", "02_variants", "02_speed", "03_cpu_sweep", "04_gpu_sweep", "04_fidelity",
           "05_sorting", "06_generation", "06_memory", "06_agreement")
+
+
 SMALL_PARAMS, LARGE_PARAMS = 30e6, 100e6  # "small BERTs" (3.6M-29M) and BERT-base size
 
 
@@ -40,7 +45,7 @@ class Verdict:
 # ---------------------------------------------------------------- loading
 def load_tables(results_dir: str | Path) -> dict[str, pd.DataFrame | None]:
     """Every result table of a run (None where its notebook has not run)."""
-    from .results import read_one_run
+    from helpers.core.tables import read_one_run
 
     return {name: read_one_run(Path(results_dir) / f"{name}.csv") for name in TABLES}
 
@@ -476,244 +481,4 @@ def claims_markdown(verdicts: list[Verdict], figure_prefix: str = "../figures/")
     lines = ["| claim | their figure | ours, on this hardware | verdict | why | figure |", "|---|---|---|---|---|---|"]
     lines += [f"| **{v.id}** {v.claim} | {v.theirs} | {v.ours} | **{v.verdict}** | {v.reason} | {_link(v.figure, figure_prefix)} |"
               for v in verdicts]
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- recommendation
-BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
-LENGTH_RANGES = ((1, 64, "≤ 64"), (65, 256, "65–256"), (257, 10**9, "> 256"))
-# 02's method whose real-text fidelity stands for each reduced-precision engine of 03/05.
-FIDELITY_OF = {"torch-bf16": "torch-bf16", "torch-int8": "torch-int8", "ort-int8": "ort-int8-pc"}
-FP32_ENGINES = ("eager", "torchscript", "compile", "compile-cudagraphs", "ort", "ort-o1", "ort-o2", "ort-o3", "ort-trt")
-
-
-def engine_fidelity(t: dict, min_cosine: float) -> dict[str, tuple[float | None, str]]:
-    """Per engine: min cosine of its embeddings against fp32 on real text (02 for CPU
-    engines, 04 for GPU ones) and where that figure comes from. fp32 engines are checked
-    against eager in every configuration, so they pass by that check alone."""
-    out: dict[str, tuple[float | None, str]] = {e: (1.0, "fp32: checked against eager per configuration") for e in FP32_ENGINES}
-    variants = t.get("02_variants")
-    if variants is not None:
-        real = variants[variants["cosine_min"].notna()]
-        for engine, method in FIDELITY_OF.items():
-            rows = real[real["method"] == method]
-            if len(rows):
-                worst = rows.loc[rows["cosine_min"].idxmin()]
-                out[engine] = (float(worst.cosine_min), f"02: {method} on {worst.model}")
-    gpu_fid = t.get("04_fidelity")
-    if gpu_fid is not None and "cosine_min" in gpu_fid:
-        for r in gpu_fid[gpu_fid["cosine_min"].notna()].itertuples():
-            out.setdefault(f"gpu:{r.engine}", (float(r.cosine_min), f"04: {r.model}"))
-    return out
-
-
-def _bucket(value: int, classes) -> str | None:
-    return next((label for lo, hi, label in classes if lo <= value <= hi), None)
-
-
-def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
-    """For each device × model × batch class × length range: the fastest engine (geometric
-    mean speed-up over eager fp32 across the measured cells) among those that are trusted in
-    every cell and whose real-text fidelity passes `min_cosine`; its speed-up, the CI range
-    of its cells, its memory, and the runner-up."""
-    fid = engine_fidelity(t, min_cosine)
-    frames = []
-    try:
-        frames.append(_cpu(t).assign(device="cpu", memory_mb=lambda d: d["peak_rss_mb"]))
-    except Untestable:
-        pass
-    try:
-        g = _gpu(t)
-        frames.append(g.assign(device=g["gpu"] if "gpu" in g else "cuda",
-                               memory_mb=g.get("peak_gpu_mb", pd.Series(np.nan, index=g.index))))
-    except Untestable:
-        pass
-    if not frames:
-        return pd.DataFrame()
-    rows = pd.concat(frames, ignore_index=True)
-    rows = rows[rows["speedup"].notna()].assign(
-        batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
-        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)))
-    out = []
-    for (device, model, batch, length), cell in rows.groupby(["device", "model", "batch", "length"], sort=False):
-        scored = []
-        for engine, e in cell.groupby("engine"):
-            key = engine if device == "cpu" else f"gpu:{engine}"
-            cosine, source = fid.get(key, fid.get(engine, (None, "fidelity on real text not measured")))
-            passes = cosine is not None and cosine >= min_cosine
-            if not passes or e["status"].ne("ok").any():
-                continue
-            scored.append((float(np.exp(np.log(e["speedup"]).mean())), engine, e, cosine))
-        if not scored:
-            continue
-        scored.sort(key=lambda s: -s[0])
-        gm, engine, e, cosine = scored[0]
-        out.append({"device": device, "model": model, "batch": batch, "length": length, "cells": len(e),
-                    "engine": engine, "speedup": gm, "ci_low": e["speedup_ci_low"].min(),
-                    "ci_high": e["speedup_ci_high"].max(), "min_cosine": cosine,
-                    "memory_mb": float(e["memory_mb"].median()) if e["memory_mb"].notna().any() else np.nan,
-                    "runner_up": scored[1][1] if len(scored) > 1 else "—",
-                    "runner_up_speedup": scored[1][0] if len(scored) > 1 else np.nan})
-    order = {label: i for i, (_, _, label) in enumerate(BATCH_CLASSES + LENGTH_RANGES)}
-    df = pd.DataFrame(out)
-    if df.empty:
-        return df
-    return df.sort_values(["device", "model", "batch", "length"], key=lambda s: s.map(order).fillna(s) if s.name in ("batch", "length") else s).reset_index(drop=True)
-
-
-# ---------------------------------------------------------------- summary across notebooks
-def summary_points(t: dict) -> pd.DataFrame:
-    """One point per engine and notebook: speed-up over its fp32 baseline (median over the
-    configurations), fidelity on its notebook's terms, and memory."""
-    points = []
-    v, s = t.get("02_variants"), t.get("02_speed")
-    if v is not None and s is not None:
-        speed = s[s["speedup"].notna()].groupby(["model", "method"])["speedup"].median()
-        for r in v[v["cosine_min"].notna()].itertuples():
-            if (r.model, r.method) in speed:
-                points.append({"notebook": "02 quantization", "label": f"{r.method} ({r.model})",
-                               "speedup": speed[(r.model, r.method)], "fidelity": r.cosine_min,
-                               "fidelity_kind": "min cosine, real text", "memory_mb": getattr(r, "peak_rss_mb", np.nan),
-                               "status": r.status})
-    try:
-        cpu = _cpu(t)
-        for (model, engine), e in cpu.groupby(["model", "engine"]):
-            if model == cpu.sort_values("n_params")["model"].iloc[-1]:
-                points.append({"notebook": "03 CPU sweeps", "label": f"{engine} ({model})",
-                               "speedup": e["speedup"].median(), "fidelity": e["cosine_min"].min(),
-                               "fidelity_kind": "min cosine vs eager", "memory_mb": e["peak_rss_mb"].median(),
-                               "status": "ok"})
-    except Untestable:
-        pass
-    gen, mem, agr = t.get("06_generation"), t.get("06_memory"), t.get("06_agreement")
-    if gen is not None and agr is not None:
-        g = _ok(gen).groupby("engine")["speedup"].median()
-        m = mem.set_index("engine")["inference_mb"] if mem is not None and "inference_mb" in mem else pd.Series(dtype=float)
-        for r in agr.itertuples():
-            if r.engine in g and pd.notna(getattr(r, "token_agreement", np.nan)):
-                points.append({"notebook": "06 seq2seq", "label": r.engine, "speedup": g[r.engine],
-                               "fidelity": r.token_agreement, "fidelity_kind": "token agreement",
-                               "memory_mb": m.get(r.engine, np.nan), "status": r.status})
-    return pd.DataFrame(points)
-
-
-# ---------------------------------------------------------------- the gallery
-def gallery(figures_dir: str | Path, link_prefix: str = "", heading: str = "#") -> str:
-    """Every figure of figures/index.json with its title, caption, the notebook, profile and
-    parameters that made it, and the machine (figures/gallery.md, and a reference's README)."""
-    figures_dir = Path(figures_dir)
-    index_path = figures_dir / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {}
-    lines = [f"{heading} Figures", "", "Generated by `07_report` from `figures/index.json`; do not edit by hand.", ""]
-    for name in sorted(index):
-        e = index[name]
-        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted((e.get("params") or {}).items()))
-        lines += [f"{heading}# {name}", "", f"![{e.get('title') or name}]({link_prefix}{e.get('png', name + '.png')})", "",
-                  f"**{e.get('title') or name}**", "",
-                  f"- notebook `{e.get('notebook', '?')}`, profile `{e.get('profile', '?')}`, run `{e.get('run_id', '?')}`",
-                  f"- host: {e.get('host', '?')} ({e.get('caption', '')})",
-                  f"- parameters: {params or '—'}", ""]
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- runs and machines
-def environment_of(results_dir: str | Path) -> dict:
-    path = Path(results_dir) / "environment.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def machine_of(results_dir: str | Path) -> str:
-    """The machine a run was measured on, named by CPU, cores, memory, GPU and fingerprint."""
-    from .fingerprint import machine, machine_label
-
-    env = environment_of(results_dir)
-    return machine_label(env.get("machine") or machine(env)) if env else "an unrecorded machine"
-
-
-def describe_run(results_dir: str | Path) -> str:
-    env = environment_of(results_dir)
-    return (f"{machine_of(results_dir)}, profile `{env.get('profile', '?')}`, run `{env.get('run_id', '?')}`"
-            if env else "an unrecorded run")
-
-
-def _min_cosine_of(results_dir: Path, default: float = 0.95) -> float:
-    """The min_cosine that run's 07_report used (its own recommendation's fidelity floor)."""
-    return ((environment_of(results_dir).get("notebooks") or {}).get("07_report") or {}).get("min_cosine", default)
-
-
-def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple = ()) -> dict[str, Path]:
-    """This run, every committed reference under reference/, and any extra results folders,
-    by label."""
-    runs = {"this run": Path(results_dir)}
-    if reference_root.is_dir():
-        for ref in sorted(p for p in reference_root.iterdir() if (p / "results").is_dir() and not p.name.startswith(".")):
-            runs[f"reference {ref.name}"] = ref / "results"
-    runs.update({f"results {Path(d).name or d}": Path(d) for d in extra})
-    return runs
-
-
-def verdicts_by_machine(runs: dict[str, Path]) -> pd.DataFrame:
-    """Each claim's verdict per run (columns), claims as rows."""
-    return pd.DataFrame({label: claims_frame(evaluate_claims(load_tables(d))).set_index("id")["verdict"]
-                         for label, d in runs.items()})
-
-
-def recommendation_by_machine(runs: dict[str, Path], min_cosine: float) -> pd.DataFrame:
-    """Per run: the recommended engine and its speed-up for the main model of each device."""
-    frames = []
-    for label, d in runs.items():
-        recs = _main_model(recommendations(load_tables(d), min_cosine))
-        frames.append(recs.assign(run=label, machine=machine_of(d)))
-    frames = [f for f in frames if len(f)]
-    columns = ["run", "machine", "device", "model", "batch", "length", "engine", "speedup", "ci_low", "ci_high"]
-    return pd.concat(frames)[columns].reset_index(drop=True) if frames else pd.DataFrame(columns=columns)
-
-
-def ceilings_by_machine(runs: dict[str, Path]) -> pd.DataFrame:
-    """00's ceilings per run: the best GEMM rate per library and precision, and the bandwidth."""
-    out = {}
-    for label, d in runs.items():
-        df = load_tables(d)["00_ceilings"]
-        if df is None:
-            continue
-        ok = df[df["status"] == "ok"]
-        best = ok.groupby(["kind", "library", "precision", "device", "unit"])["value"].max()
-        out[label] = {f"{kind} {lib} {prec} ({dev}, {unit})": v for (kind, lib, prec, dev, unit), v in best.items()}
-    return pd.DataFrame(out)
-
-
-def _main_model(recs: pd.DataFrame) -> pd.DataFrame:
-    """Per device, the recommendation rows of the model measured on the most cells."""
-    if not len(recs):
-        return recs
-    main = recs.groupby(["device", "model"])["cells"].sum().reset_index()
-    main = main.loc[main.groupby("device")["cells"].idxmax(), ["device", "model"]]
-    return recs.merge(main, on=["device", "model"])
-
-
-# ---------------------------------------------------------------- findings of a reference run
-def findings_markdown(results_dir: str | Path, figures_dir: str | Path, link_prefix: str = "figures/",
-                      source: str = "`results/`") -> str:
-    """The findings of one run, computed from its tables, never typed by hand: for a
-    reference's README and (through the reference command) the project README."""
-    results_dir = Path(results_dir)
-    min_cosine = _min_cosine_of(results_dir)
-    t = load_tables(results_dir)
-    verdicts = evaluate_claims(t, figures_dir)
-    recs = _main_model(recommendations(t, min_cosine))
-    counts = pd.Series([v.verdict for v in verdicts]).value_counts()
-    lines = [f"Measured on {describe_run(results_dir)}. Generated from {source}; "
-             "every number below is read from the tables.", ""]
-    if len(recs):
-        lines += [f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
-                  "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):", "",
-                  "| device | model | batch | length | engine | speed-up | CI range | runner-up |", "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
-                  f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.runner_up} |" for r in recs.itertuples()]
-        lines.append("")
-    lines += [f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
-              f"{counts.get(UNTESTABLE, 0)} cannot be tested here.", "",
-              "| claim | verdict | measured here | figure |", "|---|---|---|---|"]
-    lines += [f"| {v.id}: {v.claim} | {v.verdict} | {v.ours if v.verdict != UNTESTABLE else v.reason} | "
-              f"{_link(v.figure, link_prefix)} |" for v in verdicts]
     return "\n".join(lines)

@@ -10,9 +10,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .results import SAMPLES
-
 STRATEGIES = ("fixed", "unsorted", "sorted", "bucketed", "token_budget")
+
+
 BUCKET_EDGES = (16, 32, 64, 128, 256, 512)
 
 
@@ -89,7 +89,7 @@ def padding(batches: list[Batch], lengths: Sequence[int], max_length: int) -> di
 def run_dataset(run_batch: Callable[[dict], np.ndarray], texts: Sequence[str], tokenizer,
                 batches: list[Batch], input_names: Sequence[str]) -> np.ndarray:
     """Mean-pooled embeddings of every text, in the dataset's original order."""
-    from .fidelity import mean_pool
+    from helpers.core.fidelity import mean_pool
 
     out = None
     for batch in batches:
@@ -104,7 +104,7 @@ def run_dataset(run_batch: Callable[[dict], np.ndarray], texts: Sequence[str], t
 
 def token_lengths_capped(texts: Sequence[str], tokenizer, max_length: int) -> tuple[np.ndarray, int]:
     """Token counts truncated at max_length, and how many texts were truncated."""
-    from .data import token_lengths
+    from helpers.workloads.corpora import token_lengths
 
     full = token_lengths(texts, tokenizer) if len(texts) else np.zeros(0, dtype=int)
     return np.minimum(full, max_length), int((full > max_length).sum())
@@ -130,101 +130,6 @@ def synthetic_texts(scenario: str, n: int, words: Sequence[str], seed: int = 0) 
     return [" ".join(words[s:s + c]) for s, c in zip(starts, counts)]
 
 
-# -- measuring strategies ---------------------------------------------------------------------
-def reference_embeddings(engine, texts, tokenizer, lengths, input_names) -> np.ndarray:
-    """One text at a time, unpadded: what every strategy's answers are checked against."""
-    singles = [Batch([i], int(lengths[i])) for i in range(len(texts))]
-    return run_dataset(engine, texts, tokenizer, singles, input_names)
-
-
-def agreement(got: np.ndarray, expected: np.ndarray, precision: str) -> dict:
-    """Largest difference and smallest cosine of the strategy's embeddings against one-by-one.
-    fp32: only summation order may differ (atol 1e-3); reduced precision: the engine's cosine
-    bound (dynamic INT8 picks its ranges per batch, so batch neighbours legitimately matter)."""
-    from .engines import TOLERANCES
-    from .fidelity import cosines
-
-    diff = float(np.abs(got - expected).max()) if got.size else 0.0
-    cos = float(cosines(got, expected).min()) if got.size else 1.0
-    bound = TOLERANCES.get(precision, TOLERANCES["fp32"])["min_cosine"]
-    ok = diff <= 1e-3 if precision == "fp32" else cos >= bound
-    return {"max_abs_diff": diff, "cosine_min": cos, "status": "ok" if ok else "mismatch",
-            "message": "" if ok else f"differs from one-by-one processing: max diff {diff:.3g}, cosine {cos:.5f}"}
-
-
-def time_pass(engine, texts, tokenizer, batches, input_names) -> tuple[float, float, np.ndarray]:
-    """Seconds for one pass over the dataset, the pass's peak memory increment (MB), answers."""
-    import time
-
-    from .memory import peak_rss_mb, reset_peak_rss, rss_mb
-
-    before = rss_mb()
-    reset_peak_rss()
-    start = time.perf_counter()
-    out = run_dataset(engine, texts, tokenizer, batches, input_names)
-    return time.perf_counter() - start, peak_rss_mb() - before, out
-
-
-def ideal_seconds(engine, texts, tokenizer, real_tokens: int, batch_size: int, mean_length: int,
-                  min_time_s: float) -> float:
-    """The time the engine needs for the real tokens alone: real tokens divided by its
-    tokens/s on batches packed with real text and no padding, at this batch size and the
-    dataset's mean length."""
-    from .data import texts_at_length
-    from .timing import measure
-
-    seq = max(int(round(mean_length)), 8)
-    batch, packed = texts_at_length(texts, tokenizer, batch_size, seq, pack=True)
-    prepared = engine.prepare(batch)
-    t = measure(lambda: engine.run_prepared(prepared), warmup=1, min_count=3, min_time_s=min_time_s)
-    return real_tokens / (packed / (t.median_ms / 1e3))
-
-
-def measure_distribution(table, distribution: str, texts: Sequence[str], built: dict, tokenizer,
-                         input_names: Sequence[str], strategies: Sequence[str], batch_sizes: Sequence[int],
-                         passes: int, max_length: int, min_time_s: float) -> None:
-    """For every engine and batch size: `passes` timed passes of each strategy over the whole
-    dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose answers
-    are checked against one-by-one processing; rows go to `table` as each batch size ends."""
-    from .timing import ratio_of_medians, summarize
-
-    lengths, truncated = token_lengths_capped(texts, tokenizer, max_length)
-    for name, engine in built.items():
-        todo = {(s, b) for b in batch_sizes for s in strategies
-                if not table.done(distribution=distribution, engine=name, strategy=s, batch_size=b)}
-        if not todo or not len(texts):
-            continue
-        expected = reference_embeddings(engine, texts, tokenizer, lengths, input_names)
-        for b in sorted({b for _, b in todo}):
-            plans = {s: plan(lengths, s, b, max_length) for s in strategies}
-            samples, peaks, checks = {s: [] for s in strategies}, {s: 0.0 for s in strategies}, {}
-            for p in range(passes + 1):
-                for s in strategies:
-                    seconds, peak, out = time_pass(engine, texts, tokenizer, plans[s], input_names)
-                    if p == 0:  # warm-up, and the answers to check
-                        checks[s] = agreement(out, expected, engine.precision)
-                        continue
-                    samples[s].append(seconds * 1e3)
-                    peaks[s] = max(peaks[s], peak)
-            pad = {s: padding(plans[s], lengths, max_length) for s in strategies}
-            ideal = ideal_seconds(engine, texts, tokenizer, pad[strategies[0]]["real_tokens"], b,
-                                  float(np.mean(lengths)), min_time_s)
-            for s in strategies:
-                if (s, b) not in todo:
-                    continue
-                stats = summarize(samples[s])
-                seconds = stats["p50_ms"] / 1e3
-                row = {"distribution": distribution, "engine": name, "strategy": s, "batch_size": b,
-                       "precision": engine.precision, "threads": engine.threads, "n_texts": len(texts),
-                       "n_truncated": truncated, **stats, **pad[s],
-                       "items_per_s": len(texts) / seconds, "tokens_per_s": pad[s]["real_tokens"] / seconds,
-                       "peak_increment_mb": peaks[s], "ideal_s": ideal, "over_ideal": seconds / ideal,
-                       **checks[s], SAMPLES: samples[s]}
-                if "unsorted" in samples:
-                    row.update(ratio_of_medians(samples["unsorted"], samples[s]))
-                table.append(row)
-
-
 def datasets(corpus: str, scenarios: Sequence[str], n: int, seed: int = 0, text_column: str = "text",
              encoding: str = "utf-8") -> dict[str, list[str]]:
     """The datasets 05 measures, by the name its tables give them: n texts of the corpus (built-in
@@ -232,7 +137,7 @@ def datasets(corpus: str, scenarios: Sequence[str], n: int, seed: int = 0, text_
     n texts of each named scenario (synthetic lengths, real words of the built-in corpus)."""
     from pathlib import Path
 
-    from .data import load_corpus
+    from helpers.workloads.corpora import load_corpus
 
     texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
     picks = np.random.default_rng(seed).permutation(len(texts))[:n]

@@ -4,7 +4,6 @@ all-MiniLM-L6-v2 shipped on PyPI, local model directories and hub names.
 Everything here works offline except a hub name, which downloads only because the
 user asked for it.
 """
-
 from __future__ import annotations
 
 import functools

@@ -1,91 +1,15 @@
-"""The precision variants 02_quantization compares, by method name: how each is produced,
-how it runs, and what it weighs.
-
-Torch variants are built from the loaded model at run time; ONNX variants are files made
-from the plain (un-optimized) fp32 export, because ORT quantizes that graph reliably.
-"""
+"""02_quantization: what each precision variant buys in speed and size, and costs in fidelity
+on real text."""
 from __future__ import annotations
 
-import copy
-import tempfile
 from pathlib import Path
 
-import torch
-
-from . import engines, export, quantize
-from .memory import ProcessMemory, in_fresh_process
-from .data import token_lengths
-from .models import LoadedModel, load_model
-from .results import SAMPLES
-
-METHODS = {
-    "eager": "PyTorch eager fp32 (the reference)",
-    "torch-bf16": "PyTorch under bf16 autocast (fp32 weights)",
-    "torch-bf16-weights": "PyTorch with bf16 weights",
-    "torch-int8": "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear)",
-    "ort-fp32": "ONNX Runtime fp32 (plain export)",
-    "ort-int8-pt": "ORT quantize_dynamic INT8, per-tensor",
-    "ort-int8-pc": "ORT quantize_dynamic INT8, per-channel",
-    "optimum-int8-pt": "optimum ORTQuantizer dynamic INT8 for this CPU, per-tensor",
-    "optimum-int8-pc": "optimum ORTQuantizer dynamic INT8 for this CPU, per-channel",
-    "ort-int8-static": "ORT static INT8 (QDQ), calibrated on corpus text, per-channel",
-    "ort-fp16": "ONNX fp16 weights and activations, fp32 inputs/outputs",
-}
-TORCH_METHODS = ("eager", "torch-bf16", "torch-bf16-weights", "torch-int8")
-
-
-def _state_dict_mb(model: torch.nn.Module) -> float:
-    """Size of a torch model as torch.save writes it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.pt"
-        torch.save(model.state_dict(), path)
-        return path.stat().st_size / 2**20
-
-
-def produce(method: str, loaded: LoadedModel, plain_onnx: Path, out_dir: Path,
-            calibration_texts, calibration_size: int) -> dict:
-    """Make variant `method`; a row with its file (ONNX variants), size, time and status."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}; accepted: {', '.join(METHODS)}")
-    if method in TORCH_METHODS:
-        engine = build(method, loaded, None)  # also checks it can be built here
-        model = engine.fn.model if hasattr(engine.fn, "model") else loaded.model
-        return {"method": method, "file": "", "size_mb": _state_dict_mb(model), "quant_seconds": 0.0,
-                "status": "ok", "message": ""}
-    out = out_dir / f"{method}.onnx"
-    if method == "ort-fp32":
-        record = quantize.QuantRecord(method, str(plain_onnx), 0.0, export.size_mb(plain_onnx), "ok")
-    elif method in ("ort-int8-pt", "ort-int8-pc"):
-        record = quantize.ort_dynamic(plain_onnx, out, per_channel=method.endswith("pc"))
-    elif method in ("optimum-int8-pt", "optimum-int8-pc"):
-        record = quantize.ort_dynamic_optimum(plain_onnx, out_dir / method, per_channel=method.endswith("pc"))
-    elif method == "ort-int8-static":
-        record = quantize.ort_static(plain_onnx, out, calibration_texts, loaded.tokenizer, loaded.input_names,
-                                     calibration_size=calibration_size)
-    else:
-        record = quantize.fp16(plain_onnx, out)
-    return {"method": method, "file": record.path or "", "size_mb": record.size_mb,
-            "quant_seconds": record.seconds, "status": record.status, "message": record.message,
-            "config": record.config or ""}
-
-
-def _bf16_weights(loaded: LoadedModel, threads: int | None) -> engines.Engine:
-    model = copy.deepcopy(loaded.model).to(torch.bfloat16).eval()
-    engine = engines.build_engine("eager", loaded, threads=threads)
-    engine.fn = export.wrap(loaded, model)
-    engine.name, engine.precision = "torch-bf16-weights", "bf16"
-    return engine
-
-
-def build(method: str, loaded: LoadedModel, file: str | Path | None, threads: int | None = None) -> engines.Engine:
-    """The engine that runs variant `method` (file: the ONNX file `produce` made)."""
-    if method == "torch-bf16-weights":
-        return _bf16_weights(loaded, threads)
-    if method in TORCH_METHODS:
-        return engines.build_engine(method, loaded, threads=threads)
-    engine = engines.engine_for_file("ort", file, loaded, threads=threads)
-    engine.name = method
-    return engine
+from helpers.backends import engines, export, quantize
+from helpers.backends.variants import TORCH_METHODS, build, produce
+from helpers.core.memory import ProcessMemory, in_fresh_process
+from helpers.core.tables import SAMPLES
+from helpers.workloads.corpora import token_lengths
+from helpers.workloads.models import LoadedModel, load_model
 
 
 # -- memory of one variant in a fresh process -------------------------------------------------
@@ -108,7 +32,7 @@ def fresh_process_memory(method: str, model: str, file: str, threads: int, batch
     """Peak RSS of a process that loads this one variant and runs it on `batch`: load and
     inference increments with nothing left over from other variants."""
     return in_fresh_process(_load_in_child, _run_in_child, method, model, file, threads, batch,
-                            preload=("helpers.variants",))
+                            preload=("helpers.studies.quantization",))
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -123,7 +47,7 @@ def fidelity_row(engine: engines.Engine, loaded: LoadedModel, reference_emb, che
     """Agreement of one variant with eager fp32: max diff and status on a padded batch,
     cosine and recall@10 of embeddings over the fidelity texts, and the task scores when
     a classification head and labels are given (task = (head, id2label, labels))."""
-    from . import fidelity
+    from helpers.core import fidelity
 
     check = engines.check_against_reference(engine(check_batch), reference_hidden,
                                             check_batch["attention_mask"], precision=engine.precision)
@@ -144,7 +68,7 @@ def speed_rows(built: dict[str, engines.Engine], batch: dict, real_tokens: int, 
                rounds: int) -> list[dict]:
     """Time every engine on `batch`, interleaved in rounds with eager fp32 (which must be in
     `built`); one row per engine with its statistics and speed-up over eager with a CI."""
-    from .timing import interleaved, ratio_of_medians
+    from helpers.core.timing import interleaved, ratio_of_medians
 
     fns = {}
     for name, engine in built.items():
@@ -165,8 +89,8 @@ def speed_rows(built: dict[str, engines.Engine], batch: dict, real_tokens: int, 
 def classification_task(model: str, corpus, n: int):
     """(head, id2label, texts, labels) when `model` is a local or hub classification checkpoint
     and the corpus has labels; None otherwise."""
-    from . import fidelity
-    from .models import describe_model_name
+    from helpers.core import fidelity
+    from helpers.workloads.models import describe_model_name
 
     if not corpus.labels or describe_model_name(model) not in ("local", "hub"):
         return None
@@ -187,8 +111,8 @@ class ModelVariants:
         if not self.plain.exists():
             export.export_onnx(self.loaded, self.plain).raise_for_status()
         self.built = {"eager": build("eager", self.loaded, None)}
-        from . import fidelity
-        from .data import texts_at_length
+        from helpers.core import fidelity
+        from helpers.workloads.corpora import texts_at_length
 
         self.check_batch, _ = texts_at_length(fidelity_texts, self.loaded.tokenizer, 4, seq_len, pack=False)
         self.reference_hidden = self.built["eager"](self.check_batch)
@@ -224,7 +148,7 @@ class ModelVariants:
               rounds: int) -> list[dict]:
         """Rows of 02_speed for the `pending` variants at one batch size: every variant that
         could be built is timed interleaved with eager on real text packed to seq_len."""
-        from .data import texts_at_length
+        from helpers.workloads.corpora import texts_at_length
 
         rows = variant_rows[variant_rows["status"].isin(["ok", "mismatch"])]
         wanted = [m for m in rows["method"] if m in pending]

@@ -2,7 +2,6 @@
 user CSV / JSONL / TXT files, token-length statistics, and fixed-shape batches of
 real text for sweeps.
 """
-
 from __future__ import annotations
 
 import ast
@@ -23,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from . import paths
+from helpers.core import paths
 
 DEFAULT_CORPUS = "docstrings"
 CORPORA = (DEFAULT_CORPUS,)

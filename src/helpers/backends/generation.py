@@ -4,7 +4,6 @@ generation, agreement with PyTorch fp32, and the timing grid of 06_seq2seq.
 Every engine generates exactly `new_tokens` tokens per call (greedy, end-of-sequence
 suppressed until then), so every engine does the same work and times compare.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -17,20 +16,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import export
-from .memory import in_fresh_process
-from .models import minilm_dir
-from .results import SAMPLES, failure_row
-from .timing import NOISY_CV, interleaved, ratio_of_medians, summarize
+from helpers.backends import export
+from helpers.core.memory import in_fresh_process
+from helpers.core.tables import failure_row
+from helpers.workloads.models import minilm_dir
 
 SEED = 0
+
+
 # (layers, d_model, d_kv, d_ff, heads): T5 v1.0 small/base (Raffel et al. 2020); tiny for tests.
 SHAPES: dict[str, dict[str, int]] = {
     "t5-tiny": {"num_layers": 2, "d_model": 128, "d_kv": 32, "d_ff": 512, "num_heads": 4},
     "t5-small": {"num_layers": 6, "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_heads": 8},
     "t5-base": {"num_layers": 12, "d_model": 768, "d_kv": 64, "d_ff": 3072, "num_heads": 12},
 }
+
+
 T5_VOCAB = 32128
+
 
 ENGINES: dict[str, str] = {
     "torch": "PyTorch generate, fp32 (the baseline)",
@@ -43,15 +46,30 @@ ENGINES: dict[str, str] = {
     "ort-int8": "ONNX Runtime, dynamic INT8 (per-channel) of the plain export, with past key values",
     "ort-o3-int8": "ONNX Runtime, O3 graph then dynamic INT8 (per-channel), with past key values",
 }
+
+
 ENGINE_NAMES = list(ENGINES)
+
+
 BASELINE = "torch"
+
+
 TORCH_ENGINES = ("torch", "torch-bf16")
+
+
 PRECISION = {"torch-bf16": "bf16", "ort-int8": "int8", "ort-o3-int8": "int8"}
+
+
 # Files behind each ORT engine: a directory of encoder/decoder graphs under standard names.
 FILES_OF = {"ort": "onnx", "ort-nopast": "onnx", "ort-o1": "onnx-O1", "ort-o2": "onnx-O2",
             "ort-o3": "onnx-O3", "ort-int8": "onnx-int8", "ort-o3-int8": "onnx-O3-int8"}
+
+
 FILE_VARIANTS = ("onnx", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-int8", "onnx-O3-int8")
+
+
 GRAPHS = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx")
+
 
 # Agreement on the first decoding step's logits: max abs diff relative to the largest
 # reference logit. Measured on t5-tiny and t5-small shapes (real text, batch 4-8): ORT fp32
@@ -123,7 +141,7 @@ def load_seq2seq(name: str, workdir: str | Path) -> LoadedSeq2Seq:
 
 def batch_of(loaded: LoadedSeq2Seq, texts, batch_size: int, input_len: int) -> dict:
     """Real texts packed to exactly `input_len` tokens (inputs of equal length, as in 03)."""
-    from .data import texts_at_length
+    from helpers.workloads.corpora import texts_at_length
 
     batch, _ = texts_at_length(texts, loaded.tokenizer, batch_size, input_len)
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
@@ -302,47 +320,6 @@ def _ort_model(directory: Path, use_cache: bool, threads: int):
                                                 provider="CPUExecutionProvider", **names)
 
 
-# ---------------------------------------------------------------- agreement
-def agreement_row(engine: GenerationEngine, reference: GenerationEngine, batch: dict,
-                  new_tokens: int, start_id: int, reference_tokens=None, reference_logits=None) -> dict:
-    """Generated tokens against the reference's (exact-match rate of whole sequences, and
-    per-position agreement) and the first step's logits (max abs diff, relative, top-1)."""
-    ref_tokens = reference.generate(batch, new_tokens) if reference_tokens is None else reference_tokens
-    ref_logits = reference.first_logits(batch, start_id) if reference_logits is None else reference_logits
-    tokens = engine.generate(batch, new_tokens)
-    logits = engine.first_logits(batch, start_id)
-    diff = float(np.abs(logits - ref_logits).max())
-    relative = diff / float(np.abs(ref_logits).max())
-    ok = tokens.shape == ref_tokens.shape and relative <= FIRST_STEP_RTOL[engine.precision]
-    return {
-        "engine": engine.name, "precision": engine.precision, "generated_tokens": int(tokens.shape[1]),
-        "reference_distinct_tokens": int(torch.unique(ref_tokens).numel()),
-        "exact_match": float((tokens == ref_tokens).all(dim=1).float().mean()),
-        "token_agreement": float((tokens == ref_tokens).float().mean()),
-        "first_step_max_abs_diff": diff, "first_step_rel_diff": relative,
-        "first_step_top1": float((logits.argmax(-1) == ref_logits.argmax(-1)).mean()),
-        "tolerance": FIRST_STEP_RTOL[engine.precision], "status": "ok" if ok else "mismatch",
-    }
-
-
-def agreement_rows(built: dict[str, Any], batch: dict, new_tokens: int, start_id: int) -> list[dict]:
-    """agreement_row for every engine against built[BASELINE]; build or run failures become
-    error rows."""
-    reference = built[BASELINE]
-    ref_tokens = reference.generate(batch, new_tokens)
-    ref_logits = reference.first_logits(batch, start_id)
-    rows = []
-    for name, engine in built.items():
-        try:
-            if isinstance(engine, Exception):
-                raise engine
-            row = agreement_row(engine, reference, batch, new_tokens, start_id, ref_tokens, ref_logits)
-            rows.append({**row, "engine": name})
-        except Exception as exc:
-            rows.append({"engine": name, "precision": PRECISION.get(name, "fp32"), **failure_row(exc)})
-    return rows
-
-
 def build_all(names: list[str], workdir: str | Path, threads: int, model: torch.nn.Module) -> dict[str, Any]:
     """Every engine, or the exception that stopped it (reported in every table it would be in)."""
     built: dict[str, Any] = {}
@@ -354,68 +331,10 @@ def build_all(names: list[str], workdir: str | Path, threads: int, model: torch.
     return built
 
 
-# ---------------------------------------------------------------- timing
-
-
-def measure_cell(built: dict[str, Any], batch: dict, new_tokens: list[int], rounds: int,
-                 timing_kwargs: dict) -> dict[tuple[str, int], Any]:
-    """Every engine × every token count on one batch, interleaved in rounds; an engine that
-    failed to build (an exception in `built`) or fails here keeps its exception."""
-    fns, outcome = {}, {}
-    for name, engine in built.items():
-        if isinstance(engine, Exception):
-            outcome.update({(name, n): engine for n in new_tokens})
-            continue
-        for n in new_tokens:
-            fns[(name, n)] = lambda engine=engine, n=n: engine.generate(batch, n)
-    try:
-        outcome.update(interleaved(fns, rounds=rounds, **timing_kwargs))
-    except Exception:  # find the culprit(s) so the others are still measured
-        broken = {}
-        for key, fn in fns.items():
-            try:
-                fn()
-            except Exception as exc:
-                broken[key] = exc
-        if not broken:
-            raise
-        outcome.update(broken)
-        outcome.update(interleaved({k: f for k, f in fns.items() if k not in broken}, rounds=rounds,
-                                   **timing_kwargs))
-    return outcome
-
-
-def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_len: int) -> list[dict]:
-    """One row per (engine, new tokens): statistics, time to first token (the 1-token call),
-    per-token decode time (the rest, divided by the extra tokens), throughput, and the
-    speed-up over PyTorch fp32 with a bootstrap CI."""
-    rows = []
-    for (name, n), result in sorted(outcome.items(), key=lambda kv: (kv[0][1], ENGINE_NAMES.index(kv[0][0]))):
-        row = {"engine": name, "precision": PRECISION.get(name, "fp32"), "device": "cpu",
-               "batch_size": batch_size, "seq_len": input_len, "new_tokens": n}
-        if isinstance(result, Exception):
-            rows.append({**row, **failure_row(result)})
-            continue
-        stats = summarize(result.samples_ms)
-        seconds = stats["p50_ms"] / 1e3
-        first = outcome.get((name, 1))
-        ttft = first.median_ms if first is not None and not isinstance(first, Exception) else float("nan")
-        row.update(stats, cold_ms=result.cold_ms, noisy=stats["cv"] > NOISY_CV, ttft_ms=ttft,
-                   per_token_ms=(stats["p50_ms"] - ttft) / (n - 1) if n > 1 else float("nan"),
-                   items_per_s=batch_size / seconds, tokens_per_s=batch_size * n / seconds,
-                   status=statuses.get(name, {}).get("status", "ok"),
-                   message=statuses.get(name, {}).get("message", ""))
-        row[SAMPLES] = result.samples_ms
-        base = outcome.get((BASELINE, n))
-        if base is not None and not isinstance(base, Exception):
-            row.update(ratio_of_medians(base.samples_ms, result.samples_ms))
-        rows.append(row)
-    return rows
-
-
 # ---------------------------------------------------------------- memory
 # Imported before the fork, so no engine's load increment includes importing a library.
 MEMORY_PRELOAD = ("torch", "transformers", "onnxruntime", "optimum.onnxruntime")
+
 
 def _memory_load(name: str, workdir: str, threads: int, batch: dict, new_tokens: int):
     engine = build_engine(name, workdir, threads)
@@ -442,20 +361,3 @@ def fresh_process_memory(name: str, workdir: str | Path, threads: int, batch: di
     return {"engine": name, "precision": PRECISION.get(name, "fp32"), "load_mb": mem.load_increment_mb,
             "inference_mb": mem.inference_increment_mb, "peak_rss_mb": mem.peak_mb,
             "generated_tokens": mem.result, "status": "ok", "message": ""}
-
-
-def measure_grid(table, loaded: LoadedSeq2Seq, built: dict[str, Any], texts, batch_sizes: list[int],
-                 input_lens: list[int], token_counts: list[int], statuses: dict[str, dict], threads: int,
-                 rounds: int, timing_kwargs: dict, progress=lambda cells: cells) -> None:
-    """Every batch size × input length cell not yet complete in `table` (a resumed run
-    re-measures only those), its rows appended as the cell finishes."""
-    def missing(bs: int, n_in: int) -> bool:
-        return any(not table.done(model=loaded.name, batch_size=bs, seq_len=n_in, engine=e, new_tokens=n)
-                   for e in built for n in token_counts)
-
-    cells = [(bs, n_in) for n_in in input_lens for bs in batch_sizes if missing(bs, n_in)]
-    for bs, n_in in progress(cells):
-        batch = batch_of(loaded, texts, bs, n_in)
-        outcome = measure_cell(built, batch, token_counts, rounds, timing_kwargs)
-        rows = cell_rows(outcome, statuses, bs, n_in)
-        table.append_new({"model": loaded.name, "threads": threads, **row} for row in rows)

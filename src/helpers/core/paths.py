@@ -14,10 +14,10 @@ DATA_ENV = "WORKBOOK_DATA"
 
 
 def _find_root() -> Path:
-    """The project root: src/helpers/../.. in a checkout; WORKBOOK_ROOT or cwd otherwise."""
+    """The project root: src/helpers/core/../../.. in a checkout; WORKBOOK_ROOT or cwd otherwise."""
     if os.environ.get("WORKBOOK_ROOT"):
         return Path(os.environ["WORKBOOK_ROOT"]).resolve()
-    candidate = Path(__file__).resolve().parents[2]
+    candidate = Path(__file__).resolve().parents[3]
     if (candidate / "pyproject.toml").exists():
         return candidate
     return Path.cwd().resolve()

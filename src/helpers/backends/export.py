@@ -21,7 +21,7 @@ from typing import Any, Callable
 import onnx
 import torch
 
-from .models import LoadedModel, describe_model_name, minilm_dir
+from helpers.workloads.models import LoadedModel, describe_model_name, minilm_dir
 
 OUTPUT_NAME = "last_hidden_state"
 LEVELS = ("O1", "O2", "O3", "O4")
@@ -315,7 +315,6 @@ def fusion_dims(config: Any) -> dict:
     """num_heads and hidden_size of a config, for optimize_onnx (DistilBERT's n_heads / dim
     answer to these names too, through transformers' attribute_map)."""
     return {"num_heads": int(config.num_attention_heads), "hidden_size": int(config.hidden_size)}
-
 
 
 # ---------------------------------------------------------------- every format, by name

@@ -16,7 +16,7 @@ is moved or deleted.
 
 In a notebook, the first cell after the parameters does
 
-    run = helpers.run.start("03_cpu_sweeps", params)
+    run = helpers.core.session.start("03_cpu_sweeps", params)
 
 The study runner passes the run id through the environment; a notebook opened by hand in
 JupyterLab joins the current run when its parameters agree with it, or begins a new one.
@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import paths
-from .results import ResultTable
+from helpers.core import paths
+from helpers.core.tables import ResultTable
 
 PROFILE_ENV = "WORKBOOK_PROFILE"
 RUN_ID_ENV = "WORKBOOK_RUN_ID"
@@ -85,7 +85,7 @@ def write_record(record: dict) -> None:
 
 
 def this_machine() -> dict:
-    from .fingerprint import fingerprint
+    from helpers.core.fingerprint import fingerprint
 
     return fingerprint()["machine"]
 
@@ -165,7 +165,7 @@ def begin(profile: str | None, notebooks: dict[str, dict], fresh: bool = False,
         dest = archive_current(record)
         if dest:
             say(f"previous run {dest.name} archived to {dest} ({reason or 'it had no run record'})")
-        from .fingerprint import git_info
+        from helpers.core.fingerprint import git_info
 
         record = {"run_id": new_run_id(), "profile": profile or INTERACTIVE, "machine": machine,
                   "git": git_info(), "started": now(), "notebooks": {}}
@@ -206,7 +206,7 @@ class Run:
 
     def save_figure(self, fig, name: str) -> dict:
         """plots.save with this run's provenance (notebook, profile, parameters) and caption."""
-        from . import plots
+        from helpers.report import figures as plots
 
         provenance = {"notebook": self.notebook, "profile": self.profile, "run_id": self.run_id,
                       "host": self.host, "params": self.params}
@@ -228,7 +228,7 @@ def _join_run(notebook: str, params: dict) -> dict:
 
 def record_environment(notebook: str, record: dict, params: dict) -> dict:
     """Write results/environment.json: the fingerprint, the run, and each notebook's parameters."""
-    from .fingerprint import fingerprint
+    from helpers.core.fingerprint import fingerprint
 
     path = paths.environment_file()
     previous = json.loads(path.read_text()) if path.exists() else {}
@@ -243,8 +243,8 @@ def record_environment(notebook: str, record: dict, params: dict) -> dict:
 
 def start(notebook: str, params: dict | None = None) -> Run:
     """Begin (or resume) this notebook's part of the run."""
-    from . import plots
-    from .fingerprint import short_caption
+    from helpers.core.fingerprint import short_caption
+    from helpers.report import figures as plots
 
     params = {k: v for k, v in (params or {}).items() if not k.startswith("_")}
     record = _join_run(notebook, params)

@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 import torch
 
-from . import engines as engine_lib
-from .data import texts_at_length
-from .memory import cuda_peak_mb, nvml_process_mb, reset_cuda_peak
-from .results import SAMPLES, failure_row
-from .timing import NOISY_CV, cuda_sync_for, interleaved, ratio_of_medians, summarize
+from helpers.backends import engines as engine_lib
+from helpers.core.memory import cuda_peak_mb, nvml_process_mb, reset_cuda_peak
+from helpers.core.tables import SAMPLES, failure_row
+from helpers.core.timing import NOISY_CV, cuda_sync_for, interleaved, ratio_of_medians, summarize
+from helpers.workloads.corpora import texts_at_length
 
 GPU_ENGINES = ["eager", "torch-fp16", "torch-bf16", "torchscript", "compile", "compile-cudagraphs",
                "ort", "ort-fp16", "ort-trt"]
@@ -221,7 +221,7 @@ def largest_batch_that_fits(df) -> Any:
 def fidelity_rows(built: dict[str, Any], loaded, texts, batch_size: int = 32, max_length: int = 128) -> list[dict]:
     """Sentence embeddings of real texts from every engine against eager fp32's (as in 02):
     cosine (mean, min) and recall@10 of nearest-neighbour retrieval."""
-    from . import fidelity
+    from helpers.core import fidelity
 
     def embed(engine):
         return fidelity.embed_texts(engine, texts, loaded.tokenizer, batch_size, max_length, loaded.input_names)

@@ -12,7 +12,7 @@ from typing import Callable
 
 import psutil
 
-from .results import ProcessFailure, exit_failure, failure_status
+from helpers.core.tables import ProcessFailure, exit_failure, failure_status
 
 MB = 1024 * 1024
 

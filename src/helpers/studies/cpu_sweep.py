@@ -1,6 +1,6 @@
 """The CPU/GPU engine sweep: which configurations, how they are measured, what a row holds.
 
-Engines run in workers (helpers.workers), one process per engine and thread count, measured
+Engines run in workers (helpers.backends.workers), one process per engine and thread count, measured
 in interleaved rounds per configuration; eager fp32 is always among them (the baseline of
 every speed-up) and the reference every engine's output is checked against.
 """
@@ -13,14 +13,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import engines, export, variants
-from .results import SAMPLES, failure_row
-from .timing import NOISY_CV, ratio_of_medians, summarize
-from .workers import EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
+from helpers.backends import engines
+from helpers.backends.variants import prepare_files
+from helpers.backends.workers import EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
+from helpers.core.machine import ceilings_by_precision
+from helpers.core.tables import SAMPLES, failure_row
+from helpers.core.timing import NOISY_CV, ratio_of_medians, summarize
 
 SCOPES = ("model", "end_to_end")
+
+
 BASELINE = "eager"
+
+
 CHECK_ROWS = 2
+
+
 # ONNX Runtime's idle threads spin ~40 ms after a run before they block: the next worker
 # starts measuring only after that, so it never shares the cores with a spinning neighbour.
 SETTLE_S = 0.05
@@ -62,44 +70,6 @@ def sweep_configs(models: list[str], batch_sizes: list[int], seq_lens: list[int]
         unique.setdefault((c.model, c.threads, c.batch_size, c.seq_len), c)
     order = {m: i for i, m in enumerate(models)}
     return sorted(unique.values(), key=lambda c: (order[c.model], c.threads, c.tokens, c.batch_size))
-
-
-# -- engine files prepared once per model in the parent ----------------------------------------
-def best_int8_method(variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame | None) -> tuple[str, str]:
-    """The ORT INT8 method 02_quantization found fastest within tolerance, and why it was chosen."""
-    fallback = ("ort-int8-pc", "per-channel dynamic INT8 (02_quantization results not found)")
-    if variant_rows is None or speed_rows is None or variant_rows.empty or speed_rows.empty:
-        return fallback
-    ok = variant_rows[(variant_rows["status"] == "ok") & variant_rows["method"].str.contains("int8")
-                      & ~variant_rows["method"].str.startswith("torch")]
-    speed = speed_rows.merge(ok[["model", "method"]], on=["model", "method"])
-    if speed.empty:
-        return fallback
-    best = speed.groupby("method")["speedup"].median().idxmax()
-    return best, f"{best}: fastest ORT INT8 method within tolerance in 02_quantization"
-
-
-def prepare_files(loaded, wanted: list[str], out_dir: Path, ort_level: str, int8_method: str,
-                  calibration_texts) -> dict[str, str]:
-    """ONNX files for the ORT engines among `wanted` (cached on disk between runs)."""
-    files = {}
-    if not any(e.startswith("ort") for e in wanted):
-        return files
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plain = out_dir / "model.onnx"
-    if not plain.exists():
-        export.export_onnx(loaded, plain).raise_for_status()
-    if "ort" in wanted:
-        level = out_dir / f"model-{ort_level}.onnx"
-        if not level.exists():
-            export.optimize_onnx(plain, ort_level, level, **export.fusion_dims(loaded.config)).raise_for_status()
-        files["ort"] = str(level)
-    if "ort-int8" in wanted:
-        row = variants.produce(int8_method, loaded, plain, out_dir, calibration_texts, 64)
-        if row["status"] != "ok":
-            raise RuntimeError(f"{int8_method}: {row['message']}")
-        files["ort-int8"] = row["file"]
-    return files
 
 
 # -- measuring one configuration ---------------------------------------------------------------
@@ -178,15 +148,6 @@ def skipped_rows(config: Config, scope: str, names: list[str], reason: str) -> l
     return [{**_base_row(config, scope, name), "status": "skipped", "message": reason} for name in names]
 
 
-def ceilings_by_precision(ceilings: pd.DataFrame | None, threads: int) -> dict[str, float]:
-    """The best GEMM rate per precision at `threads` from 00_ceilings (empty if not measured)."""
-    from .ceilings import ceiling_for
-
-    if ceilings is None or ceilings.empty:
-        return {}
-    return {p: ceiling_for(ceilings, p, threads=threads) for p in ("fp32", "bf16", "int8", "fp16")}
-
-
 def stop(workers: dict[str, EngineWorker]) -> None:
     for worker in workers.values():
         worker.close()
@@ -241,8 +202,8 @@ class Sweep:
         return items
 
     def _enter_group(self, model: str, threads: int) -> None:
-        from .data import token_lengths
-        from .models import load_model
+        from helpers.workloads.corpora import token_lengths
+        from helpers.workloads.models import load_model
 
         if self.group == (model, threads):
             return
@@ -264,8 +225,8 @@ class Sweep:
         self.group = (model, threads)
 
     def run(self, item: Pending) -> None:
-        from .data import texts_at_length
-        from .models import encoder_flops, model_config
+        from helpers.workloads.corpora import texts_at_length
+        from helpers.workloads.models import encoder_flops, model_config
 
         c = item.config
         gflop = encoder_flops(model_config(c.model), c.batch_size, c.seq_len) / 1e9

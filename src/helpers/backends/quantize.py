@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .export import size_mb
+from helpers.backends.export import size_mb
 
 # ORT's quantizer and optimum log advice at INFO/WARNING on every call; keep notebooks quiet.
 _NOISY_LOGGERS = ("", "optimum", "onnxruntime")  # "" is the root logger
@@ -62,9 +62,9 @@ class QuantRecord:
 
 def default_quant_config_name(cpu: dict | None = None) -> str:
     """optimum AutoQuantizationConfig matching the CPU: 'arm64' on ARM, 'avx512_vnni' with
-    AVX512-VNNI, else 'avx2'. `cpu` is helpers.fingerprint.cpu_info()'s dict (read if None)."""
+    AVX512-VNNI, else 'avx2'. `cpu` is helpers.core.fingerprint.cpu_info()'s dict (read if None)."""
     if cpu is None:
-        from .fingerprint import cpu_info
+        from helpers.core.fingerprint import cpu_info
 
         cpu = cpu_info()
     arch = (cpu.get("architecture") or platform.machine()).lower()

@@ -5,27 +5,30 @@ Each function returns one tidy row (a dict). Something that cannot run here (no 
 bf16 matmul) gives a row with value NaN, status="skipped" and the reason in `message`,
 so the table shows what was not measured instead of silently dropping it.
 """
-
 from __future__ import annotations
 
 import math
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .results import failure_row
-from .timing import STAT_COLUMNS, Timing, cuda_sync_for, measure
+from helpers.core.machine import ceiling_for
+from helpers.core.tables import failure_row
+from helpers.core.timing import STAT_COLUMNS, Timing, cuda_sync_for, measure
 
 MiB = 2**20
+
+
 DEFAULT_BANDWIDTH_BYTES = 512 * MiB
+
+
 QUICK_TIMING = dict(warmup=1, min_count=3, min_time_s=0.2, max_time_s=3.0)
+
+
 PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "int8": "int8"}
 
-
-# --------------------------------------------------------------------------- rows
 
 def _row(kind: str, library: str, precision: str, size, threads, unit: str,
          value: float = math.nan, timing: Timing | None = None, device: str = "cpu",
@@ -49,8 +52,6 @@ def skipped(kind: str, library: str, precision: str, size, threads, unit: str,
     return _row(kind, library, precision, size, threads, unit, device=device,
                 status="skipped", message=message)
 
-
-# --------------------------------------------------------------------------- checks
 
 class Mismatch(ValueError):
     """A measured kernel's output differs from its reference: the row's status is mismatch."""
@@ -81,8 +82,6 @@ def _matmul_int32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # is exact, and numpy's integer matmul (no BLAS) would take seconds at n=2048.
     return _matmul_f64(a, b).astype(np.int32)
 
-
-# --------------------------------------------------------------------------- torch
 
 @contextmanager
 def torch_threads(threads: int | None):
@@ -119,7 +118,7 @@ def _bf16_note(device: str) -> str:
     """bf16 on a CPU without bf16 instructions runs, but converted: say so in the row."""
     if device != "cpu":
         return ""
-    from .fingerprint import cpu_info
+    from helpers.core.fingerprint import cpu_info
 
     flags = cpu_info()["flags"]
     if flags.get("avx512_bf16") or flags.get("amx_bf16"):
@@ -153,8 +152,6 @@ def torch_gemm(n: int = 2048, dtype=None, threads: int | None = None, device: st
     return _row("gemm", "torch", precision, n, used, "GFLOP/s", _rate(2 * n**3, t), t,
                 device=device, message=message)
 
-
-# --------------------------------------------------------------------------- onnxruntime
 
 def _matmul_model(op: str, a_type: int, b_type: int, y_type: int, n: int) -> bytes:
     """A one-node ONNX graph Y = op(A, B) on n x n inputs, serialised."""
@@ -228,8 +225,6 @@ def ort_gemm_int8(n: int = 2048, threads: int | None = None, reference: Callable
                      timing)
 
 
-# --------------------------------------------------------------------------- memory, overhead
-
 def last_level_cache_bytes() -> int | None:
     """Size of the largest CPU cache (Linux sysfs), or None if unknown."""
     sizes = []
@@ -261,8 +256,6 @@ def timing_overhead(timing: dict | None = None) -> dict:
     t = measure(lambda: None, **(timing or {}))
     return _row("overhead", "python", "", 0, 1, "us", t.median_ms * 1e3, t)
 
-
-# --------------------------------------------------------------------------- all
 
 def _safe(fn: Callable, fallback: dict, **kwargs) -> dict:
     """fn(**kwargs), or the fallback row with the failure: mismatch for a failed output check,
@@ -311,23 +304,14 @@ def measure_ceilings(n: int = 2048, threads: int | None = None,
     return rows
 
 
-# --------------------------------------------------------------------------- for the notebooks
-
-def default_thread_counts(cores: int | None = None) -> list[int]:
-    """1, 2, 4 ... and the machine's logical core count itself."""
-    cores = cores or os.cpu_count() or 1
-    counts = [1 << i for i in range(cores.bit_length()) if 1 << i <= cores]
-    return counts if counts[-1] == cores else counts + [cores]
-
-
 def harness_overhead(model: str = "bert-tiny", engine: str = "eager", threads: int | None = None,
                      batch_size: int = 1, seq_len: int = 16, timing: dict | None = None) -> dict:
     """The harness's per-call cost next to the shortest configuration the study times
     (the smallest shape in eager PyTorch on real text), as one result row."""
     import torch
 
-    from .data import load_corpus, texts_at_length
-    from .models import load_model
+    from helpers.workloads.corpora import load_corpus, texts_at_length
+    from helpers.workloads.models import load_model
 
     if engine != "eager":
         raise ValueError(f"engine={engine!r}; accepted: eager")
@@ -343,19 +327,6 @@ def harness_overhead(model: str = "bert-tiny", engine: str = "eager", threads: i
             "items_per_s": batch_size / (t.median_ms / 1e3), "tokens_per_s": real_tokens / (t.median_ms / 1e3),
             "cold_ms": t.cold_ms, "overhead_us": empty["value"], "overhead_share": share,
             "status": "ok", "message": f"{loaded.label}"}
-
-
-def ceiling_for(df, precision: str, device: str = "cpu", threads: int | None = None,
-                library: str | None = None) -> float:
-    """The best measured GEMM rate (GFLOP/s or GOP/s) for a precision, from 00_ceilings rows:
-    the ceiling later notebooks divide achieved FLOP/s by. NaN if it was not measured."""
-    rows = df[(df["kind"] == "gemm") & (df["precision"] == precision) & (df["device"] == device)
-              & (df["status"] == "ok")]
-    if threads is not None:
-        rows = rows[rows["threads"] == threads]
-    if library is not None:
-        rows = rows[rows["library"] == library]
-    return float(rows["value"].max()) if len(rows) else math.nan
 
 
 def plot_ceilings(df):

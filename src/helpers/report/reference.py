@@ -16,9 +16,14 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 
-from . import paths, report
-from .params import ParameterError
+from helpers.core import paths
+from helpers.report.figures import gallery
+from helpers.report.claims import FAILS, HOLDS, UNTESTABLE, _link, evaluate_claims, load_tables
+from helpers.report.recommend import _main_model, _min_cosine_of, describe_run, recommendations
+
+from helpers.params import ParameterError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 FINDINGS_START = re.compile(r"<!-- findings:start reference=([a-z0-9._-]+) -->")
@@ -97,9 +102,9 @@ def reference_readme(folder: Path, name: str) -> str:
         "Written by `python -m helpers.study run --reference` (or, without measuring, `python -m helpers.study "
         "readme`); do not edit by hand. Tables are in `results/` (raw per-call samples in `results/samples/` "
         "where kept), charts in `figures/`.", "",
-        "## Findings", "", report.findings_markdown(results, figures, source=f"`reference/{name}/results/`"), "",
+        "## Findings", "", findings_markdown(results, figures, source=f"`reference/{name}/results/`"), "",
         "## Executed notebooks", "", *listed, "",
-        report.gallery(figures, link_prefix="figures/", heading="##"), ""])
+        gallery(figures, link_prefix="figures/", heading="##"), ""])
 
 
 # -- the project README -----------------------------------------------------------------------
@@ -111,7 +116,7 @@ def readme_reference(readme: Path | None = None) -> str | None:
 
 def project_findings(name: str) -> str:
     folder = paths.REFERENCE / name
-    return report.findings_markdown(folder / "results", folder / "figures",
+    return findings_markdown(folder / "results", folder / "figures",
                                     link_prefix=f"reference/{name}/figures/", source=f"`reference/{name}/`")
 
 
@@ -140,3 +145,31 @@ def write_readmes(name: str | None = None) -> str:
     (folder / "README.md").write_text(reference_readme(folder, name))
     write_project_findings(name)
     return f"wrote {folder / 'README.md'} and the findings of {paths.README}"
+
+
+# ---------------------------------------------------------------- findings of a reference run
+def findings_markdown(results_dir: str | Path, figures_dir: str | Path, link_prefix: str = "figures/",
+                      source: str = "`results/`") -> str:
+    """The findings of one run, computed from its tables, never typed by hand: for a
+    reference's README and (through the reference command) the project README."""
+    results_dir = Path(results_dir)
+    min_cosine = _min_cosine_of(results_dir)
+    t = load_tables(results_dir)
+    verdicts = evaluate_claims(t, figures_dir)
+    recs = _main_model(recommendations(t, min_cosine))
+    counts = pd.Series([v.verdict for v in verdicts]).value_counts()
+    lines = [f"Measured on {describe_run(results_dir)}. Generated from {source}; "
+             "every number below is read from the tables.", ""]
+    if len(recs):
+        lines += [f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
+                  "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):", "",
+                  "| device | model | batch | length | engine | speed-up | CI range | runner-up |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
+                  f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.runner_up} |" for r in recs.itertuples()]
+        lines.append("")
+    lines += [f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
+              f"{counts.get(UNTESTABLE, 0)} cannot be tested here.", "",
+              "| claim | verdict | measured here | figure |", "|---|---|---|---|"]
+    lines += [f"| {v.id}: {v.claim} | {v.verdict} | {v.ours if v.verdict != UNTESTABLE else v.reason} | "
+              f"{_link(v.figure, link_prefix)} |" for v in verdicts]
+    return "\n".join(lines)

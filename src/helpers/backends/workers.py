@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .memory import MemoryWatch, death_of
-from .results import ProcessFailure, failure_status
+from helpers.core.memory import MemoryWatch, death_of
+from helpers.core.tables import ProcessFailure, failure_status
 
-PRELOAD = ("helpers.workers", "helpers.engines")
+PRELOAD = ("helpers.backends.workers", "helpers.backends.engines")
 
 
 @dataclass
@@ -42,13 +42,13 @@ class Measurement:
 
 # -- the worker process ---------------------------------------------------------------------
 def _build(spec: EngineSpec):
-    from . import engines
-    from .models import load_model
+    from helpers.backends import engines
+    from helpers.workloads.models import load_model
 
     if spec.engine.startswith("ort") and spec.onnx_path:
         from transformers import AutoTokenizer
 
-        from .models import describe_model_name, minilm_dir
+        from helpers.workloads.models import describe_model_name, minilm_dir
 
         kind = describe_model_name(spec.model)
         source = spec.model if kind in ("local", "hub") else minilm_dir()
@@ -73,8 +73,8 @@ def _timed_fn(engine, tokenizer, batch: dict, texts: list[str] | None, seq_len: 
 
 
 def _measure(engine, tokenizer, request: dict) -> Measurement:
-    from .memory import peak_rss_mb, reset_peak_rss
-    from .timing import cuda_sync_for, measure
+    from helpers.core.memory import peak_rss_mb, reset_peak_rss
+    from helpers.core.timing import cuda_sync_for, measure
 
     reset_peak_rss()
     fn = _timed_fn(engine, tokenizer, request["batch"], request.get("texts"), request["seq_len"])
@@ -95,7 +95,7 @@ def _quiet_background_threads() -> None:
 
 
 def _serve(conn, spec: EngineSpec) -> None:
-    from .memory import rss_mb
+    from helpers.core.memory import rss_mb
 
     try:
         _quiet_background_threads()

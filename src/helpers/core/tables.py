@@ -3,7 +3,7 @@
 A row is written whole and flushed to disk before the next configuration starts, so an
 interrupted run loses no finished measurement; a re-run skips configurations whose key is
 already in the table. A line cut short by a crash is dropped when the table is opened again.
-A table holds the rows of one run only (see helpers.run).
+A table holds the rows of one run only (see helpers.core.session).
 
 A timed row may carry its raw per-call samples (under the key `SAMPLES`): they go to
 results/samples/<table>.jsonl, one line per row with the row's run id and key, so any
@@ -244,7 +244,7 @@ def _cell(value):
 
 def read_table(name: str) -> pd.DataFrame | None:
     """results/<name>.csv of the current output root, or None if that notebook has not run."""
-    from . import paths
+    from helpers.core import paths
 
     return read_one_run(paths.result_table(name))
 
@@ -266,7 +266,7 @@ def load_samples(name: str, results_dir: str | os.PathLike | None = None) -> pd.
     """The raw samples of results/<name>.csv: one row per timed table row, with its run id and
     key columns (typed as in the table) and `samples_ms` (an array). A configuration measured
     again after an interruption keeps its last samples."""
-    from . import paths
+    from helpers.core import paths
 
     path = Path(results_dir or paths.results_dir()) / "samples" / f"{name}.jsonl"
     entries = {}

@@ -17,8 +17,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import export, fidelity, paths
-from .models import LoadedModel
+from helpers.backends import export
+from helpers.core import fidelity, paths
+from helpers.workloads.models import LoadedModel
 
 ENGINES = {
     "eager": "PyTorch eager, fp32",
@@ -36,7 +37,10 @@ ENGINES = {
     "ort-o2": "ONNX Runtime fp32, O2 graph (transformer fusions)",
     "ort-o3": "ONNX Runtime fp32, O3 graph (O2 + GELU approximation)",
 }
+
+
 ENGINE_NAMES = tuple(ENGINES)
+
 
 # Agreement with eager fp32 (last hidden state; BERT-family hidden states are LayerNorm
 # outputs of magnitude ~1-10). atol bounds the max abs diff over valid tokens; min_cosine
@@ -168,9 +172,6 @@ class OrtEngine(Engine):
         return np.asarray(first, dtype=np.float32)
 
 
-# ---------------------------------------------------------------- building
-
-
 def _threads(threads: int | None) -> int:
     """Torch intra-op threads and ORT intra_op_num_threads are set together, to one value."""
     if threads is not None:
@@ -258,11 +259,11 @@ def _int8(name, loaded, device, threads):
                   notes=export.summarize_warnings(caught))
 
 
-# ---------------------------------------------------------------- ONNX Runtime
-
 # ort-trt gets the plain graph: TensorRT does its own fusions and does not know ORT's
 # contrib operators.
 _ORT_LEVEL = {"ort": "O2", "ort-o1": "O1", "ort-o2": "O2", "ort-o3": "O3", "ort-fp16": "O4", "ort-trt": None}
+
+
 _INT8_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "QAttention",
              "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QuantizeLinear", "QGemm"}
 
@@ -382,9 +383,6 @@ def build_engine(name: str, loaded: LoadedModel, *, device: str = "cpu", threads
     return _ort(name, loaded, device, threads, workdir=workdir, onnx_path=onnx_path)
 
 
-# ---------------------------------------------------------------- checking
-
-
 def _array(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().float().cpu().numpy()
@@ -423,8 +421,6 @@ def check_against_reference(engine_out: Any, reference_out: Any, attention_mask:
     return result
 
 
-# ---------------------------------------------------------------- produced files
-
 def engine_for_file(fmt: str, path: str | Path, loaded: LoadedModel, *, device: str = "cpu",
                     threads: int | None = None) -> Engine:
     """An engine that runs a produced file as it is on disk: a TorchScript .pt is loaded
@@ -434,40 +430,3 @@ def engine_for_file(fmt: str, path: str | Path, loaded: LoadedModel, *, device: 
         fn = torch.jit.load(str(path), map_location=device).eval()
         return _torch(fmt, loaded, device, threads, fn, graph="torchscript")
     return _ort_engine(fmt, Path(path), device, threads)
-
-
-def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, texts, lengths,
-                      shapes) -> dict:
-    """check_against_reference at every (batch, seq_len) of `shapes` on real text with real
-    padding (pack=False), keeping the worst: the largest diff, the smallest cosine."""
-    from .data import texts_at_length
-
-    worst = {"max_abs_diff": 0.0, "cosine_min": 1.0, "status": "ok", "message": ""}
-    for batch_size, seq_len in shapes:
-        batch, _ = texts_at_length(texts, loaded.tokenizer, batch_size, seq_len, lengths=lengths, pack=False)
-        result = check_against_reference(engine(batch), reference(batch), batch["attention_mask"],
-                                         precision=engine.precision)
-        worst["max_abs_diff"] = max(worst["max_abs_diff"], result["max_abs_diff"])
-        worst["cosine_min"] = min(worst["cosine_min"], result["cosine_min"])
-        if result["status"] != "ok":
-            worst["status"] = "mismatch"
-            worst["message"] += f"{batch_size}x{seq_len}: {result['message']}; "
-    worst["atol"], worst["min_cosine"] = result["atol"], result["min_cosine"]
-    return worst
-
-
-def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, out_dir: str | Path,
-                     texts, lengths, shapes, plain_onnx: str | Path | None = None) -> dict:
-    """Produce one format, run the file it produced and check it against eager fp32 at
-    every shape: one result row (export cost, graph statistics, agreement, status)."""
-    record = export.produce(fmt, loaded, out_dir, plain_onnx)
-    row = {k: v for k, v in record.row().items() if k != "path"}
-    row["file"] = Path(record.path).name if record.status == "ok" else ""
-    if record.status != "ok":
-        return row
-    engine = engine_for_file(fmt, record.path, loaded, threads=reference.threads)
-    check = check_over_shapes(engine, reference, loaded, texts, lengths, shapes)
-    row.update(engine=engine.name, precision=engine.precision, graph=engine.graph,
-               provider=engine.provider, threads=engine.threads, **check)
-    row["message"] = "; ".join(m for m in (check["message"], record.message) if m)
-    return row

@@ -1,0 +1,35 @@
+"""Facts about this machine that later studies read from 00_environment's table: the thread
+counts to sweep and the measured ceilings per precision."""
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
+
+
+def ceilings_by_precision(ceilings: pd.DataFrame | None, threads: int) -> dict[str, float]:
+    """The best GEMM rate per precision at `threads` from 00_ceilings (empty if not measured)."""
+    if ceilings is None or ceilings.empty:
+        return {}
+    return {p: ceiling_for(ceilings, p, threads=threads) for p in ("fp32", "bf16", "int8", "fp16")}
+
+
+def default_thread_counts(cores: int | None = None) -> list[int]:
+    """1, 2, 4 ... and the machine's logical core count itself."""
+    cores = cores or os.cpu_count() or 1
+    counts = [1 << i for i in range(cores.bit_length()) if 1 << i <= cores]
+    return counts if counts[-1] == cores else counts + [cores]
+
+
+def ceiling_for(df, precision: str, device: str = "cpu", threads: int | None = None,
+                library: str | None = None) -> float:
+    """The best measured GEMM rate (GFLOP/s or GOP/s) for a precision, from 00_ceilings rows:
+    the ceiling later notebooks divide achieved FLOP/s by. NaN if it was not measured."""
+    rows = df[(df["kind"] == "gemm") & (df["precision"] == precision) & (df["device"] == device)
+              & (df["status"] == "ok")]
+    if threads is not None:
+        rows = rows[rows["threads"] == threads]
+    if library is not None:
+        rows = rows[rows["library"] == library]
+    return float(rows["value"].max()) if len(rows) else math.nan

@@ -1,0 +1,1 @@
+"""What is measured: models (real and seeded random-weight shapes), corpora, batching plans."""
