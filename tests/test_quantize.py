@@ -1,6 +1,6 @@
 """Quantized / fp16 ONNX variants: each method writes a file that runs in onnxruntime on
 real text, INT8 files are smaller than fp32, and on the real MiniLM the variants stay
-close to fp32 (numbers in STACK.md: per-channel ~0.99 min cosine, per-tensor ~0.95)."""
+close to fp32 (numbers in docs/stack.md: per-channel ~0.99 min cosine, per-tensor ~0.95)."""
 import warnings
 
 import numpy as np

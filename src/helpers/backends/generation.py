@@ -187,7 +187,7 @@ def _optimize(plain: Path, level: str, out: Path) -> None:
 
 def _quantize(source: Path, out: Path) -> None:
     """Per-channel dynamic INT8 of each graph. An optimized graph needs DefaultTensorType
-    (STACK.md: otherwise 'Unable to find data type for weight_name')."""
+    (docs/stack.md: otherwise 'Unable to find data type for weight_name')."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

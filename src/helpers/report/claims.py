@@ -1,4 +1,4 @@
-"""07_report: verdicts on the published claims (../shared/CLAIMS.md), a recommendation per
+"""07_report: verdicts on the published claims C1-C15 (the CLAIMS registry below), a recommendation per
 workload, and the figure gallery, all computed from result tables.
 
 A claim's numbers belong to its authors' hardware; what is tested is its shape (which engine
