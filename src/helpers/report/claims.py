@@ -1,5 +1,5 @@
-"""07_report: verdicts on the published claims C1-C15 (the CLAIMS registry below), a recommendation per
-workload, and the figure gallery, all computed from result tables.
+"""07_report: verdicts on the published claims C1-C15 (the CLAIMS registry below), computed from
+result tables (the recommendation is in report.recommend, the gallery in report.figures).
 
 A claim's numbers belong to its authors' hardware; what is tested is its shape (which engine
 wins, by roughly how much, where the cross-over is). "Roughly" is within a factor of
