@@ -10,7 +10,7 @@ KERNEL := inference-workbook
 
 .DEFAULT_GOAL := help
 NAME ?=
-.PHONY: help install study reference test lab lock clean
+.PHONY: help install study reference test lint lab lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -33,8 +33,12 @@ reference: install ## write a committed reference run: make reference NAME=epyc-
 	@test -n "$(NAME)" || { echo "make reference: give NAME=<machine>-<profile>, e.g. NAME=epyc-zen4-2c-full"; exit 2; }
 	$(PY) -m helpers.study run --profile $(PROFILE) --reference $(NAME) $(if $(REPLACE),--replace)
 
-test: install ## run the test suite (unit tests + every notebook with the smoke profile)
+test: lint ## lint, then the test suite (unit tests + every notebook with the smoke profile)
 	$(PY) -m pytest
+
+lint: install ## ruff: lint and format check of src/, tests/ and notebooks/
+	$(VENV)/bin/ruff check src tests notebooks
+	$(VENV)/bin/ruff format --check src tests notebooks
 
 lab: install ## open JupyterLab on the notebooks with the project kernel
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,4 +1,5 @@
 """Every test writes below a temporary output root; caches go there too; no hub access."""
+
 import os
 
 import pytest

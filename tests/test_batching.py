@@ -1,4 +1,5 @@
 """Every batching strategy processes each text once and returns one-by-one's answers in order."""
+
 import numpy as np
 import pytest
 
@@ -29,8 +30,7 @@ def test_padding_counts_and_strategy_order():
     assert waste["sorted"] == pytest.approx(90 / 330)  # only the middle pair (10, 100) pads
     assert waste["unsorted"] == pytest.approx((3 * 90) / 330)  # each pair pads one 10 to 100
     assert waste["fixed"] == pytest.approx((6 * 128 - 330) / 330)
-    assert batching.padding([], [], 128) == {"real_tokens": 0, "padded_tokens": 0, "padding_waste": 0.0,
-                                             "n_batches": 0}
+    assert batching.padding([], [], 128) == {"real_tokens": 0, "padded_tokens": 0, "padding_waste": 0.0, "n_batches": 0}
 
 
 def test_token_budget_sizes_batches_by_tokens():
@@ -71,8 +71,12 @@ def test_strategies_return_one_by_one_answers_in_order(tiny, strategy, dataset):
     loaded, engine = tiny
     corpus = load_corpus().texts
     max_length = 64
-    texts = {"mixed": corpus[:25], "empty": [], "single": corpus[3:4],
-             "too_long": [" ".join(corpus[:40]), corpus[5], " ".join(corpus[40:60])]}[dataset]
+    texts = {
+        "mixed": corpus[:25],
+        "empty": [],
+        "single": corpus[3:4],
+        "too_long": [" ".join(corpus[:40]), corpus[5], " ".join(corpus[40:60])],
+    }[dataset]
     lengths, truncated = batching.token_lengths_capped(texts, loaded.tokenizer, max_length)
     if dataset == "too_long":
         assert truncated == 2 and lengths.max() == max_length  # truncated, and said so

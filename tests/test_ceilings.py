@@ -19,8 +19,12 @@ def rows(tmp_path_factory):
 
 
 def _find(rows, kind, library, precision="", device="cpu"):
-    found = [r for r in rows if (r["kind"], r["library"], r["device"]) == (kind, library, device)
-             and (not precision or r["precision"] == precision)]
+    found = [
+        r
+        for r in rows
+        if (r["kind"], r["library"], r["device"]) == (kind, library, device)
+        and (not precision or r["precision"] == precision)
+    ]
     assert len(found) == 1, (kind, library, precision, device)
     return found[0]
 
@@ -38,9 +42,11 @@ def test_every_row_is_a_value_or_an_explained_skip(rows):
 
 def test_cpu_ceilings_all_measured(rows):
     threads = torch.get_num_threads()
-    for library, precision, unit in [("torch", "fp32", "GFLOP/s"),
-                                     ("onnxruntime", "fp32", "GFLOP/s"),
-                                     ("onnxruntime", "int8", "GOP/s")]:
+    for library, precision, unit in [
+        ("torch", "fp32", "GFLOP/s"),
+        ("onnxruntime", "fp32", "GFLOP/s"),
+        ("onnxruntime", "int8", "GOP/s"),
+    ]:
         r = _find(rows, "gemm", library, precision)
         assert r["status"] == "ok" and r["unit"] == unit and r["size"] == N
         assert r["threads"] == threads
@@ -73,7 +79,8 @@ def test_ort_gemm_checks_its_output(fn):
     ok = fn(64, threads=1, timing=SMALL_TIMING)
     assert ok["status"] == "ok" and ok["threads"] == 1
     off_by_one = lambda a, b: (a.astype(np.float64) @ b.astype(np.float64) + 1).astype(  # noqa: E731
-        np.int32 if a.dtype == np.uint8 else np.float64)
+        np.int32 if a.dtype == np.uint8 else np.float64
+    )
     with pytest.raises(ValueError, match="differ|max abs diff"):
         fn(64, threads=1, reference=off_by_one, timing=SMALL_TIMING)
 

@@ -55,16 +55,18 @@ def test_load_builtin_corpus(built):
 
 
 def test_paragraphs_filter():
-    doc = ("Return the thing you asked for.\n\nLonger text that\nspans two lines here.\n\n"
-           "    >>> f(1)\n    2\n\nToo short.\n\n{1: [2, 3], 4: (5, 6), 7: 8, 9: 10}")
-    assert data.paragraphs(doc) == ["Return the thing you asked for.",
-                                    "Longer text that spans two lines here."]
+    doc = (
+        "Return the thing you asked for.\n\nLonger text that\nspans two lines here.\n\n"
+        "    >>> f(1)\n    2\n\nToo short.\n\n{1: [2, 3], 4: (5, 6), 7: 8, 9: 10}"
+    )
+    assert data.paragraphs(doc) == ["Return the thing you asked for.", "Longer text that spans two lines here."]
 
 
 def test_user_files(tmp_path):
-    (tmp_path / "c.csv").write_text("text,label\nfirst text,1\n,2\n\"second, quoted\",0\n", encoding="utf-8")
+    (tmp_path / "c.csv").write_text('text,label\nfirst text,1\n,2\n"second, quoted",0\n', encoding="utf-8")
     (tmp_path / "c.jsonl").write_text(
-        '{"body": "one", "y": "a"}\n\n{"body": "", "y": "b"}\n{"body": "two", "y": "c"}\n', encoding="utf-8")
+        '{"body": "one", "y": "a"}\n\n{"body": "", "y": "b"}\n{"body": "two", "y": "c"}\n', encoding="utf-8"
+    )
     (tmp_path / "c.txt").write_text("line one\n\n  line two  \n", encoding="utf-8")
     csv = load_corpus(tmp_path / "c.csv", label_column="label")
     assert (csv.name, csv.texts, csv.labels) == ("c", ["first text", "second, quoted"], ["1", "0"])
@@ -84,8 +86,10 @@ def test_errors_name_their_parameter(tmp_path):
         (dict(corpus="wikipedia"), r"corpus=.*accepted.*docstrings.*\.csv"),
         (dict(corpus=tmp_path / "c.parquet"), r"corpus=.*\.parquet.*accepted.*\.jsonl"),
         (dict(corpus=tmp_path / "c.csv"), r"text_column='text'.*accepted: \['body', 'y'\]"),
-        (dict(corpus=tmp_path / "c.csv", text_column="body", label_column="label"),
-         r"label_column='label'.*accepted: \['body', 'y'\]"),
+        (
+            dict(corpus=tmp_path / "c.csv", text_column="body", label_column="label"),
+            r"label_column='label'.*accepted: \['body', 'y'\]",
+        ),
         (dict(corpus=tmp_path / "c.txt", label_column="y"), r"label_column='y'.*\.txt"),
         (dict(corpus=tmp_path / "c.txt", limit=0), r"limit=0"),
     ]
@@ -103,8 +107,17 @@ def test_token_lengths(tokenizer):
 
 def test_length_summary():
     s = length_summary([10, 20, 30, 200, 600])
-    assert s == {"n": 5, "mean": 172.0, "p50": 30.0, "p90": 440.0, "p99": 584.0, "max": 600,
-                 "share_above_128": 0.4, "share_above_256": 0.2, "share_above_512": 0.2}
+    assert s == {
+        "n": 5,
+        "mean": 172.0,
+        "p50": 30.0,
+        "p90": 440.0,
+        "p99": 584.0,
+        "max": 600,
+        "share_above_128": 0.4,
+        "share_above_256": 0.2,
+        "share_above_512": 0.2,
+    }
     with pytest.raises(ValueError):
         length_summary([])
 
@@ -113,7 +126,10 @@ def test_texts_at_length(tokenizer):
     texts = ["short one here"] * 3 + ["word " * 40, "a longer text " * 10, "tiny"]
     batch, n_real = texts_at_length(texts, tokenizer, batch_size=4, seq_len=16)
     assert {k: tuple(v.shape) for k, v in batch.items()} == {
-        "input_ids": (4, 16), "token_type_ids": (4, 16), "attention_mask": (4, 16)}
+        "input_ids": (4, 16),
+        "token_type_ids": (4, 16),
+        "attention_mask": (4, 16),
+    }
     assert n_real == int(batch["attention_mask"].sum())
     # the two long texts first, then the longest short ones (too few to pack into 16)
     assert batch["attention_mask"].sum(1).tolist() == [16, 16, 5, 5]

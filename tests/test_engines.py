@@ -1,5 +1,6 @@
 """Engines agree with eager fp32 on a tiny model, at shapes other than the traced one;
 a broken variant is caught; CUDA-only engines refuse to run without CUDA."""
+
 import copy
 import dataclasses
 
@@ -12,8 +13,7 @@ from helpers.backends import engines, export
 from helpers.workloads import corpora as data
 from helpers.workloads.models import load_model
 
-CPU_ENGINES = ["torchscript", "compile", "torch-bf16", "torch-int8",
-               "ort", "ort-o1", "ort-o2", "ort-o3"]
+CPU_ENGINES = ["torchscript", "compile", "torch-bf16", "torch-int8", "ort", "ort-o1", "ort-o2", "ort-o3"]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,17 @@ def _restore_threads():
 
 
 def test_catalogue_keeps_the_original_names():
-    for name in ("eager", "torchscript", "compile", "torch-bf16", "torch-fp16", "torch-int8",
-                 "ort", "ort-int8", "ort-fp16"):
+    for name in (
+        "eager",
+        "torchscript",
+        "compile",
+        "torch-bf16",
+        "torch-fp16",
+        "torch-int8",
+        "ort",
+        "ort-int8",
+        "ort-fp16",
+    ):
         assert name in engines.ENGINE_NAMES
     assert set(engines.TOLERANCES) >= {"fp32", "bf16", "fp16", "int8"}
 
@@ -76,9 +85,9 @@ def test_engine_agrees_with_eager_at_untraced_shapes(name, tiny, batches, refere
     for shape in shapes:
         out = engine(batches[shape])
         assert out.dtype == np.float32
-        check = engines.check_against_reference(out, references[shape],
-                                                batches[shape]["attention_mask"],
-                                                precision=engine.precision)
+        check = engines.check_against_reference(
+            out, references[shape], batches[shape]["attention_mask"], precision=engine.precision
+        )
         assert check["status"] == "ok", (name, shape, check)
 
 
@@ -92,9 +101,16 @@ def test_prepare_then_run_prepared_equals_call(tiny, batches, tmp_path):
 
 def test_describe_reports_runtime_precision_graph_provider(tiny, tmp_path):
     ort = engines.build_engine("ort-o3", tiny, threads=1, workdir=tmp_path).describe()
-    assert ort == {"name": "ort-o3", "runtime": "onnxruntime", "precision": "fp32",
-                   "graph": "onnx-O3", "provider": "CPUExecutionProvider", "device": "cpu",
-                   "threads": 1, "cold_start": ""}
+    assert ort == {
+        "name": "ort-o3",
+        "runtime": "onnxruntime",
+        "precision": "fp32",
+        "graph": "onnx-O3",
+        "provider": "CPUExecutionProvider",
+        "device": "cpu",
+        "threads": 1,
+        "cold_start": "",
+    }
     assert torch.get_num_threads() == 1  # torch and ORT threads are set together
     assert list(tmp_path.iterdir()) == []  # the scratch export is gone once the session holds it
     int8 = engines.build_engine("torch-int8", tiny, threads=2).describe()
@@ -121,8 +137,9 @@ def test_tampered_onnx_initializer_is_a_mismatch(tiny, batches, references, tmp_
     weight.CopyFrom(onnx.numpy_helper.from_array(array, weight.name))
     onnx.save(graph, tmp_path / "tampered.onnx")
     engine = engines.build_engine("ort", tiny, onnx_path=tmp_path / "tampered.onnx")
-    check = engines.check_against_reference(engine(batches["3x40"]), references["3x40"],
-                                            batches["3x40"]["attention_mask"])
+    check = engines.check_against_reference(
+        engine(batches["3x40"]), references["3x40"], batches["3x40"]["attention_mask"]
+    )
     assert check["status"] == "mismatch", check
 
 
@@ -161,8 +178,9 @@ def test_ort_cuda_request_that_falls_back_to_cpu_is_refused(tiny, tmp_path, monk
         pytest.skip("a working CUDA provider does not fall back")
     path = export.export_onnx(tiny, tmp_path / "model.onnx").raise_for_status().path
     # Pretend the provider is installed: ORT then starts the session on CPU, with a warning.
-    monkeypatch.setattr(onnxruntime, "get_available_providers",
-                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
     with pytest.raises(engines.EngineUnavailable, match="fallback"):
         engines.ort_session(path, "cuda", 1)
 

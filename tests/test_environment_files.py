@@ -1,4 +1,5 @@
 """The three descriptions of the environment must not drift apart."""
+
 import tomllib
 
 import yaml
@@ -13,8 +14,11 @@ def pyproject():
 
 def test_environment_yml_mirrors_pyproject():
     project = pyproject()
-    expected = set(project["dependencies"]) | set(project["optional-dependencies"]["cpu"]) \
+    expected = (
+        set(project["dependencies"])
+        | set(project["optional-dependencies"]["cpu"])
         | set(project["optional-dependencies"]["test"])
+    )
     env = yaml.safe_load((paths.ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {line for line in pip_section if not line.startswith("-")}
@@ -33,8 +37,9 @@ def test_lock_satisfies_every_pin():
     for text in reqs:
         req = Requirement(text)
         assert req.name.lower() in lock, f"{req.name} is not in constraints.txt"
-        assert req.specifier.contains(lock[req.name.lower()], prereleases=True), \
+        assert req.specifier.contains(lock[req.name.lower()], prereleases=True), (
             f"constraints.txt has {req.name}=={lock[req.name.lower()]}, outside {req.specifier}"
+        )
 
 
 def test_cpu_and_gpu_onnxruntime_are_separate_extras():

@@ -1,5 +1,6 @@
 """Every format is produced with dynamic shapes, recorded (time, size, fused ops, warnings),
 and runs correctly; DistilBERT-style models (no token_type_ids) work too."""
+
 import warnings
 
 import numpy as np
@@ -68,8 +69,7 @@ def test_export_warnings_are_counted_not_shown(tiny, tmp_path):
 
 def test_graph_levels_fuse_and_o4_is_a_recorded_skip(tiny, plain, batch, reference, tmp_path):
     dims = export.fusion_dims(tiny.config)
-    records = {lvl: export.optimize_onnx(plain.path, lvl, tmp_path / f"{lvl}.onnx", **dims)
-               for lvl in export.LEVELS}
+    records = {lvl: export.optimize_onnx(plain.path, lvl, tmp_path / f"{lvl}.onnx", **dims) for lvl in export.LEVELS}
     o1, o2, o3, o4 = (records[lvl] for lvl in export.LEVELS)
     for record in (o1, o2, o3):
         assert record.status == "ok", record.message
@@ -114,8 +114,9 @@ def test_failures_are_records_and_rows_are_flat(tmp_path):
 
 def test_size_counts_external_data(plain, tmp_path):
     model = onnx.load(plain.path)
-    onnx.save_model(model, tmp_path / "ext.onnx", save_as_external_data=True,
-                    location="ext.onnx.data", size_threshold=0)
+    onnx.save_model(
+        model, tmp_path / "ext.onnx", save_as_external_data=True, location="ext.onnx.data", size_threshold=0
+    )
     assert len(export.files_of(tmp_path / "ext.onnx")) == 2
     assert export.size_mb(tmp_path / "ext.onnx") == pytest.approx(plain.size_mb, rel=0.05)
 
@@ -135,8 +136,7 @@ def test_distilbert_without_token_type_ids_exports_and_runs(tmp_path):
     batch, _ = data.texts_at_length(texts, loaded.tokenizer, 3, 40)  # has token_type_ids: ignored
     reference = engines.build_engine("eager", loaded)(batch)
     _runs_like_eager(loaded, record.path, batch, reference)
-    fused = export.optimize_onnx(record.path, "O2", tmp_path / "distil-O2.onnx",
-                                 **export.fusion_dims(loaded.config))
+    fused = export.optimize_onnx(record.path, "O2", tmp_path / "distil-O2.onnx", **export.fusion_dims(loaded.config))
     assert fused.status == "ok" and fused.fused_ops["Attention"] == 2
     _runs_like_eager(loaded, fused.path, batch, reference)
     session = onnxruntime.InferenceSession(record.path, providers=["CPUExecutionProvider"])

@@ -1,5 +1,6 @@
 """Faults recorded as what they are: a dead process is `oom` only with evidence of memory
 exhaustion; a signal, a timeout or any other death is `error` and says which."""
+
 import os
 import signal
 import time
@@ -70,12 +71,15 @@ def never_run(loaded):
     return loaded
 
 
-@pytest.mark.parametrize("how, status, text", [
-    ("SIGSEGV", "error", "fresh process died: SIGSEGV (signal 11)"),
-    ("SIGABRT", "error", "fresh process died: SIGABRT (signal 6)"),
-    ("SIGKILL", "error", "no sign of memory exhaustion"),
-    ("MemoryError", "oom", "MemoryError: cannot allocate the activations"),
-])
+@pytest.mark.parametrize(
+    "how, status, text",
+    [
+        ("SIGSEGV", "error", "fresh process died: SIGSEGV (signal 11)"),
+        ("SIGABRT", "error", "fresh process died: SIGABRT (signal 6)"),
+        ("SIGKILL", "error", "no sign of memory exhaustion"),
+        ("MemoryError", "oom", "MemoryError: cannot allocate the activations"),
+    ],
+)
 def test_fresh_process_deaths_are_recorded_as_what_they_are(how, status, text):
     with pytest.raises(ProcessFailure) as info:
         in_fresh_process(load_and_die, never_run, how)
@@ -93,8 +97,9 @@ def test_fresh_process_sigkill_with_evidence_of_exhaustion_is_oom(monkeypatch):
     with pytest.raises(ProcessFailure) as info:
         in_fresh_process(load_and_die, never_run, "SIGKILL")
     assert failure_row(info.value) == {
-        "status": "oom", "message": "ProcessFailure: fresh process died: killed by SIGKILL while available "
-                                    "memory was 45 MB of 24.0 GB"}
+        "status": "oom",
+        "message": "ProcessFailure: fresh process died: killed by SIGKILL while available memory was 45 MB of 24.0 GB",
+    }
     monkeypatch.undo()
     counts = iter(range(7, 100))  # the kernel's OOM-kill count rises while the child runs
     monkeypatch.setattr(memory, "oom_kill_count", lambda: next(counts))
@@ -159,12 +164,15 @@ def raises(exc):
     raise exc
 
 
-@pytest.mark.parametrize("exc, status", [
-    (ceilings.Mismatch("gemm: 3 elements differ from the exact reference"), "mismatch"),
-    (ValueError("matmul: operands could not be broadcast together"), "error"),
-    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
-    (MemoryError(), "oom"),
-])
+@pytest.mark.parametrize(
+    "exc, status",
+    [
+        (ceilings.Mismatch("gemm: 3 elements differ from the exact reference"), "mismatch"),
+        (ValueError("matmul: operands could not be broadcast together"), "error"),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+        (MemoryError(), "oom"),
+    ],
+)
 def test_ceilings_only_a_failed_check_is_a_mismatch(exc, status):
     row = ceilings._safe(raises, {"kind": "gemm", "value": float("nan")}, exc=exc)
     assert row["status"] == status and row["kind"] == "gemm"

@@ -1,4 +1,5 @@
 """Fidelity metrics against inputs whose answers are known by hand."""
+
 import time
 
 import numpy as np
@@ -151,8 +152,12 @@ def _fake_runner(calls):
 
 
 def test_embed_texts_order_padding_and_inputs(tokenizer):
-    texts = ["a short one", "a much longer text about the standard library and its modules",
-             "medium length text here", "x"]
+    texts = [
+        "a short one",
+        "a much longer text about the standard library and its modules",
+        "medium length text here",
+        "x",
+    ]
     calls = []
     names = ["input_ids", "attention_mask", "token_type_ids"]
     emb = f.embed_texts(_fake_runner(calls), texts, tokenizer, 3, 64, names)
@@ -197,15 +202,26 @@ def test_classification_head_on_encoder_output_matches_the_full_model(tmp_path):
     from helpers.workloads.models import load_model, minilm_dir
 
     torch.manual_seed(0)
-    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-                        num_labels=3, id2label={0: "bug", 1: "question", 2: "docs"},
-                        label2id={"bug": 0, "question": 1, "docs": 2})
+    config = BertConfig(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        num_labels=3,
+        id2label={0: "bug", 1: "question", 2: "docs"},
+        label2id={"bug": 0, "question": 1, "docs": 2},
+    )
     clf = BertForSequenceClassification(config).eval()
     clf.save_pretrained(tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     tokenizer.save_pretrained(tmp_path)
-    texts = ["It crashes on start.", "How do I install it?", "The README has a typo in section two.",
-             "Segfault when loading a large file", "Where are the docs?"]
+    texts = [
+        "It crashes on start.",
+        "How do I install it?",
+        "The README has a typo in section two.",
+        "Segfault when loading a large file",
+        "Where are the docs?",
+    ]
     head, id2label = f.classification_head(tmp_path)
     loaded = load_model(str(tmp_path))
     eager = engines.build_engine("eager", loaded)

@@ -62,8 +62,21 @@ def test_parse_cpuinfo_arm_and_missing_flags():
 
 def test_fingerprint_is_json_and_complete(fp):
     back = json.loads(json.dumps(fp))
-    for key in ("host", "cpu", "memory_gib", "gpu", "os", "python", "packages", "onnxruntime",
-                "torch_backends", "git", "profile", "timestamp", "machine"):
+    for key in (
+        "host",
+        "cpu",
+        "memory_gib",
+        "gpu",
+        "os",
+        "python",
+        "packages",
+        "onnxruntime",
+        "torch_backends",
+        "git",
+        "profile",
+        "timestamp",
+        "machine",
+    ):
         assert key in back, key
     assert back["profile"] == "smoke"
     assert set(fp["cpu"]["flags"]) == set(fpm.FLAGS_OF_INTEREST)
@@ -81,8 +94,9 @@ def test_cores_threads_and_versions(fp):
     assert fp["onnxruntime"]["distribution"] in fpm.ORT_DISTRIBUTIONS
 
 
-@pytest.mark.skipif(torch.cuda.is_available() or shutil.which("nvidia-smi") is not None,
-                    reason="this machine has a GPU")
+@pytest.mark.skipif(
+    torch.cuda.is_available() or shutil.which("nvidia-smi") is not None, reason="this machine has a GPU"
+)
 def test_no_gpu_gives_empty_list(fp):
     assert fp["gpu"] == []
 
@@ -101,16 +115,23 @@ def test_git_info_outside_a_checkout(tmp_path):
 
 def test_captions():
     flags = dict.fromkeys(fpm.FLAGS_OF_INTEREST, False)
-    fp = {"host": "box", "cpu": {"model": "AMD EPYC", "torch_threads": 2,
-                                 "flags": dict(flags, avx2=True, avx512f=True,
-                                               avx512_vnni=True, avx512_bf16=True)},
-          "packages": {"torch": "2.13.0", "onnxruntime": "1.31.1"}, "gpu": []}
+    fp = {
+        "host": "box",
+        "cpu": {
+            "model": "AMD EPYC",
+            "torch_threads": 2,
+            "flags": dict(flags, avx2=True, avx512f=True, avx512_vnni=True, avx512_bf16=True),
+        },
+        "packages": {"torch": "2.13.0", "onnxruntime": "1.31.1"},
+        "gpu": [],
+    }
     assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX-512 · VNNI · BF16 · no AMX"
     fp["cpu"].update(vendor="AuthenticAMD", family="25", model_number="17", stepping="1", logical_cores=2)
     fp["memory_gib"] = 23.5
     digest = fpm.machine(fp)["fingerprint"]
-    assert fpm.short_caption(fp, "r1") == (f"AMD EPYC (Zen 4) · 2 cores · 24 GiB · no GPU · #{digest} · 2 threads · "
-                                           "torch 2.13.0 · ort 1.31.1 · run r1")
+    assert fpm.short_caption(fp, "r1") == (
+        f"AMD EPYC (Zen 4) · 2 cores · 24 GiB · no GPU · #{digest} · 2 threads · torch 2.13.0 · ort 1.31.1 · run r1"
+    )
     fp["cpu"]["flags"] = dict(flags, avx2=True, amx_tile=True)
     assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX2 · AMX"
     fp["cpu"]["flags"] = dict.fromkeys(fpm.FLAGS_OF_INTEREST)  # unknown, e.g. Windows
@@ -124,9 +145,19 @@ def test_real_caption(fp):
 
 
 def test_machines_alike_by_name_are_told_apart_by_their_hash():
-    base = {"host": "vm", "cpu": {"model": "AMD EPYC", "vendor": "AuthenticAMD", "family": "25",
-                                  "model_number": "17", "stepping": "1", "logical_cores": 2},
-            "memory_gib": 23.5, "gpu": []}
+    base = {
+        "host": "vm",
+        "cpu": {
+            "model": "AMD EPYC",
+            "vendor": "AuthenticAMD",
+            "family": "25",
+            "model_number": "17",
+            "stepping": "1",
+            "logical_cores": 2,
+        },
+        "memory_gib": 23.5,
+        "gpu": [],
+    }
     same = fpm.machine(json.loads(json.dumps(base)))
     assert fpm.machine(base) == same and len(same["fingerprint"]) == 8
     more_cores = json.loads(json.dumps(base))

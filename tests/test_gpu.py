@@ -1,5 +1,6 @@
 """04_gpu_sweeps without a GPU: the skip path, the CUDA branch of timing and memory with a
 fake device, out-of-memory handling, resume, and the computed takeaways."""
+
 import dataclasses
 
 import numpy as np
@@ -45,8 +46,12 @@ def built_engines(tiny, tmp_path, limit=2):
     eager = engines.build_engine("eager", tiny)
     fake = OomAbove(**{f.name: getattr(eager, f.name) for f in dataclasses.fields(eager)}, limit=limit)
     fake.name = "fragile"
-    return {"eager": eager, "ort": engines.build_engine("ort", tiny, workdir=tmp_path), "fragile": fake,
-            "ort-trt": engines.EngineUnavailable("onnxruntime has no TensorrtExecutionProvider")}
+    return {
+        "eager": eager,
+        "ort": engines.build_engine("ort", tiny, workdir=tmp_path),
+        "fragile": fake,
+        "ort-trt": engines.EngineUnavailable("onnxruntime has no TensorrtExecutionProvider"),
+    }
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
@@ -70,7 +75,7 @@ def test_cuda_branch_with_a_fake_device(tiny, texts, monkeypatch):
     """On 'cuda' the timed calls are bracketed by synchronisation, the peak counters are reset
     before the memory pass and read after it, and NVML's figure is recorded."""
     events = []
-    monkeypatch.setattr(gpu, "cuda_sync_for", lambda device: (lambda: events.append("sync")))
+    monkeypatch.setattr(gpu, "cuda_sync_for", lambda device: lambda: events.append("sync"))
     monkeypatch.setattr(gpu, "reset_cuda_peak", lambda device: events.append("reset"))
     monkeypatch.setattr(gpu, "cuda_peak_mb", lambda device: {"peak_gpu_mb": 10.0, "peak_gpu_reserved_mb": 16.0})
     monkeypatch.setattr(gpu, "nvml_process_mb", lambda: 123.0)
@@ -97,22 +102,36 @@ def test_sweep_records_oom_skips_larger_batches_and_resumes(tiny, texts, tmp_pat
     assert df.loc[("fragile", 1), "status"] == "ok" and df.loc[("fragile", 4), "status"] == "oom"
     assert df.loc[("fragile", 8), "status"] == "skipped" and "batch 4 at 16 tokens" in df.loc[("fragile", 8), "message"]
     assert (df.xs("ort-trt", level="engine")["status"] == "skipped").all()
-    assert (df.xs("ort", level="engine")["status"] == "ok").all() and (df.xs("eager", level="engine")["speedup"] == 1).all()
+    assert (df.xs("ort", level="engine")["status"] == "ok").all() and (
+        df.xs("eager", level="engine")["speedup"] == 1
+    ).all()
     assert df.xs("ort", level="engine")["max_abs_diff"].lt(1e-2).all()
     fits = gpu.largest_batch_that_fits(table.read()).set_index("engine")
     assert fits.loc["fragile", "largest_batch"] == 1 and fits.loc["fragile", "first_oom_batch"] == 4
     assert fits.loc["eager", "largest_batch"] == 8 and np.isnan(fits.loc["eager", "first_oom_batch"])
     seen = []
-    gpu.run_sweep(table, tiny, built, texts, configs + [(16, 16)], "cpu", 1, FAST,
-                  progress=lambda items: seen.extend(items) or items)
+    gpu.run_sweep(
+        table,
+        tiny,
+        built,
+        texts,
+        configs + [(16, 16)],
+        "cpu",
+        1,
+        FAST,
+        progress=lambda items: seen.extend(items) or items,
+    )
     assert seen == [(16, 16)]
     again = table.read().set_index(["engine", "batch_size"])
     assert again.loc[("fragile", 16), "status"] == "skipped"  # the OOM at batch 4 was remembered
 
 
 def test_fidelity_rows_compare_embeddings_with_eager(tiny, texts, tmp_path):
-    built = {"eager": engines.build_engine("eager", tiny), "torch-bf16": engines.build_engine("torch-bf16", tiny),
-             "ort-fp16": engines.EngineUnavailable("ort-fp16 runs on CUDA only")}
+    built = {
+        "eager": engines.build_engine("eager", tiny),
+        "torch-bf16": engines.build_engine("torch-bf16", tiny),
+        "ort-fp16": engines.EngineUnavailable("ort-fp16 runs on CUDA only"),
+    }
     rows = {r["engine"]: r for r in gpu.fidelity_rows(built, tiny, texts[:40], batch_size=8)}
     assert rows["eager"]["cosine_min"] == pytest.approx(1.0) and rows["eager"]["recall_at_10"] == 1.0
     assert rows["torch-bf16"]["status"] == "ok" and 0.99 < rows["torch-bf16"]["cosine_min"] < 1.0
@@ -124,11 +143,30 @@ def test_gpu_takeaway_finds_the_crossover():
     for bs, ort_ms, ts_ms in ((1, 1.0, 2.0), (8, 3.0, 4.0), (64, 20.0, 15.0), (256, 80.0, 50.0)):
         for engine, ms in (("eager", 2 * ts_ms), ("ort", ort_ms), ("torchscript", ts_ms)):
             s = 2 * ts_ms / ms
-            rows.append({"model": "bert-base", "engine": engine, "batch_size": bs, "seq_len": 128, "p50_ms": ms,
-                         "status": "ok", "speedup": s, "speedup_ci_low": s * 0.95, "speedup_ci_high": s * 1.05,
-                         "message": ""})
-    rows.append({"model": "bert-base", "engine": "ort", "batch_size": 512, "seq_len": 128, "status": "oom",
-                 "message": "CUDA out of memory"})
+            rows.append(
+                {
+                    "model": "bert-base",
+                    "engine": engine,
+                    "batch_size": bs,
+                    "seq_len": 128,
+                    "p50_ms": ms,
+                    "status": "ok",
+                    "speedup": s,
+                    "speedup_ci_low": s * 0.95,
+                    "speedup_ci_high": s * 1.05,
+                    "message": "",
+                }
+            )
+    rows.append(
+        {
+            "model": "bert-base",
+            "engine": "ort",
+            "batch_size": 512,
+            "seq_len": 128,
+            "status": "oom",
+            "message": "CUDA out of memory",
+        }
+    )
     df = pd.DataFrame(rows)
     text = findings.gpu_takeaway(df, gpu.largest_batch_that_fits(df), 128)
     assert "ORT is faster up to batch 8, TorchScript from batch 64" in text

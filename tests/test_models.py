@@ -37,8 +37,12 @@ def distil_dir(tmp_path_factory):
 
 def test_shapes_have_published_sizes():
     published = {  # name: (layers, hidden, heads)
-        "bert-tiny": (2, 128, 2), "bert-mini": (4, 256, 4), "bert-small": (4, 512, 8),
-        "bert-medium": (8, 512, 8), "bert-base": (12, 768, 12), "bert-large": (24, 1024, 16),
+        "bert-tiny": (2, 128, 2),
+        "bert-mini": (4, 256, 4),
+        "bert-small": (4, 512, 8),
+        "bert-medium": (8, 512, 8),
+        "bert-base": (12, 768, 12),
+        "bert-large": (24, 1024, 16),
     }
     assert list(SHAPES) == list(published)
     for name, (layers, hidden, heads) in published.items():
@@ -67,8 +71,9 @@ def test_shapes_are_seed_deterministic():
     b = load_model("bert-tiny", seed=0).model.state_dict()
     c = load_model("bert-tiny", seed=1).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not torch.equal(a["encoder.layer.0.attention.self.query.weight"],
-                           c["encoder.layer.0.attention.self.query.weight"])
+    assert not torch.equal(
+        a["encoder.layer.0.attention.self.query.weight"], c["encoder.layer.0.attention.self.query.weight"]
+    )
 
 
 def test_shape_dtype():
@@ -81,8 +86,7 @@ def test_minilm_loads_offline_and_embeds(minilm):
     assert (minilm.config.num_hidden_layers, minilm.config.hidden_size) == (6, 384)
     assert not minilm.random_weights and "real weights" in minilm.label
     assert minilm.max_length == 512 == model_max_length("minilm")
-    sentences = ["A man is eating food.", "A man is eating a piece of bread.",
-                 "The stock market fell sharply today."]
+    sentences = ["A man is eating food.", "A man is eating a piece of bread.", "The stock market fell sharply today."]
     batch = minilm.tokenizer(sentences, padding=True, return_tensors="pt")
     with torch.no_grad():
         hidden = minilm.model(**{k: batch[k] for k in minilm.input_names}).last_hidden_state
@@ -106,8 +110,10 @@ def test_local_distilbert_directory(distil_dir):
     assert encoder_flops(m.config, 1, 10) == 2 * (2 * 10 * (4 * 32**2 + 2 * 32 * 64) + 4 * 10**2 * 32)
 
 
-@pytest.mark.parametrize("name", ["bert-huge", "BERT-BASE", "./no/such/dir", "/no/such",
-                                  "~/nope", "a/b/c", "", 123, None, "bert-base-uncased"])
+@pytest.mark.parametrize(
+    "name",
+    ["bert-huge", "BERT-BASE", "./no/such/dir", "/no/such", "~/nope", "a/b/c", "", 123, None, "bert-base-uncased"],
+)
 def test_bad_model_names_are_rejected(name):
     with pytest.raises(ValueError, match=r"model=.*accepted:.*bert-base.*minilm.*org/name"):
         check_model_name(name)
@@ -138,5 +144,4 @@ def test_encoder_flops_bert_base_hand_count():
     # DistilBERT naming and plain dicts describe the same arithmetic
     distil = DistilBertConfig(dim=768, n_layers=12, n_heads=12, hidden_dim=3072)
     assert encoder_flops(distil, 1, 128) == hand
-    assert encoder_flops({"hidden_size": 768, "num_hidden_layers": 12,
-                          "intermediate_size": 3072}, 1, 128) == hand
+    assert encoder_flops({"hidden_size": 768, "num_hidden_layers": 12, "intermediate_size": 3072}, 1, 128) == hand

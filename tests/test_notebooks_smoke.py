@@ -1,4 +1,5 @@
 """Every notebook, executed headless with the smoke profile, produces sane tables and figures."""
+
 import json
 import subprocess
 import sys
@@ -15,8 +16,12 @@ def check_00_environment(out):
     ceilings = pd.read_csv(out / "results" / "00_ceilings.csv")
     ok = ceilings[ceilings["status"] == "ok"]
     for library, precision in [("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")]:
-        rate = ok[(ok["kind"] == "gemm") & (ok["library"] == library) & (ok["precision"] == precision)
-                  & (ok["device"] == "cpu")]["value"]
+        rate = ok[
+            (ok["kind"] == "gemm")
+            & (ok["library"] == library)
+            & (ok["precision"] == precision)
+            & (ok["device"] == "cpu")
+        ]["value"]
         assert len(rate) == 2 and rate.between(1, 1e6).all(), (library, precision)  # one per thread count
     assert ok[ok["kind"] == "bandwidth"]["value"].between(0.1, 1e4).all()
     cuda = ceilings[ceilings["device"] == "cuda"]
@@ -31,8 +36,16 @@ def check_00_environment(out):
 
 def check_01_export(out):
     df = pd.read_csv(out / "results" / "01_export.csv").set_index("format")
-    assert set(df.index) == {"torchscript", "onnx", "optimum-api", "optimum-cli", "onnx-O1", "onnx-O2",
-                             "onnx-O3", "onnx-O4"}
+    assert set(df.index) == {
+        "torchscript",
+        "onnx",
+        "optimum-api",
+        "optimum-cli",
+        "onnx-O1",
+        "onnx-O2",
+        "onnx-O3",
+        "onnx-O4",
+    }
     produced = df.drop(index="onnx-O4")
     assert (produced["status"] == "ok").all(), produced[["status", "message"]]
     assert (produced["max_abs_diff"] < 1e-2).all() and (produced["cosine_min"] > 0.9999).all()
@@ -73,8 +86,16 @@ def check_03_cpu_sweeps(out):
     assert model["max_abs_diff"].notna().all() and (model["p50_ms"] > 0).all()
     assert (df["tokens_per_s"] > df["items_per_s"]).all() and (df["peak_rss_mb"] > df["load_mb"]).all()
     assert model["efficiency"].notna().any()  # 00's ceilings were used where thread counts match
-    return ["03_latency_vs_batch", "03_latency_vs_length", "03_speedup_heatmap", "03_throughput",
-            "03_threads", "03_model_size", "03_efficiency", "03_memory"]
+    return [
+        "03_latency_vs_batch",
+        "03_latency_vs_length",
+        "03_speedup_heatmap",
+        "03_throughput",
+        "03_threads",
+        "03_model_size",
+        "03_efficiency",
+        "03_memory",
+    ]
 
 
 def check_04_gpu_sweeps(out):
@@ -111,7 +132,9 @@ def check_06_seq2seq(out):
     engines = {"torch", "torch-bf16", "ort", "ort-nopast", "ort-o3", "ort-int8", "ort-o3-int8"}
     files = pd.read_csv(out / "results" / "06_files.csv").set_index("variant")
     assert set(files.index) == {"onnx", "onnx-O3", "onnx-int8", "onnx-O3-int8"} and (files["status"] == "ok").all()
-    assert files.loc["onnx-O3", "node_count"] < files.loc["onnx", "node_count"] and files.loc["onnx-O3", "fused_ops"] > 0
+    assert (
+        files.loc["onnx-O3", "node_count"] < files.loc["onnx", "node_count"] and files.loc["onnx-O3", "fused_ops"] > 0
+    )
     assert files.loc["onnx-int8", "size_mb"] < 0.5 * files.loc["onnx", "size_mb"]
     assert not files.astype(str).apply(lambda c: c.str.contains(str(out))).any().any()  # no machine paths
     agreement = pd.read_csv(out / "results" / "06_agreement.csv").set_index("engine")
@@ -154,18 +177,27 @@ def check_07_report(out):
     return ["07_summary", "07_machines"]
 
 
-CHECKS = {"00_environment": check_00_environment, "01_export": check_01_export,
-          "02_quantization": check_02_quantization, "03_cpu_sweeps": check_03_cpu_sweeps,
-          "04_gpu_sweeps": check_04_gpu_sweeps,
-          "05_sequence_sorting": check_05_sequence_sorting, "06_seq2seq": check_06_seq2seq,
-          "07_report": check_07_report}
+CHECKS = {
+    "00_environment": check_00_environment,
+    "01_export": check_01_export,
+    "02_quantization": check_02_quantization,
+    "03_cpu_sweeps": check_03_cpu_sweeps,
+    "04_gpu_sweeps": check_04_gpu_sweeps,
+    "05_sequence_sorting": check_05_sequence_sorting,
+    "06_seq2seq": check_06_seq2seq,
+    "07_report": check_07_report,
+}
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
-    proc = subprocess.run([sys.executable, "-m", "helpers.study", "run", "--profile", "smoke", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers.study", "run", "--profile", "smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return out, proc
 
 

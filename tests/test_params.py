@@ -1,4 +1,5 @@
 """Bad parameters are rejected, each with a message naming it and what is accepted."""
+
 import os
 
 import nbformat
@@ -8,7 +9,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from helpers import params as P
 from helpers.params import ParameterError
 
-CELL = '''
+CELL = """
 model = "bert-tiny"  # model to run
 batch_sizes = [1, 8]  # batch sizes
 seq_lens = [16, 128]  # sequence lengths
@@ -22,7 +23,7 @@ formats = ["onnx"]  # formats
 methods = ["eager"]  # variants
 strategies = ["sorted"]  # strategies
 scenarios = ["sentences"]  # length scenarios
-'''
+"""
 
 
 @pytest.fixture
@@ -40,8 +41,21 @@ def resolve(nb, **overrides):
 
 def test_parameters_cell_is_parsed_with_comments(nb):
     spec = P.notebook_parameters(nb)
-    assert list(spec) == ["model", "batch_sizes", "seq_lens", "threads", "engines", "corpus",
-                          "device", "min_time_s", "verbose", "formats", "methods", "strategies", "scenarios"]
+    assert list(spec) == [
+        "model",
+        "batch_sizes",
+        "seq_lens",
+        "threads",
+        "engines",
+        "corpus",
+        "device",
+        "min_time_s",
+        "verbose",
+        "formats",
+        "methods",
+        "strategies",
+        "scenarios",
+    ]
     assert spec["batch_sizes"].default == [1, 8] and spec["batch_sizes"].comment == "batch sizes"
     assert spec["batch_sizes"].type_name == "list[int]"
 
@@ -49,33 +63,51 @@ def test_parameters_cell_is_parsed_with_comments(nb):
 def test_good_values_pass(nb, tmp_path):
     corpus = tmp_path / "mine.csv"
     corpus.write_text("text\nhello world\nhello again\n")  # two texts: the least a notebook needs
-    values = resolve(nb, batch_sizes=[1, 2, 64], seq_lens=[512], min_time_s=2, engines=["eager"],
-                     threads=[1], device="auto", corpus=str(corpus), model="minilm")
+    values = resolve(
+        nb,
+        batch_sizes=[1, 2, 64],
+        seq_lens=[512],
+        min_time_s=2,
+        engines=["eager"],
+        threads=[1],
+        device="auto",
+        corpus=str(corpus),
+        model="minilm",
+    )
     assert values["batch_sizes"] == [1, 2, 64] and values["min_time_s"] == 2
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    ({"batchsize": 8}, r"batchsize: unknown parameter .*accepted: .*batch_sizes"),
-    ({"batch_sizes": "8"}, r"batch_sizes: expected list\[int\]"),
-    ({"batch_sizes": [1.5]}, r"batch_sizes: expected list\[int\]"),
-    ({"verbose": 1}, r"verbose: expected bool"),
-    ({"min_time_s": "fast"}, r"min_time_s: expected float"),
-    ({"batch_sizes": [0, 8]}, r"batch_sizes: 0 is impossible; accepted: integers >= 1"),
-    ({"batch_sizes": []}, r"batch_sizes: the list is empty"),
-    ({"seq_lens": [16, 1024]}, r"seq_lens: 1024 is above the maximum length of model 'bert-tiny'; accepted: integers from 1 to 512"),
-    ({"engines": ["eager", "tensorrt-magic"]}, r"engines: unknown engine 'tensorrt-magic'; accepted: eager, "),
-    ({"model": "./no/such/model"}, r"model: .*no/such/model"),
-    ({"model": "bert-gigantic"}, r"model: .*bert-tiny"),
-    ({"threads": [0]}, r"threads: 0 is impossible"),
-    ({"threads": [os.cpu_count() + 1]}, r"threads: .* accepted: integers from 1 to"),
-    ({"device": "tpu"}, r"device: unknown device 'tpu'; accepted: cpu, cuda, cuda:N, auto"),
-    ({"corpus": "/nowhere/texts.csv"}, r"corpus: '/nowhere/texts.csv' is neither a built-in corpus .*accepted: docstrings"),
-    ({"min_time_s": 0}, r"min_time_s: 0 is impossible; accepted: a number > 0"),
-    ({"methods": ["eager", "int3"]}, r"methods: unknown value 'int3'; accepted: eager, torch-bf16"),
-    ({"strategies": ["sorted", "random"]}, r"strategies: unknown value 'random'; accepted: fixed, unsorted"),
-    ({"scenarios": ["tweets"]}, r"scenarios: unknown value 'tweets'; accepted: short_queries, sentences"),
-    ({"formats": ["onnx", "tflite"]}, r"formats: unknown value 'tflite'; accepted: torchscript, onnx"),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"batchsize": 8}, r"batchsize: unknown parameter .*accepted: .*batch_sizes"),
+        ({"batch_sizes": "8"}, r"batch_sizes: expected list\[int\]"),
+        ({"batch_sizes": [1.5]}, r"batch_sizes: expected list\[int\]"),
+        ({"verbose": 1}, r"verbose: expected bool"),
+        ({"min_time_s": "fast"}, r"min_time_s: expected float"),
+        ({"batch_sizes": [0, 8]}, r"batch_sizes: 0 is impossible; accepted: integers >= 1"),
+        ({"batch_sizes": []}, r"batch_sizes: the list is empty"),
+        (
+            {"seq_lens": [16, 1024]},
+            r"seq_lens: 1024 is above the maximum length of model 'bert-tiny'; accepted: integers from 1 to 512",
+        ),
+        ({"engines": ["eager", "tensorrt-magic"]}, r"engines: unknown engine 'tensorrt-magic'; accepted: eager, "),
+        ({"model": "./no/such/model"}, r"model: .*no/such/model"),
+        ({"model": "bert-gigantic"}, r"model: .*bert-tiny"),
+        ({"threads": [0]}, r"threads: 0 is impossible"),
+        ({"threads": [os.cpu_count() + 1]}, r"threads: .* accepted: integers from 1 to"),
+        ({"device": "tpu"}, r"device: unknown device 'tpu'; accepted: cpu, cuda, cuda:N, auto"),
+        (
+            {"corpus": "/nowhere/texts.csv"},
+            r"corpus: '/nowhere/texts.csv' is neither a built-in corpus .*accepted: docstrings",
+        ),
+        ({"min_time_s": 0}, r"min_time_s: 0 is impossible; accepted: a number > 0"),
+        ({"methods": ["eager", "int3"]}, r"methods: unknown value 'int3'; accepted: eager, torch-bf16"),
+        ({"strategies": ["sorted", "random"]}, r"strategies: unknown value 'random'; accepted: fixed, unsorted"),
+        ({"scenarios": ["tweets"]}, r"scenarios: unknown value 'tweets'; accepted: short_queries, sentences"),
+        ({"formats": ["onnx", "tflite"]}, r"formats: unknown value 'tflite'; accepted: torchscript, onnx"),
+    ],
+)
 def test_bad_values_are_rejected_with_their_name(nb, overrides, expected):
     with pytest.raises(ParameterError, match=expected):
         resolve(nb, **overrides)
@@ -96,7 +128,11 @@ def test_every_problem_is_reported_at_once(nb):
 
 def test_overrides_parse_as_yaml():
     assert P.parse_overrides(["batch_sizes=[1, 8]", "device=cpu", "x=2.5", "f=true"]) == {
-        "batch_sizes": [1, 8], "device": "cpu", "x": 2.5, "f": True}
+        "batch_sizes": [1, 8],
+        "device": "cpu",
+        "x": 2.5,
+        "f": True,
+    }
     with pytest.raises(ParameterError, match="expected key=value"):
         P.parse_overrides(["batch_sizes"])
 

@@ -1,4 +1,5 @@
 """Figures redraw byte for byte: the same table drawn twice (in two processes) gives identical files."""
+
 import subprocess
 import sys
 

@@ -4,6 +4,7 @@ A probe is a command a user might type with a bad input: it must exit 2 before t
 notebook starts (no runs/ or results/ folder), with one line naming the parameter. Valid but
 unusual inputs must reach every selected notebook that takes them.
 """
+
 import json
 import re
 import shutil
@@ -47,8 +48,10 @@ def inputs(tmp_path_factory):
     (d / "empty.csv").write_text("")
     (d / "header.csv").write_text("text,label\n")
     (d / "latin1.csv").write_bytes("text\ncafé au lait\nnaïve text\n".encode("latin-1"))
-    (d / "tickets.csv").write_bytes("id,body,category\n".encode() + "".join(
-        f"{i},ticket {i}: le café est froid,{'ab'[i % 2]}\n" for i in range(30)).encode("latin-1"))
+    (d / "tickets.csv").write_bytes(
+        "id,body,category\n".encode()
+        + "".join(f"{i},ticket {i}: le café est froid,{'ab'[i % 2]}\n" for i in range(30)).encode("latin-1")
+    )
     for name in ("notype", "warpnet", "notok", "noweights", "my-bert"):
         (d / name).mkdir()
     tiny_bert(d / "notype", model_type=None)
@@ -81,35 +84,53 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
     ("-p colour=blue", r"colour: unknown parameter \(-p\); accepted: .*batch_sizes"),
     # silently ignored before
     ("--only 01 -p model=/nope/model", r"01_export: model: '/nope/model' looks like a path but no such directory"),
-    ("--only 05 -p corpus={d}/user.csv -p text_column=sentence",
-     r"05_sequence_sorting: text_column: 'sentence' is not a column of user.csv; accepted: \['text', 'label'\]"),
+    (
+        "--only 05 -p corpus={d}/user.csv -p text_column=sentence",
+        r"05_sequence_sorting: text_column: 'sentence' is not a column of user.csv; accepted: \['text', 'label'\]",
+    ),
     ("--only 07 -p min_cosine=2", r"07_report: min_cosine: 2 is impossible; accepted: a number > 0 and <= 1"),
     # refused late, or with a raw error, before
-    ("--only 05 -p corpus={d}/nocol.csv",
-     r"text_column: 'text' is not a column of nocol.csv; accepted: \['body', 'label'\]"),
+    (
+        "--only 05 -p corpus={d}/nocol.csv",
+        r"text_column: 'text' is not a column of nocol.csv; accepted: \['body', 'label'\]",
+    ),
     ("--only 05 -p corpus={d}/empty.csv", r"corpus: '.*empty.csv' is empty; accepted: a file with texts"),
-    ("--only 05 -p corpus={d}/header.csv",
-     r"corpus: '.*header.csv' has 0 non-empty text\(s\) in column 'text'; accepted: a corpus of at least 2 texts"),
-    ("--only 05 -p corpus={d}/latin1.csv",
-     r"corpus: '.*latin1.csv' is not valid utf-8 \(byte 0xe9 at offset \d+\); accepted: .*-p encoding="),
+    (
+        "--only 05 -p corpus={d}/header.csv",
+        r"corpus: '.*header.csv' has 0 non-empty text\(s\) in column 'text'; accepted: a corpus of at least 2 texts",
+    ),
+    (
+        "--only 05 -p corpus={d}/latin1.csv",
+        r"corpus: '.*latin1.csv' is not valid utf-8 \(byte 0xe9 at offset \d+\); accepted: .*-p encoding=",
+    ),
     ("--only 05 -p model={d}/notype", r"model: '.*notype' has a config.json without model_type; accepted: a directory"),
-    ("--only 05 -p model=org/name",
-     r"model: cannot reach the model hub to fetch org/name \(.*\); pass a local directory"),
-    ("--only 05 -p model=!!python/object:os.system",
-     r"model: '!!python/object:os.system' is not a plain YAML value \(could not determine a constructor"),
+    (
+        "--only 05 -p model=org/name",
+        r"model: cannot reach the model hub to fetch org/name \(.*\); pass a local directory",
+    ),
+    (
+        "--only 05 -p model=!!python/object:os.system",
+        r"model: '!!python/object:os.system' is not a plain YAML value \(could not determine a constructor",
+    ),
     # one per new check
     ("--only 05 -p batch_sizes=[1,", r"batch_sizes: '\[1,' is not a plain YAML value"),
-    ("--only 07 -p corpus={d}/user.csv",
-     r"corpus: not a parameter of 07_report; taken by 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting"),
+    (
+        "--only 07 -p corpus={d}/user.csv",
+        r"corpus: not a parameter of 07_report; taken by 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting",
+    ),
     ("--only 06 -p model=bert-tiny", r"model: not a parameter of 06_seq2seq; taken by 01_export, "),
     ("--only 05 -p models=[bert-tiny,bert-mini]", r"models: \['bert-tiny', 'bert-mini'\] names 2 models, but"),
     ("--only 05 -p scenarios=[tweets]", r"scenarios: unknown value 'tweets'; accepted: short_queries"),
-    ("--only 05 -p text_column=body",
-     r"text_column: 'body' names a column of a user corpus, but corpus is the built-in 'docstrings'"),
+    (
+        "--only 05 -p text_column=body",
+        r"text_column: 'body' names a column of a user corpus, but corpus is the built-in 'docstrings'",
+    ),
     ("--only 05 -p corpus=/nowhere/texts.csv", r"corpus: '/nowhere/texts.csv' is neither a built-in corpus"),
     ("--only 02 -p corpus={d}/user.csv", r"02_quantization: corpus: .*has 3 non-empty text\(s\).* at least 21 texts"),
-    ("--only 02 -p corpus={d}/many.csv -p label_column=topic",
-     r"label_column: 'topic' is not a column of many.csv; accepted: \['text', 'label'\]"),
+    (
+        "--only 02 -p corpus={d}/many.csv -p label_column=topic",
+        r"label_column: 'topic' is not a column of many.csv; accepted: \['text', 'label'\]",
+    ),
     ("--only 05 -p corpus={d}/user.csv -p encoding=utf-9", r"encoding: 'utf-9' is not a codec Python knows"),
     ("--only 05 -p model={d}/warpnet", r"model: '.*warpnet' has model_type 'warpnet', unknown to transformers"),
     ("--only 05 -p model={d}/notok", r"model: '.*notok' has no tokenizer \(none of tokenizer.json, "),
@@ -122,8 +143,11 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
     ("--only 04 -p fidelity_size=5", r"fidelity_size: 5 is impossible; accepted: integers >= 11"),
     ("--only 06 -p rounds=0", r"06_seq2seq: rounds: 0 is impossible"),
     # one problem in five notebooks is one line
-    ("-p model=/nope/model", r"01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting: "
-                             r"model: '/nope/model' looks like a path"),
+    (
+        "-p model=/nope/model",
+        r"01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting: "
+        r"model: '/nope/model' looks like a path",
+    ),
 ]
 
 
@@ -150,15 +174,23 @@ def test_a_local_model_reaches_every_notebook_that_takes_one(inputs, out, capsys
     model = str(inputs / "my-bert")
     resolved = resolve_all({"model": model})
     got = {nb: values.get("models", values.get("model")) for nb, values in resolved.items()}
-    assert got == {"00_environment": None, "01_export": [model], "02_quantization": [model],
-                   "03_cpu_sweeps": [model], "04_gpu_sweeps": [model], "05_sequence_sorting": model,
-                   "06_seq2seq": None, "07_report": None}
+    assert got == {
+        "00_environment": None,
+        "01_export": [model],
+        "02_quantization": [model],
+        "03_cpu_sweeps": [model],
+        "04_gpu_sweeps": [model],
+        "05_sequence_sorting": model,
+        "06_seq2seq": None,
+        "07_report": None,
+    }
     assert resolved["03_cpu_sweeps"]["heatmap_model"] == model  # the heatmap follows the user's models
     assert resolve_all({"models": [model]}, only=["05"])["05_sequence_sorting"]["model"] == model
     study.say_who_uses({"model": model}, resolved)
     assert capsys.readouterr().out.startswith(
         f"model={model}: used by 01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting; "
-        "not by 00_environment, 06_seq2seq, 07_report")
+        "not by 00_environment, 06_seq2seq, 07_report"
+    )
 
 
 def test_an_unusual_corpus_reaches_every_notebook_that_takes_one(inputs, out):
@@ -169,7 +201,10 @@ def test_an_unusual_corpus_reaches_every_notebook_that_takes_one(inputs, out):
     assert takers == {"01_export", "02_quantization", "03_cpu_sweeps", "05_sequence_sorting", "06_seq2seq"}
     for nb in takers:
         assert {k: resolved[nb][k] for k in ("corpus", "text_column", "encoding")} == {
-            "corpus": corpus, "text_column": "body", "encoding": "latin-1"}, nb
+            "corpus": corpus,
+            "text_column": "body",
+            "encoding": "latin-1",
+        }, nb
     assert resolved["02_quantization"]["label_column"] == "category"
     # 05 measures the corpus (decoded as named) beside the scenarios, each named in its tables
     values = resolved["05_sequence_sorting"]

@@ -1,6 +1,7 @@
 """Quantized / fp16 ONNX variants: each method writes a file that runs in onnxruntime on
 real text, INT8 files are smaller than fp32, and on the real MiniLM the variants stay
 close to fp32 (numbers in docs/stack.md: per-channel ~0.99 min cosine, per-tensor ~0.95)."""
+
 import warnings
 
 import numpy as np
@@ -25,9 +26,16 @@ def export_onnx(lm, path):
     axes = {name: {0: "batch", 1: "sequence"} for name in [*lm.input_names, "last_hidden_state"]}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
-        torch.onnx.export(lm.model, tuple(enc[n] for n in lm.input_names), str(path),
-                          input_names=lm.input_names, output_names=["last_hidden_state"],
-                          dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            lm.model,
+            tuple(enc[n] for n in lm.input_names),
+            str(path),
+            input_names=lm.input_names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     return path
 
 
@@ -54,8 +62,16 @@ def build_all(lm, fp32, out, texts, calibration_size):
         quantize.ort_dynamic_optimum(fp32, out / "optimum", per_channel=True),
         quantize.ort_dynamic(fp32, out / "dynamic_pt.onnx", per_channel=False),
         quantize.ort_dynamic(fp32, out / "dynamic_pc.onnx", per_channel=True),
-        quantize.ort_static(fp32, out / "static_pc.onnx", texts, lm.tokenizer, lm.input_names,
-                            calibration_size=calibration_size, per_channel=True, seq_len=64),
+        quantize.ort_static(
+            fp32,
+            out / "static_pc.onnx",
+            texts,
+            lm.tokenizer,
+            lm.input_names,
+            calibration_size=calibration_size,
+            per_channel=True,
+            seq_len=64,
+        ),
         quantize.fp16(fp32, out / "fp16.onnx"),
     ]
     return {r.label: r for r in records}
@@ -64,13 +80,16 @@ def build_all(lm, fp32, out, texts, calibration_size):
 # ---------------------------------------------------------------- CPU decision
 
 
-@pytest.mark.parametrize("cpu, expected", [
-    ({"architecture": "aarch64", "flags": {"avx512_vnni": None}}, "arm64"),
-    ({"architecture": "arm64", "flags": {}}, "arm64"),
-    ({"architecture": "x86_64", "flags": {"avx2": True, "avx512_vnni": True}}, "avx512_vnni"),
-    ({"architecture": "AMD64", "flags": {"avx2": True, "avx512_vnni": False}}, "avx2"),
-    ({"architecture": "x86_64", "flags": {"avx2": None, "avx512_vnni": None}}, "avx2"),
-])
+@pytest.mark.parametrize(
+    "cpu, expected",
+    [
+        ({"architecture": "aarch64", "flags": {"avx512_vnni": None}}, "arm64"),
+        ({"architecture": "arm64", "flags": {}}, "arm64"),
+        ({"architecture": "x86_64", "flags": {"avx2": True, "avx512_vnni": True}}, "avx512_vnni"),
+        ({"architecture": "AMD64", "flags": {"avx2": True, "avx512_vnni": False}}, "avx2"),
+        ({"architecture": "x86_64", "flags": {"avx2": None, "avx512_vnni": None}}, "avx2"),
+    ],
+)
 def test_default_quant_config_name(cpu, expected):
     assert quantize.default_quant_config_name(cpu) == expected
 
@@ -97,10 +116,14 @@ def tiny(tmp_path_factory, texts):
 def test_every_method_writes_a_file_that_runs_on_real_text(tiny, texts):
     lm, fp32, records = tiny
     assert set(records) == {
-        "optimum_dynamic per-tensor", "optimum_dynamic per-channel", "ort_dynamic per-tensor",
-        "ort_dynamic per-channel", "ort_static per-channel", "fp16"}
-    batch = lm.tokenizer(texts[:8], padding=True, truncation=True, max_length=128,
-                         return_tensors="np")
+        "optimum_dynamic per-tensor",
+        "optimum_dynamic per-channel",
+        "ort_dynamic per-tensor",
+        "ort_dynamic per-channel",
+        "ort_static per-channel",
+        "fp16",
+    }
+    batch = lm.tokenizer(texts[:8], padding=True, truncation=True, max_length=128, return_tensors="np")
     feed = {n: batch[n] for n in lm.input_names}
     reference = session(fp32).run(["last_hidden_state"], feed)[0]
     fp32_mb = export.size_mb(fp32)
@@ -190,12 +213,16 @@ def minilm(tmp_path_factory, texts):
     for label, record in records.items():
         assert record.status == "ok", (label, record.message)
         emb = embed(record.path)
-        scores[label] = {**fidelity.embedding_agreement(reference, emb),
-                         "recall_at_10": fidelity.recall_at_k(reference, emb, 10),
-                         "size_mb": record.size_mb}
+        scores[label] = {
+            **fidelity.embedding_agreement(reference, emb),
+            "recall_at_10": fidelity.recall_at_k(reference, emb, 10),
+            "size_mb": record.size_mb,
+        }
     for label, s in scores.items():  # shown with pytest -s; the numbers of the report
-        print(f"{label:30s} cos min {s['cosine_min']:.4f} mean {s['cosine_mean']:.4f} "
-              f"recall@10 {s['recall_at_10']:.3f} size {s['size_mb']:.1f} MB")
+        print(
+            f"{label:30s} cos min {s['cosine_min']:.4f} mean {s['cosine_mean']:.4f} "
+            f"recall@10 {s['recall_at_10']:.3f} size {s['size_mb']:.1f} MB"
+        )
     return fp32, scores
 
 

@@ -1,5 +1,6 @@
 """Committed reference runs: only the reference command writes them, never half-way, and the
 README's findings stay in step with the reference they name."""
+
 import json
 
 import nbformat
@@ -64,7 +65,9 @@ def test_readme_findings_are_in_step_with_the_reference_they_name():
     name = reference.readme_reference()
     assert name and (paths.REFERENCE / name / "results").is_dir()
     assert reference.findings_in(paths.README.read_text()) == reference.project_findings(name)
-    assert (paths.REFERENCE / name / "README.md").read_text() == reference.reference_readme(paths.REFERENCE / name, name)
+    assert (paths.REFERENCE / name / "README.md").read_text() == reference.reference_readme(
+        paths.REFERENCE / name, name
+    )
 
 
 def test_every_committed_reference_holds_one_run():

@@ -41,7 +41,10 @@ def test_crash_mid_write_loses_only_the_unfinished_row(tmp_path):
     resumed.append({"engine": "ort", "batch_size": 16, "p50_ms": 15.0})
     rows = rows_of(path)
     assert [(r["engine"], r["batch_size"], r["p50_ms"]) for r in rows] == [
-        ("ort", "1", "2.0"), ("ort", "8", "9.0"), ("ort", "16", "15.0")]
+        ("ort", "1", "2.0"),
+        ("ort", "8", "9.0"),
+        ("ort", "16", "15.0"),
+    ]
 
 
 def test_new_columns_widen_the_table_without_losing_rows(tmp_path):

@@ -1,6 +1,7 @@
 """Run identity: one run in results/, resumed only by the same request on the same machine,
 archived otherwise; a killed run resumes without losing or repeating a row; a user's run
 never touches a tracked file or the committed references."""
+
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from helpers.core import paths
 from helpers.core import session as runs
 from helpers.core.tables import ForeignRowsError, ResultTable
 
-ROWS_PARAMS = 'n_rows = 3  # rows to write\npause = 0.0  # pause after each row\n'
+ROWS_PARAMS = "n_rows = 3  # rows to write\npause = 0.0  # pause after each row\n"
 ROWS_BODY = """import time
 from helpers.core import session as study_run
 run = study_run.start("04_rows", dict(n_rows=n_rows, pause=pause))
@@ -112,8 +113,14 @@ def test_a_notebook_opened_by_hand_joins_the_run_only_when_its_parameters_agree(
 def _study(root, *args):
     env = {k: v for k, v in os.environ.items() if k not in ("WORKBOOK_OUT", "WORKBOOK_RUN_ID", "WORKBOOK_PROFILE")}
     env["WORKBOOK_ROOT"] = str(root)
-    return subprocess.Popen([sys.executable, "-m", "helpers.study", "run", "--profile", "other", "--only", "04", *args],
-                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "helpers.study", "run", "--profile", "other", "--only", "04", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.fixture

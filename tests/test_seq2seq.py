@@ -1,14 +1,15 @@
 """Generation engines on a tiny T5 shape: forced token counts, agreement, rows and tables."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from helpers.backends import generation as seq2seq
-from helpers.studies import seq2seq as study
 from helpers.core.tables import ResultTable
 from helpers.params import ParameterError, check_value
 from helpers.report import takeaways as findings
+from helpers.studies import seq2seq as study
 from helpers.workloads.corpora import load_corpus
 
 
@@ -70,8 +71,13 @@ def test_agreement_rows_flag_a_perturbed_engine(tiny):
     with torch.no_grad():
         for p in broken.model.decoder.parameters():
             p.add_(torch.randn_like(p) * 0.5)
-    engines = {"torch": built["torch"], "ort": built["ort"], "ort-int8": built["ort-int8"],
-               "ort-o1": broken, "ort-o2": RuntimeError("file production failed")}
+    engines = {
+        "torch": built["torch"],
+        "ort": built["ort"],
+        "ort-int8": built["ort-int8"],
+        "ort-o1": broken,
+        "ort-o2": RuntimeError("file production failed"),
+    }
     rows = {r["engine"]: r for r in study.agreement_rows(engines, batch, 5, loaded.config.decoder_start_token_id)}
     assert rows["torch"]["status"] == "ok", str(rows["torch"])
     assert rows["torch"]["first_step_max_abs_diff"] == 0.0
@@ -87,9 +93,14 @@ def test_cell_rows_derive_first_token_and_per_token_times():
     def timing(ms):
         return Timing(np.array(ms, dtype=float), cold_ms=ms[0])
 
-    outcome = {("torch", 1): timing([10, 10, 10]), ("torch", 5): timing([50, 50, 50]),
-               ("ort", 1): timing([4, 4, 4]), ("ort", 5): timing([12, 12, 12]),
-               ("ort-int8", 1): MemoryError("out of memory"), ("ort-int8", 5): MemoryError("out of memory")}
+    outcome = {
+        ("torch", 1): timing([10, 10, 10]),
+        ("torch", 5): timing([50, 50, 50]),
+        ("ort", 1): timing([4, 4, 4]),
+        ("ort", 5): timing([12, 12, 12]),
+        ("ort-int8", 1): MemoryError("out of memory"),
+        ("ort-int8", 5): MemoryError("out of memory"),
+    }
     rows = {(r["engine"], r["new_tokens"]): r for r in study.cell_rows(outcome, {"ort": {"status": "ok"}}, 2, 16)}
     ort = rows[("ort", 5)]
     assert ort["ttft_ms"] == 4 and ort["per_token_ms"] == 2.0  # (12 - 4) / 4 further tokens
@@ -107,33 +118,65 @@ def test_measure_grid_resumes_only_missing_cells(tiny, tmp_path):
     study.measure_grid(table, loaded, engines, texts, [1], [16], [1, 3], {}, 2, 1, kwargs)
     assert len(table.read()) == 4
     seen = []
-    study.measure_grid(table, loaded, engines, texts, [1, 2], [16], [1, 3], {}, 2, 1, kwargs,
-                         progress=lambda cells: seen.extend(cells) or cells)
+    study.measure_grid(
+        table,
+        loaded,
+        engines,
+        texts,
+        [1, 2],
+        [16],
+        [1, 3],
+        {},
+        2,
+        1,
+        kwargs,
+        progress=lambda cells: seen.extend(cells) or cells,
+    )
     assert seen == [(2, 16)] and len(table.read()) == 8
 
 
 def test_seq2seq_takeaway_cites_the_claim_and_memory():
-    gen = pd.DataFrame([
-        {"engine": e, "status": "ok", "batch_size": 1, "seq_len": 32, "new_tokens": 8, "p50_ms": ms,
-         "speedup": s, "speedup_ci_low": s * 0.9, "speedup_ci_high": s * 1.1}
-        for e, ms, s in (("torch", 100, 1.0), ("ort", 50, 2.0), ("ort-nopast", 80, 1.25), ("ort-o3-int8", 25, 4.0))])
-    memory = pd.DataFrame([{"engine": "torch", "status": "ok", "inference_mb": 22.0},
-                           {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 11.0}])
-    agreement = pd.DataFrame([{"engine": "ort", "status": "ok", "exact_match": 1.0, "reference_distinct_tokens": 9,
-                               "message": ""}])
+    gen = pd.DataFrame(
+        [
+            {
+                "engine": e,
+                "status": "ok",
+                "batch_size": 1,
+                "seq_len": 32,
+                "new_tokens": 8,
+                "p50_ms": ms,
+                "speedup": s,
+                "speedup_ci_low": s * 0.9,
+                "speedup_ci_high": s * 1.1,
+            }
+            for e, ms, s in (("torch", 100, 1.0), ("ort", 50, 2.0), ("ort-nopast", 80, 1.25), ("ort-o3-int8", 25, 4.0))
+        ]
+    )
+    memory = pd.DataFrame(
+        [
+            {"engine": "torch", "status": "ok", "inference_mb": 22.0},
+            {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 11.0},
+        ]
+    )
+    agreement = pd.DataFrame(
+        [{"engine": "ort", "status": "ok", "exact_match": 1.0, "reference_distinct_tokens": 9, "message": ""}]
+    )
     text = findings.seq2seq_takeaway(gen, memory, agreement)
     assert "4.00× (95% CI 3.60–4.40)" in text and "2.0× less" in text
     assert "ort-o3-int8 (4.00×)" in text and "1.60–1.60×" in text
     assert findings.seq2seq_takeaway(pd.DataFrame(), pd.DataFrame(), pd.DataFrame()) == "Nothing was measured."
 
 
-@pytest.mark.parametrize("name, value, fragment", [
-    ("seq2seq_model", "bert-base", "accepted: a built-in shape (t5-tiny"),
-    ("generation_engines", ["ort"], "must include 'torch'"),
-    ("generation_engines", ["torch", "ort-fast"], "unknown value 'ort-fast'"),
-    ("input_lens", [0], "impossible"),
-    ("new_tokens", [], "empty"),
-])
+@pytest.mark.parametrize(
+    "name, value, fragment",
+    [
+        ("seq2seq_model", "bert-base", "accepted: a built-in shape (t5-tiny"),
+        ("generation_engines", ["ort"], "must include 'torch'"),
+        ("generation_engines", ["torch", "ort-fast"], "unknown value 'ort-fast'"),
+        ("input_lens", [0], "impossible"),
+        ("new_tokens", [], "empty"),
+    ],
+)
 def test_bad_seq2seq_parameters_are_named(name, value, fragment):
     with pytest.raises(ParameterError, match=name) as info:
         check_value(name, value, {})

@@ -1,4 +1,5 @@
 """The runner: validation before anything runs, failures reported, resume and archive."""
+
 import json
 
 from helpers import study
@@ -12,7 +13,10 @@ def test_failing_notebook_is_reported_and_the_others_still_run(project, capsys):
     assert (project / "results" / "x.txt").read_text() == "[2]"  # profile defaults applied
     assert (project / "results" / "third.txt").read_text() == "[2]"  # per-notebook section too
     assert sorted(p.name for p in (project / "runs" / "smoke").glob("*.ipynb")) == [
-        "01_first.ipynb", "02_broken.ipynb", "03_third.ipynb"]
+        "01_first.ipynb",
+        "02_broken.ipynb",
+        "03_third.ipynb",
+    ]
 
 
 def test_bad_parameter_stops_everything_before_any_notebook(project, capsys):

@@ -1,11 +1,12 @@
 """Sweep design and the engine workers: configurations, isolation, a parent that blocks."""
+
 import time
 
 import pandas as pd
 import pytest
 
-from helpers.backends.workers import EngineSpec, EngineWorker, WorkerError
 from helpers.backends.variants import best_int8_method
+from helpers.backends.workers import EngineSpec, EngineWorker, WorkerError
 from helpers.studies import cpu_sweep as sweeps
 from helpers.workloads.corpora import load_corpus, texts_at_length
 from helpers.workloads.models import load_model
@@ -26,10 +27,20 @@ def test_sweep_configs_cross_threads_and_heatmap():
 
 
 def test_best_int8_method_reads_02_results():
-    variants = pd.DataFrame({"model": ["m"] * 4, "method": ["ort-int8-pt", "ort-int8-pc", "torch-int8", "ort-fp32"],
-                             "status": ["mismatch", "ok", "ok", "ok"]})
-    speed = pd.DataFrame({"model": ["m"] * 4, "method": ["ort-int8-pt", "ort-int8-pc", "torch-int8", "ort-fp32"],
-                          "speedup": [5.0, 3.0, 4.0, 1.2]})
+    variants = pd.DataFrame(
+        {
+            "model": ["m"] * 4,
+            "method": ["ort-int8-pt", "ort-int8-pc", "torch-int8", "ort-fp32"],
+            "status": ["mismatch", "ok", "ok", "ok"],
+        }
+    )
+    speed = pd.DataFrame(
+        {
+            "model": ["m"] * 4,
+            "method": ["ort-int8-pt", "ort-int8-pc", "torch-int8", "ort-fp32"],
+            "speedup": [5.0, 3.0, 4.0, 1.2],
+        }
+    )
     assert best_int8_method(variants, speed)[0] == "ort-int8-pc"  # the faster one is a mismatch
     assert best_int8_method(None, None)[0] == "ort-int8-pc"
 

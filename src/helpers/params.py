@@ -1,6 +1,7 @@
 """Notebook parameters: read each notebook's `parameters` cell, merge a profile and the
 command line over it, and reject unknown names, wrong types and impossible values before
 anything runs (papermill alone only warns about unknown names)."""
+
 from __future__ import annotations
 
 import ast
@@ -110,8 +111,10 @@ def _yaml_value(key: str, text: str):
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:  # e.g. an unclosed [ or a !!python tag (never constructed)
         why = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        raise ParameterError(f"{key}: {text!r} is not a plain YAML value ({why}); accepted: YAML literals "
-                             "such as 8, 2.5, [1, 8], cpu, true or a quoted string") from None
+        raise ParameterError(
+            f"{key}: {text!r} is not a plain YAML value ({why}); accepted: YAML literals "
+            "such as 8, 2.5, [1, 8], cpu, true or a quoted string"
+        ) from None
 
 
 # -- type and value checks -------------------------------------------------------------------
@@ -135,8 +138,9 @@ def _type_ok(default, value) -> bool:
 
 def check_type(param: Param, value) -> None:
     if not _type_ok(param.default, value):
-        raise ParameterError(f"{param.name}: expected {param.type_name} (like {param.default!r}), "
-                             f"got {type(value).__name__} {value!r}")
+        raise ParameterError(
+            f"{param.name}: expected {param.type_name} (like {param.default!r}), got {type(value).__name__} {value!r}"
+        )
 
 
 def _as_list(value) -> list:
@@ -151,8 +155,9 @@ def _error(name: str, exc: ValueError) -> ParameterError:
     return ParameterError(f"{param}: {re.sub(r'^[a-z0-9_]+(=|: )', '', text)}")
 
 
-def _positive_ints(name: str, value, upper: int | None = None, what: str = "",
-                   allow_empty: bool = False, low: int = 1) -> None:
+def _positive_ints(
+    name: str, value, upper: int | None = None, what: str = "", allow_empty: bool = False, low: int = 1
+) -> None:
     for v in _as_list(value):
         if not isinstance(v, int) or isinstance(v, bool):
             raise ParameterError(f"{name}: {v!r} is not an integer; accepted: integers >= {low}")
@@ -169,12 +174,14 @@ def _ints(low: int = 1, upper: int | None = None, what: str = "", allow_empty: b
 
 def _number(low: float = 0, high: float | None = None, what: str = "") -> Check:
     """A finite number in (low, high]; high None: no upper bound."""
+
     def check(name, value, values):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return  # the type check reports it
         if not (math.isfinite(value) and low < value and (high is None or value <= high)):
             upper = f" and <= {high}" if high is not None else ""
             raise ParameterError(f"{name}: {value} is impossible; accepted: a number > {low}{upper}{what}")
+
     return check
 
 
@@ -222,8 +229,10 @@ def _check_seq_lens(name: str, value, values: dict) -> None:
             continue
         too_long = [v for v in _as_list(value) if limit and v > limit]
         if too_long:
-            raise ParameterError(f"{name}: {too_long[0]} is above the maximum length of model {m!r}; "
-                                 f"accepted: integers from 1 to {limit}")
+            raise ParameterError(
+                f"{name}: {too_long[0]} is above the maximum length of model {m!r}; "
+                f"accepted: integers from 1 to {limit}"
+            )
 
 
 def _check_choices(name: str, value, accepted, allow_empty: bool = False) -> None:
@@ -235,9 +244,11 @@ def _check_choices(name: str, value, accepted, allow_empty: bool = False) -> Non
 
 def _choices(module: str, attr: str, allow_empty: bool = False) -> Check:
     """One of helpers.<module>.<attr> (imported when checked: `study list` stays quick)."""
+
     def check(name, value, values):
         accepted = list(getattr(importlib.import_module(f".{module}", __package__), attr))
         _check_choices(name, value, accepted, allow_empty)
+
     return check
 
 
@@ -256,8 +267,10 @@ def _check_generation_engines(name: str, value, values: dict) -> None:
 
     _check_choices(name, value, ENGINE_NAMES)
     if BASELINE not in value:
-        raise ParameterError(f"{name}: must include {BASELINE!r} (the fp32 baseline every engine is "
-                             f"checked and timed against); accepted: {', '.join(ENGINE_NAMES)}")
+        raise ParameterError(
+            f"{name}: must include {BASELINE!r} (the fp32 baseline every engine is "
+            f"checked and timed against); accepted: {', '.join(ENGINE_NAMES)}"
+        )
 
 
 def _check_device(name: str, value, values: dict) -> None:
@@ -268,18 +281,24 @@ def _check_device(name: str, value, values: dict) -> None:
 
 def _check_member(of: str, allow_empty: bool = False) -> Check:
     """A value that must be one of another parameter's list."""
+
     def check(name, value, values):
         if (value or not allow_empty) and value not in _as_list(values.get(of, [])):
-            raise ParameterError(f"{name}: {value!r} is not among {of} {values.get(of)}; "
-                                 f"accepted: one of {of}" + (", or empty" if allow_empty else ""))
+            raise ParameterError(
+                f"{name}: {value!r} is not among {of} {values.get(of)}; "
+                f"accepted: one of {of}" + (", or empty" if allow_empty else "")
+            )
+
     return check
 
 
 def _check_result_dirs(name: str, value, values: dict) -> None:
     missing = [d for d in _as_list(value) if not Path(d).expanduser().is_dir()]
     if missing:
-        raise ParameterError(f"{name}: {missing[0]!r} is not a directory; accepted: result directories "
-                             "(each a results/ folder of a run, with environment.json)")
+        raise ParameterError(
+            f"{name}: {missing[0]!r} is not a directory; accepted: result directories "
+            "(each a results/ folder of a run, with environment.json)"
+        )
 
 
 # Texts a notebook needs at least: two, because the even and odd positions are disjoint sets
@@ -295,35 +314,45 @@ def _check_corpus(name: str, value, values: dict) -> None:
     if value in CORPORA:  # text_column and label_column describe a user file
         for param, given, default in (("text_column", text_column, "text"), ("label_column", label_column, None)):
             if given != default:
-                raise ParameterError(f"{param}: {given!r} names a column of a user corpus, but corpus is "
-                                     f"the built-in {value!r}; accepted: {default or ''!r}, or a corpus file "
-                                     "(-p corpus=...)")
+                raise ParameterError(
+                    f"{param}: {given!r} names a column of a user corpus, but corpus is "
+                    f"the built-in {value!r}; accepted: {default or ''!r}, or a corpus file "
+                    "(-p corpus=...)"
+                )
         return
     path = Path(value).expanduser()
     if not path.is_file() or path.suffix.lower() not in FILE_TYPES:
-        raise ParameterError(f"{name}: {value!r} is neither a built-in corpus nor an existing "
-                             f"{'/'.join(FILE_TYPES)} file; accepted: "
-                             f"{', '.join(CORPORA)} or a path to such a file")
+        raise ParameterError(
+            f"{name}: {value!r} is neither a built-in corpus nor an existing "
+            f"{'/'.join(FILE_TYPES)} file; accepted: "
+            f"{', '.join(CORPORA)} or a path to such a file"
+        )
     try:
-        n = count_texts(value, text_column=text_column, label_column=label_column,
-                        encoding=values.get("encoding", "utf-8"))
+        n = count_texts(
+            value, text_column=text_column, label_column=label_column, encoding=values.get("encoding", "utf-8")
+        )
     except CorpusError as exc:
         raise _error(name, exc) from None
     needed = MIN_TEXTS_RECALL if "fidelity_size" in values else MIN_TEXTS
     if n < needed:
         where = "" if path.suffix.lower() == ".txt" else f" in column {text_column!r}"
-        why = (" (recall@10 over every other text needs 11 of them)" if needed == MIN_TEXTS_RECALL
-               else " (every other text calibrates, the rest are checked)")
-        raise ParameterError(f"{name}: {value!r} has {n} non-empty text(s){where}; "
-                             f"accepted: a corpus of at least {needed} texts{why}")
+        why = (
+            " (recall@10 over every other text needs 11 of them)"
+            if needed == MIN_TEXTS_RECALL
+            else " (every other text calibrates, the rest are checked)"
+        )
+        raise ParameterError(
+            f"{name}: {value!r} has {n} non-empty text(s){where}; accepted: a corpus of at least {needed} texts{why}"
+        )
 
 
 def _check_encoding(name: str, value, values: dict) -> None:
     try:
         codecs.lookup(value)
     except LookupError:
-        raise ParameterError(f"{name}: {value!r} is not a codec Python knows; "
-                             "accepted: e.g. utf-8, latin-1, cp1252, utf-16") from None
+        raise ParameterError(
+            f"{name}: {value!r} is not a codec Python knows; accepted: e.g. utf-8, latin-1, cp1252, utf-16"
+        ) from None
 
 
 def _with_corpus(name: str, value, values: dict) -> None:
@@ -334,32 +363,49 @@ def _with_corpus(name: str, value, values: dict) -> None:
 # bool has one); every value is type-checked against its default first.
 CHECKS: dict[str, Check] = {
     # shapes and counts
-    "batch_sizes": _ints(), "batch_size": _ints(),
-    "seq_lens": _check_seq_lens, "seq_len": _check_seq_lens, "max_length": _check_seq_lens,
-    "input_lens": _ints(upper=512, what=" (the tokenizer's limit)"), "new_tokens": _ints(),
+    "batch_sizes": _ints(),
+    "batch_size": _ints(),
+    "seq_lens": _check_seq_lens,
+    "seq_len": _check_seq_lens,
+    "max_length": _check_seq_lens,
+    "input_lens": _ints(upper=512, what=" (the tokenizer's limit)"),
+    "new_tokens": _ints(),
     # [] means "1, 2, 4 ... up to the cores", resolved by the notebook
     "threads": _ints(upper=os.cpu_count(), what=" (the logical cores of this machine)", allow_empty=True),
-    "rounds": _ints(), "passes": _ints(), "warmup_count": _ints(),
-    "gemm_size": _ints(), "bandwidth_mb": _ints(),
-    "dataset_size": _ints(), "calibration_size": _ints(), "check_size": _ints(),
+    "rounds": _ints(),
+    "passes": _ints(),
+    "warmup_count": _ints(),
+    "gemm_size": _ints(),
+    "bandwidth_mb": _ints(),
+    "dataset_size": _ints(),
+    "calibration_size": _ints(),
+    "check_size": _ints(),
     "fidelity_size": _ints(low=11, what=" (recall@10 needs more than 10 texts)"),
     "focus_seq_len": _check_member("seq_lens"),
     # budgets and bounds
-    "min_time_s": _number(), "max_time_s": _check_max_time, "max_gflop": _number(),
+    "min_time_s": _number(),
+    "max_time_s": _check_max_time,
+    "max_gflop": _number(),
     "min_cosine": _number(0, 1, what=" (a cosine)"),
     # models
-    "model": _check_model, "models": _check_model, "heatmap_model": _check_member("models", allow_empty=True),
+    "model": _check_model,
+    "models": _check_model,
+    "heatmap_model": _check_member("models", allow_empty=True),
     "seq2seq_model": _check_seq2seq_model,
     # what is measured
-    "engines": _check_engines, "generation_engines": _check_generation_engines,
-    "formats": _choices("backends.export", "FORMATS"), "methods": _choices("backends.variants", "METHODS"),
+    "engines": _check_engines,
+    "generation_engines": _check_generation_engines,
+    "formats": _choices("backends.export", "FORMATS"),
+    "methods": _choices("backends.variants", "METHODS"),
     "strategies": _choices("workloads.batching", "STRATEGIES"),
     "scenarios": _choices("workloads.batching", "SCENARIOS", allow_empty=True),
     "scopes": _choices("studies.cpu_sweep", "SCOPES"),
     "ort_level": lambda name, value, values: _check_choices(name, value, ["O1", "O2", "O3"]),
     "device": _check_device,
     # texts
-    "corpus": _check_corpus, "text_column": _with_corpus, "label_column": _with_corpus,
+    "corpus": _check_corpus,
+    "text_column": _with_corpus,
+    "label_column": _with_corpus,
     "encoding": _check_encoding,
     # inputs of the report
     "result_dirs": _check_result_dirs,
@@ -396,8 +442,10 @@ def _one_model(value):
     if not isinstance(value, list):
         return value  # the type check reports anything odd
     if len(value) != 1:
-        raise ParameterError(f"models: {value!r} names {len(value)} models, but this notebook measures one "
-                             "(its parameter is model); accepted: a list of one model, or -p model=NAME")
+        raise ParameterError(
+            f"models: {value!r} names {len(value)} models, but this notebook measures one "
+            "(its parameter is model); accepted: a list of one model, or -p model=NAME"
+        )
     return value[0]
 
 
@@ -444,8 +492,9 @@ def _not_taken(name: str, source: str, declared: dict, selected: dict) -> str:
 
 
 # -- resolution ------------------------------------------------------------------------------
-def resolve(notebooks: list[Path], profile: dict, overrides: dict,
-            all_notebooks: list[Path] | None = None) -> dict[str, dict]:
+def resolve(
+    notebooks: list[Path], profile: dict, overrides: dict, all_notebooks: list[Path] | None = None
+) -> dict[str, dict]:
     """Every parameter of each selected notebook: defaults < profile < overrides, all validated.
     Raises ParameterError listing every problem found, each once with the notebooks it concerns."""
     declared = {nb.stem: notebook_parameters(nb) for nb in (all_notebooks or notebooks)}
@@ -463,8 +512,7 @@ def resolve(notebooks: list[Path], profile: dict, overrides: dict,
             continue
         for n in section or {}:
             if n not in declared[nb_name]:
-                errors.setdefault(f"{n}: unknown parameter of {nb_name}; accepted: "
-                                  f"{', '.join(declared[nb_name])}", [])
+                errors.setdefault(f"{n}: unknown parameter of {nb_name}; accepted: {', '.join(declared[nb_name])}", [])
     resolved = {}
     for stem, spec in selected.items():
         try:
@@ -480,10 +528,14 @@ def resolve(notebooks: list[Path], profile: dict, overrides: dict,
             except ParameterError as exc:
                 message = str(exc)
                 if name in renamed and message.startswith(f"{name}:"):  # as the user spelled it
-                    message = renamed[name] + message[len(name):]
+                    message = renamed[name] + message[len(name) :]
                 errors.setdefault(message, []).append(stem)
         resolved[stem] = merged  # every parameter, so a run records what it used
     if errors:
-        raise ParameterError("\n".join(f"{', '.join(dict.fromkeys(stems))}: {message}" if stems else message
-                                       for message, stems in errors.items()))
+        raise ParameterError(
+            "\n".join(
+                f"{', '.join(dict.fromkeys(stems))}: {message}" if stems else message
+                for message, stems in errors.items()
+            )
+        )
     return resolved

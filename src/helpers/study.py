@@ -13,6 +13,7 @@ on the same machine resumes it; anything else first archives it to runs/archive/
 `--reference NAME` runs the study in reference/.partial-NAME/ and, when every notebook
 succeeded, publishes it as reference/NAME/ (see helpers.report.reference): the only writer there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,6 @@ from helpers.core import session as runs
 from helpers.core.progress import HEADLESS_ENV
 from helpers.core.session import PROFILE_ENV, RUN_ID_ENV, RunRecordError
 from helpers.core.tables import ForeignRowsError
-from helpers.report import reference
-
 from helpers.params import (
     ParameterError,
     available_profiles,
@@ -39,6 +38,7 @@ from helpers.params import (
     resolve,
     takers,
 )
+from helpers.report import reference
 
 KERNEL_NAME = "inference-workbook"
 
@@ -58,8 +58,10 @@ def select(notebooks: list[Path], only: str | None) -> list[Path]:
     chosen = [nb for nb in notebooks if nb.stem[:2] in wanted or nb.stem in wanted]
     unknown = [w for w in wanted if not any(nb.stem[:2] == w or nb.stem == w for nb in notebooks)]
     if unknown:
-        raise ParameterError(f"--only: unknown notebook {unknown[0]!r}; accepted: "
-                             f"{', '.join(nb.stem[:2] for nb in notebooks)} (or full names)")
+        raise ParameterError(
+            f"--only: unknown notebook {unknown[0]!r}; accepted: "
+            f"{', '.join(nb.stem[:2] for nb in notebooks)} (or full names)"
+        )
     return chosen
 
 
@@ -84,8 +86,16 @@ def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
 
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=params, kernel_name=kernel, language="python",
-                            cwd=str(nb.parent), progress_bar=False, log_output=False)
+        pm.execute_notebook(
+            str(nb),
+            str(out_dir / nb.name),
+            parameters=params,
+            kernel_name=kernel,
+            language="python",
+            cwd=str(nb.parent),
+            progress_bar=False,
+            log_output=False,
+        )
         return Outcome(nb.stem, time.perf_counter() - start)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
@@ -94,9 +104,15 @@ def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
     return Outcome(nb.stem, time.perf_counter() - start, error)
 
 
-def run(profile: str = "quick", only: str | None = None, overrides: list[str] | None = None,
-        out: str | None = None, fresh: bool = False, reference_name: str | None = None,
-        replace: bool = False) -> int:
+def run(
+    profile: str = "quick",
+    only: str | None = None,
+    overrides: list[str] | None = None,
+    out: str | None = None,
+    fresh: bool = False,
+    reference_name: str | None = None,
+    replace: bool = False,
+) -> int:
     """Validate everything, then run the selected notebooks in order; 0 if all succeeded."""
     if reference_name:
         if out:
@@ -116,8 +132,10 @@ def run(profile: str = "quick", only: str | None = None, overrides: list[str] | 
         if reference_name:
             print(f"reference: published {reference.publish(reference_name, profile)}")
     elif reference_name:
-        print(f"reference: not published (a notebook failed); the run stays in {paths.out_root()}: "
-              "the same command resumes it")
+        print(
+            f"reference: not published (a notebook failed); the run stays in {paths.out_root()}: "
+            "the same command resumes it"
+        )
     return 1 if any(o.error for o in outcomes) else 0
 
 
@@ -131,15 +149,22 @@ def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> 
         print(f"[{i}/{len(chosen)}] {nb.stem} ...", flush=True)
         runs.mark_notebook(nb.stem, started=runs.now(), finished=None, status="running")
         outcome = execute(nb, out_dir, params[nb.stem], kernel)
-        runs.mark_notebook(nb.stem, finished=runs.now(), seconds=round(outcome.seconds, 1),
-                           status="failed" if outcome.error else "ok", error=outcome.error)
+        runs.mark_notebook(
+            nb.stem,
+            finished=runs.now(),
+            seconds=round(outcome.seconds, 1),
+            status="failed" if outcome.error else "ok",
+            error=outcome.error,
+        )
         status = "ok" if not outcome.error else f"FAILED: {outcome.error}"
         print(f"[{i}/{len(chosen)}] {nb.stem} {status} ({outcome.seconds:.0f} s)", flush=True)
         outcomes.append(outcome)
     failed = [o for o in outcomes if o.error]
     total = sum(o.seconds for o in outcomes)
-    print(f"study: {len(outcomes) - len(failed)} of {len(outcomes)} notebooks ran in {total:.0f} s; "
-          f"executed notebooks in {out_dir}")
+    print(
+        f"study: {len(outcomes) - len(failed)} of {len(outcomes)} notebooks ran in {total:.0f} s; "
+        f"executed notebooks in {out_dir}"
+    )
     for o in failed:
         print(f"  FAILED {o.notebook}: {o.error}  (see {out_dir / (o.notebook + '.ipynb')})")
     return outcomes
@@ -151,8 +176,10 @@ def say_who_uses(given: dict, params: dict[str, dict]) -> None:
         for name in (n for n in names if n in given):
             users = [nb for nb, values in params.items() if any(n in values for n in names)]
             others = [nb for nb in params if nb not in users]
-            print(f"{name}={given[name]}: used by {', '.join(users)}"
-                  + (f"; not by {', '.join(others)} (no {names[0]} parameter)" if others else ""))
+            print(
+                f"{name}={given[name]}: used by {', '.join(users)}"
+                + (f"; not by {', '.join(others)} (no {names[0]} parameter)" if others else "")
+            )
 
 
 def list_notebooks() -> None:
@@ -175,9 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="run the notebooks headless with a parameter profile")
     r.add_argument("--profile", default="quick", help="params/<profile>.yaml (default: quick)")
     r.add_argument("--only", help="comma-separated notebook numbers, e.g. 00,03")
-    r.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="set a parameter in every selected notebook that takes it (YAML value); "
-                        "model=X is models=[X] where a notebook takes a list")
+    r.add_argument(
+        "-p",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a parameter in every selected notebook that takes it (YAML value); "
+        "model=X is models=[X] where a notebook takes a list",
+    )
     r.add_argument("--out", help="output root for results/, figures/ and runs/ (default: the project)")
     r.add_argument("--fresh", action="store_true", help="archive the current run and start a new one")
     r.add_argument("--reference", metavar="NAME", help="write this run as reference/NAME/ (committed reference)")

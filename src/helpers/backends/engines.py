@@ -5,6 +5,7 @@ Each name is a way to run a BERT-family encoder: a runtime, a precision and a gr
 last hidden state as float32 numpy, or `prepare` a batch once and time `run_prepared`.
 `check_against_reference` compares an engine's output with eager fp32's.
 """
+
 from __future__ import annotations
 
 import copy
@@ -195,18 +196,40 @@ def _model_on(loaded: LoadedModel, device: str, dtype: torch.dtype | None = None
     return copy.deepcopy(loaded.model).to(device=device, dtype=dtype).eval()
 
 
-def _torch(name: str, loaded: LoadedModel, device: str, threads: int, fn, *, precision="fp32",
-           graph="eager", autocast=None, cold_start="", notes="") -> TorchEngine:
-    return TorchEngine(name=name, runtime="torch", precision=precision, graph=graph,
-                       provider=torch.device(device).type, device=device, threads=threads,
-                       cold_start=cold_start, notes=notes, fn=fn,
-                       input_names=list(loaded.input_names), autocast=autocast)
+def _torch(
+    name: str,
+    loaded: LoadedModel,
+    device: str,
+    threads: int,
+    fn,
+    *,
+    precision="fp32",
+    graph="eager",
+    autocast=None,
+    cold_start="",
+    notes="",
+) -> TorchEngine:
+    return TorchEngine(
+        name=name,
+        runtime="torch",
+        precision=precision,
+        graph=graph,
+        provider=torch.device(device).type,
+        device=device,
+        threads=threads,
+        cold_start=cold_start,
+        notes=notes,
+        fn=fn,
+        input_names=list(loaded.input_names),
+        autocast=autocast,
+    )
 
 
 def _needs_cuda(name: str, device: str) -> None:
     if torch.device(device).type != "cuda" or not torch.cuda.is_available():
-        raise EngineUnavailable(f"{name} runs on CUDA only (device={device!r}, "
-                                f"torch.cuda.is_available()={torch.cuda.is_available()})")
+        raise EngineUnavailable(
+            f"{name} runs on CUDA only (device={device!r}, torch.cuda.is_available()={torch.cuda.is_available()})"
+        )
 
 
 def _eager(name, loaded, device, threads):
@@ -216,31 +239,59 @@ def _eager(name, loaded, device, threads):
 def _torchscript(name, loaded, device, threads):
     with export.collect_warnings() as caught:  # jit.trace deprecation, tracer warnings
         traced = export.trace_torchscript(loaded, export.example_batch(loaded), _model_on(loaded, device))
-    return _torch(name, loaded, device, threads, traced, graph="torchscript",
-                  cold_start="profiling executor (first calls)",
-                  notes=export.summarize_warnings(caught))
+    return _torch(
+        name,
+        loaded,
+        device,
+        threads,
+        traced,
+        graph="torchscript",
+        cold_start="profiling executor (first calls)",
+        notes=export.summarize_warnings(caught),
+    )
 
 
 def _compile(name, loaded, device, threads):
     with export.collect_warnings() as caught:  # importing dynamo warns of jit deprecations
         fn = torch.compile(export.wrap(loaded, _model_on(loaded, device)), dynamic=False)
-    return _torch(name, loaded, device, threads, fn, graph="compile",
-                  cold_start="compile (once per new shape, dynamic=False)",
-                  notes=export.summarize_warnings(caught))
+    return _torch(
+        name,
+        loaded,
+        device,
+        threads,
+        fn,
+        graph="compile",
+        cold_start="compile (once per new shape, dynamic=False)",
+        notes=export.summarize_warnings(caught),
+    )
 
 
 def _compile_cudagraphs(name, loaded, device, threads):
     _needs_cuda(name, device)
     with export.collect_warnings() as caught:
         fn = torch.compile(export.wrap(loaded, _model_on(loaded, device)), mode="reduce-overhead", dynamic=False)
-    return _torch(name, loaded, device, threads, fn, graph="compile-cudagraphs",
-                  cold_start="compile and CUDA graph capture (once per new shape)",
-                  notes=export.summarize_warnings(caught))
+    return _torch(
+        name,
+        loaded,
+        device,
+        threads,
+        fn,
+        graph="compile-cudagraphs",
+        cold_start="compile and CUDA graph capture (once per new shape)",
+        notes=export.summarize_warnings(caught),
+    )
 
 
 def _bf16(name, loaded, device, threads):
-    return _torch(name, loaded, device, threads, export.wrap(loaded, _model_on(loaded, device)),
-                  precision="bf16", autocast=torch.bfloat16)
+    return _torch(
+        name,
+        loaded,
+        device,
+        threads,
+        export.wrap(loaded, _model_on(loaded, device)),
+        precision="bf16",
+        autocast=torch.bfloat16,
+    )
 
 
 def _fp16(name, loaded, device, threads):
@@ -254,9 +305,17 @@ def _int8(name, loaded, device, threads):
         raise EngineUnavailable(f"{name}: torch dynamic quantization runs on CPU only")
     with export.collect_warnings() as caught:  # torch.ao deprecation warnings
         model = torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(loaded.model), {torch.nn.Linear}, dtype=torch.qint8)
-    return _torch(name, loaded, device, threads, export.wrap(loaded, model), precision="int8",
-                  notes=export.summarize_warnings(caught))
+            copy.deepcopy(loaded.model), {torch.nn.Linear}, dtype=torch.qint8
+        )
+    return _torch(
+        name,
+        loaded,
+        device,
+        threads,
+        export.wrap(loaded, model),
+        precision="int8",
+        notes=export.summarize_warnings(caught),
+    )
 
 
 # ort-trt gets the plain graph: TensorRT does its own fusions and does not know ORT's
@@ -264,8 +323,16 @@ def _int8(name, loaded, device, threads):
 _ORT_LEVEL = {"ort": "O2", "ort-o1": "O1", "ort-o2": "O2", "ort-o3": "O3", "ort-fp16": "O4", "ort-trt": None}
 
 
-_INT8_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "QAttention",
-             "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QuantizeLinear", "QGemm"}
+_INT8_OPS = {
+    "MatMulInteger",
+    "DynamicQuantizeLinear",
+    "QLinearMatMul",
+    "QAttention",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+    "QuantizeLinear",
+    "QGemm",
+}
 
 
 def onnx_precision(onnx_path: str | Path) -> str:
@@ -298,8 +365,9 @@ def ort_session(onnx_path: str | Path, device: str, threads: int, tensorrt: bool
     cuda = torch.device(device).type == "cuda"
     requested = requested_provider(device, tensorrt)
     if requested not in ort.get_available_providers():
-        raise EngineUnavailable(f"onnxruntime {ort.__version__} has no {requested} "
-                                f"(available: {ort.get_available_providers()})")
+        raise EngineUnavailable(
+            f"onnxruntime {ort.__version__} has no {requested} (available: {ort.get_available_providers()})"
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -310,8 +378,9 @@ def ort_session(onnx_path: str | Path, device: str, threads: int, tensorrt: bool
         providers.append(("CUDAExecutionProvider", device_id))
     session = ort.InferenceSession(str(onnx_path), options, providers=providers)
     if session.get_providers()[0] != requested:
-        raise EngineUnavailable(f"requested {requested}, but the session runs on "
-                                f"{session.get_providers()} (a silent fallback)")
+        raise EngineUnavailable(
+            f"requested {requested}, but the session runs on {session.get_providers()} (a silent fallback)"
+        )
     return session
 
 
@@ -321,8 +390,9 @@ def _default_onnx(name: str, loaded: LoadedModel, workdir: Path) -> Path:
     level = _ORT_LEVEL[name]
     if level is None:
         return Path(plain.path)
-    record = export.optimize_onnx(plain.path, level, workdir / f"model-{level}.onnx",
-                                  **export.fusion_dims(loaded.config))
+    record = export.optimize_onnx(
+        plain.path, level, workdir / f"model-{level}.onnx", **export.fusion_dims(loaded.config)
+    )
     if record.status == "skipped":
         raise EngineUnavailable(record.message)
     return Path(record.raise_for_status().path)
@@ -331,10 +401,17 @@ def _default_onnx(name: str, loaded: LoadedModel, workdir: Path) -> Path:
 def _ort_engine(name: str, onnx_path: Path, device: str, threads: int) -> OrtEngine:
     session = ort_session(onnx_path, device, threads, tensorrt=name == "ort-trt")
     level = export.graph_level(onnx_path)
-    return OrtEngine(name=name, runtime="onnxruntime", precision=onnx_precision(onnx_path),
-                     graph=f"onnx-{level}" if level else "onnx",
-                     provider=session.get_providers()[0], device=device, threads=threads,
-                     session=session, output_name=session.get_outputs()[0].name)
+    return OrtEngine(
+        name=name,
+        runtime="onnxruntime",
+        precision=onnx_precision(onnx_path),
+        graph=f"onnx-{level}" if level else "onnx",
+        provider=session.get_providers()[0],
+        device=device,
+        threads=threads,
+        session=session,
+        output_name=session.get_outputs()[0].name,
+    )
 
 
 def _ort(name, loaded, device, threads, *, workdir: Path, onnx_path=None):
@@ -351,15 +428,26 @@ def _ort(name, loaded, device, threads, *, workdir: Path, onnx_path=None):
 
 
 _BUILDERS = {
-    "eager": _eager, "torchscript": _torchscript, "compile": _compile,
-    "compile-cudagraphs": _compile_cudagraphs, "torch-bf16": _bf16,
-    "torch-fp16": _fp16, "torch-int8": _int8,
+    "eager": _eager,
+    "torchscript": _torchscript,
+    "compile": _compile,
+    "compile-cudagraphs": _compile_cudagraphs,
+    "torch-bf16": _bf16,
+    "torch-fp16": _fp16,
+    "torch-int8": _int8,
     **{name: _ort for name in ENGINE_NAMES if name.startswith("ort")},
 }
 
 
-def build_engine(name: str, loaded: LoadedModel, *, device: str = "cpu", threads: int | None = None,
-                 workdir: str | Path | None = None, onnx_path: str | Path | None = None) -> Engine:
+def build_engine(
+    name: str,
+    loaded: LoadedModel,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    workdir: str | Path | None = None,
+    onnx_path: str | Path | None = None,
+) -> Engine:
     """Build engine `name` (one of ENGINE_NAMES) for a loaded model.
 
     threads: torch intra-op threads and ORT intra_op_num_threads, set together (None: keep
@@ -389,9 +477,15 @@ def _array(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def check_against_reference(engine_out: Any, reference_out: Any, attention_mask: Any,
-                            atol: float | None = None, min_cosine: float | None = None, *,
-                            precision: str = "fp32") -> dict:
+def check_against_reference(
+    engine_out: Any,
+    reference_out: Any,
+    attention_mask: Any,
+    atol: float | None = None,
+    min_cosine: float | None = None,
+    *,
+    precision: str = "fp32",
+) -> dict:
     """Compare an engine's last hidden state with eager fp32's on the same batch.
 
     Returns max_abs_diff (over valid tokens, mask=1), cosine_min (of mean-pooled embeddings),
@@ -402,8 +496,14 @@ def check_against_reference(engine_out: Any, reference_out: Any, attention_mask:
     min_cosine = TOLERANCES[precision]["min_cosine"] if min_cosine is None else min_cosine
     out, ref = _array(engine_out), _array(reference_out)
     mask = _array(attention_mask).astype(bool)
-    result = {"max_abs_diff": float("nan"), "cosine_min": float("nan"),
-              "atol": atol, "min_cosine": min_cosine, "status": "mismatch", "message": ""}
+    result = {
+        "max_abs_diff": float("nan"),
+        "cosine_min": float("nan"),
+        "atol": atol,
+        "min_cosine": min_cosine,
+        "status": "mismatch",
+        "message": "",
+    }
     if out.shape != ref.shape:
         result["message"] = f"output shape {out.shape} != reference shape {ref.shape}"
         return result
@@ -421,8 +521,9 @@ def check_against_reference(engine_out: Any, reference_out: Any, attention_mask:
     return result
 
 
-def engine_for_file(fmt: str, path: str | Path, loaded: LoadedModel, *, device: str = "cpu",
-                    threads: int | None = None) -> Engine:
+def engine_for_file(
+    fmt: str, path: str | Path, loaded: LoadedModel, *, device: str = "cpu", threads: int | None = None
+) -> Engine:
     """An engine that runs a produced file as it is on disk: a TorchScript .pt is loaded
     with torch.jit.load, anything else is an ONNX graph for ONNX Runtime."""
     threads = _threads(threads)

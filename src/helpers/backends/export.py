@@ -5,6 +5,7 @@ Every export returns an `ExportRecord` (time, size, status, warnings; node count
 operators for ONNX graphs) instead of raising, so a notebook can tabulate failures and skips
 beside successes; `ExportRecord.raise_for_status()` turns a failure back into an exception.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -27,9 +28,18 @@ OUTPUT_NAME = "last_hidden_state"
 LEVELS = ("O1", "O2", "O3", "O4")
 # Operators the ORT transformer optimizer (and quantizers) fuse subgraphs into.
 FUSED_OPS = (
-    "Attention", "MultiHeadAttention", "SkipLayerNormalization", "EmbedLayerNormalization",
-    "BiasGelu", "FastGelu", "Gelu", "LayerNormalization", "MatMulNBits", "QAttention",
-    "DynamicQuantizeMatMul", "MatMulIntegerToFloat",
+    "Attention",
+    "MultiHeadAttention",
+    "SkipLayerNormalization",
+    "EmbedLayerNormalization",
+    "BiasGelu",
+    "FastGelu",
+    "Gelu",
+    "LayerNormalization",
+    "MatMulNBits",
+    "QAttention",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
 )
 LEVEL_KEY = "helpers.graph_level"  # metadata_props key stamped on optimized graphs
 _EXAMPLE_TEXT = "The quick brown fox jumps over the lazy dog."
@@ -86,8 +96,11 @@ def wrap(loaded: LoadedModel, model: torch.nn.Module | None = None) -> LastHidde
 
 def example_batch(loaded: LoadedModel, batch_size: int = 1, seq_len: int = 16) -> dict:
     """A fixed tokenized batch to trace or export with (dynamic axes make its shape moot)."""
-    return dict(loaded.tokenizer([_EXAMPLE_TEXT] * batch_size, padding="max_length",
-                                 truncation=True, max_length=seq_len, return_tensors="pt"))
+    return dict(
+        loaded.tokenizer(
+            [_EXAMPLE_TEXT] * batch_size, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt"
+        )
+    )
 
 
 def example_inputs(loaded: LoadedModel, batch: dict, model: torch.nn.Module | None = None) -> tuple:
@@ -157,10 +170,17 @@ def _record(fmt: str, path: Path, produce: Callable[[], Any]) -> ExportRecord:
         with collect_warnings() as caught:
             produce()
     except Exception as exc:  # recorded, not raised: a notebook tabulates failures
-        return ExportRecord(fmt, str(path), time.perf_counter() - start, status="error",
-                            message=f"{type(exc).__name__}: {exc}"[:500])
-    record = ExportRecord(fmt, str(path), time.perf_counter() - start, size_mb(path),
-                          message=summarize_warnings(caught), warning_count=len(caught))
+        return ExportRecord(
+            fmt, str(path), time.perf_counter() - start, status="error", message=f"{type(exc).__name__}: {exc}"[:500]
+        )
+    record = ExportRecord(
+        fmt,
+        str(path),
+        time.perf_counter() - start,
+        size_mb(path),
+        message=summarize_warnings(caught),
+        warning_count=len(caught),
+    )
     if path.suffix == ".onnx":
         stats = graph_stats(path)
         record.node_count, record.fused_ops = stats["node_count"], stats["fused_ops"]
@@ -180,8 +200,7 @@ def trace_torchscript(loaded: LoadedModel, batch: dict, model: torch.nn.Module |
 def export_torchscript(loaded: LoadedModel, example: dict | None, path: str | Path) -> ExportRecord:
     """Trace on `example` (a tokenized batch; None: a fixed 1 x 16 one) and save to `path`."""
     example = example_batch(loaded) if example is None else example
-    return _record("torchscript", Path(path),
-                   lambda: torch.jit.save(trace_torchscript(loaded, example), str(path)))
+    return _record("torchscript", Path(path), lambda: torch.jit.save(trace_torchscript(loaded, example), str(path)))
 
 
 # ---------------------------------------------------------------- ONNX (torch exporter)
@@ -197,9 +216,14 @@ def export_onnx(loaded: LoadedModel, path: str | Path, opset: int = 17) -> Expor
     def produce():
         with torch.no_grad():
             torch.onnx.export(
-                wrap(loaded), example_inputs(loaded, example_batch(loaded)), str(path),
-                input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=axes,
-                opset_version=opset, dynamo=False,
+                wrap(loaded),
+                example_inputs(loaded, example_batch(loaded)),
+                str(path),
+                input_names=names,
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
             )
 
     return _record("onnx", Path(path), produce)
@@ -229,14 +253,26 @@ def _model_dir(source: LoadedModel | str | Path, scratch: Path) -> Path:
 def _optimum_api(model_dir: Path, out_dir: Path) -> None:
     from optimum.exporters.onnx import main_export
 
-    main_export(str(model_dir), str(out_dir), task="feature-extraction",
-                library_name="transformers", local_files_only=True)
+    main_export(
+        str(model_dir), str(out_dir), task="feature-extraction", library_name="transformers", local_files_only=True
+    )
 
 
 def _optimum_cli(model_dir: Path, out_dir: Path) -> None:
-    command = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "onnx",
-               "-m", str(model_dir), "--task", "feature-extraction",
-               "--library-name", "transformers", str(out_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "optimum.commands.optimum_cli",
+        "export",
+        "onnx",
+        "-m",
+        str(model_dir),
+        "--task",
+        "feature-extraction",
+        "--library-name",
+        "transformers",
+        str(out_dir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"optimum-cli exited {done.returncode}: {done.stderr.strip()[-400:]}")
@@ -252,8 +288,7 @@ def export_optimum(source: LoadedModel | str | Path, out_dir: str | Path, via: s
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="export-src-") as scratch:
         model_dir = _model_dir(source, Path(scratch))
-        return _record(f"optimum-{via}", out_dir / "model.onnx",
-                       lambda: exporters[via](model_dir, out_dir))
+        return _record(f"optimum-{via}", out_dir / "model.onnx", lambda: exporters[via](model_dir, out_dir))
 
 
 # ---------------------------------------------------------------- ORT graph optimization
@@ -270,15 +305,17 @@ def _stamp_level(model: onnx.ModelProto, level: str) -> None:
     entry.key, entry.value = LEVEL_KEY, level
 
 
-def _optimize(onnx_path: Path, level: str, out_path: Path, model_type: str,
-              num_heads: int, hidden_size: int) -> None:
+def _optimize(onnx_path: Path, level: str, out_path: Path, model_type: str, num_heads: int, hidden_size: int) -> None:
     from onnxruntime.transformers.optimizer import optimize_model
     from optimum.onnxruntime import AutoOptimizationConfig
 
     config = AutoOptimizationConfig.with_optimization_level(level, for_gpu=level == "O4")
     # The same call optimum's ORTOptimizer.optimize makes, minus its directory conventions.
     optimizer = optimize_model(
-        str(onnx_path), model_type, num_heads, hidden_size,
+        str(onnx_path),
+        model_type,
+        num_heads,
+        hidden_size,
         opt_level=config.optimization_level,
         optimization_options=config.create_fusion_options(model_type),
         use_gpu=config.optimize_for_gpu,
@@ -290,8 +327,15 @@ def _optimize(onnx_path: Path, level: str, out_path: Path, model_type: str,
     optimizer.save_model_to_file(str(out_path))
 
 
-def optimize_onnx(onnx_path: str | Path, level: str, out_path: str | Path, *,
-                  model_type: str = "bert", num_heads: int = 0, hidden_size: int = 0) -> ExportRecord:
+def optimize_onnx(
+    onnx_path: str | Path,
+    level: str,
+    out_path: str | Path,
+    *,
+    model_type: str = "bert",
+    num_heads: int = 0,
+    hidden_size: int = 0,
+) -> ExportRecord:
     """ORT graph optimization at optimum's levels: O1 basic ORT rewrites; O2 adds the
     transformer fusions (Attention, SkipLayerNormalization, EmbedLayerNormalization, BiasGelu);
     O3 adds the GELU approximation (FastGelu); O4 adds fp16 and needs CUDA (a "skipped"
@@ -304,11 +348,17 @@ def optimize_onnx(onnx_path: str | Path, level: str, out_path: str | Path, *,
         raise ValueError(f"level={level!r}; accepted: {LEVELS}")
     out_path = Path(out_path)
     if level == "O4" and not cuda_provider_available():
-        return ExportRecord(f"onnx-{level}", str(out_path), status="skipped",
-                            message="O4 (fp16) needs onnxruntime's CUDAExecutionProvider; "
-                                    "this machine has none")
-    return _record(f"onnx-{level}", out_path, lambda: _optimize(
-        Path(onnx_path), level, out_path, model_type, num_heads, hidden_size))
+        return ExportRecord(
+            f"onnx-{level}",
+            str(out_path),
+            status="skipped",
+            message="O4 (fp16) needs onnxruntime's CUDAExecutionProvider; this machine has none",
+        )
+    return _record(
+        f"onnx-{level}",
+        out_path,
+        lambda: _optimize(Path(onnx_path), level, out_path, model_type, num_heads, hidden_size),
+    )
 
 
 def fusion_dims(config: Any) -> dict:

@@ -4,6 +4,7 @@ generation, agreement with PyTorch fp32, and the timing grid of 06_seq2seq.
 Every engine generates exactly `new_tokens` tokens per call (greedy, end-of-sequence
 suppressed until then), so every engine does the same work and times compare.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -61,8 +62,15 @@ PRECISION = {"torch-bf16": "bf16", "ort-int8": "int8", "ort-o3-int8": "int8"}
 
 
 # Files behind each ORT engine: a directory of encoder/decoder graphs under standard names.
-FILES_OF = {"ort": "onnx", "ort-nopast": "onnx", "ort-o1": "onnx-O1", "ort-o2": "onnx-O2",
-            "ort-o3": "onnx-O3", "ort-int8": "onnx-int8", "ort-o3-int8": "onnx-O3-int8"}
+FILES_OF = {
+    "ort": "onnx",
+    "ort-nopast": "onnx",
+    "ort-o1": "onnx-O1",
+    "ort-o2": "onnx-O2",
+    "ort-o3": "onnx-O3",
+    "ort-int8": "onnx-int8",
+    "ort-o3-int8": "onnx-O3-int8",
+}
 
 
 FILE_VARIANTS = ("onnx", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-int8", "onnx-O3-int8")
@@ -113,8 +121,14 @@ def check_model_name(name: Any) -> None:
 def shape_config(name: str):
     from transformers import T5Config
 
-    return T5Config(vocab_size=T5_VOCAB, num_decoder_layers=SHAPES[name]["num_layers"],
-                    decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **SHAPES[name])
+    return T5Config(
+        vocab_size=T5_VOCAB,
+        num_decoder_layers=SHAPES[name]["num_layers"],
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **SHAPES[name],
+    )
 
 
 def load_seq2seq(name: str, workdir: str | Path) -> LoadedSeq2Seq:
@@ -196,8 +210,13 @@ def _quantize(source: Path, out: Path) -> None:
         if item.suffix != ".onnx":
             shutil.copy2(item, out / item.name)
     for graph in GRAPHS:
-        quantize_dynamic(source / graph, out / graph, per_channel=True, weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            source / graph,
+            out / graph,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
 
 
 def _record(variant: str, out: Path, produce) -> FilesRecord:
@@ -206,13 +225,11 @@ def _record(variant: str, out: Path, produce) -> FilesRecord:
         with export.collect_warnings(), contextlib.redirect_stdout(None):
             produce()
     except Exception as exc:  # recorded: the engines built on it are reported as errors
-        return FilesRecord(variant, time.perf_counter() - start, None, "error",
-                           f"{type(exc).__name__}: {exc}"[:500])
+        return FilesRecord(variant, time.perf_counter() - start, None, "error", f"{type(exc).__name__}: {exc}"[:500])
     seconds = time.perf_counter() - start
     nodes, fused = zip(*(_graph_counts(out / g) for g in GRAPHS))
     size = sum((out / g).stat().st_size for g in GRAPHS) / 2**20
-    return FilesRecord(variant, seconds, size, "ok",
-                       node_count=sum(nodes), fused_ops=sum(fused))
+    return FilesRecord(variant, seconds, size, "ok", node_count=sum(nodes), fused_ops=sum(fused))
 
 
 def _graph_counts(path: Path) -> tuple[int, int]:
@@ -275,8 +292,9 @@ class GenerationEngine:
     @torch.inference_mode()
     def generate(self, batch: dict, new_tokens: int) -> torch.Tensor:
         with self._context():
-            out = self.model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                      do_sample=False, num_beams=1)
+            out = self.model.generate(
+                **batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, num_beams=1
+            )
         return out[:, 1:]  # drop the decoder start token
 
     @torch.inference_mode()
@@ -287,8 +305,9 @@ class GenerationEngine:
         return logits[:, 0, :].float().numpy()
 
 
-def build_engine(name: str, workdir: str | Path, threads: int, model: torch.nn.Module | None = None
-                 ) -> GenerationEngine:
+def build_engine(
+    name: str, workdir: str | Path, threads: int, model: torch.nn.Module | None = None
+) -> GenerationEngine:
     """An engine over the files produce_files wrote under workdir (torch engines use `model`,
     or the saved copy in workdir/source); threads are set for torch and ORT alike."""
     if name not in ENGINES:
@@ -316,8 +335,9 @@ def _ort_model(directory: Path, use_cache: bool, threads: int):
     names = dict(zip(("encoder_file_name", "decoder_file_name", "decoder_with_past_file_name"), GRAPHS))
     if not use_cache:  # otherwise optimum loads the past graph too, unused
         del names["decoder_with_past_file_name"]
-    return ORTModelForSeq2SeqLM.from_pretrained(directory, use_cache=use_cache, session_options=options,
-                                                provider="CPUExecutionProvider", **names)
+    return ORTModelForSeq2SeqLM.from_pretrained(
+        directory, use_cache=use_cache, session_options=options, provider="CPUExecutionProvider", **names
+    )
 
 
 def build_all(names: list[str], workdir: str | Path, threads: int, model: torch.nn.Module) -> dict[str, Any]:
@@ -354,10 +374,18 @@ def fresh_process_memory(name: str, workdir: str | Path, threads: int, batch: di
     """Load the engine in a new process, generate once; RSS increments of loading and of
     inference (peak during generation minus RSS after loading), as a row."""
     try:
-        mem = in_fresh_process(_memory_load, _memory_run, name, str(workdir), threads, batch, new_tokens,
-                               preload=MEMORY_PRELOAD)
+        mem = in_fresh_process(
+            _memory_load, _memory_run, name, str(workdir), threads, batch, new_tokens, preload=MEMORY_PRELOAD
+        )
     except Exception as exc:
         return {"engine": name, **failure_row(exc)}
-    return {"engine": name, "precision": PRECISION.get(name, "fp32"), "load_mb": mem.load_increment_mb,
-            "inference_mb": mem.inference_increment_mb, "peak_rss_mb": mem.peak_mb,
-            "generated_tokens": mem.result, "status": "ok", "message": ""}
+    return {
+        "engine": name,
+        "precision": PRECISION.get(name, "fp32"),
+        "load_mb": mem.load_increment_mb,
+        "inference_mb": mem.inference_increment_mb,
+        "peak_rss_mb": mem.peak_mb,
+        "generated_tokens": mem.result,
+        "status": "ok",
+        "message": "",
+    }

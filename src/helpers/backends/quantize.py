@@ -7,6 +7,7 @@ why, and a written file that onnxruntime cannot run on this machine is an error 
 
 Torch-side variants (torch dynamic INT8, bf16) are built at run time by helpers.engines.
 """
+
 from __future__ import annotations
 
 import logging
@@ -118,8 +119,9 @@ def _build(method: str, out_path: Path, produce: Callable[[], None], **details) 
             lg.setLevel(logging.ERROR)
         produce()
     except Exception as e:  # the record carries the failure; a notebook shows it
-        return QuantRecord(method, None, time.perf_counter() - start, None, "error",
-                           f"{type(e).__name__}: {e}", **details)
+        return QuantRecord(
+            method, None, time.perf_counter() - start, None, "error", f"{type(e).__name__}: {e}", **details
+        )
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
@@ -148,11 +150,21 @@ def ort_dynamic_optimum(
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
     except Exception as e:  # e.g. transformers 5.x, which optimum-onnx does not support
-        return QuantRecord("optimum_dynamic", None, None, None, "skipped",
-                           f"optimum.onnxruntime unavailable: {type(e).__name__}: {e}", **details)
+        return QuantRecord(
+            "optimum_dynamic",
+            None,
+            None,
+            None,
+            "skipped",
+            f"optimum.onnxruntime unavailable: {type(e).__name__}: {e}",
+            **details,
+        )
     config = getattr(AutoQuantizationConfig, name)(is_static=False, per_channel=per_channel)
-    details.update(reduce_range=config.reduce_range, weight_type=config.weights_dtype.name,
-                   activation_type=config.activations_dtype.name)
+    details.update(
+        reduce_range=config.reduce_range,
+        weight_type=config.weights_dtype.name,
+        activation_type=config.activations_dtype.name,
+    )
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     suffix = f"int8_{'pc' if per_channel else 'pt'}"
     out_path = out_dir / f"{onnx_path.stem}_{suffix}.onnx"
@@ -172,12 +184,24 @@ def ort_dynamic(
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     def produce() -> None:
-        quantize_dynamic(Path(onnx_path), Path(out_path), per_channel=per_channel,
-                         reduce_range=reduce_range, weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            Path(onnx_path),
+            Path(out_path),
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            weight_type=QuantType.QInt8,
+        )
 
-    return _build("ort_dynamic", Path(out_path), produce, per_channel=per_channel,
-                  reduce_range=reduce_range, weight_type="QInt8", activation_type="QUInt8",
-                  quant_format="QOperator")
+    return _build(
+        "ort_dynamic",
+        Path(out_path),
+        produce,
+        per_channel=per_channel,
+        reduce_range=reduce_range,
+        weight_type="QInt8",
+        activation_type="QUInt8",
+        quant_format="QOperator",
+    )
 
 
 def calibration_subset(texts: Sequence[str], n: int) -> list[str]:
@@ -192,10 +216,10 @@ def calibration_subset(texts: Sequence[str], n: int) -> list[str]:
 class TextCalibrationReader:
     """onnxruntime CalibrationDataReader over real texts tokenized at a fixed length."""
 
-    def __init__(self, texts: Sequence[str], tokenizer: Any, input_names: Sequence[str],
-                 seq_len: int = 128, batch_size: int = 8):
-        enc = tokenizer(list(texts), padding="max_length", truncation=True,
-                        max_length=seq_len, return_tensors="np")
+    def __init__(
+        self, texts: Sequence[str], tokenizer: Any, input_names: Sequence[str], seq_len: int = 128, batch_size: int = 8
+    ):
+        enc = tokenizer(list(texts), padding="max_length", truncation=True, max_length=seq_len, return_tensors="np")
         self.batches = [
             {name: enc[name][i : i + batch_size].astype(np.int64) for name in input_names}
             for i in range(0, len(texts), batch_size)
@@ -266,15 +290,31 @@ def ort_static(
         if exclude_down_projections:
             excluded.extend(down_projection_matmuls(onnx_path))
         reader = TextCalibrationReader(texts, tokenizer, names, seq_len, batch_size)
-        quantize_static(Path(onnx_path), Path(out_path), reader, quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(op_types) if op_types else None,
-                        nodes_to_exclude=excluded, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+        quantize_static(
+            Path(onnx_path),
+            Path(out_path),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(op_types) if op_types else None,
+            nodes_to_exclude=excluded,
+            per_channel=per_channel,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
 
-    record = _build("ort_static", Path(out_path), produce, per_channel=per_channel,
-                    reduce_range=False, weight_type="QInt8", activation_type="QInt8",
-                    quant_format="QDQ", calibration_size=len(texts), calibration_seq_len=seq_len)
+    record = _build(
+        "ort_static",
+        Path(out_path),
+        produce,
+        per_channel=per_channel,
+        reduce_range=False,
+        weight_type="QInt8",
+        activation_type="QInt8",
+        quant_format="QDQ",
+        calibration_size=len(texts),
+        calibration_seq_len=seq_len,
+    )
     record.excluded_nodes = len(excluded)
     if excluded and not record.message:
         record.message = f"{len(excluded)} FFN down-projection MatMuls kept in fp32"
@@ -296,10 +336,8 @@ def cpu_fp32_fallback(onnx_path: str | Path) -> dict[str, int]:
         options.optimized_model_filepath = str(Path(tmp) / "cpu.onnx")
         ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         graph = onnx.load(options.optimized_model_filepath).graph
-    casts = {n.output[0] for n in graph.node
-             if n.op_type == "Cast" and n.name.startswith("InsertedPrecisionFreeCast")}
-    fed = Counter(n.op_type for n in graph.node
-                  if n.op_type != "Cast" and casts.intersection(n.input))
+    casts = {n.output[0] for n in graph.node if n.op_type == "Cast" and n.name.startswith("InsertedPrecisionFreeCast")}
+    fed = Counter(n.op_type for n in graph.node if n.op_type != "Cast" and casts.intersection(n.input))
     return dict(fed.most_common())
 
 
@@ -315,8 +353,7 @@ def fp16(onnx_path: str | Path, out_path: str | Path) -> QuantRecord:
         model = convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
         onnx.save(model, str(out_path))
 
-    record = _build("fp16", Path(out_path), produce, weight_type="FLOAT16",
-                    activation_type="FLOAT16")
+    record = _build("fp16", Path(out_path), produce, weight_type="FLOAT16", activation_type="FLOAT16")
     if record.status == "ok":
         try:
             fallback = cpu_fp32_fallback(record.path)

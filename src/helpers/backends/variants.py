@@ -1,6 +1,7 @@
 """Precision variants of a model (torch bf16/int8, ONNX fp32/INT8/fp16): make the file, build the
 engine, and the files an ORT engine of a sweep needs. best_int8_method reads 02's choice
 from its result tables."""
+
 from __future__ import annotations
 
 import copy
@@ -20,8 +21,11 @@ def best_int8_method(variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame
     fallback = ("ort-int8-pc", "per-channel dynamic INT8 (02_quantization results not found)")
     if variant_rows is None or speed_rows is None or variant_rows.empty or speed_rows.empty:
         return fallback
-    ok = variant_rows[(variant_rows["status"] == "ok") & variant_rows["method"].str.contains("int8")
-                      & ~variant_rows["method"].str.startswith("torch")]
+    ok = variant_rows[
+        (variant_rows["status"] == "ok")
+        & variant_rows["method"].str.contains("int8")
+        & ~variant_rows["method"].str.startswith("torch")
+    ]
     speed = speed_rows.merge(ok[["model", "method"]], on=["model", "method"])
     if speed.empty:
         return fallback
@@ -29,8 +33,9 @@ def best_int8_method(variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame
     return best, f"{best}: fastest ORT INT8 method within tolerance in 02_quantization"
 
 
-def prepare_files(loaded, wanted: list[str], out_dir: Path, ort_level: str, int8_method: str,
-                  calibration_texts) -> dict[str, str]:
+def prepare_files(
+    loaded, wanted: list[str], out_dir: Path, ort_level: str, int8_method: str, calibration_texts
+) -> dict[str, str]:
     """ONNX files for the ORT engines among `wanted` (cached on disk between runs)."""
     files = {}
     if not any(e.startswith("ort") for e in wanted):
@@ -78,16 +83,23 @@ def _state_dict_mb(model: torch.nn.Module) -> float:
         return path.stat().st_size / 2**20
 
 
-def produce(method: str, loaded: LoadedModel, plain_onnx: Path, out_dir: Path,
-            calibration_texts, calibration_size: int) -> dict:
+def produce(
+    method: str, loaded: LoadedModel, plain_onnx: Path, out_dir: Path, calibration_texts, calibration_size: int
+) -> dict:
     """Make variant `method`; a row with its file (ONNX variants), size, time and status."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}; accepted: {', '.join(METHODS)}")
     if method in TORCH_METHODS:
         engine = build(method, loaded, None)  # also checks it can be built here
         model = engine.fn.model if hasattr(engine.fn, "model") else loaded.model
-        return {"method": method, "file": "", "size_mb": _state_dict_mb(model), "quant_seconds": 0.0,
-                "status": "ok", "message": ""}
+        return {
+            "method": method,
+            "file": "",
+            "size_mb": _state_dict_mb(model),
+            "quant_seconds": 0.0,
+            "status": "ok",
+            "message": "",
+        }
     out = out_dir / f"{method}.onnx"
     if method == "ort-fp32":
         record = quantize.QuantRecord(method, str(plain_onnx), 0.0, export.size_mb(plain_onnx), "ok")
@@ -96,13 +108,20 @@ def produce(method: str, loaded: LoadedModel, plain_onnx: Path, out_dir: Path,
     elif method in ("optimum-int8-pt", "optimum-int8-pc"):
         record = quantize.ort_dynamic_optimum(plain_onnx, out_dir / method, per_channel=method.endswith("pc"))
     elif method == "ort-int8-static":
-        record = quantize.ort_static(plain_onnx, out, calibration_texts, loaded.tokenizer, loaded.input_names,
-                                     calibration_size=calibration_size)
+        record = quantize.ort_static(
+            plain_onnx, out, calibration_texts, loaded.tokenizer, loaded.input_names, calibration_size=calibration_size
+        )
     else:
         record = quantize.fp16(plain_onnx, out)
-    return {"method": method, "file": record.path or "", "size_mb": record.size_mb,
-            "quant_seconds": record.seconds, "status": record.status, "message": record.message,
-            "config": record.config or ""}
+    return {
+        "method": method,
+        "file": record.path or "",
+        "size_mb": record.size_mb,
+        "quant_seconds": record.seconds,
+        "status": record.status,
+        "message": record.message,
+        "config": record.config or "",
+    }
 
 
 def _bf16_weights(loaded: LoadedModel, threads: int | None) -> engines.Engine:

@@ -6,6 +6,7 @@ peak) and interleaved in time (drift in machine speed falls on every engine alik
 parent blocks on the pipe while a worker measures: it never polls, so on a 2-core machine
 it takes no CPU from the measurement.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -102,8 +103,12 @@ def _serve(conn, spec: EngineSpec) -> None:
         base = rss_mb()
         start = time.perf_counter()
         engine, tokenizer = _build(spec)
-        conn.send(("ready", {**engine.describe(), "build_s": time.perf_counter() - start,
-                             "base_mb": base, "loaded_mb": rss_mb()}))
+        conn.send(
+            (
+                "ready",
+                {**engine.describe(), "build_s": time.perf_counter() - start, "base_mb": base, "loaded_mb": rss_mb()},
+            )
+        )
     except BaseException as exc:
         conn.send(("error", {"status": failure_status(exc), "message": f"{type(exc).__name__}: {exc}"}))
         return
@@ -114,8 +119,15 @@ def _serve(conn, spec: EngineSpec) -> None:
         try:
             conn.send(("ok", _measure(engine, tokenizer, request)))
         except BaseException as exc:  # reported for this configuration; the worker goes on
-            conn.send(("error", {"status": failure_status(exc),
-                                 "message": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"}))
+            conn.send(
+                (
+                    "error",
+                    {
+                        "status": failure_status(exc),
+                        "message": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
+                    },
+                )
+            )
 
 
 # -- the parent's handle ----------------------------------------------------------------------
@@ -142,8 +154,9 @@ class EngineWorker:
             try:
                 if not self.conn.poll(self.timeout_s):  # blocks in the kernel, no spinning
                     self.proc.kill()  # its late answer would be taken for the next request's
-                    raise WorkerError(f"{self.spec.engine}: no answer within the {self.timeout_s} s timeout; "
-                                      "worker stopped")
+                    raise WorkerError(
+                        f"{self.spec.engine}: no answer within the {self.timeout_s} s timeout; worker stopped"
+                    )
                 kind, payload = self.conn.recv()
             except (EOFError, ConnectionError):
                 status, reason = death_of(self.proc, watch)
@@ -152,11 +165,13 @@ class EngineWorker:
             raise WorkerError(payload["message"], payload["status"])
         return payload
 
-    def measure(self, batch: dict, seq_len: int, timing: dict, texts: list[str] | None = None,
-                check_rows: int = 0) -> Measurement:
+    def measure(
+        self, batch: dict, seq_len: int, timing: dict, texts: list[str] | None = None, check_rows: int = 0
+    ) -> Measurement:
         try:
-            self.conn.send({"batch": batch, "seq_len": seq_len, "timing": timing, "texts": texts,
-                            "check_rows": check_rows})
+            self.conn.send(
+                {"batch": batch, "seq_len": seq_len, "timing": timing, "texts": texts, "check_rows": check_rows}
+            )
         except OSError:
             pass  # it died while idle: _receive finds the pipe closed and says how it died
         return self._receive()

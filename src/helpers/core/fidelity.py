@@ -5,6 +5,7 @@ Everything works on numpy arrays: hidden states (batch, seq, hidden), attention 
 (batch, seq) and sentence embeddings (texts, dim). `embed_texts` produces the embeddings
 with any runner, so every engine is compared on exactly the same tokenized batches.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
@@ -112,9 +113,16 @@ def classification_scores(y_true: Sequence, y_pred: Sequence) -> dict:
     }
 
 
-def _over_batches(run_batch: Callable[[dict], Any], texts: Sequence[str], tokenizer: Any,
-                  batch_size: int, max_length: int | None, input_names: Sequence[str],
-                  reduce: Callable[[Any, Any], np.ndarray], sort_by_length: bool) -> np.ndarray:
+def _over_batches(
+    run_batch: Callable[[dict], Any],
+    texts: Sequence[str],
+    tokenizer: Any,
+    batch_size: int,
+    max_length: int | None,
+    input_names: Sequence[str],
+    reduce: Callable[[Any, Any], np.ndarray],
+    sort_by_length: bool,
+) -> np.ndarray:
     """reduce(hidden, attention_mask) of every text, in the texts' order."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}; need >= 1")
@@ -123,14 +131,18 @@ def _over_batches(run_batch: Callable[[dict], Any], texts: Sequence[str], tokeni
         raise ValueError("texts is empty")
     order = np.arange(len(texts))
     if sort_by_length:
-        ids = tokenizer(texts, truncation=max_length is not None, max_length=max_length,
-                        verbose=False)["input_ids"]
+        ids = tokenizer(texts, truncation=max_length is not None, max_length=max_length, verbose=False)["input_ids"]
         order = np.argsort([len(i) for i in ids], kind="stable")
     out: np.ndarray | None = None
     for start in range(0, len(texts), batch_size):
         idx = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=max_length is not None,
-                        max_length=max_length, return_tensors="pt")
+        enc = tokenizer(
+            [texts[i] for i in idx],
+            padding=True,
+            truncation=max_length is not None,
+            max_length=max_length,
+            return_tensors="pt",
+        )
         vectors = reduce(run_batch({name: enc[name] for name in input_names}), enc["attention_mask"])
         if out is None:
             out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
@@ -158,8 +170,7 @@ def embed_texts(
     then sees different batch neighbours than with corpus order. Rows are unit-normalised
     unless `normalized=False` (all-MiniLM-L6-v2 ends with a Normalize module).
     """
-    out = _over_batches(run_batch, texts, tokenizer, batch_size, max_length, input_names,
-                        mean_pool, sort_by_length)
+    out = _over_batches(run_batch, texts, tokenizer, batch_size, max_length, input_names, mean_pool, sort_by_length)
     return normalize(out) if normalized else out
 
 
@@ -191,10 +202,16 @@ def classification_head(source) -> tuple[Callable[[Any, Any], np.ndarray], dict]
     return head, dict(config.id2label)
 
 
-def predict_texts(run_batch: Callable[[dict], Any], head: Callable, id2label: dict, texts: Sequence[str],
-                  tokenizer: Any, batch_size: int, max_length: int | None,
-                  input_names: Sequence[str]) -> list[str]:
+def predict_texts(
+    run_batch: Callable[[dict], Any],
+    head: Callable,
+    id2label: dict,
+    texts: Sequence[str],
+    tokenizer: Any,
+    batch_size: int,
+    max_length: int | None,
+    input_names: Sequence[str],
+) -> list[str]:
     """Predicted label (as text) of every text: `head` on a runner's hidden states."""
-    logits = _over_batches(run_batch, texts, tokenizer, batch_size, max_length, input_names,
-                           head, sort_by_length=True)
+    logits = _over_batches(run_batch, texts, tokenizer, batch_size, max_length, input_names, head, sort_by_length=True)
     return [str(id2label.get(int(i), i)) for i in logits.argmax(axis=1)]

@@ -6,6 +6,7 @@ and `machine_label()`, `cpu_isa_summary()` and `short_caption()` turn it into th
 printed under every figure and in the report. Nothing here may crash on an unusual machine:
 anything that cannot be found is recorded as None.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,18 +25,38 @@ from helpers.core.paths import ROOT as REPO_ROOT
 
 # CPU features that decide which GEMM kernels the libraries can use.
 FLAGS_OF_INTEREST = (
-    "avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
-    "amx_tile", "amx_bf16", "amx_int8", "fma",
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "fma",
 )
 
 PACKAGES = (
-    "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime",
-    "onnxscript", "sentence-transformers", "numpy", "pandas", "matplotlib", "papermill",
+    "torch",
+    "transformers",
+    "optimum",
+    "optimum-onnx",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "sentence-transformers",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "papermill",
 )
 
 # Distributions that all install the `onnxruntime` module.
 ORT_DISTRIBUTIONS = (
-    "onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-openvino",
+    "onnxruntime-directml",
     "onnxruntime-training",
 )
 
@@ -99,8 +120,14 @@ def _cpu_from_os() -> dict:
         vendor = (_run(["sysctl", "-n", "machdep.cpu.vendor"]) or "").strip() or None
         feats = _run(["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"])
         flags = set(feats.split()) if feats else None
-    return {"model": model, "vendor": vendor, "family": None, "model_number": None,
-            "stepping": None, "flags": _flags_of_interest(flags)}
+    return {
+        "model": model,
+        "vendor": vendor,
+        "family": None,
+        "model_number": None,
+        "stepping": None,
+        "flags": _flags_of_interest(flags),
+    }
 
 
 def cpu_info() -> dict:
@@ -126,8 +153,7 @@ def _torch_threads() -> int | None:
 
 
 def _nvidia_smi() -> list[dict]:
-    out = _run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
-                "--format=csv,noheader,nounits"])
+    out = _run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"])
     gpus = []
     for line in (out or "").strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
@@ -155,14 +181,16 @@ def gpu_info() -> list[dict]:
     gpus = []
     for i in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(i)
-        gpus.append({
-            "name": props.name,
-            "memory_gib": round(props.total_memory / 2**30, 2),
-            "driver": smi[i]["driver"] if i < len(smi) else None,
-            "cuda": torch.version.cuda,
-            "capability": f"{props.major}.{props.minor}",
-            "source": "torch.cuda",
-        })
+        gpus.append(
+            {
+                "name": props.name,
+                "memory_gib": round(props.total_memory / 2**30, 2),
+                "driver": smi[i]["driver"] if i < len(smi) else None,
+                "cuda": torch.version.cuda,
+                "capability": f"{props.major}.{props.minor}",
+                "source": "torch.cuda",
+            }
+        )
     return gpus
 
 
@@ -190,8 +218,7 @@ def onnxruntime_info() -> dict:
         providers = ort.get_available_providers()
     except Exception:
         providers = []
-    return {"distribution": dists[0] if len(dists) == 1 else (dists or None),
-            "providers": providers}
+    return {"distribution": dists[0] if len(dists) == 1 else (dists or None), "providers": providers}
 
 
 def torch_backends() -> dict:
@@ -204,8 +231,7 @@ def torch_backends() -> dict:
         "mkl_available": torch.backends.mkl.is_available(),
         "openmp_available": torch.backends.openmp.is_available(),
         "cpu_capability": None,
-        "parallel_info": [l.strip() for l in torch.__config__.parallel_info().splitlines()
-                          if l.strip()],
+        "parallel_info": [line.strip() for line in torch.__config__.parallel_info().splitlines() if line.strip()],
     }
     try:  # torch >= 2.1
         info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
@@ -220,8 +246,7 @@ def git_info(root: Path = REPO_ROOT) -> dict:
         return {"commit": None, "dirty": None}
     commit = _run(["git", "rev-parse", "HEAD"], cwd=root)
     status = _run(["git", "status", "--porcelain"], cwd=root)
-    return {"commit": commit.strip() if commit else None,
-            "dirty": bool(status.strip()) if status is not None else None}
+    return {"commit": commit.strip() if commit else None, "dirty": bool(status.strip()) if status is not None else None}
 
 
 def _project_relative(path: str) -> str:
@@ -241,15 +266,13 @@ def fingerprint(profile: str | None = None) -> dict:
         "cpu": cpu_info(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 2),
         "gpu": gpu_info(),
-        "os": {"platform": platform.platform(), "system": platform.system(),
-               "kernel": platform.release()},
+        "os": {"platform": platform.platform(), "system": platform.system(), "kernel": platform.release()},
         "python": {"version": platform.python_version(), "executable": _project_relative(sys.executable)},
         "packages": package_versions(),
         "onnxruntime": onnxruntime_info(),
         "torch_backends": torch_backends(),
         "git": git_info(),
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                               "CUDA_VISIBLE_DEVICES")},
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")},
         "profile": profile,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -272,8 +295,15 @@ def microarchitecture(vendor: str | None, family, model) -> str | None:
         if family == 26:
             return "Zen 5"
     if vendor == "GenuineIntel" and family == 6:
-        return {85: "Skylake/Cascade Lake", 106: "Ice Lake", 143: "Sapphire Rapids",
-                207: "Emerald Rapids", 173: "Granite Rapids", 151: "Alder Lake", 183: "Raptor Lake"}.get(model)
+        return {
+            85: "Skylake/Cascade Lake",
+            106: "Ice Lake",
+            143: "Sapphire Rapids",
+            207: "Emerald Rapids",
+            173: "Granite Rapids",
+            151: "Alder Lake",
+            183: "Raptor Lake",
+        }.get(model)
     return None
 
 
@@ -337,8 +367,12 @@ def short_caption(fp: dict, run_id: str | None = None) -> str:
     """e.g. "AMD EPYC (Zen 4) · 2 cores · 24 GiB · no GPU · #1a2b3c4d · 2 threads · torch 2.13.0 ·
     ort 1.31.1 · run 20261122T...", for under figures."""
     cpu, pkgs = fp.get("cpu", {}), fp.get("packages", {})
-    parts = [machine_label(fp.get("machine") or machine(fp)), f"{cpu.get('torch_threads')} threads",
-             f"torch {pkgs.get('torch')}", f"ort {pkgs.get('onnxruntime')}"]
+    parts = [
+        machine_label(fp.get("machine") or machine(fp)),
+        f"{cpu.get('torch_threads')} threads",
+        f"torch {pkgs.get('torch')}",
+        f"ort {pkgs.get('onnxruntime')}",
+    ]
     return " · ".join(parts + ([f"run {run_id}"] if run_id else []))
 
 
@@ -356,13 +390,13 @@ def summary(fp: dict) -> dict:
         "cores (physical / logical)": f"{cpu.get('physical_cores')} / {cpu.get('logical_cores')}",
         "torch threads": cpu.get("torch_threads"),
         "memory (GiB)": fp.get("memory_gib"),
-        "GPU": "; ".join(f"{g.get('name')} ({g.get('memory_gib')} GiB, driver {g.get('driver')})"
-                         for g in gpus) or "none",
+        "GPU": "; ".join(f"{g.get('name')} ({g.get('memory_gib')} GiB, driver {g.get('driver')})" for g in gpus)
+        or "none",
         "OS": (fp.get("os") or {}).get("platform"),
         "Python": (fp.get("python") or {}).get("version"),
         **{name: pkgs.get(name) for name in PACKAGES},
         "onnxruntime providers": ", ".join((fp.get("onnxruntime") or {}).get("providers") or []),
         "git commit": ((fp.get("git") or {}).get("commit") or "none")[:12]
-                      + (" (dirty)" if (fp.get("git") or {}).get("dirty") else ""),
+        + (" (dirty)" if (fp.get("git") or {}).get("dirty") else ""),
         "profile": fp.get("profile"),
     }

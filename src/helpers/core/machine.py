@@ -1,5 +1,6 @@
 """Facts about this machine that later studies read from 00_environment's table: the thread
 counts to sweep and the measured ceilings per precision."""
+
 from __future__ import annotations
 
 import math
@@ -22,12 +23,14 @@ def default_thread_counts(cores: int | None = None) -> list[int]:
     return counts if counts[-1] == cores else counts + [cores]
 
 
-def ceiling_for(df, precision: str, device: str = "cpu", threads: int | None = None,
-                library: str | None = None) -> float:
+def ceiling_for(
+    df, precision: str, device: str = "cpu", threads: int | None = None, library: str | None = None
+) -> float:
     """The best measured GEMM rate (GFLOP/s or GOP/s) for a precision, from 00_ceilings rows:
     the ceiling later notebooks divide achieved FLOP/s by. NaN if it was not measured."""
-    rows = df[(df["kind"] == "gemm") & (df["precision"] == precision) & (df["device"] == device)
-              & (df["status"] == "ok")]
+    rows = df[
+        (df["kind"] == "gemm") & (df["precision"] == precision) & (df["device"] == device) & (df["status"] == "ok")
+    ]
     if threads is not None:
         rows = rows[rows["threads"] == threads]
     if library is not None:

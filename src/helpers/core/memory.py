@@ -1,5 +1,6 @@
 """Peak memory: of a block in this process (a sampling thread), of a callable in a fresh
 process (a clean peak, nothing left over from earlier engines), and of CUDA work."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -163,14 +164,22 @@ def _child(conn, load: Callable, run: Callable, args: tuple) -> None:
             result = run(loaded)
         conn.send(("ok", ProcessMemory(result, base, loaded_mb, mem.peak_mb)))
     except BaseException as exc:  # sent back so the parent can record the failure
-        conn.send(("error", {"status": failure_status(exc),
-                             "message": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"}))
+        conn.send(
+            (
+                "error",
+                {
+                    "status": failure_status(exc),
+                    "message": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}",
+                },
+            )
+        )
     finally:
         conn.close()
 
 
-def in_fresh_process(load: Callable, run: Callable, *args, timeout_s: float = 600,
-                     preload: tuple[str, ...] = ()) -> ProcessMemory:
+def in_fresh_process(
+    load: Callable, run: Callable, *args, timeout_s: float = 600, preload: tuple[str, ...] = ()
+) -> ProcessMemory:
     """Call load(*args) then run(loaded) in a new process and return its memory record.
 
     Both callables must be importable (module-level functions). The process is forked from

@@ -4,6 +4,7 @@ Inputs (notebooks, params, data) live in the project; outputs (results, figures,
 under one output root, the project by default, redirected with `WORKBOOK_OUT` or
 `set_out_root()` (the study runner's `--out`, and the tests).
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Under the study runner the kernel's real stderr is the runner's terminal, so the bar is
 written there (sys.__stderr__) and the executed notebook is not flooded with updates.
 """
+
 from __future__ import annotations
 
 import os

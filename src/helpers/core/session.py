@@ -21,6 +21,7 @@ In a notebook, the first cell after the parameters does
 The study runner passes the run id through the environment; a notebook opened by hand in
 JupyterLab joins the current run when its parameters agree with it, or begins a new one.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,13 +68,17 @@ def read_record() -> dict | None:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise RunRecordError(f"{path} is not readable JSON ({exc}); it and results/ were left as they are. "
-                             "Move results/ aside, or run with --fresh to archive it under runs/archive/") from exc
+        raise RunRecordError(
+            f"{path} is not readable JSON ({exc}); it and results/ were left as they are. "
+            "Move results/ aside, or run with --fresh to archive it under runs/archive/"
+        ) from exc
     missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
     if missing:
-        raise RunRecordError(f"{path} is not a run record of this workbook (no {', '.join(missing)}); it and "
-                             "results/ were left as they are. Move results/ aside, or run with --fresh to "
-                             "archive it under runs/archive/")
+        raise RunRecordError(
+            f"{path} is not a run record of this workbook (no {', '.join(missing)}); it and "
+            "results/ were left as they are. Move results/ aside, or run with --fresh to "
+            "archive it under runs/archive/"
+        )
     return record
 
 
@@ -146,8 +151,9 @@ def archive_current(record: dict | None) -> Path | None:
     return dest
 
 
-def begin(profile: str | None, notebooks: dict[str, dict], fresh: bool = False,
-          say: Callable[[str], None] = print) -> dict:
+def begin(
+    profile: str | None, notebooks: dict[str, dict], fresh: bool = False, say: Callable[[str], None] = print
+) -> dict:
     """Continue the recorded run or archive it and start a new one; returns the record.
     `notebooks` maps each notebook about to run to its resolved parameters."""
     try:
@@ -159,16 +165,24 @@ def begin(profile: str | None, notebooks: dict[str, dict], fresh: bool = False,
     machine = this_machine()
     reason = "--fresh" if fresh else (why_not_continue(record, profile, machine, notebooks) if record else None)
     if record and not reason:
-        say(f"resuming run {record['run_id']} ({record['profile']}): same machine and parameters; "
-            f"its {_rows_written()} finished rows are kept and their configurations skipped")
+        say(
+            f"resuming run {record['run_id']} ({record['profile']}): same machine and parameters; "
+            f"its {_rows_written()} finished rows are kept and their configurations skipped"
+        )
     else:
         dest = archive_current(record)
         if dest:
             say(f"previous run {dest.name} archived to {dest} ({reason or 'it had no run record'})")
         from helpers.core.fingerprint import git_info
 
-        record = {"run_id": new_run_id(), "profile": profile or INTERACTIVE, "machine": machine,
-                  "git": git_info(), "started": now(), "notebooks": {}}
+        record = {
+            "run_id": new_run_id(),
+            "profile": profile or INTERACTIVE,
+            "machine": machine,
+            "git": git_info(),
+            "started": now(),
+            "notebooks": {},
+        }
     record["finished"] = None
     for nb, params in notebooks.items():
         record["notebooks"].setdefault(nb, {})["params"] = params
@@ -208,8 +222,13 @@ class Run:
         """plots.save with this run's provenance (notebook, profile, parameters) and caption."""
         from helpers.report import figures as plots
 
-        provenance = {"notebook": self.notebook, "profile": self.profile, "run_id": self.run_id,
-                      "host": self.host, "params": self.params}
+        provenance = {
+            "notebook": self.notebook,
+            "profile": self.profile,
+            "run_id": self.run_id,
+            "host": self.host,
+            "params": self.params,
+        }
         return plots.save(fig, name, provenance=provenance, caption=self.caption)
 
 
@@ -221,8 +240,10 @@ def _join_run(notebook: str, params: dict) -> dict:
         return begin(None, {notebook: params}, say=lambda line: print(f"run: {line}"))
     record = read_record()
     if record is None or record["run_id"] != run_id:
-        raise RunRecordError(f"the study runner started run {run_id}, but {record_path()} records "
-                             f"{record['run_id'] if record else 'no run'}")
+        raise RunRecordError(
+            f"the study runner started run {run_id}, but {record_path()} records "
+            f"{record['run_id'] if record else 'no run'}"
+        )
     return record
 
 
@@ -250,5 +271,11 @@ def start(notebook: str, params: dict | None = None) -> Run:
     record = _join_run(notebook, params)
     env = record_environment(notebook, record, params)
     plots.apply_style()
-    return Run(notebook, record["profile"], record["run_id"], socket.gethostname(), params,
-               caption=short_caption(env, record["run_id"]))
+    return Run(
+        notebook,
+        record["profile"],
+        record["run_id"],
+        socket.gethostname(),
+        params,
+        caption=short_caption(env, record["run_id"]),
+    )

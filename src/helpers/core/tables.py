@@ -9,6 +9,7 @@ A timed row may carry its raw per-call samples (under the key `SAMPLES`): they g
 results/samples/<table>.jsonl, one line per row with the row's run id and key, so any
 statistic or CI can be recomputed later (`load_samples`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,10 +25,32 @@ import numpy as np
 import pandas as pd
 
 COMMON_COLUMNS = (
-    "run_id", "notebook", "host", "model", "engine", "precision", "device", "threads",
-    "batch_size", "seq_len", "n", "mean_ms", "std_ms", "cv", "p50_ms", "p90_ms", "p99_ms",
-    "min_ms", "ci_low_ms", "ci_high_ms", "items_per_s", "tokens_per_s", "peak_rss_mb",
-    "peak_gpu_mb", "status", "message",
+    "run_id",
+    "notebook",
+    "host",
+    "model",
+    "engine",
+    "precision",
+    "device",
+    "threads",
+    "batch_size",
+    "seq_len",
+    "n",
+    "mean_ms",
+    "std_ms",
+    "cv",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "min_ms",
+    "ci_low_ms",
+    "ci_high_ms",
+    "items_per_s",
+    "tokens_per_s",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "status",
+    "message",
 )
 STATUSES = ("ok", "error", "oom", "skipped", "mismatch")
 SAMPLES = "samples_ms"  # a row's raw per-call times in ms; stored beside the table, not in it
@@ -60,8 +83,11 @@ def failure_status(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".lower()
     # torch: "CUDA out of memory" (OutOfMemoryError); ONNX Runtime: "Failed to allocate memory
     # for requested buffer"; C++ code: std::bad_alloc
-    oom = isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or any(
-        s in text for s in ("out of memory", "failed to allocate memory", "bad_alloc"))
+    oom = (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or any(s in text for s in ("out of memory", "failed to allocate memory", "bad_alloc"))
+    )
     return "oom" if oom else "error"
 
 
@@ -74,8 +100,9 @@ def _size(mb: float) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
 
-def exit_failure(exitcode: int | None, low_available_mb: float | None = None, total_mb: float | None = None,
-                 oom_kills: int = 0) -> tuple[str, str]:
+def exit_failure(
+    exitcode: int | None, low_available_mb: float | None = None, total_mb: float | None = None, oom_kills: int = 0
+) -> tuple[str, str]:
     """Status and reason for a process that died without answering. `exitcode` as
     multiprocessing gives it (negative: killed by that signal). `oom` only with evidence of
     memory exhaustion: a SIGKILL while the kernel's OOM-kill count rose (`oom_kills`) or
@@ -98,8 +125,10 @@ def exit_failure(exitcode: int | None, low_available_mb: float | None = None, to
         return "error", "killed by SIGKILL (signal 9); available memory was not recorded"
     if low_available_mb < LOW_MEMORY_FRACTION * total_mb:
         return "oom", f"killed by SIGKILL while available memory was {_size(low_available_mb)} of {_size(total_mb)}"
-    return "error", (f"killed by SIGKILL (signal 9); the lowest available memory seen was {_size(low_available_mb)} "
-                     f"of {_size(total_mb)}: no sign of memory exhaustion")
+    return "error", (
+        f"killed by SIGKILL (signal 9); the lowest available memory seen was {_size(low_available_mb)} "
+        f"of {_size(total_mb)}: no sign of memory exhaustion"
+    )
 
 
 def failure_row(exc: BaseException) -> dict:
@@ -124,8 +153,10 @@ class ResultTable:
         run_id = self.common.get("run_id")
         others = sorted({r.get("run_id") for r in rows} - {run_id}) if run_id else []
         if others:
-            raise ForeignRowsError(f"{self.path} holds rows of run {others[0]}, not of this run {run_id}; "
-                                   "a table holds one run (the study runner archives a previous run first)")
+            raise ForeignRowsError(
+                f"{self.path} holds rows of run {others[0]}, not of this run {run_id}; "
+                "a table holds one run (the study runner archives a previous run first)"
+            )
 
     # -- reading ---------------------------------------------------------------------------
     def _read_rows(self) -> tuple[list[str], list[dict]]:
@@ -207,7 +238,8 @@ class ResultTable:
     def _write_line(self, row: dict) -> None:
         buf = io.StringIO()
         csv.DictWriter(buf, fieldnames=self._header, lineterminator="\n").writerow(
-            {k: _cell(row.get(k)) for k in self._header})
+            {k: _cell(row.get(k)) for k in self._header}
+        )
         _append_line(self.path, buf.getvalue())
 
     def _write_samples(self, row: dict, samples_ms) -> None:
@@ -257,8 +289,10 @@ def read_one_run(path: str | os.PathLike) -> pd.DataFrame | None:
     df = pd.read_csv(path)
     runs = df["run_id"].dropna().unique() if "run_id" in df else []
     if len(runs) > 1:
-        raise ForeignRowsError(f"{path} mixes the rows of {len(runs)} runs ({', '.join(map(str, runs[:3]))}); "
-                               "every table, chart and takeaway reads one run")
+        raise ForeignRowsError(
+            f"{path} mixes the rows of {len(runs)} runs ({', '.join(map(str, runs[:3]))}); "
+            "every table, chart and takeaway reads one run"
+        )
     return df
 
 
@@ -274,8 +308,7 @@ def load_samples(name: str, results_dir: str | os.PathLike | None = None) -> pd.
         for line in path.read_text().splitlines():
             entry = json.loads(line)
             entries[tuple(entry["key"].items())] = entry
-    df = pd.DataFrame([{**e["key"], SAMPLES: np.asarray(e["samples_ns"], dtype=float) / 1e6}
-                       for e in entries.values()])
+    df = pd.DataFrame([{**e["key"], SAMPLES: np.asarray(e["samples_ns"], dtype=float) / 1e6} for e in entries.values()])
     for column in df.columns.drop(SAMPLES, errors="ignore"):
         try:
             df[column] = pd.to_numeric(df[column])

@@ -3,6 +3,7 @@
 Every number the study prints about speed comes through `measure` (one engine, one
 configuration) and `ratio_of_medians` (speed-ups from measurements interleaved in time).
 """
+
 from __future__ import annotations
 
 import time
@@ -18,8 +19,9 @@ BOOTSTRAP_MAX_N = 2000
 NOISY_CV = 0.10  # a measurement whose CV is above this is flagged as noisy
 
 
-def bootstrap_median_ci(samples, confidence: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
-                        seed: int = 0) -> tuple[float, float]:
+def bootstrap_median_ci(
+    samples, confidence: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the median. Above BOOTSTRAP_MAX_N samples
     (tiny calls timed thousands of times) the distribution-free order-statistic interval is
     used instead: the same answer at that size, without resampling millions of values."""
@@ -101,8 +103,16 @@ def _timed_call(fn: Callable, sync: Callable | None) -> float:
     return (time.perf_counter_ns() - start) / 1e6
 
 
-def measure(fn: Callable, *, warmup: int = 2, min_count: int = 5, min_time_s: float = 0.5,
-            max_count: int = 10_000, max_time_s: float = 10.0, sync: Callable | None = None) -> Timing:
+def measure(
+    fn: Callable,
+    *,
+    warmup: int = 2,
+    min_count: int = 5,
+    min_time_s: float = 0.5,
+    max_count: int = 10_000,
+    max_time_s: float = 10.0,
+    sync: Callable | None = None,
+) -> Timing:
     """Time fn(): the first call is the cold start, `warmup` more calls are discarded, then
     repeat until both `min_count` samples and `min_time_s` seconds are reached, stopping at
     `max_count` samples or `max_time_s` seconds (whichever comes first, never below 1 sample).
@@ -135,8 +145,9 @@ def cuda_sync_for(device: str) -> Callable | None:
     return torch.cuda.synchronize
 
 
-def ratio_of_medians(baseline_ms, candidate_ms, confidence: float = 0.95,
-                     resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
+def ratio_of_medians(
+    baseline_ms, candidate_ms, confidence: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> dict:
     """Speed-up of candidate over baseline = median(baseline) / median(candidate), with a
     bootstrap CI that resamples both sample sets independently."""
     a = np.asarray(baseline_ms, dtype=float)

@@ -1,4 +1,5 @@
 """The study's charts, each drawn from a result table (never from kernel state)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -9,8 +10,10 @@ def export_costs(df: pd.DataFrame):
     """File size and export time per format, one bar per model."""
     ok = df[df["export_seconds"].notna()]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
-    for ax, column, label in ((axes[0], "size_mb", "size on disk (MB)"),
-                              (axes[1], "export_seconds", "export time (s)")):
+    for ax, column, label in (
+        (axes[0], "size_mb", "size on disk (MB)"),
+        (axes[1], "export_seconds", "export time (s)"),
+    ):
         table = ok.pivot_table(index="format", columns="model", values=column, sort=False)
         table.plot.barh(ax=ax, legend=ax is axes[1])
         ax.set_xlabel(label)
@@ -46,23 +49,29 @@ def fusion_counts(df: pd.DataFrame):
 def quantization_pareto(variants: pd.DataFrame, speed: pd.DataFrame, fidelity: str = "recall_at_10"):
     """Speed-up over eager fp32 (with its CI) against fidelity, per model and batch size;
     mismatching variants are drawn as crosses."""
-    merged = speed.merge(variants[["model", "method", fidelity, "status"]], on=["model", "method"],
-                         suffixes=("", "_variant"))
+    merged = speed.merge(
+        variants[["model", "method", fidelity, "status"]], on=["model", "method"], suffixes=("", "_variant")
+    )
     models = list(dict.fromkeys(merged["model"]))
     sizes = sorted(merged["batch_size"].unique())
-    fig, axes = plt.subplots(len(models), len(sizes), figsize=(5.5 * len(sizes), 4.5 * len(models)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(models), len(sizes), figsize=(5.5 * len(sizes), 4.5 * len(models)), squeeze=False)
     for i, model in enumerate(models):
         for j, bs in enumerate(sizes):
             ax = axes[i][j]
             sub = merged[(merged["model"] == model) & (merged["batch_size"] == bs)]
             for r in sub.itertuples():
                 bad = r.status_variant == "mismatch"
-                ax.errorbar(r.speedup, getattr(r, fidelity),
-                            xerr=[[r.speedup - r.speedup_ci_low], [r.speedup_ci_high - r.speedup]],
-                            fmt="x" if bad else "o", color="C3" if bad else "C0", capsize=2)
-                ax.annotate(r.method, (r.speedup, getattr(r, fidelity)), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+                ax.errorbar(
+                    r.speedup,
+                    getattr(r, fidelity),
+                    xerr=[[r.speedup - r.speedup_ci_low], [r.speedup_ci_high - r.speedup]],
+                    fmt="x" if bad else "o",
+                    color="C3" if bad else "C0",
+                    capsize=2,
+                )
+                ax.annotate(
+                    r.method, (r.speedup, getattr(r, fidelity)), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                )
             ax.axvline(1.0, color="0.6", lw=0.8, ls="--")
             ax.set_xlabel(f"speed-up over eager fp32 (batch {bs} × {int(sub['seq_len'].iloc[0]) if len(sub) else '?'})")
             ax.set_ylabel(fidelity.replace("_", " ") + " vs fp32")
@@ -92,9 +101,14 @@ def per_channel_vs_per_tensor(variants: pd.DataFrame):
         for tool, (pt, pc) in pairs.items():
             for scheme, method in (("per-tensor", pt), ("per-channel", pc)):
                 if method in sub.index and sub.loc[method, "status"] in ("ok", "mismatch"):
-                    rows.append({"group": f"{model}\n{tool}", "scheme": scheme,
-                                 "cosine_min": sub.loc[method, "cosine_min"],
-                                 "recall_at_10": sub.loc[method, "recall_at_10"]})
+                    rows.append(
+                        {
+                            "group": f"{model}\n{tool}",
+                            "scheme": scheme,
+                            "cosine_min": sub.loc[method, "cosine_min"],
+                            "recall_at_10": sub.loc[method, "recall_at_10"],
+                        }
+                    )
     df = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, metric in zip(axes, ("cosine_min", "recall_at_10")):
@@ -147,8 +161,15 @@ def latency_vs(df: pd.DataFrame, x: str):
         sub = sl[sl["model"] == model]
         for engine, e in sub.groupby("engine", sort=False):
             e = e.sort_values(x)
-            ax.errorbar(e[x], e["p50_ms"], yerr=[e["p50_ms"] - e["ci_low_ms"], e["ci_high_ms"] - e["p50_ms"]],
-                        marker="o", ms=3, capsize=2, label=engine)
+            ax.errorbar(
+                e[x],
+                e["p50_ms"],
+                yerr=[e["p50_ms"] - e["ci_low_ms"], e["ci_high_ms"] - e["p50_ms"]],
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=engine,
+            )
         _mark_flagged(ax, sub, x, "p50_ms")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -187,21 +208,21 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
     """Speed-up over eager fp32 for every batch x length pair, one panel per engine."""
     import numpy as np
 
-    sub = df[(df["model"] == model) & (df["scope"] == "model") & df["speedup"].notna()
-             & (df["engine"] != "eager")]
+    sub = df[(df["model"] == model) & (df["scope"] == "model") & df["speedup"].notna() & (df["engine"] != "eager")]
     sub = sub[sub["threads"] == sub["threads"].max()] if len(sub) else sub
     names = list(dict.fromkeys(sub["engine"]))
     cols = min(4, max(len(names), 1))
     rows = max(1, -(-len(names) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.axis("off")
     if not names:
-        axes[0][0].text(0.5, 0.5, f"no batch x length grid measured for {model}", ha="center",
-                        transform=axes[0][0].transAxes)
+        axes[0][0].text(
+            0.5, 0.5, f"no batch x length grid measured for {model}", ha="center", transform=axes[0][0].transAxes
+        )
     for ax, engine in zip(axes.flat, names):
         grid = sub[sub["engine"] == engine].pivot_table(index="batch_size", columns="seq_len", values="speedup")
-        image = ax.imshow(np.log2(grid.values), cmap="RdBu", vmin=-2, vmax=2, aspect="auto", origin="lower")
+        ax.imshow(np.log2(grid.values), cmap="RdBu", vmin=-2, vmax=2, aspect="auto", origin="lower")
         for (i, j), v in np.ndenumerate(grid.values):
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=6)
@@ -253,8 +274,14 @@ def latency_vs_model_size(df: pd.DataFrame):
         e = e.sort_values("n_params")
         ax.plot(e["n_params"] / 1e6, e["p50_ms"], marker="o", ms=4, label=engine)
     for model, m in sl.groupby("model"):
-        ax.annotate(model, (m["n_params"].iloc[0] / 1e6, m["p50_ms"].min()), fontsize=7,
-                    xytext=(0, -12), textcoords="offset points", ha="center")
+        ax.annotate(
+            model,
+            (m["n_params"].iloc[0] / 1e6, m["p50_ms"].min()),
+            fontsize=7,
+            xytext=(0, -12),
+            textcoords="offset points",
+            ha="center",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("parameters (millions)")
@@ -271,8 +298,7 @@ def efficiency_vs_ceiling(df: pd.DataFrame):
     sub = sub[sub["threads"] == sub.groupby("model")["threads"].transform("max")]
     fig, ax = plt.subplots()
     if "ceiling_gflops" not in sub or sub["ceiling_gflops"].isna().all():
-        ax.text(0.5, 0.5, "no ceilings from 00_environment at these thread counts", ha="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no ceilings from 00_environment at these thread counts", ha="center", transform=ax.transAxes)
     for engine, e in sub.groupby("engine", sort=False):
         ax.scatter(e["flops"] / 1e9, e["gflops"], s=12, label=engine)
     ceilings = sub.groupby("precision")["ceiling_gflops"].max().dropna()
@@ -311,7 +337,9 @@ def sorting_throughput(df: pd.DataFrame, engine: str):
     fig, axes, dists = _lines_by_batch(sub, "distribution", "strategy", "items_per_s", "items / s (whole dataset)", 4.8)
     for ax, dist in zip(axes, dists):
         d = sub[sub["distribution"] == dist]
-        ideal = d.groupby("batch_size").apply(lambda g: g["n_texts"].iloc[0] / g["ideal_s"].iloc[0], include_groups=False)
+        ideal = d.groupby("batch_size").apply(
+            lambda g: g["n_texts"].iloc[0] / g["ideal_s"].iloc[0], include_groups=False
+        )
         ax.plot(ideal.index, ideal.values, color="0.5", ls=":", label="ideal (real tokens only)")
     axes[-1].legend(fontsize=7)
     fig.suptitle(f"Throughput by batching strategy ({engine})")
@@ -356,8 +384,10 @@ def per_token_time(df: pd.DataFrame):
     top = ok[(ok["new_tokens"] == ok["new_tokens"].max()) & ok["per_token_ms"].notna()]
     top = top.assign(cell=[f"batch {b} × {s} in" for b, s in zip(top["batch_size"], top["seq_len"])])
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
-    for ax, column, label in ((axes[0], "per_token_ms", "ms per generated token (decode)"),
-                              (axes[1], "ttft_ms", "time to first token (ms)")):
+    for ax, column, label in (
+        (axes[0], "per_token_ms", "ms per generated token (decode)"),
+        (axes[1], "ttft_ms", "time to first token (ms)"),
+    ):
         table = top.pivot_table(index="engine", columns="cell", values=column, sort=False)
         table.plot.barh(ax=ax, legend=ax is axes[1])
         ax.set_xlabel(label)
@@ -393,8 +423,9 @@ def generation_memory(df: pd.DataFrame):
     ok = df[df["status"] == "ok"].set_index("engine") if len(df) else df
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if len(ok):
-        ok[["load_mb", "inference_mb"]].rename(columns={"load_mb": "load increment",
-                                                        "inference_mb": "inference increment"}).plot.barh(ax=ax)
+        ok[["load_mb", "inference_mb"]].rename(
+            columns={"load_mb": "load increment", "inference_mb": "inference increment"}
+        ).plot.barh(ax=ax)
         r = ok.iloc[0]
         ax.set_title(f"batch {int(r.batch_size)} × {int(r.seq_len)} input tokens, {int(r.new_tokens)} new tokens")
     ax.invert_yaxis()
@@ -436,8 +467,7 @@ def notice(title: str, text: str):
 
     fig, ax = plt.subplots(figsize=(9, 3))
     ax.axis("off")
-    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 90)), ha="center", va="center", fontsize=10,
-            transform=ax.transAxes)
+    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 90)), ha="center", va="center", fontsize=10, transform=ax.transAxes)
     fig.suptitle(title)
     return fig
 
@@ -469,8 +499,15 @@ def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
     for ax, model in zip(axes, models):
         for engine, e in sub[sub["model"] == model].groupby("engine", sort=False):
             e = e.sort_values("batch_size")
-            ax.errorbar(e["batch_size"], e["speedup"], yerr=[e["speedup"] - e["speedup_ci_low"],
-                        e["speedup_ci_high"] - e["speedup"]], marker="o", ms=3, capsize=2, label=engine)
+            ax.errorbar(
+                e["batch_size"],
+                e["speedup"],
+                yerr=[e["speedup"] - e["speedup_ci_low"], e["speedup_ci_high"] - e["speedup"]],
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=engine,
+            )
         ax.axhline(1, color="0.4", lw=1, ls="--")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
@@ -511,8 +548,14 @@ def speed_fidelity_memory(points: pd.DataFrame):
         area = 20 + 200 * mem / max(mem.max(), 1)
         good = sub["status"] == "ok"
         ax.scatter(sub.loc[good, "fidelity"], sub.loc[good, "speedup"], s=area[good], alpha=0.6)
-        ax.scatter(sub.loc[~good, "fidelity"], sub.loc[~good, "speedup"], s=area[~good], marker="x", color="k",
-                   label="outside tolerance")
+        ax.scatter(
+            sub.loc[~good, "fidelity"],
+            sub.loc[~good, "speedup"],
+            s=area[~good],
+            marker="x",
+            color="k",
+            label="outside tolerance",
+        )
         for r in sub.itertuples():
             ax.annotate(r.label, (r.fidelity, r.speedup), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.axhline(1, color="0.4", lw=1, ls="--")
@@ -533,16 +576,22 @@ def hosts_side_by_side(per_host: dict[str, pd.DataFrame], batch_size: int = 1, s
         if df is None or df.empty:
             ax.text(0.5, 0.5, "no 03 results", ha="center", transform=ax.transAxes)
             continue
-        sub = df[(df["scope"] == "model") & (df["status"] == "ok") & (df["batch_size"] == batch_size)
-                 & (df["seq_len"] == seq_len) & df["speedup"].notna()]
+        sub = df[
+            (df["scope"] == "model")
+            & (df["status"] == "ok")
+            & (df["batch_size"] == batch_size)
+            & (df["seq_len"] == seq_len)
+            & df["speedup"].notna()
+        ]
         sub = sub[sub["threads"] == sub["threads"].max()]
         if sub.empty:
             ax.text(0.5, 0.5, f"nothing at batch {batch_size} × {seq_len}", ha="center", transform=ax.transAxes)
             continue
         model = sub.sort_values("n_params")["model"].iloc[-1]
         m = sub[sub["model"] == model].drop_duplicates("engine").set_index("engine")
-        m["speedup"].plot.barh(ax=ax, xerr=[m["speedup"] - m["speedup_ci_low"], m["speedup_ci_high"] - m["speedup"]],
-                               capsize=2)
+        m["speedup"].plot.barh(
+            ax=ax, xerr=[m["speedup"] - m["speedup_ci_low"], m["speedup_ci_high"] - m["speedup"]], capsize=2
+        )
         ax.axvline(1, color="0.4", lw=1, ls="--")
         ax.invert_yaxis()
         ax.set_xlabel("speed-up over eager fp32 (95% CI)")

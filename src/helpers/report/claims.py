@@ -5,6 +5,7 @@ A claim's numbers belong to its authors' hardware; what is tested is its shape (
 wins, by roughly how much, where the cross-over is). "Roughly" is within a factor of
 ROUGHLY of their figure.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -20,8 +21,19 @@ HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "cannot be tested here"
 ROUGHLY = 1.5
 
 
-TABLES = ("00_ceilings", "01_export", "02_variants", "02_speed", "03_cpu_sweep", "04_gpu_sweep", "04_fidelity",
-          "05_sorting", "06_generation", "06_memory", "06_agreement")
+TABLES = (
+    "00_ceilings",
+    "01_export",
+    "02_variants",
+    "02_speed",
+    "03_cpu_sweep",
+    "04_gpu_sweep",
+    "04_fidelity",
+    "05_sorting",
+    "06_generation",
+    "06_memory",
+    "06_agreement",
+)
 
 
 SMALL_PARAMS, LARGE_PARAMS = 30e6, 100e6  # "small BERTs" (3.6M-29M) and BERT-base size
@@ -82,8 +94,19 @@ def _trusted(t: dict, name: str, notebook: str, *columns: str) -> pd.DataFrame:
 
 def _cpu(t: dict, *columns: str) -> pd.DataFrame:
     """03's trusted model-only rows at each model's most threads, one per configuration."""
-    df = _trusted(t, "03_cpu_sweep", "03_cpu_sweeps", "model", "engine", "threads", "batch_size", "seq_len",
-                  "scope", "n_params", *columns)
+    df = _trusted(
+        t,
+        "03_cpu_sweep",
+        "03_cpu_sweeps",
+        "model",
+        "engine",
+        "threads",
+        "batch_size",
+        "seq_len",
+        "scope",
+        "n_params",
+        *columns,
+    )
     df = df[df["scope"] == "model"]
     df = df[df["threads"] == df.groupby("model")["threads"].transform("max")]
     if df.empty:
@@ -174,13 +197,19 @@ def c1(t):
     n = _anchor_len(df)
     model, m = _largest(df[df["seq_len"] == n], ("eager", "torchscript", "ort"))
     p = _complete(m, "batch_size", ("eager", "torchscript", "ort"), model)
-    wins = (p["ort"] < p[["eager", "torchscript"]].min(axis=1))
-    ours = "; ".join(f"batch {b}: eager {r.eager:.1f} ms, TorchScript {r.torchscript:.1f}, ORT {r.ort:.1f}"
-                     for b, r in p.iterrows())
-    return _verdict(wins.all()), f"{model}, {n} tokens: {ours}", (
-        f"ORT is the fastest of the three at {'every' if wins.all() else 'only some'} measured batch size "
-        f"({', '.join(str(b) for b in p.index[wins]) or 'none'}); its margin is {_x((p['eager'] / p['ort']).min())}–"
-        f"{_x((p['eager'] / p['ort']).max())} over eager, not the 50× of their setup")
+    wins = p["ort"] < p[["eager", "torchscript"]].min(axis=1)
+    ours = "; ".join(
+        f"batch {b}: eager {r.eager:.1f} ms, TorchScript {r.torchscript:.1f}, ORT {r.ort:.1f}" for b, r in p.iterrows()
+    )
+    return (
+        _verdict(wins.all()),
+        f"{model}, {n} tokens: {ours}",
+        (
+            f"ORT is the fastest of the three at {'every' if wins.all() else 'only some'} measured batch size "
+            f"({', '.join(str(b) for b in p.index[wins]) or 'none'}); its margin is {_x((p['eager'] / p['ort']).min())}–"
+            f"{_x((p['eager'] / p['ort']).max())} over eager, not the 50× of their setup"
+        ),
+    )
 
 
 def c2(t):
@@ -190,10 +219,16 @@ def c2(t):
     p = _complete(m[m["seq_len"] == length], "batch_size", ("eager", "torchscript", "ort"), model)
     small, large = p.iloc[0], p.iloc[-1]
     ok = small.idxmin() == "ort" and large["torchscript"] < large["ort"]
-    return _verdict(ok), (f"{model}, {length} tokens: batch {p.index[0]}: fastest {small.idxmin()}; "
-                          f"batch {p.index[-1]}: eager {large.eager:.2f} / TorchScript {large.torchscript:.2f} / "
-                          f"ORT {large.ort:.2f} ms"), "ORT first at small batch and TorchScript ahead of ORT at large batch" + (
-        "" if ok else " is not what was measured")
+    return (
+        _verdict(ok),
+        (
+            f"{model}, {length} tokens: batch {p.index[0]}: fastest {small.idxmin()}; "
+            f"batch {p.index[-1]}: eager {large.eager:.2f} / TorchScript {large.torchscript:.2f} / "
+            f"ORT {large.ort:.2f} ms"
+        ),
+        "ORT first at small batch and TorchScript ahead of ORT at large batch"
+        + ("" if ok else " is not what was measured"),
+    )
 
 
 def c3(t):
@@ -212,7 +247,11 @@ def c3(t):
         note = ""
     else:
         note = "; TensorRT was not available, so its part is untested"
-    return _verdict(ok), ours, f"2–4× for ORT{', about 5× for TensorRT' if not note else ''}, within a factor {ROUGHLY}{note}"
+    return (
+        _verdict(ok),
+        ours,
+        f"2–4× for ORT{', about 5× for TensorRT' if not note else ''}, within a factor {ROUGHLY}{note}",
+    )
 
 
 def c4(t):
@@ -233,16 +272,41 @@ def c5(t):
         raise Untestable(f"eager was measured at one batch size only ({model}, {n} tokens)")
     gain = e["items_per_s"].iloc[-1] / e["items_per_s"].iloc[0]
     sizes = df[(df["engine"] == "eager") & (df["batch_size"] == 1) & (df["seq_len"] == n)].sort_values("n_params")
-    spread = (f"; batch 1 × {n} eager: {sizes['model'].iloc[0]} {sizes['p50_ms'].iloc[0]:.1f} ms vs "
-              f"{sizes['model'].iloc[-1]} {sizes['p50_ms'].iloc[-1]:.1f} ms") if len(sizes) > 1 else ""
-    return _verdict(gain >= 1.2), (f"{model}, eager, {n} tokens: batching from {e['batch_size'].iloc[0]} to "
-                                   f"{e['batch_size'].iloc[-1]} raises items/s {_x(gain)}{spread}"), (
-        "batching pays on this CPU" if gain >= 1.2 else "batching adds little throughput on this CPU (a 2-core CPU is busy at batch 1)")
+    spread = (
+        (
+            f"; batch 1 × {n} eager: {sizes['model'].iloc[0]} {sizes['p50_ms'].iloc[0]:.1f} ms vs "
+            f"{sizes['model'].iloc[-1]} {sizes['p50_ms'].iloc[-1]:.1f} ms"
+        )
+        if len(sizes) > 1
+        else ""
+    )
+    return (
+        _verdict(gain >= 1.2),
+        (
+            f"{model}, eager, {n} tokens: batching from {e['batch_size'].iloc[0]} to "
+            f"{e['batch_size'].iloc[-1]} raises items/s {_x(gain)}{spread}"
+        ),
+        (
+            "batching pays on this CPU"
+            if gain >= 1.2
+            else "batching adds little throughput on this CPU (a 2-core CPU is busy at batch 1)"
+        ),
+    )
 
 
 def c6(t):
-    gen = _trusted(t, "06_generation", "06_seq2seq", "engine", "new_tokens", "batch_size", "seq_len",
-                   "speedup", "speedup_ci_low", "speedup_ci_high")
+    gen = _trusted(
+        t,
+        "06_generation",
+        "06_seq2seq",
+        "engine",
+        "new_tokens",
+        "batch_size",
+        "seq_len",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+    )
     recipe = gen[gen["engine"] == "ort-o3-int8"]
     if recipe.empty:
         raise Untestable("06 did not measure ort-o3-int8")
@@ -274,11 +338,11 @@ def _ort_over_eager_by_size(rows: pd.DataFrame, engine: str = "ort", base: str =
 
 def _size_groups(ratio: pd.Series, df: pd.DataFrame, small: float, large: float, what: str) -> tuple[bool, str]:
     params = df.groupby("model")["n_params"].first()
-    s, l = ratio[params[ratio.index] <= SMALL_PARAMS], ratio[params[ratio.index] >= LARGE_PARAMS]
-    if s.empty and l.empty:
+    small_r, large_r = ratio[params[ratio.index] <= SMALL_PARAMS], ratio[params[ratio.index] >= LARGE_PARAMS]
+    if small_r.empty and large_r.empty:
         raise Untestable("neither small (≤ 30M) nor BERT-base-size (≥ 100M) models were measured")
     parts, ok = [], True
-    for group, want, label in ((s, small, "small"), (l, large, "base-size")):
+    for group, want, label in ((small_r, small, "small"), (large_r, large, "base-size")):
         if len(group):
             parts.append(f"{label}: " + ", ".join(f"{m} {_x(v)}" for m, v in group.items()))
             ok = ok and _roughly(float(group.median()), want)
@@ -286,8 +350,9 @@ def _size_groups(ratio: pd.Series, df: pd.DataFrame, small: float, large: float,
 
 
 def c7(t):
-    df = _trusted(t, "03_cpu_sweep", "03_cpu_sweeps", "model", "engine", "scope", "threads", "batch_size", "seq_len",
-                  "n_params")
+    df = _trusted(
+        t, "03_cpu_sweep", "03_cpu_sweeps", "model", "engine", "scope", "threads", "batch_size", "seq_len", "n_params"
+    )
     one = df[(df["scope"] == "model") & (df["threads"] == 1) & (df["batch_size"] == 1)]
     if one.empty:
         raise Untestable("03 measured nothing at 1 thread, batch 1")
@@ -311,7 +376,11 @@ def c8(t):
         ok = ok and all(_roughly(v, 1.25) for v in by_len)
     except Untestable:
         ours += "; no small-model length sweep"
-    return _verdict(ok), ours, f"1.4–1.5× (small), 2.4× (base size), about 1.25× at every length, within a factor {ROUGHLY}"
+    return (
+        _verdict(ok),
+        ours,
+        f"1.4–1.5× (small), 2.4× (base size), about 1.25× at every length, within a factor {ROUGHLY}",
+    )
 
 
 def c9(t):
@@ -345,8 +414,11 @@ def c10(t):
     short, long_ = s.iloc[0], s.iloc[-1]
     grows = long_.speedup > short.speedup * 1.1
     trend = "grows" if grows else ("shrinks" if long_.speedup < short.speedup / 1.1 else "stays level")
-    return _verdict(grows), (f"{model}, batch 8: ORT over eager {_ci(short)} at {s.index[0]} tokens, "
-                             f"{_ci(long_)} at {s.index[-1]}"), f"ORT's advantage {trend} with length (more than 10% counts)"
+    return (
+        _verdict(grows),
+        (f"{model}, batch 8: ORT over eager {_ci(short)} at {s.index[0]} tokens, {_ci(long_)} at {s.index[-1]}"),
+        f"ORT's advantage {trend} with length (more than 10% counts)",
+    )
 
 
 def c11(t):
@@ -358,15 +430,29 @@ def c11(t):
     below = s[s.index < 32]
     if below.empty:
         raise Untestable(f"the batch sweep of {model} starts at batch {s.index.min()} (none below 32)")
-    clear = (below["speedup_ci_low"] > 1).all() and (p.loc[below.index, "ort"] < p.loc[below.index, "torchscript"]).all()
-    ours = f"{model}, {n} tokens: ORT over eager {_x(below['speedup'].min())}–{_x(below['speedup'].max())} below batch 32"
+    clear = (below["speedup_ci_low"] > 1).all() and (
+        p.loc[below.index, "ort"] < p.loc[below.index, "torchscript"]
+    ).all()
+    ours = (
+        f"{model}, {n} tokens: ORT over eager {_x(below['speedup'].min())}–{_x(below['speedup'].max())} below batch 32"
+    )
     if p.index.max() < 64:
-        return _verdict(clear), ours + f"; batch 64 not measured (largest {p.index.max()})", (
-            "the first half (ONNX wins below 32) " + ("holds" if clear else "does not hold") + "; the convergence at 64 is untested")
+        return (
+            _verdict(clear),
+            ours + f"; batch 64 not measured (largest {p.index.max()})",
+            (
+                "the first half (ONNX wins below 32) "
+                + ("holds" if clear else "does not hold")
+                + "; the convergence at 64 is untested"
+            ),
+        )
     row = p.loc[p.index[p.index >= 64][0]]
     spread = row.max() / row.min()
-    return _verdict(clear and spread <= 1.1), ours + f"; at batch {row.name} the three are within {100 * (spread - 1):.0f}%", (
-        "ONNX wins clearly below 32, and the three are within about 10% by batch 64")
+    return (
+        _verdict(clear and spread <= 1.1),
+        ours + f"; at batch {row.name} the three are within {100 * (spread - 1):.0f}%",
+        ("ONNX wins clearly below 32, and the three are within about 10% by batch 64"),
+    )
 
 
 def c12(t):
@@ -380,9 +466,15 @@ def c12(t):
     best = m.loc[m["per_item"].idxmin()]
     knee_batch = next((b for prev, b in zip(knee.index, knee.index[1:]) if knee[b] > 0.9 * knee[prev]), knee.index[-1])
     gain = knee.iloc[0] / best.per_item
-    return _verdict(gain >= 12 / ROUGHLY), (f"{model}, {length} tokens: eager stops gaining 10% per doubling at batch "
-                                            f"{knee_batch}; best per-item time {best.engine} at batch {best.batch_size}, "
-                                            f"{_x(gain)} over batch-{knee.index[0]} eager"), "12× (T4) to 28× (V100) over batch-1 PyTorch"
+    return (
+        _verdict(gain >= 12 / ROUGHLY),
+        (
+            f"{model}, {length} tokens: eager stops gaining 10% per doubling at batch "
+            f"{knee_batch}; best per-item time {best.engine} at batch {best.batch_size}, "
+            f"{_x(gain)} over batch-{knee.index[0]} eager"
+        ),
+        "12× (T4) to 28× (V100) over batch-1 PyTorch",
+    )
 
 
 def _slope(x: pd.Series, y: pd.Series) -> float:
@@ -403,8 +495,11 @@ def c13(t):
     s_lo = _slope(rows[rows["batch_size"] == lo]["seq_len"], rows[rows["batch_size"] == lo]["p50_ms"])
     s_hi = _slope(rows[rows["batch_size"] == hi]["seq_len"], rows[rows["batch_size"] == hi]["p50_ms"])
     ok = s_hi >= 0.8 and s_lo < s_hi - 0.15
-    return _verdict(ok), (f"{model}, eager: time ∝ length^{s_hi:.2f} at batch {hi}, length^{s_lo:.2f} at batch {lo} "
-                          "(log-log slope)"), "slope about 1 (or more) at large batch, clearly lower at batch 1"
+    return (
+        _verdict(ok),
+        (f"{model}, eager: time ∝ length^{s_hi:.2f} at batch {hi}, length^{s_lo:.2f} at batch {lo} (log-log slope)"),
+        "slope about 1 (or more) at large batch, clearly lower at batch 1",
+    )
 
 
 def c14(t):
@@ -413,12 +508,19 @@ def c14(t):
     d = df[(df["distribution"] == dist) & (df["engine"] == df["engine"].iloc[0])]
     per_item = d.pivot_table(index="batch_size", columns="strategy", values="p50_ms") / d["n_texts"].iloc[0]
     if not {16, 64} <= set(per_item.index) or not {"unsorted", "sorted"} <= set(per_item.columns):
-        raise Untestable(f"05 did not measure unsorted and sorted at batch 16 and 64 (batches {sorted(per_item.index)})")
+        raise Untestable(
+            f"05 did not measure unsorted and sorted at batch 16 and 64 (batches {sorted(per_item.index)})"
+        )
     change = per_item.loc[64] / per_item.loc[16] - 1
     ok = change["unsorted"] > change["sorted"] and change["sorted"] < 0.05
-    return _verdict(ok), (f"{dist}, {d['engine'].iloc[0]}, batch 16 → 64, time per item: unsorted "
-                          f"{100 * change['unsorted']:+.0f}%, sorted {100 * change['sorted']:+.0f}%"), (
-        "sorted data keeps gaining from larger batches while unsorted data does not")
+    return (
+        _verdict(ok),
+        (
+            f"{dist}, {d['engine'].iloc[0]}, batch 16 → 64, time per item: unsorted "
+            f"{100 * change['unsorted']:+.0f}%, sorted {100 * change['sorted']:+.0f}%"
+        ),
+        ("sorted data keeps gaining from larger batches while unsorted data does not"),
+    )
 
 
 def c15(t):
@@ -431,27 +533,86 @@ def c15(t):
     bad = int8[int8["status"] == "mismatch"]
     ok = spread > 0.01 or (len(bad) and (int8["status"] == "ok").any())
     worst, best = int8.loc[int8["cosine_min"].idxmin()], int8.loc[int8["cosine_min"].idxmax()]
-    return _verdict(ok), (f"INT8 min cosine ranges {worst.cosine_min:.3f} ({worst.model}, {worst.method}) to "
-                          f"{best.cosine_min:.3f} ({best.model}, {best.method}); "
-                          f"{len(bad)} of {len(int8)} INT8 variants fail the tolerance"), (
-        "fidelity differs by model and method, so it must be measured" if ok else "every INT8 variant lost about the same")
+    return (
+        _verdict(ok),
+        (
+            f"INT8 min cosine ranges {worst.cosine_min:.3f} ({worst.model}, {worst.method}) to "
+            f"{best.cosine_min:.3f} ({best.model}, {best.method}); "
+            f"{len(bad)} of {len(int8)} INT8 variants fail the tolerance"
+        ),
+        (
+            "fidelity differs by model and method, so it must be measured"
+            if ok
+            else "every INT8 variant lost about the same"
+        ),
+    )
 
 
 CLAIMS: dict[str, tuple[str, str, str, Callable]] = {
-    "C1": ("CPU: ORT beats eager and TorchScript for BERT-base", "b1: eager 1870 ms, TS 2200, ONNX 36.2", "03_latency_vs_batch", c1),
-    "C2": ("GPU: ORT fastest at small batch, TorchScript at large", "b1: 5.6/4.0/2.0 ms; b256: 22.3/21.8/25.2", "04_speedup_vs_batch", c2),
-    "C3": ("GPU: ORT/Triton 2–4× over PyTorch, TensorRT about 5×", "2–4×; TensorRT 5× (up to 10×)", "04_speedup_vs_batch", c3),
+    "C1": (
+        "CPU: ORT beats eager and TorchScript for BERT-base",
+        "b1: eager 1870 ms, TS 2200, ONNX 36.2",
+        "03_latency_vs_batch",
+        c1,
+    ),
+    "C2": (
+        "GPU: ORT fastest at small batch, TorchScript at large",
+        "b1: 5.6/4.0/2.0 ms; b256: 22.3/21.8/25.2",
+        "04_speedup_vs_batch",
+        c2,
+    ),
+    "C3": (
+        "GPU: ORT/Triton 2–4× over PyTorch, TensorRT about 5×",
+        "2–4×; TensorRT 5× (up to 10×)",
+        "04_speedup_vs_batch",
+        c3,
+    ),
     "C4": ("GPU INT8 (QDQ) 4.5× faster for −0.4 accuracy points", "RTX 3090: 77 → 17 ms", "", c4),
     "C5": ("CPU inference is weak without batching, short sequences, small models", "qualitative", "03_throughput", c5),
-    "C6": ("T5-small: ONNX + O3 + INT8 about 5× faster, 2.2× less inference memory", "0.497 → 0.099 s; +11.3 → +4.9 MiB", "06_speedups", c6),
-    "C7": ("1 CPU core: ORT 2.1–2.3× over PyTorch (small BERTs), 1.8× (base size)", "i5-1135G7, 1 thread", "03_model_size", c7),
-    "C8": ("Dynamic INT8 adds 1.4–1.5× (small), 2.4× (base) over ORT fp32; ~1.25× at every length", "", "03_latency_vs_length", c8),
-    "C9": ("ORT's edge largest at batch 1–8; INT8's edge grows above batch 32", "rubert-tiny2, batch 1…128", "03_throughput", c9),
+    "C6": (
+        "T5-small: ONNX + O3 + INT8 about 5× faster, 2.2× less inference memory",
+        "0.497 → 0.099 s; +11.3 → +4.9 MiB",
+        "06_speedups",
+        c6,
+    ),
+    "C7": (
+        "1 CPU core: ORT 2.1–2.3× over PyTorch (small BERTs), 1.8× (base size)",
+        "i5-1135G7, 1 thread",
+        "03_model_size",
+        c7,
+    ),
+    "C8": (
+        "Dynamic INT8 adds 1.4–1.5× (small), 2.4× (base) over ORT fp32; ~1.25× at every length",
+        "",
+        "03_latency_vs_length",
+        c8,
+    ),
+    "C9": (
+        "ORT's edge largest at batch 1–8; INT8's edge grows above batch 32",
+        "rubert-tiny2, batch 1…128",
+        "03_throughput",
+        c9,
+    ),
     "C10": ("ORT's edge grows with sequence length, largest at 512", "16…512 tokens", "03_latency_vs_length", c10),
-    "C11": ("CPU: ONNX wins below batch 32; the three formats within ~10% by batch 64", "camemBERT", "03_latency_vs_batch", c11),
-    "C12": ("GPU: best batch depends on the GPU; 12× (T4) to 28× (V100) over batch-1", "T4: batch 8; V100: 32–64", "04_per_item_vs_batch", c12),
+    "C11": (
+        "CPU: ONNX wins below batch 32; the three formats within ~10% by batch 64",
+        "camemBERT",
+        "03_latency_vs_batch",
+        c11,
+    ),
+    "C12": (
+        "GPU: best batch depends on the GPU; 12× (T4) to 28× (V100) over batch-1",
+        "T4: batch 8; V100: 32–64",
+        "04_per_item_vs_batch",
+        c12,
+    ),
     "C13": ("Per-item time grows ~linearly with length at large batch, not at batch 1", "", "03_speedup_heatmap", c13),
-    "C14": ("Sorting by length: batch 16→64, unsorted ~20% slower per item, sorted ~10% faster", "1k sentences", "05_throughput_eager", c14),
+    "C14": (
+        "Sorting by length: batch 16→64, unsorted ~20% slower per item, sorted ~10% faster",
+        "1k sentences",
+        "05_throughput_eager",
+        c14,
+    ),
     "C15": ("Quantization costs a small, model-dependent accuracy loss: measure it per model", "", "02_pareto", c15),
 }
 
@@ -479,6 +640,8 @@ def _link(figure: str, prefix: str) -> str:
 
 def claims_markdown(verdicts: list[Verdict], figure_prefix: str = "../figures/") -> str:
     lines = ["| claim | their figure | ours, on this hardware | verdict | why | figure |", "|---|---|---|---|---|---|"]
-    lines += [f"| **{v.id}** {v.claim} | {v.theirs} | {v.ours} | **{v.verdict}** | {v.reason} | {_link(v.figure, figure_prefix)} |"
-              for v in verdicts]
+    lines += [
+        f"| **{v.id}** {v.claim} | {v.theirs} | {v.ours} | **{v.verdict}** | {v.reason} | {_link(v.figure, figure_prefix)} |"
+        for v in verdicts
+    ]
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 Drawing the same table twice gives byte-identical files: no dates in the metadata and a
 fixed salt for the SVG element ids."""
+
 from __future__ import annotations
 
 import json
@@ -81,9 +82,16 @@ def gallery(figures_dir: str | Path, link_prefix: str = "", heading: str = "#") 
     for name in sorted(index):
         e = index[name]
         params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted((e.get("params") or {}).items()))
-        lines += [f"{heading}# {name}", "", f"![{e.get('title') or name}]({link_prefix}{e.get('png', name + '.png')})", "",
-                  f"**{e.get('title') or name}**", "",
-                  f"- notebook `{e.get('notebook', '?')}`, profile `{e.get('profile', '?')}`, run `{e.get('run_id', '?')}`",
-                  f"- host: {e.get('host', '?')} ({e.get('caption', '')})",
-                  f"- parameters: {params or '—'}", ""]
+        lines += [
+            f"{heading}# {name}",
+            "",
+            f"![{e.get('title') or name}]({link_prefix}{e.get('png', name + '.png')})",
+            "",
+            f"**{e.get('title') or name}**",
+            "",
+            f"- notebook `{e.get('notebook', '?')}`, profile `{e.get('profile', '?')}`, run `{e.get('run_id', '?')}`",
+            f"- host: {e.get('host', '?')} ({e.get('caption', '')})",
+            f"- parameters: {params or '—'}",
+            "",
+        ]
     return "\n".join(lines)

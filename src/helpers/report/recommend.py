@@ -1,5 +1,6 @@
 """The recommendation per workload, the speed-fidelity-memory points, and runs side by side
 (this run beside every committed reference)."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ def engine_fidelity(t: dict, min_cosine: float) -> dict[str, tuple[float | None,
     """Per engine: min cosine of its embeddings against fp32 on real text (02 for CPU
     engines, 04 for GPU ones) and where that figure comes from. fp32 engines are checked
     against eager in every configuration, so they pass by that check alone."""
-    out: dict[str, tuple[float | None, str]] = {e: (1.0, "fp32: checked against eager per configuration") for e in FP32_ENGINES}
+    out: dict[str, tuple[float | None, str]] = {
+        e: (1.0, "fp32: checked against eager per configuration") for e in FP32_ENGINES
+    }
     variants = t.get("02_variants")
     if variants is not None:
         real = variants[variants["cosine_min"].notna()]
@@ -61,8 +64,12 @@ def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
         pass
     try:
         g = _gpu(t)
-        frames.append(g.assign(device=g["gpu"] if "gpu" in g else "cuda",
-                               memory_mb=g.get("peak_gpu_mb", pd.Series(np.nan, index=g.index))))
+        frames.append(
+            g.assign(
+                device=g["gpu"] if "gpu" in g else "cuda",
+                memory_mb=g.get("peak_gpu_mb", pd.Series(np.nan, index=g.index)),
+            )
+        )
     except Untestable:
         pass
     if not frames:
@@ -70,7 +77,8 @@ def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True)
     rows = rows[rows["speedup"].notna()].assign(
         batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
-        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)))
+        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)),
+    )
     out = []
     for (device, model, batch, length), cell in rows.groupby(["device", "model", "batch", "length"], sort=False):
         scored = []
@@ -85,17 +93,31 @@ def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
             continue
         scored.sort(key=lambda s: -s[0])
         gm, engine, e, cosine = scored[0]
-        out.append({"device": device, "model": model, "batch": batch, "length": length, "cells": len(e),
-                    "engine": engine, "speedup": gm, "ci_low": e["speedup_ci_low"].min(),
-                    "ci_high": e["speedup_ci_high"].max(), "min_cosine": cosine,
-                    "memory_mb": float(e["memory_mb"].median()) if e["memory_mb"].notna().any() else np.nan,
-                    "runner_up": scored[1][1] if len(scored) > 1 else "—",
-                    "runner_up_speedup": scored[1][0] if len(scored) > 1 else np.nan})
+        out.append(
+            {
+                "device": device,
+                "model": model,
+                "batch": batch,
+                "length": length,
+                "cells": len(e),
+                "engine": engine,
+                "speedup": gm,
+                "ci_low": e["speedup_ci_low"].min(),
+                "ci_high": e["speedup_ci_high"].max(),
+                "min_cosine": cosine,
+                "memory_mb": float(e["memory_mb"].median()) if e["memory_mb"].notna().any() else np.nan,
+                "runner_up": scored[1][1] if len(scored) > 1 else "—",
+                "runner_up_speedup": scored[1][0] if len(scored) > 1 else np.nan,
+            }
+        )
     order = {label: i for i, (_, _, label) in enumerate(BATCH_CLASSES + LENGTH_RANGES)}
     df = pd.DataFrame(out)
     if df.empty:
         return df
-    return df.sort_values(["device", "model", "batch", "length"], key=lambda s: s.map(order).fillna(s) if s.name in ("batch", "length") else s).reset_index(drop=True)
+    return df.sort_values(
+        ["device", "model", "batch", "length"],
+        key=lambda s: s.map(order).fillna(s) if s.name in ("batch", "length") else s,
+    ).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- summary across notebooks
@@ -108,29 +130,55 @@ def summary_points(t: dict) -> pd.DataFrame:
         speed = s[s["speedup"].notna()].groupby(["model", "method"])["speedup"].median()
         for r in v[v["cosine_min"].notna()].itertuples():
             if (r.model, r.method) in speed:
-                points.append({"notebook": "02 quantization", "label": f"{r.method} ({r.model})",
-                               "speedup": speed[(r.model, r.method)], "fidelity": r.cosine_min,
-                               "fidelity_kind": "min cosine, real text", "memory_mb": getattr(r, "peak_rss_mb", np.nan),
-                               "status": r.status})
+                points.append(
+                    {
+                        "notebook": "02 quantization",
+                        "label": f"{r.method} ({r.model})",
+                        "speedup": speed[(r.model, r.method)],
+                        "fidelity": r.cosine_min,
+                        "fidelity_kind": "min cosine, real text",
+                        "memory_mb": getattr(r, "peak_rss_mb", np.nan),
+                        "status": r.status,
+                    }
+                )
     try:
         cpu = _cpu(t)
         for (model, engine), e in cpu.groupby(["model", "engine"]):
             if model == cpu.sort_values("n_params")["model"].iloc[-1]:
-                points.append({"notebook": "03 CPU sweeps", "label": f"{engine} ({model})",
-                               "speedup": e["speedup"].median(), "fidelity": e["cosine_min"].min(),
-                               "fidelity_kind": "min cosine vs eager", "memory_mb": e["peak_rss_mb"].median(),
-                               "status": "ok"})
+                points.append(
+                    {
+                        "notebook": "03 CPU sweeps",
+                        "label": f"{engine} ({model})",
+                        "speedup": e["speedup"].median(),
+                        "fidelity": e["cosine_min"].min(),
+                        "fidelity_kind": "min cosine vs eager",
+                        "memory_mb": e["peak_rss_mb"].median(),
+                        "status": "ok",
+                    }
+                )
     except Untestable:
         pass
     gen, mem, agr = t.get("06_generation"), t.get("06_memory"), t.get("06_agreement")
     if gen is not None and agr is not None:
         g = _ok(gen).groupby("engine")["speedup"].median()
-        m = mem.set_index("engine")["inference_mb"] if mem is not None and "inference_mb" in mem else pd.Series(dtype=float)
+        m = (
+            mem.set_index("engine")["inference_mb"]
+            if mem is not None and "inference_mb" in mem
+            else pd.Series(dtype=float)
+        )
         for r in agr.itertuples():
             if r.engine in g and pd.notna(getattr(r, "token_agreement", np.nan)):
-                points.append({"notebook": "06 seq2seq", "label": r.engine, "speedup": g[r.engine],
-                               "fidelity": r.token_agreement, "fidelity_kind": "token agreement",
-                               "memory_mb": m.get(r.engine, np.nan), "status": r.status})
+                points.append(
+                    {
+                        "notebook": "06 seq2seq",
+                        "label": r.engine,
+                        "speedup": g[r.engine],
+                        "fidelity": r.token_agreement,
+                        "fidelity_kind": "token agreement",
+                        "memory_mb": m.get(r.engine, np.nan),
+                        "status": r.status,
+                    }
+                )
     return pd.DataFrame(points)
 
 
@@ -150,8 +198,11 @@ def machine_of(results_dir: str | Path) -> str:
 
 def describe_run(results_dir: str | Path) -> str:
     env = environment_of(results_dir)
-    return (f"{machine_of(results_dir)}, profile `{env.get('profile', '?')}`, run `{env.get('run_id', '?')}`"
-            if env else "an unrecorded run")
+    return (
+        f"{machine_of(results_dir)}, profile `{env.get('profile', '?')}`, run `{env.get('run_id', '?')}`"
+        if env
+        else "an unrecorded run"
+    )
 
 
 def _min_cosine_of(results_dir: Path, default: float = 0.95) -> float:
@@ -164,7 +215,9 @@ def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple
     by label."""
     runs = {"this run": Path(results_dir)}
     if reference_root.is_dir():
-        for ref in sorted(p for p in reference_root.iterdir() if (p / "results").is_dir() and not p.name.startswith(".")):
+        for ref in sorted(
+            p for p in reference_root.iterdir() if (p / "results").is_dir() and not p.name.startswith(".")
+        ):
             runs[f"reference {ref.name}"] = ref / "results"
     runs.update({f"results {Path(d).name or d}": Path(d) for d in extra})
     return runs
@@ -172,8 +225,9 @@ def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple
 
 def verdicts_by_machine(runs: dict[str, Path]) -> pd.DataFrame:
     """Each claim's verdict per run (columns), claims as rows."""
-    return pd.DataFrame({label: claims_frame(evaluate_claims(load_tables(d))).set_index("id")["verdict"]
-                         for label, d in runs.items()})
+    return pd.DataFrame(
+        {label: claims_frame(evaluate_claims(load_tables(d))).set_index("id")["verdict"] for label, d in runs.items()}
+    )
 
 
 def recommendation_by_machine(runs: dict[str, Path], min_cosine: float) -> pd.DataFrame:

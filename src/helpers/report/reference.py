@@ -9,6 +9,7 @@ reference/.partial-NAME/ (resumable), and only when every notebook succeeded is 
 reference/.publish-NAME/ and moved into place, so an interrupted run leaves the previous
 reference intact. The project README's findings quote the reference its marker names.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,11 +20,10 @@ import nbformat
 import pandas as pd
 
 from helpers.core import paths
-from helpers.report.figures import gallery
-from helpers.report.claims import FAILS, HOLDS, UNTESTABLE, _link, evaluate_claims, load_tables
-from helpers.report.recommend import _main_model, _min_cosine_of, describe_run, recommendations
-
 from helpers.params import ParameterError
+from helpers.report.claims import FAILS, HOLDS, UNTESTABLE, _link, evaluate_claims, load_tables
+from helpers.report.figures import gallery
+from helpers.report.recommend import _main_model, _min_cosine_of, describe_run, recommendations
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 FINDINGS_START = re.compile(r"<!-- findings:start reference=([a-z0-9._-]+) -->")
@@ -33,11 +33,15 @@ PAPERMILL_PATHS = ("input_path", "output_path", "environment_variables")
 
 def check_name(name: str, replace: bool) -> str:
     if not NAME.match(name):
-        raise ParameterError(f"--reference: {name!r} is not a folder name; accepted: lower-case letters, digits, "
-                             "'.', '_' and '-', e.g. epyc-zen4-2c-full")
+        raise ParameterError(
+            f"--reference: {name!r} is not a folder name; accepted: lower-case letters, digits, "
+            "'.', '_' and '-', e.g. epyc-zen4-2c-full"
+        )
     if (paths.REFERENCE / name).exists() and not replace:
-        raise ParameterError(f"--reference: reference/{name}/ already exists; pass --replace to replace it "
-                             "(the old one stays until the new run is complete)")
+        raise ParameterError(
+            f"--reference: reference/{name}/ already exists; pass --replace to replace it "
+            "(the old one stays until the new run is complete)"
+        )
     return name
 
 
@@ -96,15 +100,28 @@ def reference_readme(folder: Path, name: str) -> str:
     results, figures = folder / "results", folder / "figures"
     notebooks = sorted((folder / "notebooks").glob("*.ipynb"))
     listed = [f"- [{nb.stem}](notebooks/{nb.name})" for nb in notebooks] or [
-        "- none kept: this run predates keeping executed notebooks with references"]
-    return "\n".join([
-        f"# Reference run `{name}`", "",
-        "Written by `python -m helpers.study run --reference` (or, without measuring, `python -m helpers.study "
-        "readme`); do not edit by hand. Tables are in `results/` (raw per-call samples in `results/samples/` "
-        "where kept), charts in `figures/`.", "",
-        "## Findings", "", findings_markdown(results, figures, source=f"`reference/{name}/results/`"), "",
-        "## Executed notebooks", "", *listed, "",
-        gallery(figures, link_prefix="figures/", heading="##"), ""])
+        "- none kept: this run predates keeping executed notebooks with references"
+    ]
+    return "\n".join(
+        [
+            f"# Reference run `{name}`",
+            "",
+            "Written by `python -m helpers.study run --reference` (or, without measuring, `python -m helpers.study "
+            "readme`); do not edit by hand. Tables are in `results/` (raw per-call samples in `results/samples/` "
+            "where kept), charts in `figures/`.",
+            "",
+            "## Findings",
+            "",
+            findings_markdown(results, figures, source=f"`reference/{name}/results/`"),
+            "",
+            "## Executed notebooks",
+            "",
+            *listed,
+            "",
+            gallery(figures, link_prefix="figures/", heading="##"),
+            "",
+        ]
+    )
 
 
 # -- the project README -----------------------------------------------------------------------
@@ -116,13 +133,14 @@ def readme_reference(readme: Path | None = None) -> str | None:
 
 def project_findings(name: str) -> str:
     folder = paths.REFERENCE / name
-    return findings_markdown(folder / "results", folder / "figures",
-                                    link_prefix=f"reference/{name}/figures/", source=f"`reference/{name}/`")
+    return findings_markdown(
+        folder / "results", folder / "figures", link_prefix=f"reference/{name}/figures/", source=f"`reference/{name}/`"
+    )
 
 
 def findings_in(readme: str) -> str:
     start, end = FINDINGS_START.search(readme), readme.index(FINDINGS_END)
-    return readme[start.end(): end].strip("\n")
+    return readme[start.end() : end].strip("\n")
 
 
 def replace_findings(readme: str, name: str, findings: str) -> str:
@@ -148,8 +166,9 @@ def write_readmes(name: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------- findings of a reference run
-def findings_markdown(results_dir: str | Path, figures_dir: str | Path, link_prefix: str = "figures/",
-                      source: str = "`results/`") -> str:
+def findings_markdown(
+    results_dir: str | Path, figures_dir: str | Path, link_prefix: str = "figures/", source: str = "`results/`"
+) -> str:
     """The findings of one run, computed from its tables, never typed by hand: for a
     reference's README and (through the reference command) the project README."""
     results_dir = Path(results_dir)
@@ -158,18 +177,35 @@ def findings_markdown(results_dir: str | Path, figures_dir: str | Path, link_pre
     verdicts = evaluate_claims(t, figures_dir)
     recs = _main_model(recommendations(t, min_cosine))
     counts = pd.Series([v.verdict for v in verdicts]).value_counts()
-    lines = [f"Measured on {describe_run(results_dir)}. Generated from {source}; "
-             "every number below is read from the tables.", ""]
+    lines = [
+        f"Measured on {describe_run(results_dir)}. Generated from {source}; "
+        "every number below is read from the tables.",
+        "",
+    ]
     if len(recs):
-        lines += [f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
-                  "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):", "",
-                  "| device | model | batch | length | engine | speed-up | CI range | runner-up |", "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
-                  f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.runner_up} |" for r in recs.itertuples()]
+        lines += [
+            f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
+            "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):",
+            "",
+            "| device | model | batch | length | engine | speed-up | CI range | runner-up |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
+            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.runner_up} |"
+            for r in recs.itertuples()
+        ]
         lines.append("")
-    lines += [f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
-              f"{counts.get(UNTESTABLE, 0)} cannot be tested here.", "",
-              "| claim | verdict | measured here | figure |", "|---|---|---|---|"]
-    lines += [f"| {v.id}: {v.claim} | {v.verdict} | {v.ours if v.verdict != UNTESTABLE else v.reason} | "
-              f"{_link(v.figure, link_prefix)} |" for v in verdicts]
+    lines += [
+        f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
+        f"{counts.get(UNTESTABLE, 0)} cannot be tested here.",
+        "",
+        "| claim | verdict | measured here | figure |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {v.id}: {v.claim} | {v.verdict} | {v.ours if v.verdict != UNTESTABLE else v.reason} | "
+        f"{_link(v.figure, link_prefix)} |"
+        for v in verdicts
+    ]
     return "\n".join(lines)

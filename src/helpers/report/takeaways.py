@@ -1,4 +1,5 @@
 """Sentences that cite results, computed from the result tables (never typed by hand)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -15,22 +16,29 @@ def export_takeaway(df: pd.DataFrame) -> str:
     lines = []
     for model, sub in df.groupby("model", sort=False):
         ok = sub[sub["status"] == "ok"]
-        lines.append(f"**{model}**: {len(ok)} of {len(sub)} formats match eager fp32 "
-                     f"(largest diff {ok['max_abs_diff'].max():.2g}, smallest cosine {ok['cosine_min'].min():.6f}).")
+        lines.append(
+            f"**{model}**: {len(ok)} of {len(sub)} formats match eager fp32 "
+            f"(largest diff {ok['max_abs_diff'].max():.2g}, smallest cosine {ok['cosine_min'].min():.6f})."
+        )
         for status in ("mismatch", "error", "skipped"):
             bad = sub[sub["status"] == status]
             if len(bad):
-                lines.append(f"{status.capitalize()}: " + "; ".join(
-                    f"{r.format} ({r.message})" for r in bad.itertuples()) + ".")
+                lines.append(
+                    f"{status.capitalize()}: " + "; ".join(f"{r.format} ({r.message})" for r in bad.itertuples()) + "."
+                )
         nodes = sub.set_index("format")["node_count"].dropna()
         if "onnx" in nodes and len(nodes) > 1:
             fewest = nodes.idxmin()
-            lines.append(f"Graph optimization shrinks the plain export from {int(nodes['onnx'])} nodes "
-                         f"to {int(nodes[fewest])} ({fewest}).")
+            lines.append(
+                f"Graph optimization shrinks the plain export from {int(nodes['onnx'])} nodes "
+                f"to {int(nodes[fewest])} ({fewest})."
+            )
         times = sub.set_index("format")["export_seconds"].dropna()
         if {"optimum-api", "optimum-cli"} <= set(times.index):
-            lines.append(f"optimum's CLI took {times['optimum-cli']:.1f} s against {times['optimum-api']:.1f} s "
-                         f"for its API (the CLI starts a new Python process).")
+            lines.append(
+                f"optimum's CLI took {times['optimum-cli']:.1f} s against {times['optimum-api']:.1f} s "
+                f"for its API (the CLI starts a new Python process)."
+            )
         lines.append("")
     return "\n\n".join(lines)
 
@@ -44,13 +52,17 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
         sub = sub.set_index("method")
         status = fid.loc[model]["status"].reindex(sub.index)
         good = sub[status == "ok"].drop(index="eager", errors="ignore")
-        head = f"**{model}, batch {bs} × {int(sub['seq_len'].iloc[0])}**: eager fp32 {sub.loc['eager', 'p50_ms']:.1f} ms."
+        head = (
+            f"**{model}, batch {bs} × {int(sub['seq_len'].iloc[0])}**: eager fp32 {sub.loc['eager', 'p50_ms']:.1f} ms."
+        )
         if len(good):
             best = good["speedup"].idxmax()
             b = good.loc[best]
             rec = fid.loc[(model, best), "recall_at_10"]
-            head += (f" Fastest within tolerance: **{best}**, {b.speedup:.2f}× "
-                     f"(95% CI {b.speedup_ci_low:.2f}–{b.speedup_ci_high:.2f}), recall@10 {rec:.3f}.")
+            head += (
+                f" Fastest within tolerance: **{best}**, {b.speedup:.2f}× "
+                f"(95% CI {b.speedup_ci_low:.2f}–{b.speedup_ci_high:.2f}), recall@10 {rec:.3f}."
+            )
         for method in ("ort-fp32", "ort-int8-pc"):
             if method in sub.index:
                 r = sub.loc[method]
@@ -63,10 +75,13 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
         sub = sub.set_index("method")
         if {"ort-int8-pt", "ort-int8-pc"} <= set(sub.index):
             pt, pc = sub.loc["ort-int8-pt"], sub.loc["ort-int8-pc"]
-            lines.append(f"**{model}**: per-channel INT8 keeps min cosine {pc.cosine_min:.3f} and recall@10 "
-                         f"{pc.recall_at_10:.3f}, per-tensor {pt.cosine_min:.3f} and {pt.recall_at_10:.3f}; "
-                         f"INT8 is {sub.loc['ort-fp32', 'size_mb'] / pc.size_mb:.1f}× smaller than the fp32 ONNX file."
-                         if "ort-fp32" in sub.index else "")
+            lines.append(
+                f"**{model}**: per-channel INT8 keeps min cosine {pc.cosine_min:.3f} and recall@10 "
+                f"{pc.recall_at_10:.3f}, per-tensor {pt.cosine_min:.3f} and {pt.recall_at_10:.3f}; "
+                f"INT8 is {sub.loc['ort-fp32', 'size_mb'] / pc.size_mb:.1f}× smaller than the fp32 ONNX file."
+                if "ort-fp32" in sub.index
+                else ""
+            )
         failed = sub[sub["status"].isin(["error", "skipped"])]
         for r in failed.itertuples():
             lines.append(f"{model} {r.Index}: {r.status} ({r.message}).")
@@ -99,36 +114,46 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
     big = ok[ok["model"] == largest]
     out = {}
     if big.empty:
-        return {k: "Nothing was measured." for k in
-                ("batch", "length", "heatmap", "throughput", "threads", "size", "efficiency", "memory", "scope")}
+        return {
+            k: "Nothing was measured."
+            for k in ("batch", "length", "heatmap", "throughput", "threads", "size", "efficiency", "memory", "scope")
+        }
     b_lo, b_hi = big["batch_size"].min(), big["batch_size"].max()
     lo, hi = big[big["batch_size"] == b_lo], big[big["batch_size"] == b_hi]
     lo, hi = lo[lo["seq_len"] == lo["seq_len"].max()], hi[hi["seq_len"] == hi["seq_len"].min()]
-    out["batch"] = (f"{largest}: at batch {b_lo} the fastest engine is {_fastest(lo)}; at batch {b_hi} it is "
-                    f"{_fastest(hi)}.")
+    out["batch"] = (
+        f"{largest}: at batch {b_lo} the fastest engine is {_fastest(lo)}; at batch {b_hi} it is {_fastest(hi)}."
+    )
     s = big[big["engine"] == "ort"]
     if len(s) > 1:
         short, long_ = s.loc[s["seq_len"].idxmin()], s.loc[s["seq_len"].idxmax()]
         trend = "grows" if long_.speedup > short.speedup else "shrinks"
-        out["length"] = (f"{largest}: ORT fp32 over eager is {_ci(short)} at {short.seq_len} tokens and "
-                         f"{_ci(long_)} at {long_.seq_len} tokens: its advantage {trend} with length.")
+        out["length"] = (
+            f"{largest}: ORT fp32 over eager is {_ci(short)} at {short.seq_len} tokens and "
+            f"{_ci(long_)} at {long_.seq_len} tokens: its advantage {trend} with length."
+        )
     else:
         out["length"] = "ORT fp32 was not measured at several lengths."
     grid = ok[(ok["model"] == heatmap_model) & (ok["engine"] != "eager")]
     if len(grid):
         wins = grid.groupby("engine").apply(lambda g: (g["speedup_ci_low"] > 1).mean(), include_groups=False)
         best = grid.loc[grid["speedup"].idxmax()]
-        out["heatmap"] = (f"{heatmap_model}: share of batch × length cells where each engine is faster than eager "
-                          f"(CI above 1): " + ", ".join(f"{e} {100 * v:.0f}%" for e, v in wins.sort_values(ascending=False).items())
-                          + f". Largest speed-up: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}.")
+        out["heatmap"] = (
+            f"{heatmap_model}: share of batch × length cells where each engine is faster than eager "
+            f"(CI above 1): "
+            + ", ".join(f"{e} {100 * v:.0f}%" for e, v in wins.sort_values(ascending=False).items())
+            + f". Largest speed-up: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}."
+        )
     else:
         out["heatmap"] = "No batch × length grid was measured (heatmap_model is empty or not among the models)."
     eager = big[big["engine"] == "eager"].sort_values("batch_size")
     eager = eager[eager["seq_len"] == eager["seq_len"].mode().iloc[0]] if len(eager) else eager
     if len(eager) > 1:
-        out["throughput"] = (f"{largest}, eager: {eager['items_per_s'].iloc[0]:.1f} items/s at batch "
-                             f"{eager['batch_size'].iloc[0]} and {eager['items_per_s'].iloc[-1]:.1f} at batch "
-                             f"{eager['batch_size'].iloc[-1]} ({eager['items_per_s'].iloc[-1] / eager['items_per_s'].iloc[0]:.1f}× from batching).")
+        out["throughput"] = (
+            f"{largest}, eager: {eager['items_per_s'].iloc[0]:.1f} items/s at batch "
+            f"{eager['batch_size'].iloc[0]} and {eager['items_per_s'].iloc[-1]:.1f} at batch "
+            f"{eager['batch_size'].iloc[-1]} ({eager['items_per_s'].iloc[-1] / eager['items_per_s'].iloc[0]:.1f}× from batching)."
+        )
     else:
         out["throughput"] = "Only one batch size was measured."
     from helpers.report.charts import thread_rows
@@ -141,33 +166,47 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
         e = e.sort_values("threads")
         if len(e) > 1:
             parts.append(f"{engine} {e['p50_ms'].iloc[0] / e['p50_ms'].iloc[-1]:.2f}×")
-    out["threads"] = (f"{largest}, from {int(th['threads'].min())} to {int(th['threads'].max())} threads: "
-                      + ", ".join(parts) + "." if parts else "Only one thread count was measured.")
+    out["threads"] = (
+        f"{largest}, from {int(th['threads'].min())} to {int(th['threads'].max())} threads: " + ", ".join(parts) + "."
+        if parts
+        else "Only one thread count was measured."
+    )
     one = df[(df["scope"] == "model") & (df["status"] == "ok") & (df["threads"] == 1) & (df["engine"] == "ort")]
     one = one[one["batch_size"] == one["batch_size"].min()]
-    out["size"] = ("At 1 thread and batch 1, ORT fp32 over eager by model size: "
-                   + ", ".join(f"{r.model} ({r.n_params / 1e6:.0f}M) {_ci(r)}" for r in one.sort_values("n_params").itertuples())
-                   + "." if len(one) else "ORT fp32 was not measured at 1 thread.")
+    out["size"] = (
+        "At 1 thread and batch 1, ORT fp32 over eager by model size: "
+        + ", ".join(f"{r.model} ({r.n_params / 1e6:.0f}M) {_ci(r)}" for r in one.sort_values("n_params").itertuples())
+        + "."
+        if len(one)
+        else "ORT fp32 was not measured at 1 thread."
+    )
     measured = df[(df["scope"] == "model") & (df["status"] == "ok")]
     eff = measured[measured["efficiency"].notna()] if "efficiency" in measured else measured.iloc[0:0]
     if len(eff):
         top = eff.loc[eff["efficiency"].idxmax()]
-        out["efficiency"] = (f"Best efficiency: {top.engine} on {top.model} at batch {top.batch_size} × {top.seq_len}, "
-                             f"{top.gflops:.0f} GFLOP/s = {100 * top.efficiency:.0f}% of the {top.precision} GEMM ceiling. "
-                             f"Median over all configurations: {100 * eff['efficiency'].median():.0f}%.")
+        out["efficiency"] = (
+            f"Best efficiency: {top.engine} on {top.model} at batch {top.batch_size} × {top.seq_len}, "
+            f"{top.gflops:.0f} GFLOP/s = {100 * top.efficiency:.0f}% of the {top.precision} GEMM ceiling. "
+            f"Median over all configurations: {100 * eff['efficiency'].median():.0f}%."
+        )
     else:
         out["efficiency"] = "No ceilings from 00_environment: efficiency was not computed."
     mem = big.loc[big.groupby("engine")["flops"].idxmax()]
-    out["memory"] = (f"{largest}, peak resident memory at the largest configuration: "
-                     + ", ".join(f"{r.engine} {r.peak_rss_mb:.0f} MB" for r in mem.sort_values("peak_rss_mb").itertuples()) + ".")
+    out["memory"] = (
+        f"{largest}, peak resident memory at the largest configuration: "
+        + ", ".join(f"{r.engine} {r.peak_rss_mb:.0f} MB" for r in mem.sort_values("peak_rss_mb").itertuples())
+        + "."
+    )
     e2e = df[(df["status"] == "ok") & (df["engine"] == "eager") & (df["model"] == largest)]
     pivot = e2e.pivot_table(index=["threads", "batch_size", "seq_len"], columns="scope", values="p50_ms").dropna()
     if {"model", "end_to_end"} <= set(pivot.columns) and len(pivot):
         share = 1 - pivot["model"] / pivot["end_to_end"]
         low = f"{100 * share.min():.0f}%" if share.min() > 0 else "nothing measurable (within noise)"
-        out["scope"] = (f"{largest}, eager: tokenization adds {low} to {100 * share.max():.0f}% of the end-to-end "
-                        f"time across configurations (median {100 * share.median():.0f}%); end-to-end results "
-                        "differ from model-only ones by that much.")
+        out["scope"] = (
+            f"{largest}, eager: tokenization adds {low} to {100 * share.max():.0f}% of the end-to-end "
+            f"time across configurations (median {100 * share.median():.0f}%); end-to-end results "
+            "differ from model-only ones by that much."
+        )
     else:
         out["scope"] = "Only one timing scope was measured."
     return out
@@ -182,18 +221,25 @@ def sorting_takeaway(df: pd.DataFrame, engine: str) -> str:
         top = d[d["batch_size"] == d["batch_size"].max()].set_index("strategy")
         if "sorted" in top.index and "speedup" in top:
             r = top.loc["sorted"]
-            lines.append(f"**{dist}** (batch {int(r.batch_size)}): sorted is {_ci(r)} over unsorted; padding waste "
-                         f"{top.loc['unsorted', 'padding_waste']:.2f} unsorted vs {r.padding_waste:.2f} sorted; sorted runs at "
-                         f"{r.over_ideal:.2f}× the ideal time of the real tokens alone.")
+            lines.append(
+                f"**{dist}** (batch {int(r.batch_size)}): sorted is {_ci(r)} over unsorted; padding waste "
+                f"{top.loc['unsorted', 'padding_waste']:.2f} unsorted vs {r.padding_waste:.2f} sorted; sorted runs at "
+                f"{r.over_ideal:.2f}× the ideal time of the real tokens alone."
+            )
         per_item = d.pivot_table(index="batch_size", columns="strategy", values="p50_ms") / d["n_texts"].iloc[0]
         if {16, 64} <= set(per_item.index) and {"unsorted", "sorted"} <= set(per_item.columns):
             change = per_item.loc[64] / per_item.loc[16] - 1
-            lines.append(f"{dist}, batch 16 → 64, time per item: unsorted {100 * change['unsorted']:+.0f}%, "
-                         f"sorted {100 * change['sorted']:+.0f}%.")
+            lines.append(
+                f"{dist}, batch 16 → 64, time per item: unsorted {100 * change['unsorted']:+.0f}%, "
+                f"sorted {100 * change['sorted']:+.0f}%."
+            )
         bad = d[d["status"] != "ok"]
         if len(bad):
-            lines.append(f"{dist}: answers differ from one-by-one for " + _fmt_list(
-                f"{r.strategy} at batch {r.batch_size} ({r.message})" for r in bad.itertuples()) + ".")
+            lines.append(
+                f"{dist}: answers differ from one-by-one for "
+                + _fmt_list(f"{r.strategy} at batch {r.batch_size} ({r.message})" for r in bad.itertuples())
+                + "."
+            )
     return "\n\n".join(lines) or "Nothing was measured."
 
 
@@ -211,38 +257,54 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
     recipe = _cell_rows(gen, "ort-o3-int8")
     if len(recipe):
         parts = [f"batch {r.batch_size} × {r.seq_len} input: {_ci(r)}" for r in recipe.itertuples()]
-        lines.append(f"**ORT O3 + INT8 over PyTorch fp32** ({int(recipe['new_tokens'].iloc[0])} new tokens): "
-                     + "; ".join(parts) + " (published: about 5×).")
+        lines.append(
+            f"**ORT O3 + INT8 over PyTorch fp32** ({int(recipe['new_tokens'].iloc[0])} new tokens): "
+            + "; ".join(parts)
+            + " (published: about 5×)."
+        )
     mem = memory[memory["status"] == "ok"].set_index("engine") if len(memory) else memory
     if {"torch", "ort-o3-int8"} <= set(mem.index):
         t, q = mem.loc["torch", "inference_mb"], mem.loc["ort-o3-int8", "inference_mb"]
         ratio = f"{t / q:.1f}× less" if q <= t else f"{q / t:.1f}× more"
-        lines.append(f"Inference memory increment: PyTorch fp32 +{t:.1f} MB, ORT O3 + INT8 +{q:.1f} MB "
-                     f"({ratio}; published: about 2.2× less, +11.3 → +4.9 MiB).")
+        lines.append(
+            f"Inference memory increment: PyTorch fp32 +{t:.1f} MB, ORT O3 + INT8 +{q:.1f} MB "
+            f"({ratio}; published: about 2.2× less, +11.3 → +4.9 MiB)."
+        )
     trusted = gen[(gen["status"] == "ok") & gen["p50_ms"].notna()]
     top = trusted[trusted["new_tokens"] == trusted["new_tokens"].max()]
     if len(top):
         best = top.loc[top.groupby(["batch_size", "seq_len"])["p50_ms"].idxmin()]
-        lines.append("Fastest engine whose tokens agree with fp32: " + "; ".join(
-            f"batch {r.batch_size} × {r.seq_len}: {r.engine} ({r.speedup:.2f}×)" for r in best.itertuples()) + ".")
+        lines.append(
+            "Fastest engine whose tokens agree with fp32: "
+            + "; ".join(f"batch {r.batch_size} × {r.seq_len}: {r.engine} ({r.speedup:.2f}×)" for r in best.itertuples())
+            + "."
+        )
     past, nopast = _cell_rows(gen, "ort"), _cell_rows(gen, "ort-nopast")
     if len(past) and len(nopast):
         both = past.merge(nopast, on=["batch_size", "seq_len"], suffixes=("", "_nopast"))
         ratio = both["p50_ms_nopast"] / both["p50_ms"]
-        lines.append(f"Past key values: ORT without them takes {ratio.min():.2f}–{ratio.max():.2f}× the time of ORT with them.")
+        lines.append(
+            f"Past key values: ORT without them takes {ratio.min():.2f}–{ratio.max():.2f}× the time of ORT with them."
+        )
     if len(agreement):
         measured = agreement[agreement["exact_match"].notna()] if "exact_match" in agreement else agreement.iloc[:0]
         exact = measured[measured["exact_match"] == 1.0]["engine"]
-        lines.append(f"Identical token sequences to PyTorch fp32: {_fmt_list(exact)}; "
-                     + _fmt_list(f"{r.engine} {r.exact_match:.0%}" for r in measured[measured["exact_match"] < 1].itertuples())
-                     + " for the others.")
+        lines.append(
+            f"Identical token sequences to PyTorch fp32: {_fmt_list(exact)}; "
+            + _fmt_list(f"{r.engine} {r.exact_match:.0%}" for r in measured[measured["exact_match"] < 1].itertuples())
+            + " for the others."
+        )
         distinct = measured["reference_distinct_tokens"].max() if len(measured) else 0
         if len(measured) and distinct <= 3:
-            lines.append(f"The reference sequences use only {int(distinct)} distinct tokens (random weights repeat "
-                         "themselves), so exact match is a weak test here; the first-step logits diff is the sharper one.")
+            lines.append(
+                f"The reference sequences use only {int(distinct)} distinct tokens (random weights repeat "
+                "themselves), so exact match is a weak test here; the first-step logits diff is the sharper one."
+            )
         bad = agreement[agreement["status"] != "ok"]
         if len(bad):
-            lines.append("Not trusted: " + _fmt_list(f"{r.engine} ({r.status}: {r.message})" for r in bad.itertuples()) + ".")
+            lines.append(
+                "Not trusted: " + _fmt_list(f"{r.engine} ({r.status}: {r.message})" for r in bad.itertuples()) + "."
+            )
     return "\n\n".join(lines) or "Nothing was measured."
 
 
@@ -257,28 +319,55 @@ def gpu_takeaway(df: pd.DataFrame, fits: pd.DataFrame, seq_len: int) -> str:
         if at.empty:
             continue
         small, large = at["batch_size"].min(), at["batch_size"].max()
-        lines.append(f"**{model}** ({seq_len} tokens): fastest at batch {small}: {_fastest(at[at['batch_size'] == small])}; "
-                     f"at batch {large}: {_fastest(at[at['batch_size'] == large])}.")
+        lines.append(
+            f"**{model}** ({seq_len} tokens): fastest at batch {small}: {_fastest(at[at['batch_size'] == small])}; "
+            f"at batch {large}: {_fastest(at[at['batch_size'] == large])}."
+        )
         pair = at.pivot_table(index="batch_size", columns="engine", values="p50_ms")
         if {"ort", "torchscript"} <= set(pair.columns):
             ort_wins = (pair["ort"] < pair["torchscript"]).dropna()
             flips = [b for prev, b in zip(ort_wins.index, ort_wins.index[1:]) if ort_wins[prev] and not ort_wins[b]]
-            lines.append("ORT fp32 against TorchScript: " + (
-                f"ORT is faster up to batch {ort_wins.index[ort_wins.index < flips[0]].max()}, TorchScript from batch {flips[0]}"
-                if flips else ("ORT is faster at every batch" if ort_wins.all() else
-                               "TorchScript is faster at every batch" if not ort_wins.any() else
-                               "no single cross-over (" + ", ".join(f"{b}: {'ORT' if w else 'TorchScript'}" for b, w in ort_wins.items()) + ")"))
-                + " (published: ORT best at small batch, TorchScript at large).")
+            lines.append(
+                "ORT fp32 against TorchScript: "
+                + (
+                    f"ORT is faster up to batch {ort_wins.index[ort_wins.index < flips[0]].max()}, TorchScript from batch {flips[0]}"
+                    if flips
+                    else (
+                        "ORT is faster at every batch"
+                        if ort_wins.all()
+                        else "TorchScript is faster at every batch"
+                        if not ort_wins.any()
+                        else "no single cross-over ("
+                        + ", ".join(f"{b}: {'ORT' if w else 'TorchScript'}" for b, w in ort_wins.items())
+                        + ")"
+                    )
+                )
+                + " (published: ORT best at small batch, TorchScript at large)."
+            )
         best = m.loc[m["speedup"].idxmax()] if m["speedup"].notna().any() else None
         if best is not None:
-            lines.append(f"Best speed-up over eager fp32: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}.")
-        f = fits[(fits["model"] == model) & fits["first_oom_batch"].notna()] if "first_oom_batch" in fits else fits.iloc[:0]
+            lines.append(
+                f"Best speed-up over eager fp32: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}."
+            )
+        f = (
+            fits[(fits["model"] == model) & fits["first_oom_batch"].notna()]
+            if "first_oom_batch" in fits
+            else fits.iloc[:0]
+        )
         if len(f):
-            lines.append("Out of memory: " + "; ".join(
-                f"{r.engine} at {r.seq_len} tokens from batch {int(r.first_oom_batch)} (largest that fits: "
-                f"{int(r.largest_batch) if r.largest_batch == r.largest_batch else 'none'})" for r in f.itertuples()) + ".")
+            lines.append(
+                "Out of memory: "
+                + "; ".join(
+                    f"{r.engine} at {r.seq_len} tokens from batch {int(r.first_oom_batch)} (largest that fits: "
+                    f"{int(r.largest_batch) if r.largest_batch == r.largest_batch else 'none'})"
+                    for r in f.itertuples()
+                )
+                + "."
+            )
     bad = df[df["status"].isin(["error", "mismatch", "skipped"])] if "status" in df else df.iloc[:0]
     if len(bad):
         reasons = bad.groupby(["engine", "status"])["message"].first()
-        lines.append("Not measured or not trusted: " + "; ".join(f"{e} ({s}: {msg})" for (e, s), msg in reasons.items()) + ".")
+        lines.append(
+            "Not measured or not trusted: " + "; ".join(f"{e} ({s}: {msg})" for (e, s), msg in reasons.items()) + "."
+        )
     return "\n\n".join(lines) or "Nothing was measured."

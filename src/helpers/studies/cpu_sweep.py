@@ -4,6 +4,7 @@ Engines run in workers (helpers.backends.workers), one process per engine and th
 in interleaved rounds per configuration; eager fp32 is always among them (the baseline of
 every speed-up) and the reference every engine's output is checked against.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,9 @@ def _anchor(values: list[int], preferred: int) -> int:
     return preferred if preferred in values else sorted(values)[len(values) // 2]
 
 
-def sweep_configs(models: list[str], batch_sizes: list[int], seq_lens: list[int], threads: list[int],
-                  heatmap_model: str = "") -> list[Config]:
+def sweep_configs(
+    models: list[str], batch_sizes: list[int], seq_lens: list[int], threads: list[int], heatmap_model: str = ""
+) -> list[Config]:
     """Per model, at the most threads: a batch sweep at the anchor length (128) and a length
     sweep at the anchor batch (8); at every thread count: batch 1 and the anchor batch at the
     anchor length; for `heatmap_model`, every batch x length pair. Ordered by model and
@@ -77,8 +79,15 @@ def _timing(kwargs: dict, first_round: bool) -> dict:
     return {**kwargs, "warmup": kwargs.get("warmup", 1) if first_round else 0}
 
 
-def measure_config(workers: dict[str, EngineWorker], batch: dict, texts: list[str], seq_len: int,
-                   scope: str, rounds: int, timing_kwargs: dict) -> dict[str, list[Measurement] | Exception]:
+def measure_config(
+    workers: dict[str, EngineWorker],
+    batch: dict,
+    texts: list[str],
+    seq_len: int,
+    scope: str,
+    rounds: int,
+    timing_kwargs: dict,
+) -> dict[str, list[Measurement] | Exception]:
     """Interleaved rounds over the workers; a worker that fails gives its exception."""
     results: dict = {name: [] for name in workers}
     for r in range(rounds):
@@ -87,9 +96,15 @@ def measure_config(workers: dict[str, EngineWorker], batch: dict, texts: list[st
                 continue
             time.sleep(SETTLE_S)
             try:
-                results[name].append(worker.measure(
-                    batch, seq_len, _timing(timing_kwargs, r == 0), texts if scope == "end_to_end" else None,
-                    CHECK_ROWS if r == 0 and scope == "model" else 0))
+                results[name].append(
+                    worker.measure(
+                        batch,
+                        seq_len,
+                        _timing(timing_kwargs, r == 0),
+                        texts if scope == "end_to_end" else None,
+                        CHECK_ROWS if r == 0 and scope == "model" else 0,
+                    )
+                )
             except (WorkerError, MemoryError) as exc:
                 results[name] = exc
     return results
@@ -101,8 +116,15 @@ def efficiency(flops: int, median_ms: float, ceiling_gflops: float) -> tuple[flo
     return achieved, achieved / ceiling_gflops if ceiling_gflops and not math.isnan(ceiling_gflops) else math.nan
 
 
-def config_rows(config: Config, scope: str, results: dict, worker_info: dict, real_tokens: int, flops: int,
-                ceilings: dict[str, float]) -> list[dict]:
+def config_rows(
+    config: Config,
+    scope: str,
+    results: dict,
+    worker_info: dict,
+    real_tokens: int,
+    flops: int,
+    ceilings: dict[str, float],
+) -> list[dict]:
     """One row per engine: statistics, speed-up over eager with CI, agreement, memory, efficiency."""
     base = results.get(BASELINE)
     base_ok = isinstance(base, list) and base
@@ -120,28 +142,53 @@ def config_rows(config: Config, scope: str, results: dict, worker_info: dict, re
         per_s = 1e3 / stats["p50_ms"]
         ceiling = ceilings.get(info.get("precision", "fp32"), math.nan)
         achieved, share = efficiency(flops, stats["p50_ms"], ceiling)
-        row.update(stats, items_per_s=config.batch_size * per_s, tokens_per_s=real_tokens * per_s,
-                   cold_ms=outcome[0].cold_ms, build_s=info.get("build_s"),
-                   load_mb=info.get("loaded_mb", 0) - info.get("base_mb", 0),
-                   peak_rss_mb=max(m.peak_rss_mb for m in outcome), noisy=stats["cv"] > NOISY_CV,
-                   gflops=achieved, ceiling_gflops=ceiling, efficiency=share, status="ok", message="")
+        row.update(
+            stats,
+            items_per_s=config.batch_size * per_s,
+            tokens_per_s=real_tokens * per_s,
+            cold_ms=outcome[0].cold_ms,
+            build_s=info.get("build_s"),
+            load_mb=info.get("loaded_mb", 0) - info.get("base_mb", 0),
+            peak_rss_mb=max(m.peak_rss_mb for m in outcome),
+            noisy=stats["cv"] > NOISY_CV,
+            gflops=achieved,
+            ceiling_gflops=ceiling,
+            efficiency=share,
+            status="ok",
+            message="",
+        )
         row[SAMPLES] = samples
         if base_ok:
             row.update(ratio_of_medians(pooled_samples(base), samples))
         check = outcome[0].check
         if reference and check:
-            agreement = engines.check_against_reference(check["hidden"], reference["hidden"],
-                                                        reference["attention_mask"],
-                                                        precision=info.get("precision", "fp32"))
-            row.update(max_abs_diff=agreement["max_abs_diff"], cosine_min=agreement["cosine_min"],
-                       status=agreement["status"], message=agreement["message"])
+            agreement = engines.check_against_reference(
+                check["hidden"],
+                reference["hidden"],
+                reference["attention_mask"],
+                precision=info.get("precision", "fp32"),
+            )
+            row.update(
+                max_abs_diff=agreement["max_abs_diff"],
+                cosine_min=agreement["cosine_min"],
+                status=agreement["status"],
+                message=agreement["message"],
+            )
         rows.append(row)
     return rows
 
 
 def _base_row(config: Config, scope: str, engine: str) -> dict:
-    return {"model": config.model, "engine": engine, "threads": config.threads, "batch_size": config.batch_size,
-            "seq_len": config.seq_len, "scope": scope, "part": config.part, "device": "cpu"}
+    return {
+        "model": config.model,
+        "engine": engine,
+        "threads": config.threads,
+        "batch_size": config.batch_size,
+        "seq_len": config.seq_len,
+        "scope": scope,
+        "part": config.part,
+        "device": "cpu",
+    }
 
 
 def skipped_rows(config: Config, scope: str, names: list[str], reason: str) -> list[dict]:
@@ -179,9 +226,22 @@ class Sweep:
     """Runs pending configurations in order, keeping one set of workers alive per (model,
     threads) and appending each configuration's rows as soon as it is measured."""
 
-    def __init__(self, table, names: list[str], scopes: list[str], texts, *, rounds: int, timing_kwargs: dict,
-                 max_gflop: float, ceilings: pd.DataFrame | None, files_dir: Path, ort_level: str,
-                 int8_method: str, calibration_texts):
+    def __init__(
+        self,
+        table,
+        names: list[str],
+        scopes: list[str],
+        texts,
+        *,
+        rounds: int,
+        timing_kwargs: dict,
+        max_gflop: float,
+        ceilings: pd.DataFrame | None,
+        files_dir: Path,
+        ort_level: str,
+        int8_method: str,
+        calibration_texts,
+    ):
         self.table, self.texts, self.rounds, self.timing_kwargs = table, texts, rounds, timing_kwargs
         self.names = [BASELINE] + [n for n in names if n != BASELINE]
         self.scopes, self.max_gflop, self.ceilings = scopes, max_gflop, ceilings
@@ -194,9 +254,18 @@ class Sweep:
         for c in configs:
             # the heatmap grid is timed model-only: end to end is covered by the sweeps
             for scope in (s for s in self.scopes if c.part != "heatmap" or s == "model"):
-                missing = [e for e in self.names if not self.table.done(
-                    model=c.model, engine=e, threads=c.threads, batch_size=c.batch_size, seq_len=c.seq_len,
-                    scope=scope)]
+                missing = [
+                    e
+                    for e in self.names
+                    if not self.table.done(
+                        model=c.model,
+                        engine=e,
+                        threads=c.threads,
+                        batch_size=c.batch_size,
+                        seq_len=c.seq_len,
+                        scope=scope,
+                    )
+                ]
                 if missing:
                     items.append(Pending(c, scope, missing))
         return items
@@ -212,8 +281,14 @@ class Sweep:
         self.tokenizer, self.model_config, self.n_params = loaded.tokenizer, loaded.config, loaded.n_params
         self.lengths = token_lengths(self.texts, loaded.tokenizer)
         try:
-            files = prepare_files(loaded, self.names, self.files_dir / model.replace("/", "__"), self.ort_level,
-                                  self.int8_method, self.calibration_texts)
+            files = prepare_files(
+                loaded,
+                self.names,
+                self.files_dir / model.replace("/", "__"),
+                self.ort_level,
+                self.int8_method,
+                self.calibration_texts,
+            )
         except Exception as exc:  # the ORT engines of this model are recorded as errors
             files, ort_failure = {}, exc
         else:
@@ -243,8 +318,9 @@ class Sweep:
         results.update({n: self.failed[n] for n in item.engines if n in self.failed})
         info = {n: w.info for n, w in self.workers.items()}
         flops = encoder_flops(self.model_config, c.batch_size, c.seq_len)
-        for row in config_rows(c, item.scope, results, info, real_tokens, flops,
-                               ceilings_by_precision(self.ceilings, c.threads)):
+        for row in config_rows(
+            c, item.scope, results, info, real_tokens, flops, ceilings_by_precision(self.ceilings, c.threads)
+        ):
             if row["engine"] in item.engines:
                 self.table.append({**row, "n_params": self.n_params, "flops": flops})
         self._replace_dead_workers()
@@ -255,8 +331,12 @@ class Sweep:
             if not worker.alive:
                 worker.close()
                 del self.workers[name]
-                new, failed = start_workers(worker.spec.model, [name], worker.spec.threads,
-                                            {name: worker.spec.onnx_path} if worker.spec.onnx_path else {})
+                new, failed = start_workers(
+                    worker.spec.model,
+                    [name],
+                    worker.spec.threads,
+                    {name: worker.spec.onnx_path} if worker.spec.onnx_path else {},
+                )
                 self.workers.update(new)
                 self.failed.update(failed)
 

@@ -5,6 +5,7 @@ Each function returns one tidy row (a dict). Something that cannot run here (no 
 bf16 matmul) gives a row with value NaN, status="skipped" and the reason in `message`,
 so the table shows what was not measured instead of silently dropping it.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,12 +31,31 @@ QUICK_TIMING = dict(warmup=1, min_count=3, min_time_s=0.2, max_time_s=3.0)
 PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "int8": "int8"}
 
 
-def _row(kind: str, library: str, precision: str, size, threads, unit: str,
-         value: float = math.nan, timing: Timing | None = None, device: str = "cpu",
-         status: str = "ok", message: str = "") -> dict:
-    row = {"kind": kind, "library": library, "precision": precision, "device": device,
-           "size": size, "threads": threads, "value": value, "unit": unit,
-           "status": status, "message": message}
+def _row(
+    kind: str,
+    library: str,
+    precision: str,
+    size,
+    threads,
+    unit: str,
+    value: float = math.nan,
+    timing: Timing | None = None,
+    device: str = "cpu",
+    status: str = "ok",
+    message: str = "",
+) -> dict:
+    row = {
+        "kind": kind,
+        "library": library,
+        "precision": precision,
+        "device": device,
+        "size": size,
+        "threads": threads,
+        "value": value,
+        "unit": unit,
+        "status": status,
+        "message": message,
+    }
     stats = timing.stats if timing is not None else {k: math.nan for k in STAT_COLUMNS}
     row.update(stats)
     row["cold_ms"] = timing.cold_ms if timing is not None else math.nan
@@ -47,18 +67,17 @@ def _rate(work: float, timing: Timing) -> float:
     return work / (timing.median_ms / 1e3) / 1e9
 
 
-def skipped(kind: str, library: str, precision: str, size, threads, unit: str,
-            message: str, device: str = "cpu") -> dict:
-    return _row(kind, library, precision, size, threads, unit, device=device,
-                status="skipped", message=message)
+def skipped(
+    kind: str, library: str, precision: str, size, threads, unit: str, message: str, device: str = "cpu"
+) -> dict:
+    return _row(kind, library, precision, size, threads, unit, device=device, status="skipped", message=message)
 
 
 class Mismatch(ValueError):
     """A measured kernel's output differs from its reference: the row's status is mismatch."""
 
 
-def check_result(actual: np.ndarray, expected: np.ndarray, what: str,
-                 exact: bool = False, rtol: float = 1e-4) -> None:
+def check_result(actual: np.ndarray, expected: np.ndarray, what: str, exact: bool = False, rtol: float = 1e-4) -> None:
     """Raise Mismatch unless actual matches expected (exactly, or to rtol of max |expected|)."""
     if actual.shape != expected.shape:
         raise Mismatch(f"{what}: shape {actual.shape} != expected {expected.shape}")
@@ -126,8 +145,9 @@ def _bf16_note(device: str) -> str:
     return "no native bf16 instructions detected: kernels convert/emulate"
 
 
-def torch_gemm(n: int = 2048, dtype=None, threads: int | None = None, device: str = "cpu",
-               timing: dict | None = None) -> dict:
+def torch_gemm(
+    n: int = 2048, dtype=None, threads: int | None = None, device: str = "cpu", timing: dict | None = None
+) -> dict:
     """GFLOP/s of an n x n @ n x n torch matmul (2 n^3 FLOPs / median time)."""
     import torch
 
@@ -143,14 +163,12 @@ def torch_gemm(n: int = 2048, dtype=None, threads: int | None = None, device: st
         b = torch.randn(n, n, generator=gen, device=device).to(dtype)
         c = torch.empty(n, n, dtype=dtype, device=device)
         # out= keeps allocation out of the timed call
-        t = measure(lambda: torch.matmul(a, b, out=c), sync=cuda_sync_for(device),
-                    **(timing or {}))
+        t = measure(lambda: torch.matmul(a, b, out=c), sync=cuda_sync_for(device), **(timing or {}))
     message = _bf16_note(device) if dtype == torch.bfloat16 else ""
     if device.startswith("cuda") and dtype == torch.float32:
         # "high"/"medium" let CUDA fp32 matmuls run in TF32: a different ceiling
         message = f"float32_matmul_precision={torch.get_float32_matmul_precision()}"
-    return _row("gemm", "torch", precision, n, used, "GFLOP/s", _rate(2 * n**3, t), t,
-                device=device, message=message)
+    return _row("gemm", "torch", precision, n, used, "GFLOP/s", _rate(2 * n**3, t), t, device=device, message=message)
 
 
 def _matmul_model(op: str, a_type: int, b_type: int, y_type: int, n: int) -> bytes:
@@ -159,10 +177,11 @@ def _matmul_model(op: str, a_type: int, b_type: int, y_type: int, n: int) -> byt
 
     node = helper.make_node(op, ["A", "B"], ["Y"])
     graph = helper.make_graph(
-        [node], f"{op.lower()}_{n}",
-        [helper.make_tensor_value_info("A", a_type, [n, n]),
-         helper.make_tensor_value_info("B", b_type, [n, n])],
-        [helper.make_tensor_value_info("Y", y_type, [n, n])])
+        [node],
+        f"{op.lower()}_{n}",
+        [helper.make_tensor_value_info("A", a_type, [n, n]), helper.make_tensor_value_info("B", b_type, [n, n])],
+        [helper.make_tensor_value_info("Y", y_type, [n, n])],
+    )
     # IR 8 / opset 17: loadable by any onnxruntime of the last few years.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     return model.SerializeToString()
@@ -178,9 +197,18 @@ def _ort_session(model: bytes, threads: int | None):
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
-def _ort_gemm(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int | None,
-              reference: Callable, exact: bool, precision: str, unit: str,
-              timing: dict | None) -> dict:
+def _ort_gemm(
+    op: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray,
+    threads: int | None,
+    reference: Callable,
+    exact: bool,
+    precision: str,
+    unit: str,
+    timing: dict | None,
+) -> dict:
     """Build, verify against `reference`, then time a one-node ORT GEMM on the CPU."""
     from onnx import helper
 
@@ -200,8 +228,9 @@ def _ort_gemm(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: i
     return _row("gemm", "onnxruntime", precision, n, used, unit, _rate(2 * n**3, t), t)
 
 
-def ort_gemm_fp32(n: int = 2048, threads: int | None = None, reference: Callable = _matmul_f64,
-                  timing: dict | None = None) -> dict:
+def ort_gemm_fp32(
+    n: int = 2048, threads: int | None = None, reference: Callable = _matmul_f64, timing: dict | None = None
+) -> dict:
     """GFLOP/s of a one-node ONNX MatMul (fp32) in onnxruntime's CPU provider, output checked
     against `reference(a, b)` (numpy) before timing."""
     rng = np.random.default_rng(0)
@@ -211,8 +240,9 @@ def ort_gemm_fp32(n: int = 2048, threads: int | None = None, reference: Callable
     return _ort_gemm("MatMul", a, b, out, threads, reference, False, "fp32", "GFLOP/s", timing)
 
 
-def ort_gemm_int8(n: int = 2048, threads: int | None = None, reference: Callable = _matmul_int32,
-                  timing: dict | None = None) -> dict:
+def ort_gemm_int8(
+    n: int = 2048, threads: int | None = None, reference: Callable = _matmul_int32, timing: dict | None = None
+) -> dict:
     """GOP/s of a one-node MatMulInteger (uint8 A x int8 B -> int32), the integer GEMM of ORT's
     dynamic INT8 quantization; output checked exactly against `reference(a, b)`."""
     rng = np.random.default_rng(0)
@@ -221,8 +251,7 @@ def ort_gemm_int8(n: int = 2048, threads: int | None = None, reference: Callable
     a = rng.integers(0, 128, (n, n), dtype=np.uint8)
     b = rng.integers(-128, 128, (n, n), dtype=np.int8)
     out = np.empty((n, n), np.int32)
-    return _ort_gemm("MatMulInteger", a, b, out, threads, reference, True, "int8", "GOP/s",
-                     timing)
+    return _ort_gemm("MatMulInteger", a, b, out, threads, reference, True, "int8", "GOP/s", timing)
 
 
 def last_level_cache_bytes() -> int | None:
@@ -247,8 +276,7 @@ def memory_bandwidth(nbytes: int = DEFAULT_BANDWIDTH_BYTES, timing: dict | None 
     message = ""
     if llc and nbytes < 4 * llc:
         message = f"array ({nbytes / MiB:.0f} MiB) < 4x last-level cache ({llc / MiB:.0f} MiB)"
-    return _row("bandwidth", "numpy", "fp64", nbytes, 1, "GB/s", _rate(2 * nbytes, t), t,
-                message=message)
+    return _row("bandwidth", "numpy", "fp64", nbytes, 1, "GB/s", _rate(2 * nbytes, t), t, message=message)
 
 
 def timing_overhead(timing: dict | None = None) -> dict:
@@ -268,9 +296,13 @@ def _safe(fn: Callable, fallback: dict, **kwargs) -> dict:
         return dict(fallback, **failure_row(exc))
 
 
-def measure_ceilings(n: int = 2048, threads: int | None = None,
-                     bandwidth_bytes: int = DEFAULT_BANDWIDTH_BYTES,
-                     cuda: bool | None = None, timing: dict | None = None) -> list[dict]:
+def measure_ceilings(
+    n: int = 2048,
+    threads: int | None = None,
+    bandwidth_bytes: int = DEFAULT_BANDWIDTH_BYTES,
+    cuda: bool | None = None,
+    timing: dict | None = None,
+) -> list[dict]:
     """All ceilings of this machine as tidy rows: torch fp32/bf16, ORT fp32/int8 GEMM on the CPU,
     torch fp32/bf16/fp16 GEMM on CUDA (if `cuda`, default: when available; skipped rows
     otherwise), memory bandwidth and timing overhead. `threads` applies to torch and ORT."""
@@ -293,19 +325,29 @@ def measure_ceilings(n: int = 2048, threads: int | None = None,
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
         precision = PRECISION[str(dtype).removeprefix("torch.")]
         if cuda:
-            rows.append(gemm(torch_gemm, "torch", precision, "GFLOP/s", device="cuda",
-                             dtype=dtype))
+            rows.append(gemm(torch_gemm, "torch", precision, "GFLOP/s", device="cuda", dtype=dtype))
         else:
-            rows.append(skipped("gemm", "torch", precision, n, threads, "GFLOP/s",
-                                "no CUDA device", device="cuda"))
-    rows.append(_safe(memory_bandwidth, _row("bandwidth", "numpy", "fp64", bandwidth_bytes, 1,
-                                             "GB/s"), nbytes=bandwidth_bytes, timing=timing))
+            rows.append(skipped("gemm", "torch", precision, n, threads, "GFLOP/s", "no CUDA device", device="cuda"))
+    rows.append(
+        _safe(
+            memory_bandwidth,
+            _row("bandwidth", "numpy", "fp64", bandwidth_bytes, 1, "GB/s"),
+            nbytes=bandwidth_bytes,
+            timing=timing,
+        )
+    )
     rows.append(timing_overhead(timing))
     return rows
 
 
-def harness_overhead(model: str = "bert-tiny", engine: str = "eager", threads: int | None = None,
-                     batch_size: int = 1, seq_len: int = 16, timing: dict | None = None) -> dict:
+def harness_overhead(
+    model: str = "bert-tiny",
+    engine: str = "eager",
+    threads: int | None = None,
+    batch_size: int = 1,
+    seq_len: int = 16,
+    timing: dict | None = None,
+) -> dict:
     """The harness's per-call cost next to the shortest configuration the study times
     (the smallest shape in eager PyTorch on real text), as one result row."""
     import torch
@@ -322,11 +364,23 @@ def harness_overhead(model: str = "bert-tiny", engine: str = "eager", threads: i
     with torch_threads(threads) as used, torch.inference_mode():
         t = measure(lambda: loaded.model(**batch), **(timing or {}))
     share = empty["value"] / 1e3 / t.median_ms
-    return {"model": model, "engine": engine, "precision": "fp32", "device": "cpu", "threads": used,
-            "batch_size": batch_size, "seq_len": seq_len, **t.stats,
-            "items_per_s": batch_size / (t.median_ms / 1e3), "tokens_per_s": real_tokens / (t.median_ms / 1e3),
-            "cold_ms": t.cold_ms, "overhead_us": empty["value"], "overhead_share": share,
-            "status": "ok", "message": f"{loaded.label}"}
+    return {
+        "model": model,
+        "engine": engine,
+        "precision": "fp32",
+        "device": "cpu",
+        "threads": used,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        **t.stats,
+        "items_per_s": batch_size / (t.median_ms / 1e3),
+        "tokens_per_s": real_tokens / (t.median_ms / 1e3),
+        "cold_ms": t.cold_ms,
+        "overhead_us": empty["value"],
+        "overhead_share": share,
+        "status": "ok",
+        "message": f"{loaded.label}",
+    }
 
 
 def plot_ceilings(df):
@@ -345,11 +399,15 @@ def plot_ceilings(df):
         # a rate is work / time: the median time's CI maps to the rate's CI inverted
         low = sub["value"] * sub["p50_ms"] / sub["ci_high_ms"]
         high = sub["value"] * sub["p50_ms"] / sub["ci_low_ms"]
-        ax.bar([j + i * width for j in range(len(names))], sub["value"], width,
-               yerr=[sub["value"] - low, high - sub["value"]], capsize=2,
-               label=f"{t} thread{'s' if t > 1 else ''}")
-    ax.set_xticks([j + width * (len(thread_counts) - 1) / 2 for j in range(len(names))], names,
-                  rotation=20, ha="right")
+        ax.bar(
+            [j + i * width for j in range(len(names))],
+            sub["value"],
+            width,
+            yerr=[sub["value"] - low, high - sub["value"]],
+            capsize=2,
+            label=f"{t} thread{'s' if t > 1 else ''}",
+        )
+    ax.set_xticks([j + width * (len(thread_counts) - 1) / 2 for j in range(len(names))], names, rotation=20, ha="right")
     ax.set_ylabel("GFLOP/s (int8: GOP/s), n x n GEMM")
     ax.set_title("Compute ceilings")
     ax.legend()
@@ -366,19 +424,28 @@ def takeaway(df) -> str:
     def rate(library, precision):
         return ceiling_for(df, precision, threads=top, library=library)
 
-    torch32, ort32, bf16, int8 = rate("torch", "fp32"), rate("onnxruntime", "fp32"), \
-        rate("torch", "bf16"), rate("onnxruntime", "int8")
+    torch32, ort32, bf16, int8 = (
+        rate("torch", "fp32"),
+        rate("onnxruntime", "fp32"),
+        rate("torch", "bf16"),
+        rate("onnxruntime", "int8"),
+    )
     bw = df.loc[(df["kind"] == "bandwidth") & (df["status"] == "ok"), "value"].max()
-    lines = [f"At {top} thread(s): torch fp32 GEMM **{torch32:.0f} GFLOP/s**, ONNX Runtime fp32 "
-             f"**{ort32:.0f} GFLOP/s** ({ort32 / torch32:.2f}× torch), torch bf16 **{bf16:.0f} GFLOP/s** "
-             f"({bf16 / torch32:.2f}× fp32), ONNX Runtime int8 **{int8:.0f} GOP/s** ({int8 / ort32:.2f}× ORT fp32)."]
+    lines = [
+        f"At {top} thread(s): torch fp32 GEMM **{torch32:.0f} GFLOP/s**, ONNX Runtime fp32 "
+        f"**{ort32:.0f} GFLOP/s** ({ort32 / torch32:.2f}× torch), torch bf16 **{bf16:.0f} GFLOP/s** "
+        f"({bf16 / torch32:.2f}× fp32), ONNX Runtime int8 **{int8:.0f} GOP/s** ({int8 / ort32:.2f}× ORT fp32)."
+    ]
     if not math.isnan(bw):
         lines.append(f"Memory bandwidth (one-thread copy): **{bw:.1f} GB/s**.")
     skipped_rows = df[df["status"] != "ok"]
     if len(skipped_rows):
-        reasons = sorted({f"{r.library} {r.precision} on {r.device} ({r.status}: {r.message})"
-                          for r in skipped_rows.itertuples()})
+        reasons = sorted(
+            {f"{r.library} {r.precision} on {r.device} ({r.status}: {r.message})" for r in skipped_rows.itertuples()}
+        )
         lines.append("Not measured here: " + "; ".join(reasons) + ".")
-    lines.append("An engine's fp32 speed-up over PyTorch eager that is close to the ORT/torch GEMM ratio "
-                 "is largely a GEMM-library difference, not a graph optimisation.")
+    lines.append(
+        "An engine's fp32 speed-up over PyTorch eager that is close to the ORT/torch GEMM ratio "
+        "is largely a GEMM-library difference, not a graph optimisation."
+    )
     return " ".join(lines)

@@ -1,5 +1,6 @@
 """01_export: can each format be produced, does it match eager fp32 at shapes it was not traced
 with, and what does it cost?"""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,7 @@ from helpers.backends.engines import Engine, check_against_reference, engine_for
 from helpers.workloads.models import LoadedModel
 
 
-def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, texts, lengths,
-                      shapes) -> dict:
+def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, texts, lengths, shapes) -> dict:
     """check_against_reference at every (batch, seq_len) of `shapes` on real text with real
     padding (pack=False), keeping the worst: the largest diff, the smallest cosine."""
     from helpers.workloads.corpora import texts_at_length
@@ -18,8 +18,9 @@ def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, te
     worst = {"max_abs_diff": 0.0, "cosine_min": 1.0, "status": "ok", "message": ""}
     for batch_size, seq_len in shapes:
         batch, _ = texts_at_length(texts, loaded.tokenizer, batch_size, seq_len, lengths=lengths, pack=False)
-        result = check_against_reference(engine(batch), reference(batch), batch["attention_mask"],
-                                         precision=engine.precision)
+        result = check_against_reference(
+            engine(batch), reference(batch), batch["attention_mask"], precision=engine.precision
+        )
         worst["max_abs_diff"] = max(worst["max_abs_diff"], result["max_abs_diff"])
         worst["cosine_min"] = min(worst["cosine_min"], result["cosine_min"])
         if result["status"] != "ok":
@@ -29,8 +30,16 @@ def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, te
     return worst
 
 
-def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, out_dir: str | Path,
-                     texts, lengths, shapes, plain_onnx: str | Path | None = None) -> dict:
+def export_and_check(
+    fmt: str,
+    loaded: LoadedModel,
+    reference: Engine,
+    out_dir: str | Path,
+    texts,
+    lengths,
+    shapes,
+    plain_onnx: str | Path | None = None,
+) -> dict:
     """Produce one format, run the file it produced and check it against eager fp32 at
     every shape: one result row (export cost, graph statistics, agreement, status)."""
     record = export.produce(fmt, loaded, out_dir, plain_onnx)
@@ -40,7 +49,13 @@ def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, out_dir: 
         return row
     engine = engine_for_file(fmt, record.path, loaded, threads=reference.threads)
     check = check_over_shapes(engine, reference, loaded, texts, lengths, shapes)
-    row.update(engine=engine.name, precision=engine.precision, graph=engine.graph,
-               provider=engine.provider, threads=engine.threads, **check)
+    row.update(
+        engine=engine.name,
+        precision=engine.precision,
+        graph=engine.graph,
+        provider=engine.provider,
+        threads=engine.threads,
+        **check,
+    )
     row["message"] = "; ".join(m for m in (check["message"], record.message) if m)
     return row

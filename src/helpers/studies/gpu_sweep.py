@@ -6,6 +6,7 @@ per engine from torch's allocator and NVML, and out-of-memory configurations rec
 The same code runs on a CPU device (tests do this): synchronisation and GPU memory are then
 no-ops, so everything but the CUDA calls themselves is exercised without a GPU.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,8 +20,17 @@ from helpers.core.tables import SAMPLES, failure_row
 from helpers.core.timing import NOISY_CV, cuda_sync_for, interleaved, ratio_of_medians, summarize
 from helpers.workloads.corpora import texts_at_length
 
-GPU_ENGINES = ["eager", "torch-fp16", "torch-bf16", "torchscript", "compile", "compile-cudagraphs",
-               "ort", "ort-fp16", "ort-trt"]
+GPU_ENGINES = [
+    "eager",
+    "torch-fp16",
+    "torch-bf16",
+    "torchscript",
+    "compile",
+    "compile-cudagraphs",
+    "ort",
+    "ort-fp16",
+    "ort-trt",
+]
 BASELINE = "eager"
 COPIES_NOTE = "host-to-device copies excluded from the timed calls (timed on their own: h2d_ms)"
 
@@ -46,8 +56,19 @@ def device_label(device: str) -> str:
 
 def skipped_rows(models: list[str], names: list[str], reason: str) -> list[dict]:
     """One `skipped` row per model and engine, with the reason: nothing silently dropped."""
-    return [{"model": m, "engine": e, "batch_size": 0, "seq_len": 0, "scope": "model",
-             "status": "skipped", "message": reason} for m in models for e in names]
+    return [
+        {
+            "model": m,
+            "engine": e,
+            "batch_size": 0,
+            "seq_len": 0,
+            "scope": "model",
+            "status": "skipped",
+            "message": reason,
+        }
+        for m in models
+        for e in names
+    ]
 
 
 def grid(batch_sizes: list[int], seq_lens: list[int], max_length: int | None) -> list[tuple[int, int]]:
@@ -121,8 +142,14 @@ def _copy_ms(engine, batch: dict, sync: Callable | None) -> tuple[Any, float]:
     return prepared, (time.perf_counter() - start) * 1e3
 
 
-def measure_config(built: dict[str, Any], batch: dict, device: str, rounds: int, timing_kwargs: dict,
-                   skip: dict[str, str] | None = None) -> dict[str, dict]:
+def measure_config(
+    built: dict[str, Any],
+    batch: dict,
+    device: str,
+    rounds: int,
+    timing_kwargs: dict,
+    skip: dict[str, str] | None = None,
+) -> dict[str, dict]:
     """Every engine on one batch: copy time, a memory pass (which also finds out-of-memory
     before timing and gives the output for checking), then interleaved timed rounds of
     device work.
@@ -153,18 +180,38 @@ def measure_config(built: dict[str, Any], batch: dict, device: str, rounds: int,
     return outcome
 
 
-def config_rows(outcome: dict[str, dict], built: dict[str, Any], model: str, batch_size: int, seq_len: int,
-                real_tokens: int, mask, n_params: int, device: str) -> list[dict]:
+def config_rows(
+    outcome: dict[str, dict],
+    built: dict[str, Any],
+    model: str,
+    batch_size: int,
+    seq_len: int,
+    real_tokens: int,
+    mask,
+    n_params: int,
+    device: str,
+) -> list[dict]:
     """One row per engine: statistics, throughput, speed-up over eager fp32 with CI, memory,
     copy time, and agreement of this batch's output with eager fp32's."""
     base = outcome.get(BASELINE, {})
     rows = []
     for name, result in outcome.items():
         engine = built[name]
-        row = {"model": model, "engine": name, "batch_size": batch_size, "seq_len": seq_len, "scope": "model",
-               "device": device, "gpu": device_label(device), "n_params": n_params, "copies": COPIES_NOTE}
+        row = {
+            "model": model,
+            "engine": name,
+            "batch_size": batch_size,
+            "seq_len": seq_len,
+            "scope": "model",
+            "device": device,
+            "gpu": device_label(device),
+            "n_params": n_params,
+            "copies": COPIES_NOTE,
+        }
         if not isinstance(engine, Exception):
-            row.update({k: v for k, v in engine.describe().items() if k in ("precision", "graph", "provider", "threads")})
+            row.update(
+                {k: v for k, v in engine.describe().items() if k in ("precision", "graph", "provider", "threads")}
+            )
         if "error" in result:
             rows.append({**row, **_failure(result["error"])})
             continue
@@ -173,36 +220,70 @@ def config_rows(outcome: dict[str, dict], built: dict[str, Any], model: str, bat
             continue
         stats = summarize(result["timing"].samples_ms)
         per_s = 1e3 / stats["p50_ms"]
-        row.update(**stats, **result["memory"], items_per_s=batch_size * per_s, tokens_per_s=real_tokens * per_s,
-                   cold_ms=result["timing"].cold_ms, h2d_ms=result["h2d_ms"], noisy=stats["cv"] > NOISY_CV,
-                   status="ok", message="")
+        row.update(
+            **stats,
+            **result["memory"],
+            items_per_s=batch_size * per_s,
+            tokens_per_s=real_tokens * per_s,
+            cold_ms=result["timing"].cold_ms,
+            h2d_ms=result["h2d_ms"],
+            noisy=stats["cv"] > NOISY_CV,
+            status="ok",
+            message="",
+        )
         row[SAMPLES] = result["timing"].samples_ms
         if "timing" in base:
             row.update(ratio_of_medians(base["timing"].samples_ms, result["timing"].samples_ms))
-            check = engine_lib.check_against_reference(result["output"], base["output"], mask,
-                                                       precision=row.get("precision", "fp32"))
-            row.update(max_abs_diff=check["max_abs_diff"], cosine_min=check["cosine_min"],
-                       status=check["status"], message=check["message"])
+            check = engine_lib.check_against_reference(
+                result["output"], base["output"], mask, precision=row.get("precision", "fp32")
+            )
+            row.update(
+                max_abs_diff=check["max_abs_diff"],
+                cosine_min=check["cosine_min"],
+                status=check["status"],
+                message=check["message"],
+            )
         rows.append(row)
     return rows
 
 
-def run_sweep(table, loaded, built: dict[str, Any], texts, configs: list[tuple[int, int]], device: str,
-              rounds: int, timing_kwargs: dict, progress=lambda items: items) -> None:
+def run_sweep(
+    table,
+    loaded,
+    built: dict[str, Any],
+    texts,
+    configs: list[tuple[int, int]],
+    device: str,
+    rounds: int,
+    timing_kwargs: dict,
+    progress=lambda items: items,
+) -> None:
     """Every (batch, length) not yet in `table`, rows appended per configuration; an engine's
     out-of-memory stops its larger batches at that length (recorded as skipped)."""
     tracker = OomTracker()
     for row in table.read().to_dict("records") if len(table) else []:  # a resumed run knows its OOMs
         if row.get("model") == loaded.name and row.get("status") == "oom":
             tracker.record(row["engine"], int(row["seq_len"]), int(row["batch_size"]))
-    pending = [(b, n) for b, n in configs
-               if any(not table.done(model=loaded.name, engine=e, batch_size=b, seq_len=n) for e in built)]
+    pending = [
+        (b, n)
+        for b, n in configs
+        if any(not table.done(model=loaded.name, engine=e, batch_size=b, seq_len=n) for e in built)
+    ]
     for batch_size, seq_len in progress(pending):
         batch, real_tokens = texts_at_length(texts, loaded.tokenizer, batch_size, seq_len)
         skip = {e: why for e in built if (why := tracker.blocked(e, seq_len, batch_size))}
         outcome = measure_config(built, batch, device, rounds, timing_kwargs, skip)
-        rows = config_rows(outcome, built, loaded.name, batch_size, seq_len, real_tokens,
-                           batch["attention_mask"], loaded.n_params, device)
+        rows = config_rows(
+            outcome,
+            built,
+            loaded.name,
+            batch_size,
+            seq_len,
+            real_tokens,
+            batch["attention_mask"],
+            loaded.n_params,
+            device,
+        )
         for row in rows:
             if row["status"] == "oom":
                 tracker.record(row["engine"], seq_len, batch_size)
@@ -214,7 +295,9 @@ def largest_batch_that_fits(df) -> Any:
     and whether some batch did run out (else the grid's top is a lower bound)."""
     measured = df[df["status"].isin(["ok", "mismatch"])]
     fits = measured.groupby(["model", "engine", "seq_len"])["batch_size"].max().rename("largest_batch")
-    oom = df[df["status"] == "oom"].groupby(["model", "engine", "seq_len"])["batch_size"].min().rename("first_oom_batch")
+    oom = (
+        df[df["status"] == "oom"].groupby(["model", "engine", "seq_len"])["batch_size"].min().rename("first_oom_batch")
+    )
     return fits.to_frame().join(oom, how="outer").reset_index()
 
 
@@ -234,12 +317,17 @@ def fidelity_rows(built: dict[str, Any], loaded, texts, batch_size: int = 32, ma
             if isinstance(engine, Exception):
                 raise engine
             emb = embed(engine)
-            row.update(fidelity.embedding_agreement(reference, emb),
-                       recall_at_10=fidelity.recall_at_k(reference, emb, 10), precision=engine.precision)
+            row.update(
+                fidelity.embedding_agreement(reference, emb),
+                recall_at_10=fidelity.recall_at_k(reference, emb, 10),
+                precision=engine.precision,
+            )
             bound = engine_lib.TOLERANCES[engine.precision]["min_cosine"]
             ok = row["cosine_min"] >= bound
-            row.update(status="ok" if ok else "mismatch",
-                       message="" if ok else f"cosine_min {row['cosine_min']:.6f} < {bound:g}")
+            row.update(
+                status="ok" if ok else "mismatch",
+                message="" if ok else f"cosine_min {row['cosine_min']:.6f} < {bound:g}",
+            )
         except Exception as exc:
             _free_after_oom()
             row.update(_failure(exc))

@@ -1,5 +1,6 @@
 """02_quantization: what each precision variant buys in speed and size, and costs in fidelity
 on real text."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,41 +32,60 @@ def _run_in_child(loaded_engine) -> int:
 def fresh_process_memory(method: str, model: str, file: str, threads: int, batch: dict) -> ProcessMemory:
     """Peak RSS of a process that loads this one variant and runs it on `batch`: load and
     inference increments with nothing left over from other variants."""
-    return in_fresh_process(_load_in_child, _run_in_child, method, model, file, threads, batch,
-                            preload=("helpers.studies.quantization",))
+    return in_fresh_process(
+        _load_in_child, _run_in_child, method, model, file, threads, batch, preload=("helpers.studies.quantization",)
+    )
 
 
 # -- evaluation -------------------------------------------------------------------------------
 def split_texts(texts, n_fidelity: int, n_calibration: int) -> tuple[list[str], list[str]]:
     """Disjoint real-text sets: fidelity texts from even positions, calibration from odd."""
-    return (quantize.calibration_subset(texts[0::2], n_fidelity),
-            quantize.calibration_subset(texts[1::2], n_calibration))
+    return (
+        quantize.calibration_subset(texts[0::2], n_fidelity),
+        quantize.calibration_subset(texts[1::2], n_calibration),
+    )
 
 
-def fidelity_row(engine: engines.Engine, loaded: LoadedModel, reference_emb, check_batch, reference_hidden,
-                 fidelity_texts, seq_len: int, task=None) -> dict:
+def fidelity_row(
+    engine: engines.Engine,
+    loaded: LoadedModel,
+    reference_emb,
+    check_batch,
+    reference_hidden,
+    fidelity_texts,
+    seq_len: int,
+    task=None,
+) -> dict:
     """Agreement of one variant with eager fp32: max diff and status on a padded batch,
     cosine and recall@10 of embeddings over the fidelity texts, and the task scores when
     a classification head and labels are given (task = (head, id2label, labels))."""
     from helpers.core import fidelity
 
-    check = engines.check_against_reference(engine(check_batch), reference_hidden,
-                                            check_batch["attention_mask"], precision=engine.precision)
+    check = engines.check_against_reference(
+        engine(check_batch), reference_hidden, check_batch["attention_mask"], precision=engine.precision
+    )
     emb = fidelity.embed_texts(engine, fidelity_texts, loaded.tokenizer, 32, seq_len, loaded.input_names)
-    row = {"precision": engine.precision, "graph": engine.graph, "max_abs_diff": check["max_abs_diff"],
-           "status": check["status"], "message": check["message"],
-           **fidelity.embedding_agreement(reference_emb, emb),
-           "recall_at_10": fidelity.recall_at_k(reference_emb, emb, k=10)}
+    row = {
+        "precision": engine.precision,
+        "graph": engine.graph,
+        "max_abs_diff": check["max_abs_diff"],
+        "status": check["status"],
+        "message": check["message"],
+        **fidelity.embedding_agreement(reference_emb, emb),
+        "recall_at_10": fidelity.recall_at_k(reference_emb, emb, k=10),
+    }
     if task is not None:
         head, id2label, texts, labels = task
-        predicted = fidelity.predict_texts(engine, head, id2label, texts, loaded.tokenizer, 32, seq_len,
-                                           loaded.input_names)
+        predicted = fidelity.predict_texts(
+            engine, head, id2label, texts, loaded.tokenizer, 32, seq_len, loaded.input_names
+        )
         row.update(fidelity.classification_scores([str(y) for y in labels], predicted))
     return row
 
 
-def speed_rows(built: dict[str, engines.Engine], batch: dict, real_tokens: int, timing_kwargs: dict,
-               rounds: int) -> list[dict]:
+def speed_rows(
+    built: dict[str, engines.Engine], batch: dict, real_tokens: int, timing_kwargs: dict, rounds: int
+) -> list[dict]:
     """Time every engine on `batch`, interleaved in rounds with eager fp32 (which must be in
     `built`); one row per engine with its statistics and speed-up over eager with a CI."""
     from helpers.core.timing import interleaved, ratio_of_medians
@@ -80,9 +100,20 @@ def speed_rows(built: dict[str, engines.Engine], batch: dict, real_tokens: int, 
     batch_size = len(batch["input_ids"])
     for name, t in timings.items():
         per_s = 1e3 / t.median_ms
-        rows.append({"method": name, **built[name].describe(), "engine": name, **t.stats, "cold_ms": t.cold_ms,
-                     "items_per_s": batch_size * per_s, "tokens_per_s": real_tokens * per_s,
-                     "noisy": t.noisy, **ratio_of_medians(base, t.samples_ms), SAMPLES: t.samples_ms})
+        rows.append(
+            {
+                "method": name,
+                **built[name].describe(),
+                "engine": name,
+                **t.stats,
+                "cold_ms": t.cold_ms,
+                "items_per_s": batch_size * per_s,
+                "tokens_per_s": real_tokens * per_s,
+                "noisy": t.noisy,
+                **ratio_of_medians(base, t.samples_ms),
+                SAMPLES: t.samples_ms,
+            }
+        )
     return rows
 
 
@@ -116,25 +147,45 @@ class ModelVariants:
 
         self.check_batch, _ = texts_at_length(fidelity_texts, self.loaded.tokenizer, 4, seq_len, pack=False)
         self.reference_hidden = self.built["eager"](self.check_batch)
-        self.reference_emb = fidelity.embed_texts(self.built["eager"], fidelity_texts, self.loaded.tokenizer, 32,
-                                                  seq_len, self.loaded.input_names)
+        self.reference_emb = fidelity.embed_texts(
+            self.built["eager"], fidelity_texts, self.loaded.tokenizer, 32, seq_len, self.loaded.input_names
+        )
 
-    def evaluate(self, method: str, calibration_texts, calibration_size: int, measure_memory: bool,
-                 memory_batch: dict) -> dict:
+    def evaluate(
+        self, method: str, calibration_texts, calibration_size: int, measure_memory: bool, memory_batch: dict
+    ) -> dict:
         """One variant's row: production, fidelity, memory (status error/skipped if it failed)."""
-        row = {"model": self.model, "model_label": self.loaded.label, "engine": method, "method": method,
-               **produce(method, self.loaded, self.plain, self.out_dir, calibration_texts, calibration_size)}
+        row = {
+            "model": self.model,
+            "model_label": self.loaded.label,
+            "engine": method,
+            "method": method,
+            **produce(method, self.loaded, self.plain, self.out_dir, calibration_texts, calibration_size),
+        }
         if row["status"] != "ok":
             return row
         engine = build(method, self.loaded, row["file"] or None)
         self.built[method] = engine
         row.update(engine.describe(), engine=method)
-        row.update(fidelity_row(engine, self.loaded, self.reference_emb, self.check_batch,
-                                self.reference_hidden, self.fidelity_texts, self.seq_len, self.task))
+        row.update(
+            fidelity_row(
+                engine,
+                self.loaded,
+                self.reference_emb,
+                self.check_batch,
+                self.reference_hidden,
+                self.fidelity_texts,
+                self.seq_len,
+                self.task,
+            )
+        )
         if measure_memory:
             mem = fresh_process_memory(method, self.model, row["file"], engine.threads, memory_batch)
-            row.update(peak_rss_mb=mem.peak_mb, load_increment_mb=mem.load_increment_mb,
-                       inference_increment_mb=mem.inference_increment_mb)
+            row.update(
+                peak_rss_mb=mem.peak_mb,
+                load_increment_mb=mem.load_increment_mb,
+                inference_increment_mb=mem.inference_increment_mb,
+            )
         row["file"] = str(Path(row["file"]).relative_to(self.out_dir)) if row["file"] else ""
         return row
 
@@ -144,8 +195,9 @@ class ModelVariants:
             self.built[method] = build(method, self.loaded, self.out_dir / file if file else None)
         return self.built[method]
 
-    def speed(self, variant_rows, batch_size: int, pending: list[str], texts, timing_kwargs: dict,
-              rounds: int) -> list[dict]:
+    def speed(
+        self, variant_rows, batch_size: int, pending: list[str], texts, timing_kwargs: dict, rounds: int
+    ) -> list[dict]:
         """Rows of 02_speed for the `pending` variants at one batch size: every variant that
         could be built is timed interleaved with eager on real text packed to seq_len."""
         from helpers.workloads.corpora import texts_at_length
@@ -158,8 +210,12 @@ class ModelVariants:
         built = {m: self.engine(m, files[m]) for m in dict.fromkeys(["eager", *wanted])}
         if self.lengths is None:
             self.lengths = token_lengths(texts, self.loaded.tokenizer)
-        batch, real_tokens = texts_at_length(texts, self.loaded.tokenizer, batch_size, self.seq_len,
-                                             lengths=self.lengths)
+        batch, real_tokens = texts_at_length(
+            texts, self.loaded.tokenizer, batch_size, self.seq_len, lengths=self.lengths
+        )
         common = {"model": self.model, "batch_size": batch_size, "seq_len": self.seq_len}
-        return [{**common, **row} for row in speed_rows(built, batch, real_tokens, timing_kwargs, rounds)
-                if row["method"] in wanted]
+        return [
+            {**common, **row}
+            for row in speed_rows(built, batch, real_tokens, timing_kwargs, rounds)
+            if row["method"] in wanted
+        ]

@@ -1,5 +1,6 @@
 """06_seq2seq: generation timed per engine and token count, agreement with PyTorch fp32, and
 memory per fresh process."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +22,15 @@ from helpers.core.timing import NOISY_CV, interleaved, ratio_of_medians, summari
 
 
 # ---------------------------------------------------------------- agreement
-def agreement_row(engine: GenerationEngine, reference: GenerationEngine, batch: dict,
-                  new_tokens: int, start_id: int, reference_tokens=None, reference_logits=None) -> dict:
+def agreement_row(
+    engine: GenerationEngine,
+    reference: GenerationEngine,
+    batch: dict,
+    new_tokens: int,
+    start_id: int,
+    reference_tokens=None,
+    reference_logits=None,
+) -> dict:
     """Generated tokens against the reference's (exact-match rate of whole sequences, and
     per-position agreement) and the first step's logits (max abs diff, relative, top-1)."""
     ref_tokens = reference.generate(batch, new_tokens) if reference_tokens is None else reference_tokens
@@ -33,13 +41,17 @@ def agreement_row(engine: GenerationEngine, reference: GenerationEngine, batch: 
     relative = diff / float(np.abs(ref_logits).max())
     ok = tokens.shape == ref_tokens.shape and relative <= FIRST_STEP_RTOL[engine.precision]
     return {
-        "engine": engine.name, "precision": engine.precision, "generated_tokens": int(tokens.shape[1]),
+        "engine": engine.name,
+        "precision": engine.precision,
+        "generated_tokens": int(tokens.shape[1]),
         "reference_distinct_tokens": int(torch.unique(ref_tokens).numel()),
         "exact_match": float((tokens == ref_tokens).all(dim=1).float().mean()),
         "token_agreement": float((tokens == ref_tokens).float().mean()),
-        "first_step_max_abs_diff": diff, "first_step_rel_diff": relative,
+        "first_step_max_abs_diff": diff,
+        "first_step_rel_diff": relative,
         "first_step_top1": float((logits.argmax(-1) == ref_logits.argmax(-1)).mean()),
-        "tolerance": FIRST_STEP_RTOL[engine.precision], "status": "ok" if ok else "mismatch",
+        "tolerance": FIRST_STEP_RTOL[engine.precision],
+        "status": "ok" if ok else "mismatch",
     }
 
 
@@ -61,8 +73,9 @@ def agreement_rows(built: dict[str, Any], batch: dict, new_tokens: int, start_id
     return rows
 
 
-def measure_cell(built: dict[str, Any], batch: dict, new_tokens: list[int], rounds: int,
-                 timing_kwargs: dict) -> dict[tuple[str, int], Any]:
+def measure_cell(
+    built: dict[str, Any], batch: dict, new_tokens: list[int], rounds: int, timing_kwargs: dict
+) -> dict[tuple[str, int], Any]:
     """Every engine × every token count on one batch, interleaved in rounds; an engine that
     failed to build (an exception in `built`) or fails here keeps its exception."""
     fns, outcome = {}, {}
@@ -84,8 +97,7 @@ def measure_cell(built: dict[str, Any], batch: dict, new_tokens: list[int], roun
         if not broken:
             raise
         outcome.update(broken)
-        outcome.update(interleaved({k: f for k, f in fns.items() if k not in broken}, rounds=rounds,
-                                   **timing_kwargs))
+        outcome.update(interleaved({k: f for k, f in fns.items() if k not in broken}, rounds=rounds, **timing_kwargs))
     return outcome
 
 
@@ -95,8 +107,14 @@ def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_l
     speed-up over PyTorch fp32 with a bootstrap CI."""
     rows = []
     for (name, n), result in sorted(outcome.items(), key=lambda kv: (kv[0][1], ENGINE_NAMES.index(kv[0][0]))):
-        row = {"engine": name, "precision": PRECISION.get(name, "fp32"), "device": "cpu",
-               "batch_size": batch_size, "seq_len": input_len, "new_tokens": n}
+        row = {
+            "engine": name,
+            "precision": PRECISION.get(name, "fp32"),
+            "device": "cpu",
+            "batch_size": batch_size,
+            "seq_len": input_len,
+            "new_tokens": n,
+        }
         if isinstance(result, Exception):
             rows.append({**row, **failure_row(result)})
             continue
@@ -104,11 +122,17 @@ def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_l
         seconds = stats["p50_ms"] / 1e3
         first = outcome.get((name, 1))
         ttft = first.median_ms if first is not None and not isinstance(first, Exception) else float("nan")
-        row.update(stats, cold_ms=result.cold_ms, noisy=stats["cv"] > NOISY_CV, ttft_ms=ttft,
-                   per_token_ms=(stats["p50_ms"] - ttft) / (n - 1) if n > 1 else float("nan"),
-                   items_per_s=batch_size / seconds, tokens_per_s=batch_size * n / seconds,
-                   status=statuses.get(name, {}).get("status", "ok"),
-                   message=statuses.get(name, {}).get("message", ""))
+        row.update(
+            stats,
+            cold_ms=result.cold_ms,
+            noisy=stats["cv"] > NOISY_CV,
+            ttft_ms=ttft,
+            per_token_ms=(stats["p50_ms"] - ttft) / (n - 1) if n > 1 else float("nan"),
+            items_per_s=batch_size / seconds,
+            tokens_per_s=batch_size * n / seconds,
+            status=statuses.get(name, {}).get("status", "ok"),
+            message=statuses.get(name, {}).get("message", ""),
+        )
         row[SAMPLES] = result.samples_ms
         base = outcome.get((BASELINE, n))
         if base is not None and not isinstance(base, Exception):
@@ -117,14 +141,29 @@ def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_l
     return rows
 
 
-def measure_grid(table, loaded: LoadedSeq2Seq, built: dict[str, Any], texts, batch_sizes: list[int],
-                 input_lens: list[int], token_counts: list[int], statuses: dict[str, dict], threads: int,
-                 rounds: int, timing_kwargs: dict, progress=lambda cells: cells) -> None:
+def measure_grid(
+    table,
+    loaded: LoadedSeq2Seq,
+    built: dict[str, Any],
+    texts,
+    batch_sizes: list[int],
+    input_lens: list[int],
+    token_counts: list[int],
+    statuses: dict[str, dict],
+    threads: int,
+    rounds: int,
+    timing_kwargs: dict,
+    progress=lambda cells: cells,
+) -> None:
     """Every batch size × input length cell not yet complete in `table` (a resumed run
     re-measures only those), its rows appended as the cell finishes."""
+
     def missing(bs: int, n_in: int) -> bool:
-        return any(not table.done(model=loaded.name, batch_size=bs, seq_len=n_in, engine=e, new_tokens=n)
-                   for e in built for n in token_counts)
+        return any(
+            not table.done(model=loaded.name, batch_size=bs, seq_len=n_in, engine=e, new_tokens=n)
+            for e in built
+            for n in token_counts
+        )
 
     cells = [(bs, n_in) for n_in in input_lens for bs in batch_sizes if missing(bs, n_in)]
     for bs, n_in in progress(cells):

@@ -1,5 +1,6 @@
 """05_sequence_sorting: whole datasets batched by each strategy, timed, and checked against
 one-by-one answers."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -28,8 +29,12 @@ def agreement(got: np.ndarray, expected: np.ndarray, precision: str) -> dict:
     cos = float(cosines(got, expected).min()) if got.size else 1.0
     bound = TOLERANCES.get(precision, TOLERANCES["fp32"])["min_cosine"]
     ok = diff <= 1e-3 if precision == "fp32" else cos >= bound
-    return {"max_abs_diff": diff, "cosine_min": cos, "status": "ok" if ok else "mismatch",
-            "message": "" if ok else f"differs from one-by-one processing: max diff {diff:.3g}, cosine {cos:.5f}"}
+    return {
+        "max_abs_diff": diff,
+        "cosine_min": cos,
+        "status": "ok" if ok else "mismatch",
+        "message": "" if ok else f"differs from one-by-one processing: max diff {diff:.3g}, cosine {cos:.5f}",
+    }
 
 
 def time_pass(engine, texts, tokenizer, batches, input_names) -> tuple[float, float, np.ndarray]:
@@ -45,8 +50,9 @@ def time_pass(engine, texts, tokenizer, batches, input_names) -> tuple[float, fl
     return time.perf_counter() - start, peak_rss_mb() - before, out
 
 
-def ideal_seconds(engine, texts, tokenizer, real_tokens: int, batch_size: int, mean_length: int,
-                  min_time_s: float) -> float:
+def ideal_seconds(
+    engine, texts, tokenizer, real_tokens: int, batch_size: int, mean_length: int, min_time_s: float
+) -> float:
     """The time the engine needs for the real tokens alone: real tokens divided by its
     tokens/s on batches packed with real text and no padding, at this batch size and the
     dataset's mean length."""
@@ -60,9 +66,19 @@ def ideal_seconds(engine, texts, tokenizer, real_tokens: int, batch_size: int, m
     return real_tokens / (packed / (t.median_ms / 1e3))
 
 
-def measure_distribution(table, distribution: str, texts: Sequence[str], built: dict, tokenizer,
-                         input_names: Sequence[str], strategies: Sequence[str], batch_sizes: Sequence[int],
-                         passes: int, max_length: int, min_time_s: float) -> None:
+def measure_distribution(
+    table,
+    distribution: str,
+    texts: Sequence[str],
+    built: dict,
+    tokenizer,
+    input_names: Sequence[str],
+    strategies: Sequence[str],
+    batch_sizes: Sequence[int],
+    passes: int,
+    max_length: int,
+    min_time_s: float,
+) -> None:
     """For every engine and batch size: `passes` timed passes of each strategy over the whole
     dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose answers
     are checked against one-by-one processing; rows go to `table` as each batch size ends."""
@@ -70,8 +86,12 @@ def measure_distribution(table, distribution: str, texts: Sequence[str], built: 
 
     lengths, truncated = token_lengths_capped(texts, tokenizer, max_length)
     for name, engine in built.items():
-        todo = {(s, b) for b in batch_sizes for s in strategies
-                if not table.done(distribution=distribution, engine=name, strategy=s, batch_size=b)}
+        todo = {
+            (s, b)
+            for b in batch_sizes
+            for s in strategies
+            if not table.done(distribution=distribution, engine=name, strategy=s, batch_size=b)
+        }
         if not todo or not len(texts):
             continue
         expected = reference_embeddings(engine, texts, tokenizer, lengths, input_names)
@@ -87,19 +107,33 @@ def measure_distribution(table, distribution: str, texts: Sequence[str], built: 
                     samples[s].append(seconds * 1e3)
                     peaks[s] = max(peaks[s], peak)
             pad = {s: padding(plans[s], lengths, max_length) for s in strategies}
-            ideal = ideal_seconds(engine, texts, tokenizer, pad[strategies[0]]["real_tokens"], b,
-                                  float(np.mean(lengths)), min_time_s)
+            ideal = ideal_seconds(
+                engine, texts, tokenizer, pad[strategies[0]]["real_tokens"], b, float(np.mean(lengths)), min_time_s
+            )
             for s in strategies:
                 if (s, b) not in todo:
                     continue
                 stats = summarize(samples[s])
                 seconds = stats["p50_ms"] / 1e3
-                row = {"distribution": distribution, "engine": name, "strategy": s, "batch_size": b,
-                       "precision": engine.precision, "threads": engine.threads, "n_texts": len(texts),
-                       "n_truncated": truncated, **stats, **pad[s],
-                       "items_per_s": len(texts) / seconds, "tokens_per_s": pad[s]["real_tokens"] / seconds,
-                       "peak_increment_mb": peaks[s], "ideal_s": ideal, "over_ideal": seconds / ideal,
-                       **checks[s], SAMPLES: samples[s]}
+                row = {
+                    "distribution": distribution,
+                    "engine": name,
+                    "strategy": s,
+                    "batch_size": b,
+                    "precision": engine.precision,
+                    "threads": engine.threads,
+                    "n_texts": len(texts),
+                    "n_truncated": truncated,
+                    **stats,
+                    **pad[s],
+                    "items_per_s": len(texts) / seconds,
+                    "tokens_per_s": pad[s]["real_tokens"] / seconds,
+                    "peak_increment_mb": peaks[s],
+                    "ideal_s": ideal,
+                    "over_ideal": seconds / ideal,
+                    **checks[s],
+                    SAMPLES: samples[s],
+                }
                 if "unsorted" in samples:
                     row.update(ratio_of_medians(samples["unsorted"], samples[s]))
                 table.append(row)

@@ -3,6 +3,7 @@ original order: what sorting and bucketing by length buy, and what padding costs
 
 Lengths are token counts with special tokens, truncated at the model's maximum length.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ class Batch:
 
 
 def _chunks(order: Sequence[int], size: int) -> list[list[int]]:
-    return [list(order[i:i + size]) for i in range(0, len(order), size)]
+    return [list(order[i : i + size]) for i in range(0, len(order), size)]
 
 
 def bucket_of(length: int, edges: Sequence[int] = BUCKET_EDGES) -> int:
@@ -31,8 +32,15 @@ def bucket_of(length: int, edges: Sequence[int] = BUCKET_EDGES) -> int:
     return next((i for i, edge in enumerate(edges) if length <= edge), len(edges))
 
 
-def plan(lengths: Sequence[int], strategy: str, batch_size: int, max_length: int, *, seed: int = 0,
-         edges: Sequence[int] = BUCKET_EDGES) -> list[Batch]:
+def plan(
+    lengths: Sequence[int],
+    strategy: str,
+    batch_size: int,
+    max_length: int,
+    *,
+    seed: int = 0,
+    edges: Sequence[int] = BUCKET_EDGES,
+) -> list[Batch]:
     """The batches of `strategy`; every index appears exactly once.
 
     fixed: arrival order, padded to max_length. unsorted: arrival order, padded to the
@@ -82,19 +90,33 @@ def padding(batches: list[Batch], lengths: Sequence[int], max_length: int) -> di
     lengths = np.minimum(np.asarray(lengths, dtype=int), max_length)
     real = int(lengths.sum())
     total = sum(b.length * len(b.indices) for b in batches)
-    return {"real_tokens": real, "padded_tokens": total - real,
-            "padding_waste": (total - real) / real if real else 0.0, "n_batches": len(batches)}
+    return {
+        "real_tokens": real,
+        "padded_tokens": total - real,
+        "padding_waste": (total - real) / real if real else 0.0,
+        "n_batches": len(batches),
+    }
 
 
-def run_dataset(run_batch: Callable[[dict], np.ndarray], texts: Sequence[str], tokenizer,
-                batches: list[Batch], input_names: Sequence[str]) -> np.ndarray:
+def run_dataset(
+    run_batch: Callable[[dict], np.ndarray],
+    texts: Sequence[str],
+    tokenizer,
+    batches: list[Batch],
+    input_names: Sequence[str],
+) -> np.ndarray:
     """Mean-pooled embeddings of every text, in the dataset's original order."""
     from helpers.core.fidelity import mean_pool
 
     out = None
     for batch in batches:
-        enc = tokenizer([texts[i] for i in batch.indices], padding="max_length", truncation=True,
-                        max_length=batch.length, return_tensors="pt")
+        enc = tokenizer(
+            [texts[i] for i in batch.indices],
+            padding="max_length",
+            truncation=True,
+            max_length=batch.length,
+            return_tensors="pt",
+        )
         emb = mean_pool(run_batch({k: enc[k] for k in input_names}), enc["attention_mask"])
         if out is None:
             out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
@@ -127,11 +149,12 @@ def synthetic_texts(scenario: str, n: int, words: Sequence[str], seed: int = 0) 
     rng = np.random.default_rng(seed)
     counts = np.clip(np.round(rng.lognormal(np.log(median / 1.3), sigma, n)), 1, 2000).astype(int)
     starts = rng.integers(0, max(len(words) - counts.max(), 1), n)
-    return [" ".join(words[s:s + c]) for s, c in zip(starts, counts)]
+    return [" ".join(words[s : s + c]) for s, c in zip(starts, counts)]
 
 
-def datasets(corpus: str, scenarios: Sequence[str], n: int, seed: int = 0, text_column: str = "text",
-             encoding: str = "utf-8") -> dict[str, list[str]]:
+def datasets(
+    corpus: str, scenarios: Sequence[str], n: int, seed: int = 0, text_column: str = "text", encoding: str = "utf-8"
+) -> dict[str, list[str]]:
     """The datasets 05 measures, by the name its tables give them: n texts of the corpus (built-in
     or a user file, named by its file name; drawn reproducibly, in a random arrival order), then
     n texts of each named scenario (synthetic lengths, real words of the built-in corpus)."""

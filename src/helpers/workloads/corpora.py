@@ -2,6 +2,7 @@
 user CSV / JSONL / TXT files, token-length statistics, and fixed-shape batches of
 real text for sweeps.
 """
+
 from __future__ import annotations
 
 import ast
@@ -30,8 +31,15 @@ FILE_TYPES = (".csv", ".jsonl", ".txt")
 
 # Stdlib directories that are not stdlib prose: tests, tools, bundled wheels, caches.
 _EXCLUDED_DIRS = {
-    "site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3",
-    "turtledemo", "ensurepip", "__pycache__",
+    "site-packages",
+    "dist-packages",
+    "test",
+    "tests",
+    "idlelib",
+    "lib2to3",
+    "turtledemo",
+    "ensurepip",
+    "__pycache__",
 }
 _MIN_WORDS = 5
 _MIN_LETTER_SHARE = 0.6  # letters / non-space characters; below this it is code or a table
@@ -69,10 +77,7 @@ def _default_data_dir() -> Path:
 def stdlib_files(stdlib: Path | None = None) -> list[Path]:
     """The stdlib .py files the corpus is built from, in sorted relative-path order."""
     root = Path(stdlib or sysconfig.get_paths()["stdlib"])
-    files = [
-        p for p in root.rglob("*.py")
-        if not _EXCLUDED_DIRS.intersection(p.relative_to(root).parts[:-1])
-    ]
+    files = [p for p in root.rglob("*.py") if not _EXCLUDED_DIRS.intersection(p.relative_to(root).parts[:-1])]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -176,8 +181,9 @@ def _resolve_corpus(corpus: str | Path, data_dir: Path | None) -> tuple[str, Pat
     if not path.is_file():
         raise CorpusError("corpus", f"corpus={str(corpus)!r}: no such file; accepted: {_accepted_corpus()}")
     if path.suffix.lower() not in FILE_TYPES:
-        raise CorpusError("corpus",
-                          f"corpus={str(corpus)!r} has extension {path.suffix!r}; accepted: {_accepted_corpus()}")
+        raise CorpusError(
+            "corpus", f"corpus={str(corpus)!r} has extension {path.suffix!r}; accepted: {_accepted_corpus()}"
+        )
     return path.stem, path
 
 
@@ -186,21 +192,30 @@ def _read_text(path: Path, encoding: str) -> str:
     try:
         codec = codecs.lookup(encoding).name
     except LookupError:
-        raise CorpusError("encoding", f"encoding={encoding!r} is not a codec Python knows; "
-                                      "accepted: e.g. utf-8, latin-1, cp1252, utf-16") from None
+        raise CorpusError(
+            "encoding",
+            f"encoding={encoding!r} is not a codec Python knows; accepted: e.g. utf-8, latin-1, cp1252, utf-16",
+        ) from None
     try:
         text = path.read_text(encoding="utf-8-sig" if codec == "utf-8" else encoding)
     except UnicodeDecodeError as e:
-        raise CorpusError("corpus", f"corpus={str(path)!r} is not valid {encoding} (byte "
-                                    f"0x{e.object[e.start:e.start + 1].hex()} at offset {e.start}); accepted: "
-                                    f"{encoding} text, or the file's encoding named with -p encoding=... "
-                                    "(e.g. latin-1, cp1252)") from None
+        raise CorpusError(
+            "corpus",
+            f"corpus={str(path)!r} is not valid {encoding} (byte "
+            f"0x{e.object[e.start : e.start + 1].hex()} at offset {e.start}); accepted: "
+            f"{encoding} text, or the file's encoding named with -p encoding=... "
+            "(e.g. latin-1, cp1252)",
+        ) from None
     except OSError as e:
-        raise CorpusError("corpus", f"corpus={str(path)!r} cannot be read ({e.strerror or e}); "
-                                    "accepted: a readable file") from None
+        raise CorpusError(
+            "corpus", f"corpus={str(path)!r} cannot be read ({e.strerror or e}); accepted: a readable file"
+        ) from None
     if not text.strip():
-        raise CorpusError("corpus", f"corpus={str(path)!r} is empty; accepted: a file with texts "
-                                    "(a CSV or JSONL needs a header / keys naming text_column)")
+        raise CorpusError(
+            "corpus",
+            f"corpus={str(path)!r} is empty; accepted: a file with texts "
+            "(a CSV or JSONL needs a header / keys naming text_column)",
+        )
     return text
 
 
@@ -218,11 +233,14 @@ def _read_jsonl(text: str, path: Path) -> tuple[list[dict], list[str]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise CorpusError("corpus", f"corpus={str(path)!r}: line {number} is not JSON ({e}); "
-                                        "accepted: one JSON object per line") from e
+            raise CorpusError(
+                "corpus", f"corpus={str(path)!r}: line {number} is not JSON ({e}); accepted: one JSON object per line"
+            ) from e
         if not isinstance(row, dict):
-            raise CorpusError("corpus", f"corpus={str(path)!r}: line {number} is not a JSON object; "
-                                        "accepted: one JSON object per line")
+            raise CorpusError(
+                "corpus",
+                f"corpus={str(path)!r}: line {number} is not a JSON object; accepted: one JSON object per line",
+            )
         rows.append(row)
         columns.update(dict.fromkeys(row))
     return rows, list(columns)
@@ -255,8 +273,9 @@ def load_corpus(
     text = _read_text(path, encoding)
     if path.suffix.lower() == ".txt":
         if label_column is not None:
-            raise CorpusError("label_column", f"label_column={label_column!r}, but a .txt corpus has no "
-                                              "columns; accepted: None")
+            raise CorpusError(
+                "label_column", f"label_column={label_column!r}, but a .txt corpus has no columns; accepted: None"
+            )
         texts = [line.strip() for line in text.splitlines() if line.strip()][:limit]
         return Corpus(name, texts, None, path)
     rows, columns = _read_csv(text) if path.suffix.lower() == ".csv" else _read_jsonl(text, path)
@@ -269,8 +288,9 @@ def load_corpus(
     return Corpus(name, texts, labels, path)
 
 
-def count_texts(corpus: str, *, text_column: str = "text", label_column: str | None = None,
-                encoding: str = "utf-8") -> int:
+def count_texts(
+    corpus: str, *, text_column: str = "text", label_column: str | None = None, encoding: str = "utf-8"
+) -> int:
     """Non-empty texts of a user corpus file; CorpusError if it does not load. Cached per file
     version: the runner checks the corpus of every notebook that takes it."""
     path = Path(corpus).expanduser()
@@ -283,11 +303,9 @@ def count_texts(corpus: str, *, text_column: str = "text", label_column: str | N
 
 
 @functools.lru_cache(maxsize=32)
-def _count_texts(corpus: str, version, text_column: str, label_column: str | None,
-                 encoding: str) -> int | CorpusError:
+def _count_texts(corpus: str, version, text_column: str, label_column: str | None, encoding: str) -> int | CorpusError:
     try:
-        return len(load_corpus(corpus, text_column=text_column, label_column=label_column,
-                               encoding=encoding).texts)
+        return len(load_corpus(corpus, text_column=text_column, label_column=label_column, encoding=encoding).texts)
     except CorpusError as e:
         return e
 
@@ -319,8 +337,14 @@ def length_summary(lengths: Sequence[int] | np.ndarray) -> dict[str, float]:
     if a.size == 0:
         raise ValueError("length_summary needs at least one length")
     p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    summary = {"n": int(a.size), "mean": float(a.mean()), "p50": float(p50),
-               "p90": float(p90), "p99": float(p99), "max": int(a.max())}
+    summary = {
+        "n": int(a.size),
+        "mean": float(a.mean()),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "max": int(a.max()),
+    }
     for limit in (128, 256, 512):
         summary[f"share_above_{limit}"] = float((a > limit).mean())
     return summary
@@ -385,7 +409,5 @@ def texts_at_length(
     lengths = token_lengths(texts, tokenizer) if lengths is None else np.asarray(lengths)
     rows = _rows(texts, lengths, seq_len, offset + batch_size, pack)
     chosen = [rows[(offset + i) % len(rows)] for i in range(batch_size)]
-    batch = tokenizer(
-        chosen, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt"
-    )
+    batch = tokenizer(chosen, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt")
     return dict(batch), int(batch["attention_mask"].sum())

