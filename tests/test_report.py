@@ -56,7 +56,7 @@ def test_machines_are_drawn_side_by_side():
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers.report import charts
+    from helpers.report import charts_report
 
     cells = {("eager", 1, 128): 10.0, ("ort", 1, 128): 5.0}
     per_host = {
@@ -64,7 +64,7 @@ def test_machines_are_drawn_side_by_side():
         "server": sweep_rows(cells={**cells, ("ort", 1, 128): 2.0}),
         "empty": None,
     }
-    fig = charts.hosts_side_by_side(per_host)
+    fig = charts_report.hosts_side_by_side(per_host)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:2] == ["laptop: bert-base, 2 threads", "server: bert-base, 2 threads"]
     widths = [[p.get_width() for p in ax.patches] for ax in fig.axes[:2]]

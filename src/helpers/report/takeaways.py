@@ -152,7 +152,7 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
         )
     else:
         out["throughput"] = "Only one batch size was measured."
-    from helpers.report.charts import thread_rows
+    from helpers.report.charts_sweeps import thread_rows
 
     th = thread_rows(df[df["status"] == "ok"])
     th = th[th["model"] == largest]
