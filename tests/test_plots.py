@@ -8,14 +8,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from helpers.report import charts
+from helpers.report import charts_sweeps
 from helpers.report import figures as plots
 plots.apply_style()
 df = pd.DataFrame({"engine": ["eager", "ort", "eager", "ort"], "batch_size": [1, 1, 8, 8], "seq_len": 128,
                    "model": "bert-tiny", "scope": "model", "status": "ok", "threads": 2, "n_params": 4e6,
                    "p50_ms": [2.0, 1.0, 9.0, 6.0], "ci_low_ms": [1.9, 0.9, 8.8, 5.9], "ci_high_ms": [2.1, 1.1, 9.2, 6.1],
                    "noisy": False, "speedup": [1.0, 2.0, 1.0, 1.5], "part": "batch"})
-plots.save(charts.latency_vs(df, "batch_size"), "redraw", caption="a fixed caption")
+plots.save(charts_sweeps.latency_vs(df, "batch_size"), "redraw", caption="a fixed caption")
+plots.save(charts_sweeps.speedup_heatmaps(df, "bert-tiny"), "redraw_heatmap", caption="a fixed caption")
 """
 
 
@@ -24,6 +25,13 @@ def test_the_same_table_draws_byte_identical_png_and_svg(tmp_path, monkeypatch):
     for attempt in ("first", "second"):
         monkeypatch.setenv("WORKBOOK_OUT", str(tmp_path / attempt))
         subprocess.run([sys.executable, "-c", DRAW], check=True, timeout=120)
-        files.append({ext: (tmp_path / attempt / "figures" / f"redraw.{ext}").read_bytes() for ext in ("png", "svg")})
-    assert files[0]["png"] == files[1]["png"] and len(files[0]["png"]) > 1000
-    assert files[0]["svg"] == files[1]["svg"] and b"<dc:date>" not in files[0]["svg"]
+        files.append(
+            {
+                f"{name}.{ext}": (tmp_path / attempt / "figures" / f"{name}.{ext}").read_bytes()
+                for name in ("redraw", "redraw_heatmap")
+                for ext in ("png", "svg")
+            }
+        )
+    for name in ("redraw", "redraw_heatmap"):
+        assert files[0][f"{name}.png"] == files[1][f"{name}.png"] and len(files[0][f"{name}.png"]) > 1000
+        assert files[0][f"{name}.svg"] == files[1][f"{name}.svg"] and b"<dc:date>" not in files[0][f"{name}.svg"]

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.report.claims import Untestable, _cpu, _gpu, _ok, claims_frame, evaluate_claims, load_tables
+from helpers.core.tables import trusted
+from helpers.report.claim_rows import Untestable, cpu_rows, gpu_rows
+from helpers.report.claims import claims_frame, evaluate_claims, load_tables
 
 # ---------------------------------------------------------------- recommendation
 BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
@@ -59,11 +61,11 @@ def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
     fid = engine_fidelity(t, min_cosine)
     frames = []
     try:
-        frames.append(_cpu(t).assign(device="cpu", memory_mb=lambda d: d["peak_rss_mb"]))
+        frames.append(cpu_rows(t).assign(device="cpu", memory_mb=lambda d: d["peak_rss_mb"]))
     except Untestable:
         pass
     try:
-        g = _gpu(t)
+        g = gpu_rows(t)
         frames.append(
             g.assign(
                 device=g["gpu"] if "gpu" in g else "cuda",
@@ -142,7 +144,7 @@ def summary_points(t: dict) -> pd.DataFrame:
                     }
                 )
     try:
-        cpu = _cpu(t)
+        cpu = cpu_rows(t)
         for (model, engine), e in cpu.groupby(["model", "engine"]):
             if model == cpu.sort_values("n_params")["model"].iloc[-1]:
                 points.append(
@@ -160,7 +162,7 @@ def summary_points(t: dict) -> pd.DataFrame:
         pass
     gen, mem, agr = t.get("06_generation"), t.get("06_memory"), t.get("06_agreement")
     if gen is not None and agr is not None:
-        g = _ok(gen).groupby("engine")["speedup"].median()
+        g = trusted(gen).groupby("engine")["speedup"].median()
         m = (
             mem.set_index("engine")["inference_mb"]
             if mem is not None and "inference_mb" in mem

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-
-def _fmt_list(items) -> str:
-    items = list(items)
-    return ", ".join(items) if items else "none"
+from helpers.core.tables import at_most_threads, trusted
+from helpers.report.claim_checks import (
+    C6_MEMORY_MIB,
+    C6_MEMORY_RATIO,
+    C6_SPEEDUP,
+    per_item_change,
+    per_item_change_text,
+)
+from helpers.report.text import ci as _ci
+from helpers.report.text import fmt_list as _fmt_list
 
 
 def export_takeaway(df: pd.DataFrame) -> str:
@@ -88,16 +94,6 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
     return "\n\n".join(line for line in lines if line)
 
 
-def _ci(r) -> str:
-    return f"{r.speedup:.2f}× (95% CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f})"
-
-
-def _model_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Measured, model-only rows at each model's most threads."""
-    ok = df[(df["scope"] == "model") & df["p50_ms"].notna() & (df["status"] == "ok")]
-    return ok[ok["threads"] == ok.groupby("model")["threads"].transform("max")]
-
-
 def _fastest(rows: pd.DataFrame) -> str:
     others = rows[rows["engine"] != "eager"]
     if others.empty or others["speedup"].isna().all():
@@ -109,7 +105,7 @@ def _fastest(rows: pd.DataFrame) -> str:
 
 def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]:
     """One computed sentence under each chart of a sweep notebook."""
-    ok = _model_rows(df)
+    ok = at_most_threads(trusted(df))
     largest = ok.loc[ok["n_params"].idxmax(), "model"] if len(ok) else None
     big = ok[ok["model"] == largest]
     out = {}
@@ -156,7 +152,7 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
         )
     else:
         out["throughput"] = "Only one batch size was measured."
-    from helpers.report.charts import thread_rows
+    from helpers.report.charts_sweeps import thread_rows
 
     th = thread_rows(df[df["status"] == "ok"])
     th = th[th["model"] == largest]
@@ -226,13 +222,9 @@ def sorting_takeaway(df: pd.DataFrame, engine: str) -> str:
                 f"{top.loc['unsorted', 'padding_waste']:.2f} unsorted vs {r.padding_waste:.2f} sorted; sorted runs at "
                 f"{r.over_ideal:.2f}× the ideal time of the real tokens alone."
             )
-        per_item = d.pivot_table(index="batch_size", columns="strategy", values="p50_ms") / d["n_texts"].iloc[0]
-        if {16, 64} <= set(per_item.index) and {"unsorted", "sorted"} <= set(per_item.columns):
-            change = per_item.loc[64] / per_item.loc[16] - 1
-            lines.append(
-                f"{dist}, batch 16 → 64, time per item: unsorted {100 * change['unsorted']:+.0f}%, "
-                f"sorted {100 * change['sorted']:+.0f}%."
-            )
+        change = per_item_change(d)
+        if change is not None:
+            lines.append(f"{dist}, {per_item_change_text(change)}.")
         bad = d[d["status"] != "ok"]
         if len(bad):
             lines.append(
@@ -260,7 +252,7 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
         lines.append(
             f"**ORT O3 + INT8 over PyTorch fp32** ({int(recipe['new_tokens'].iloc[0])} new tokens): "
             + "; ".join(parts)
-            + " (published: about 5×)."
+            + f" (published: about {C6_SPEEDUP:g}×)."
         )
     mem = memory[memory["status"] == "ok"].set_index("engine") if len(memory) else memory
     if {"torch", "ort-o3-int8"} <= set(mem.index):
@@ -268,10 +260,10 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
         ratio = f"{t / q:.1f}× less" if q <= t else f"{q / t:.1f}× more"
         lines.append(
             f"Inference memory increment: PyTorch fp32 +{t:.1f} MB, ORT O3 + INT8 +{q:.1f} MB "
-            f"({ratio}; published: about 2.2× less, +11.3 → +4.9 MiB)."
+            f"({ratio}; published: about {C6_MEMORY_RATIO:g}× less, +{C6_MEMORY_MIB[0]:g} → +{C6_MEMORY_MIB[1]:g} MiB)."
         )
-    trusted = gen[(gen["status"] == "ok") & gen["p50_ms"].notna()]
-    top = trusted[trusted["new_tokens"] == trusted["new_tokens"].max()]
+    ok = trusted(gen)
+    top = ok[ok["new_tokens"] == ok["new_tokens"].max()]
     if len(top):
         best = top.loc[top.groupby(["batch_size", "seq_len"])["p50_ms"].idxmin()]
         lines.append(
@@ -312,7 +304,7 @@ def gpu_takeaway(df: pd.DataFrame, fits: pd.DataFrame, seq_len: int) -> str:
     """Per model at one length: the winner at batch 1 and at the largest batch, where ORT
     stops beating TorchScript (the published cross-over), the best speed-up over eager fp32,
     and the largest batch that fits."""
-    ok = df[df["p50_ms"].notna() & (df["status"] == "ok")] if "p50_ms" in df else df.iloc[:0]
+    ok = trusted(df)
     lines = []
     for model, m in ok.groupby("model", sort=False):
         at = m[m["seq_len"] == seq_len]

@@ -1,0 +1,72 @@
+"""04_gpu_sweeps' charts: time per item, speed-up and GPU memory against batch size (the
+heatmaps are charts_sweeps.speedup_heatmaps, the no-GPU notice charts_common.notice).
+
+Each chart is drawn from a result table (never from kernel state); report.figures saves it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers.report.charts_common import lines_by_batch, per_model_axes
+
+
+def _gpu_ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["p50_ms"].notna()] if "p50_ms" in df else df.iloc[:0]
+
+
+def per_item_time_vs_batch(df: pd.DataFrame, seq_len: int):
+    """Time per item against batch size at one length, per engine, one panel per model: the
+    knee where batching stops paying is where the line flattens."""
+    ok = _gpu_ok(df)
+    sub = ok[ok["seq_len"] == seq_len].assign(per_item_ms=lambda d: d["p50_ms"] / d["batch_size"])
+    fig, axes, _ = lines_by_batch(sub, "model", "engine", "per_item_ms", "median time per item (ms)")
+    for ax in axes:
+        ax.set_yscale("log")
+    axes[-1].legend(fontsize=7)
+    gpu = sub["gpu"].iloc[0] if len(sub) else ""
+    fig.suptitle(f"Time per item against batch size, {seq_len} tokens ({gpu}; copies excluded)")
+    return fig
+
+
+def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
+    """Speed-up over eager fp32 (95% CI) against batch size at one length: the cross-overs."""
+    ok = _gpu_ok(df)
+    sub = ok[(ok["seq_len"] == seq_len) & ok["speedup"].notna() & (ok["engine"] != "eager")]
+    models = list(dict.fromkeys(sub["model"])) or ["none"]
+    fig, axes = per_model_axes(models)
+    for ax, model in zip(axes, models):
+        for engine, e in sub[sub["model"] == model].groupby("engine", sort=False):
+            e = e.sort_values("batch_size")
+            ax.errorbar(
+                e["batch_size"],
+                e["speedup"],
+                yerr=[e["speedup"] - e["speedup_ci_low"], e["speedup_ci_high"] - e["speedup"]],
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=engine,
+            )
+        ax.axhline(1, color="0.4", lw=1, ls="--")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("speed-up over eager fp32 (95% CI)")
+        ax.set_title(f"{model}, {seq_len} tokens")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle("Which engine wins at which batch size")
+    return fig
+
+
+def gpu_memory_vs_batch(df: pd.DataFrame, seq_len: int):
+    """torch's peak allocated memory (torch engines) and NVML's process figure (ORT engines)
+    against batch size at one length."""
+    ok = _gpu_ok(df)
+    sub = ok[ok["seq_len"] == seq_len]
+    if "nvml_process_mb" in sub:
+        ort = sub["engine"].str.startswith("ort")
+        sub = sub.assign(gpu_mb=sub["peak_gpu_mb"].where(~ort, sub["nvml_process_mb"]))
+    else:
+        sub = sub.assign(gpu_mb=sub.get("peak_gpu_mb"))
+    fig, axes, _ = lines_by_batch(sub, "model", "engine", "gpu_mb", "GPU memory (MB)")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(f"GPU memory at {seq_len} tokens (torch: peak allocated; ORT: NVML, whole process)")
+    return fig

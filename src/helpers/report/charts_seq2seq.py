@@ -1,0 +1,98 @@
+"""06_seq2seq's charts: generation cost per token, total time against new tokens, memory and
+speed-ups per engine.
+
+Each chart is drawn from a result table (never from kernel state); report.figures saves it."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from helpers.report.charts_common import per_model_axes
+
+
+def _generation_ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["p50_ms"].notna() & (df["status"].isin(["ok", "mismatch"]))] if len(df) else df
+
+
+def per_token_time(df: pd.DataFrame):
+    """Decode time per generated token (after the first) and time to first token, per engine,
+    at the longest generation, one bar group per batch size x input length."""
+    ok = _generation_ok(df)
+    top = ok[(ok["new_tokens"] == ok["new_tokens"].max()) & ok["per_token_ms"].notna()]
+    top = top.assign(cell=[f"batch {b} × {s} in" for b, s in zip(top["batch_size"], top["seq_len"])])
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+    for ax, column, label in (
+        (axes[0], "per_token_ms", "ms per generated token (decode)"),
+        (axes[1], "ttft_ms", "time to first token (ms)"),
+    ):
+        table = top.pivot_table(index="engine", columns="cell", values=column, sort=False)
+        table.plot.barh(ax=ax, legend=ax is axes[1])
+        ax.set_xlabel(label)
+        ax.set_ylabel("")
+        ax.invert_yaxis()
+    if len(top):  # outside the panel: the long bars of large batches would hide it
+        axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"Generation cost per engine ({int(top['new_tokens'].max()) if len(top) else 0} new tokens forced)")
+    return fig
+
+
+def total_vs_new_tokens(df: pd.DataFrame):
+    """Total generate() time against the number of new tokens, one line per engine, one panel
+    per batch size (at the shortest input)."""
+    ok = _generation_ok(df)
+    ok = ok[ok["seq_len"] == ok["seq_len"].min()]
+    sizes = sorted(ok["batch_size"].unique()) or [0]
+    fig, axes = per_model_axes([f"batch {b}" for b in sizes])
+    for ax, bs in zip(axes, sizes):
+        for name, g in ok[ok["batch_size"] == bs].groupby("engine", sort=False):
+            g = g.sort_values("new_tokens")
+            ax.plot(g["new_tokens"], g["p50_ms"], marker="o", ms=3, label=name)
+        ax.set_xlabel("new tokens per call")
+        ax.set_ylabel("median time per call (ms)")
+        ax.set_title(f"batch {bs}, {int(ok['seq_len'].min()) if len(ok) else 0} input tokens")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle("Total generation time against the number of generated tokens")
+    return fig
+
+
+def generation_memory(df: pd.DataFrame):
+    """RSS increment of loading and of inference per engine (one fresh process each)."""
+    ok = df[df["status"] == "ok"].set_index("engine") if len(df) else df
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if len(ok):
+        ok[["load_mb", "inference_mb"]].rename(
+            columns={"load_mb": "load increment", "inference_mb": "inference increment"}
+        ).plot.barh(ax=ax)
+        r = ok.iloc[0]
+        ax.set_title(f"batch {int(r.batch_size)} × {int(r.seq_len)} input tokens, {int(r.new_tokens)} new tokens")
+    ax.invert_yaxis()
+    ax.set_xlabel("resident memory increment (MB)")
+    ax.set_ylabel("")
+    fig.suptitle("Memory per engine (a fresh process each)")
+    return fig
+
+
+def generation_speedups(df: pd.DataFrame):
+    """Speed-up of total generate() time over PyTorch fp32 with its 95% CI, at the longest
+    generation, one panel per input length, one bar per engine and batch size."""
+    ok = _generation_ok(df)
+    top = ok[(ok["new_tokens"] == ok["new_tokens"].max()) & ok["speedup"].notna()]
+    lens = sorted(top["seq_len"].unique()) or [0]
+    fig, axes = per_model_axes([f"{n} input tokens" for n in lens])
+    for ax, n in zip(axes, lens):
+        sub = top[top["seq_len"] == n]
+        table = sub.pivot_table(index="engine", columns="batch_size", values="speedup", sort=False)
+        low = table - sub.pivot_table(index="engine", columns="batch_size", values="speedup_ci_low", sort=False)
+        high = sub.pivot_table(index="engine", columns="batch_size", values="speedup_ci_high", sort=False) - table
+        if len(table):
+            errors = [[low[c].values, high[c].values] for c in table.columns]
+            table.plot.barh(ax=ax, xerr=errors, capsize=2)
+            ax.legend(title="batch", fontsize=7)
+        ax.axvline(1, color="0.4", lw=1, ls="--")
+        ax.invert_yaxis()
+        ax.set_xlabel("speed-up over PyTorch fp32 (95% CI)")
+        ax.set_ylabel("")
+        ax.set_title(f"{n} input tokens")
+    fig.suptitle(f"Generation speed-up ({int(top['new_tokens'].max()) if len(top) else 0} new tokens)")
+    return fig

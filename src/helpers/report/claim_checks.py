@@ -1,0 +1,443 @@
+"""The checks of the published claims (c1..c15, registered in report.claims) and the rows
+they read.
+
+A check takes the result tables (name -> DataFrame or None) and returns (verdict, ours,
+reason), or raises Untestable with the reason the results cannot test the claim. A claim's
+numbers belong to its authors' hardware; what is tested is its shape (which engine wins, by
+roughly how much, where the cross-over is). "Roughly" is within a factor of ROUGHLY of their
+figure. Every threshold a check applies is a named constant below; report.claims lists them
+per claim (and docs/claims.md shows them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.report.claim_rows import (
+    Untestable,
+    anchor_len,
+    complete,
+    cpu_rows,
+    gpu_rows,
+    largest,
+    need,
+    pivot,
+    trusted_table,
+    widest,
+)
+from helpers.report.text import ci as _ci
+from helpers.report.text import less as _less
+from helpers.report.text import times as _x
+
+HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "cannot be tested here"
+
+# ---------------------------------------------------------------- thresholds and their figures
+ROUGHLY = 1.5  # "roughly their figure": within this factor of it
+SMALL_PARAMS, LARGE_PARAMS = 30e6, 100e6  # "small BERTs" (3.6M-29M) and BERT-base size
+C3_ORT, C3_TENSORRT = 3.0, 5.0  # ORT/Triton 2-4× (its middle), TensorRT about 5×
+C5_BATCHING_GAIN = 1.2  # batching "pays" when it raises eager items/s at least this much
+C6_SPEEDUP, C6_MEMORY_RATIO = 5.0, 2.2  # ONNX + O3 + INT8 over PyTorch: time, inference memory
+C6_SECONDS = (0.497, 0.099)  # their time for 5 runs, PyTorch then ONNX + O3 + INT8
+C6_MEMORY_MIB = (11.3, 4.9)  # their inference memory increment, PyTorch then ONNX + O3 + INT8
+C7_SMALL, C7_BASE = 2.2, 1.8  # ORT over PyTorch at 1 thread: small BERTs, BERT-base size
+C8_SMALL, C8_BASE, C8_BY_LENGTH = 1.45, 2.4, 1.25  # INT8 over ORT fp32: small, base, any length
+C9_SMALL_BATCH, C9_LARGE_BATCHES, C9_INT8_FROM = 8, (32, 64), 32  # batch 1-8 vs 32-64; INT8 above 32
+C10_GROWS = 1.1  # the advantage "grows" with length when it rises by more than 10%
+C11_BELOW, C11_AT, C11_WITHIN = 32, 64, 1.10  # ONNX wins below batch 32; within 10% by batch 64
+C12_GAIN, C12_KNEE = 12.0, 0.9  # their least gain over batch 1 (T4); the knee: under 10% per doubling
+C13_LINEAR, C13_GAP = 0.8, 0.15  # log-log slope "about linear" at large batch; batch 1 clearly lower
+C14_BATCHES = (16, 64)  # per-item time from batch 16 to 64
+C14_UNSORTED, C14_SORTED = 0.20, -0.10  # their change: unsorted +20%, sorted -10% per item
+C14_SORTED_MAX = 0.05  # sorted "keeps gaining": its per-item time rises by less than 5%
+C15_SPREAD = 0.01  # INT8 fidelity "differs by model and method": min cosines more than this apart
+
+
+def _roughly(ours: float, theirs: float) -> bool:
+    return theirs / ROUGHLY <= ours <= theirs * ROUGHLY
+
+
+def _verdict(ok: bool) -> str:
+    return HOLDS if ok else FAILS
+
+
+# ---------------------------------------------------------------- the claims
+def c1(t):
+    df = cpu_rows(t)
+    n = anchor_len(df)
+    model, m = largest(df[df["seq_len"] == n], ("eager", "torchscript", "ort"))
+    p = complete(m, "batch_size", ("eager", "torchscript", "ort"), model)
+    wins = p["ort"] < p[["eager", "torchscript"]].min(axis=1)
+    ours = "; ".join(
+        f"batch {b}: eager {r.eager:.1f} ms, TorchScript {r.torchscript:.1f}, ORT {r.ort:.1f}" for b, r in p.iterrows()
+    )
+    return (
+        _verdict(wins.all()),
+        f"{model}, {n} tokens: {ours}",
+        (
+            f"ORT is the fastest of the three at {'every' if wins.all() else 'only some'} measured batch size "
+            f"({', '.join(str(b) for b in p.index[wins]) or 'none'}); its margin is {_x((p['eager'] / p['ort']).min())}–"
+            f"{_x((p['eager'] / p['ort']).max())} over eager, not the 50× of their setup"
+        ),
+    )
+
+
+def c2(t):
+    df = gpu_rows(t)
+    model, m = largest(df, ("eager", "torchscript", "ort"))
+    length = anchor_len(m)
+    p = complete(m[m["seq_len"] == length], "batch_size", ("eager", "torchscript", "ort"), model)
+    small, large = p.iloc[0], p.iloc[-1]
+    ok = small.idxmin() == "ort" and large["torchscript"] < large["ort"]
+    return (
+        _verdict(ok),
+        (
+            f"{model}, {length} tokens: batch {p.index[0]}: fastest {small.idxmin()}; "
+            f"batch {p.index[-1]}: eager {large.eager:.2f} / TorchScript {large.torchscript:.2f} / "
+            f"ORT {large.ort:.2f} ms"
+        ),
+        "ORT first at small batch and TorchScript ahead of ORT at large batch"
+        + ("" if ok else " is not what was measured"),
+    )
+
+
+def c3(t):
+    df = gpu_rows(t, "speedup", "speedup_ci_low", "speedup_ci_high")
+    ort = df[df["engine"].isin(["ort", "ort-fp16"])]
+    if ort.empty or ort["speedup"].isna().all():
+        raise Untestable("no ORT engine was measured on the GPU")
+    best = ort.loc[ort["speedup"].idxmax()]
+    trt = df[df["engine"] == "ort-trt"]
+    ok = _roughly(best.speedup, C3_ORT)
+    ours = f"best ORT: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}"
+    if len(trt) and trt["speedup"].notna().any():
+        t_best = trt.loc[trt["speedup"].idxmax()]
+        ours += f"; TensorRT: {_ci(t_best)}"
+        ok = ok and _roughly(t_best.speedup, C3_TENSORRT)
+        note = ""
+    else:
+        note = "; TensorRT was not available, so its part is untested"
+    return (
+        _verdict(ok),
+        ours,
+        f"2–4× for ORT{f', about {C3_TENSORRT:g}× for TensorRT' if not note else ''}, within a factor {ROUGHLY}{note}",
+    )
+
+
+def c4(t):
+    reason = "the study's INT8 engines are CPU ones (ORT dynamic and static QDQ); GPU INT8 needs QDQ graphs on TensorRT"
+    try:
+        gpu_rows(t)
+    except Untestable as exc:
+        reason += f", and {exc}"
+    raise Untestable(reason)
+
+
+def c5(t):
+    df = cpu_rows(t, "items_per_s")
+    n = anchor_len(df)
+    model, m = widest(df, "batch_size", ("eager",), {"seq_len": n})
+    e = m.sort_values("batch_size")
+    if len(e) < 2:
+        raise Untestable(f"eager was measured at one batch size only ({model}, {n} tokens)")
+    gain = e["items_per_s"].iloc[-1] / e["items_per_s"].iloc[0]
+    sizes = df[(df["engine"] == "eager") & (df["batch_size"] == 1) & (df["seq_len"] == n)].sort_values("n_params")
+    spread = (
+        (
+            f"; batch 1 × {n} eager: {sizes['model'].iloc[0]} {sizes['p50_ms'].iloc[0]:.1f} ms vs "
+            f"{sizes['model'].iloc[-1]} {sizes['p50_ms'].iloc[-1]:.1f} ms"
+        )
+        if len(sizes) > 1
+        else ""
+    )
+    return (
+        _verdict(gain >= C5_BATCHING_GAIN),
+        (
+            f"{model}, eager, {n} tokens: batching from {e['batch_size'].iloc[0]} to "
+            f"{e['batch_size'].iloc[-1]} raises items/s {_x(gain)}{spread}"
+        ),
+        (
+            "batching pays on this CPU"
+            if gain >= C5_BATCHING_GAIN
+            else "batching adds little throughput on this CPU (a 2-core CPU is busy at batch 1)"
+        ),
+    )
+
+
+def c6(t):
+    gen = trusted_table(
+        t,
+        "06_generation",
+        "06_seq2seq",
+        "engine",
+        "new_tokens",
+        "batch_size",
+        "seq_len",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+    )
+    recipe = gen[gen["engine"] == "ort-o3-int8"]
+    if recipe.empty:
+        raise Untestable("06 did not measure ort-o3-int8")
+    top = recipe[recipe["new_tokens"] == recipe["new_tokens"].max()]
+    r = top.sort_values(["batch_size", "seq_len"]).iloc[0]
+    if pd.isna(r.speedup):
+        raise Untestable(f"06 has no speed-up of ort-o3-int8 at batch {r.batch_size} × {r.seq_len} (no baseline there)")
+    mem = t.get("06_memory")
+    has_mem = mem is not None and {"engine", "status", "inference_mb", "batch_size", "seq_len"} <= set(mem.columns)
+    mem = mem[mem["status"] == "ok"].set_index("engine") if has_mem else pd.DataFrame()
+    ours = f"batch {r.batch_size} × {r.seq_len} input, {r.new_tokens} new tokens: {_ci(r)}"
+    ok = _roughly(r.speedup, C6_SPEEDUP)
+    reason = f"{C6_SPEEDUP:g}× faster and {C6_MEMORY_RATIO:g}× less inference memory, each within a factor {ROUGHLY}"
+    if {"torch", "ort-o3-int8"} <= set(mem.index):
+        a, b = mem.loc["torch", "inference_mb"], mem.loc["ort-o3-int8", "inference_mb"]
+        ours += f"; inference memory at batch {mem.loc['torch', 'batch_size']} × {mem.loc['torch', 'seq_len']}: +{a:.1f} → +{b:.1f} MB ({_less(a, b)})"
+        ok = ok and _roughly(a / b, C6_MEMORY_RATIO)
+    else:
+        reason += "; the inference memory of torch and ort-o3-int8 was not measured, so that part is untested"
+    return _verdict(ok), ours, reason
+
+
+def _ort_over_eager_by_size(rows: pd.DataFrame, engine: str = "ort", base: str = "eager") -> pd.Series:
+    p = rows.pivot_table(index="model", columns="engine", values="p50_ms")
+    if not {engine, base} <= set(p.columns):
+        raise Untestable(f"{engine} and {base} were not both measured")
+    return (p[base] / p[engine]).dropna()
+
+
+def _size_groups(ratio: pd.Series, df: pd.DataFrame, small: float, large: float, what: str) -> tuple[bool, str]:
+    params = df.groupby("model")["n_params"].first()
+    small_r, large_r = ratio[params[ratio.index] <= SMALL_PARAMS], ratio[params[ratio.index] >= LARGE_PARAMS]
+    if small_r.empty and large_r.empty:
+        raise Untestable("neither small (≤ 30M) nor BERT-base-size (≥ 100M) models were measured")
+    parts, ok = [], True
+    for group, want, label in ((small_r, small, "small"), (large_r, large, "base-size")):
+        if len(group):
+            parts.append(f"{label}: " + ", ".join(f"{m} {_x(v)}" for m, v in group.items()))
+            ok = ok and _roughly(float(group.median()), want)
+    return ok, f"{what} " + "; ".join(parts)
+
+
+def c7(t):
+    df = trusted_table(
+        t, "03_cpu_sweep", "03_cpu_sweeps", "model", "engine", "scope", "threads", "batch_size", "seq_len", "n_params"
+    )
+    one = df[(df["scope"] == "model") & (df["threads"] == 1) & (df["batch_size"] == 1)]
+    if one.empty:
+        raise Untestable("03 measured nothing at 1 thread, batch 1")
+    length = int(one["seq_len"].mode().iloc[0])
+    ratio = _ort_over_eager_by_size(one[one["seq_len"] == length])
+    ok, ours = _size_groups(ratio, df, C7_SMALL, C7_BASE, f"ORT fp32 over eager, 1 thread, batch 1 × {length}:")
+    return (
+        _verdict(ok),
+        ours,
+        (f"about {C7_SMALL:g}× for small models and {C7_BASE:g}× for BERT-base size, within a factor {ROUGHLY}"),
+    )
+
+
+def c8(t):
+    df = cpu_rows(t)
+    n = anchor_len(df)
+    at = df[(df["batch_size"] == 1) & (df["seq_len"] == n)]
+    ratio = _ort_over_eager_by_size(at, "ort-int8", "ort")
+    ok, ours = _size_groups(ratio, df, C8_SMALL, C8_BASE, f"ORT INT8 over ORT fp32, batch 1 × {n}:")
+    try:
+        model, m = widest(df[df["n_params"] <= SMALL_PARAMS], "seq_len", ("ort", "ort-int8"), {"batch_size": 8})
+        p = pivot(m, "seq_len")
+        by_len = p["ort"] / p["ort-int8"]
+        ours += f"; {model} at batch 8 over lengths {by_len.index.min()}–{by_len.index.max()}: {_x(by_len.min())}–{_x(by_len.max())}"
+        ok = ok and all(_roughly(v, C8_BY_LENGTH) for v in by_len)
+    except Untestable:
+        ours += "; no small-model length sweep"
+    return (
+        _verdict(ok),
+        ours,
+        f"1.4–1.5× (small), {C8_BASE:g}× (base size), about {C8_BY_LENGTH:g}× at every length, within a factor {ROUGHLY}",
+    )
+
+
+def c9(t):
+    df = cpu_rows(t, "speedup")
+    n = anchor_len(df)
+    model, m = widest(df, "batch_size", ("eager", "ort"), {"seq_len": n})
+    s = m[m["engine"] == "ort"].set_index("batch_size")["speedup"]
+    lo, hi = C9_LARGE_BATCHES
+    small, large = s[s.index <= C9_SMALL_BATCH], s[(s.index >= lo) & (s.index <= hi)]
+    if large.empty:
+        raise Untestable(f"the batch sweep of {model} stops at batch {s.index.max()} (no batch 32–64)")
+    if small.empty:
+        raise Untestable(f"the batch sweep of {model} starts at batch {s.index.min()} (no batch 1–8)")
+    ok = small.mean() > large.mean()
+    ours = f"{model}, {n} tokens: ORT over eager {_x(small.mean())} at batch 1–8, {_x(large.mean())} at 32–64"
+    p = pivot(m, "batch_size")
+    if "ort-int8" in p:
+        q = (p["ort"] / p["ort-int8"]).dropna()
+        above, below = q[q.index > C9_INT8_FROM], q[q.index <= C9_INT8_FROM]
+        if len(above) and len(below):
+            ours += f"; INT8 over ORT fp32 {_x(below.mean())} up to batch 32, {_x(above.mean())} above"
+            ok = ok and above.mean() > below.mean()
+    return _verdict(ok), ours, "ORT's edge is largest at small batch, and INT8's grows above batch 32"
+
+
+def c10(t):
+    df = cpu_rows(t, "speedup", "speedup_ci_low", "speedup_ci_high")
+    model, m = widest(df, "seq_len", ("eager", "ort"), {"batch_size": 8})
+    s = m[m["engine"] == "ort"].set_index("seq_len").sort_index()
+    if len(s) < 2:
+        raise Untestable(f"{model} at batch 8 was measured at one length only")
+    short, long_ = s.iloc[0], s.iloc[-1]
+    grows = long_.speedup > short.speedup * C10_GROWS
+    trend = "grows" if grows else ("shrinks" if long_.speedup < short.speedup / C10_GROWS else "stays level")
+    return (
+        _verdict(grows),
+        (f"{model}, batch 8: ORT over eager {_ci(short)} at {s.index[0]} tokens, {_ci(long_)} at {s.index[-1]}"),
+        f"ORT's advantage {trend} with length (more than 10% counts)",
+    )
+
+
+def c11(t):
+    df = cpu_rows(t, "speedup", "speedup_ci_low")
+    n = anchor_len(df)
+    model, m = widest(df, "batch_size", ("eager", "torchscript", "ort"), {"seq_len": n})
+    p = complete(m, "batch_size", ("eager", "torchscript", "ort"), model)
+    s = m[m["engine"] == "ort"].set_index("batch_size")
+    below = s[s.index < C11_BELOW]
+    if below.empty:
+        raise Untestable(f"the batch sweep of {model} starts at batch {s.index.min()} (none below 32)")
+    clear = (below["speedup_ci_low"] > 1).all() and (
+        p.loc[below.index, "ort"] < p.loc[below.index, "torchscript"]
+    ).all()
+    ours = (
+        f"{model}, {n} tokens: ORT over eager {_x(below['speedup'].min())}–{_x(below['speedup'].max())} below batch 32"
+    )
+    if p.index.max() < C11_AT:
+        return (
+            _verdict(clear),
+            ours + f"; batch 64 not measured (largest {p.index.max()})",
+            (
+                "the first half (ONNX wins below 32) "
+                + ("holds" if clear else "does not hold")
+                + "; the convergence at 64 is untested"
+            ),
+        )
+    row = p.loc[p.index[p.index >= C11_AT][0]]
+    spread = row.max() / row.min()
+    return (
+        _verdict(clear and spread <= C11_WITHIN),
+        ours + f"; at batch {row.name} the three are within {100 * (spread - 1):.0f}%",
+        ("ONNX wins clearly below 32, and the three are within about 10% by batch 64"),
+    )
+
+
+def c12(t):
+    df = gpu_rows(t)
+    model, m = largest(df, ("eager",))
+    length = anchor_len(m)
+    m = m[m["seq_len"] == length].assign(per_item=lambda d: d["p50_ms"] / d["batch_size"])
+    knee = m[m["engine"] == "eager"].set_index("batch_size")["per_item"].sort_index()
+    if len(knee) < 2:
+        raise Untestable(f"eager was measured at fewer than two batch sizes ({model}, {length} tokens)")
+    best = m.loc[m["per_item"].idxmin()]
+    knee_batch = next(
+        (b for prev, b in zip(knee.index, knee.index[1:]) if knee[b] > C12_KNEE * knee[prev]), knee.index[-1]
+    )
+    gain = knee.iloc[0] / best.per_item
+    return (
+        _verdict(gain >= C12_GAIN / ROUGHLY),
+        (
+            f"{model}, {length} tokens: eager stops gaining 10% per doubling at batch "
+            f"{knee_batch}; best per-item time {best.engine} at batch {best.batch_size}, "
+            f"{_x(gain)} over batch-{knee.index[0]} eager"
+        ),
+        f"{C12_GAIN:g}× (T4) to 28× (V100) over batch-1 PyTorch",
+    )
+
+
+def _slope(x: pd.Series, y: pd.Series) -> float:
+    return float(np.polyfit(np.log(x.astype(float)), np.log(y.astype(float)), 1)[0])
+
+
+def c13(t):
+    df = cpu_rows(t)
+    eager = df[df["engine"] == "eager"]
+    counts = eager.groupby(["model", "batch_size"])["seq_len"].nunique()
+    grid = counts[counts >= 3].reset_index()
+    if grid.empty or grid.groupby("model")["batch_size"].nunique().max() < 2:
+        raise Untestable("no model was measured at 3+ lengths for two batch sizes")
+    model = grid.groupby("model")["batch_size"].nunique().idxmax()
+    sizes = grid[grid["model"] == model]["batch_size"]
+    lo, hi = sizes.min(), sizes.max()
+    rows = eager[eager["model"] == model]
+    s_lo = _slope(rows[rows["batch_size"] == lo]["seq_len"], rows[rows["batch_size"] == lo]["p50_ms"])
+    s_hi = _slope(rows[rows["batch_size"] == hi]["seq_len"], rows[rows["batch_size"] == hi]["p50_ms"])
+    ok = s_hi >= C13_LINEAR and s_lo < s_hi - C13_GAP
+    return (
+        _verdict(ok),
+        (f"{model}, eager: time ∝ length^{s_hi:.2f} at batch {hi}, length^{s_lo:.2f} at batch {lo} (log-log slope)"),
+        "slope about 1 (or more) at large batch, clearly lower at batch 1",
+    )
+
+
+def per_item_change(d: pd.DataFrame) -> pd.Series | None:
+    """05 rows of one distribution and engine: per strategy, the relative change of the time per
+    item from batch C14_BATCHES[0] to C14_BATCHES[1] (None unless unsorted and sorted were
+    both measured at both)."""
+    lo, hi = C14_BATCHES
+    per_item = d.pivot_table(index="batch_size", columns="strategy", values="p50_ms") / d["n_texts"].iloc[0]
+    if not {lo, hi} <= set(per_item.index) or not {"unsorted", "sorted"} <= set(per_item.columns):
+        return None
+    return per_item.loc[hi] / per_item.loc[lo] - 1
+
+
+def per_item_change_text(change: pd.Series) -> str:
+    lo, hi = C14_BATCHES
+    return (
+        f"batch {lo} → {hi}, time per item: unsorted {100 * change['unsorted']:+.0f}%, "
+        f"sorted {100 * change['sorted']:+.0f}%"
+    )
+
+
+def c14(t):
+    df = trusted_table(
+        t, "05_sorting", "05_sequence_sorting", "distribution", "engine", "strategy", "batch_size", "n_texts"
+    )
+    dist = df["distribution"].iloc[0]
+    d = df[(df["distribution"] == dist) & (df["engine"] == df["engine"].iloc[0])]
+    change = per_item_change(d)
+    if change is None:
+        lo, hi = C14_BATCHES
+        raise Untestable(
+            f"05 did not measure unsorted and sorted at batch {lo} and {hi} (batches {sorted(d['batch_size'].unique())})"
+        )
+    ok = change["unsorted"] > change["sorted"] and change["sorted"] < C14_SORTED_MAX
+    return (
+        _verdict(ok),
+        f"{dist}, {d['engine'].iloc[0]}, {per_item_change_text(change)}",
+        "sorted data keeps gaining from larger batches while unsorted data does not",
+    )
+
+
+def c15(t):
+    v = need(t, "02_variants", "02_quantization", "model", "method", "status", "cosine_min")
+    int8 = v[v["method"].str.contains("int8", na=False) & v["cosine_min"].notna()]
+    if int8.empty:
+        raise Untestable("02 measured no INT8 variant's fidelity")
+    by = int8.pivot_table(index="method", columns="model", values="cosine_min")
+    spread = float(by.max().max() - by.min().min())
+    bad = int8[int8["status"] == "mismatch"]
+    ok = spread > C15_SPREAD or (len(bad) and (int8["status"] == "ok").any())
+    worst, best = int8.loc[int8["cosine_min"].idxmin()], int8.loc[int8["cosine_min"].idxmax()]
+    return (
+        _verdict(ok),
+        (
+            f"INT8 min cosine ranges {worst.cosine_min:.3f} ({worst.model}, {worst.method}) to "
+            f"{best.cosine_min:.3f} ({best.model}, {best.method}); "
+            f"{len(bad)} of {len(int8)} INT8 variants fail the tolerance"
+        ),
+        (
+            "fidelity differs by model and method, so it must be measured"
+            if ok
+            else "every INT8 variant lost about the same"
+        ),
+    )

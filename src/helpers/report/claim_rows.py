@@ -1,0 +1,107 @@
+"""The rows the claims' checks read (report.claim_checks) and the recommendation
+(report.recommend) compares engines on: each selector raises Untestable, with the reason, when
+the results hold no such rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers.core.tables import at_most_threads, trusted
+
+
+class Untestable(Exception):
+    """The results cannot test this claim; str is why."""
+
+
+def has_columns(df: pd.DataFrame, name: str, *columns: str) -> None:
+    """Untestable unless table `name` has every one of `columns` (a column appears only
+    once some row has a value for it, e.g. no `speedup` where the baseline never ran)."""
+    missing = [c for c in columns if c not in df]
+    if missing:
+        raise Untestable(f"{name}.csv has no {', '.join(missing)} column{'s' * (len(missing) > 1)} in these results")
+
+
+def need(t: dict, name: str, notebook: str, *columns: str) -> pd.DataFrame:
+    df = t.get(name)
+    if df is None or df.empty:
+        raise Untestable(f"{notebook} has not produced {name}.csv in these results")
+    has_columns(df, name, *columns)
+    return df
+
+
+def trusted_table(t: dict, name: str, notebook: str, *columns: str) -> pd.DataFrame:
+    """The trusted rows (status ok, with a time) of table `name`, which must have `columns`."""
+    ok = trusted(need(t, name, notebook, "status"))  # no p50_ms column: nothing was timed
+    if ok.empty:
+        raise Untestable(f"{name}.csv has no trusted measurement (status ok, with a time) in these results")
+    has_columns(ok, name, *columns)
+    return ok
+
+
+CPU_COLUMNS = ("model", "engine", "threads", "batch_size", "seq_len", "scope", "n_params")
+
+
+def cpu_rows(t: dict, *columns: str) -> pd.DataFrame:
+    """03's trusted model-only rows at each model's most threads, one per configuration."""
+    df = at_most_threads(trusted_table(t, "03_cpu_sweep", "03_cpu_sweeps", *CPU_COLUMNS, *columns))
+    if df.empty:
+        raise Untestable("03 has no trusted model-only measurement in these results")
+    return df.drop_duplicates(["model", "engine", "batch_size", "seq_len"])
+
+
+def gpu_rows(t: dict, *columns: str) -> pd.DataFrame:
+    """04's trusted rows (which must have `columns`); untestable, with 04's own reason, when none."""
+    df = t.get("04_gpu_sweep")
+    if df is None or df.empty:
+        raise Untestable("04_gpu_sweeps has not run")
+    ok = trusted(df)
+    if ok.empty:
+        said = df["message"].dropna() if "message" in df else []
+        why = said.iloc[0] if len(said) else "no configuration was measured"
+        raise Untestable(f"no GPU results: {why}")
+    has_columns(ok, "04_gpu_sweep", "model", "engine", "batch_size", "seq_len", "n_params", *columns)
+    return ok
+
+
+def largest(df: pd.DataFrame, engines: tuple[str, ...]) -> tuple[str, pd.DataFrame]:
+    """The largest model for which all `engines` were measured."""
+    have = df.groupby("model")["engine"].apply(set)
+    models = [m for m, e in have.items() if set(engines) <= e]
+    if not models:
+        raise Untestable(f"no model has all of {', '.join(engines)} measured")
+    model = df[df["model"].isin(models)].sort_values("n_params")["model"].iloc[-1]
+    return model, df[df["model"] == model]
+
+
+def widest(df: pd.DataFrame, column: str, engines: tuple[str, ...], fixed: dict) -> tuple[str, pd.DataFrame]:
+    """The model with the widest range of `column` measured for `engines` at `fixed` values
+    (ties: the larger model)."""
+    sub = df[df["engine"].isin(engines)]
+    for k, v in fixed.items():
+        sub = sub[sub[k] == v]
+    full = sub.groupby(["model", column])["engine"].nunique()
+    full = full[full == len(engines)].reset_index()
+    if full.empty:
+        raise Untestable(f"no model has {', '.join(engines)} measured across {column} at {fixed}")
+    span = full.groupby("model")[column].agg(lambda s: s.max() / s.min())
+    params = sub.groupby("model")["n_params"].first()
+    model = max(span.index, key=lambda m: (span[m], params[m]))
+    keep = full[full["model"] == model][column]
+    return model, sub[(sub["model"] == model) & sub[column].isin(keep)]
+
+
+def anchor_len(df: pd.DataFrame, prefer: int = 128) -> int:
+    """03's batch sweep runs at 128 tokens; profiles without 128 use their most measured length."""
+    return prefer if prefer in set(df["seq_len"]) else int(df["seq_len"].mode().iloc[0])
+
+
+def pivot(rows: pd.DataFrame, index: str, values: str = "p50_ms") -> pd.DataFrame:
+    return rows.pivot_table(index=index, columns="engine", values=values)
+
+
+def complete(rows: pd.DataFrame, index: str, engines: tuple[str, ...], model: str) -> pd.DataFrame:
+    """p50_ms by `index` and engine, at the values of `index` where every one of `engines` was measured."""
+    p = pivot(rows[rows["engine"].isin(engines)], index).reindex(columns=list(engines)).dropna()
+    if p.empty:
+        raise Untestable(f"{model}: {', '.join(engines)} were never all measured at the same {index.replace('_', ' ')}")
+    return p

@@ -1,0 +1,25 @@
+"""How the report writes numbers: one wording for a ratio and for a speed-up with its CI,
+shared by the takeaways and the claims' verdicts."""
+
+from __future__ import annotations
+
+
+def times(value: float) -> str:
+    """A ratio: 2.00×."""
+    return f"{value:.2f}×"
+
+
+def ci(r) -> str:
+    """A row's speed-up with its 95% CI: 2.00× (95% CI 1.90–2.10)."""
+    return f"{r.speedup:.2f}× (95% CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f})"
+
+
+def less(before: float, after: float) -> str:
+    """How much less (or more) `after` is than `before`: 2.00× less."""
+    return f"{times(before / after)} less" if after <= before else f"{times(after / before)} more"
+
+
+def fmt_list(items) -> str:
+    """Items joined by commas, or "none"."""
+    items = list(items)
+    return ", ".join(items) if items else "none"

@@ -1,0 +1,402 @@
+"""The published claims: the registry, its generated docs, and each check on small
+synthetic tables (one where the claim holds, one where it does not), on partial tables and on
+slices of the committed reference results."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.core import paths
+from helpers.report import claim_checks as checks
+from helpers.report import claims as report
+from helpers.report import reference
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_rows(model="bert-base", n_params=110e6, threads=2, cells=None):
+    """03-style rows: cells maps (engine, batch, seq_len) -> p50_ms; eager is the baseline."""
+    rows = []
+    for (engine, bs, n), ms in cells.items():
+        base = cells[("eager", bs, n)]
+        s = base / ms
+        rows.append(
+            {
+                "model": model,
+                "n_params": n_params,
+                "engine": engine,
+                "batch_size": bs,
+                "seq_len": n,
+                "threads": threads,
+                "scope": "model",
+                "status": "ok",
+                "p50_ms": ms,
+                "items_per_s": bs * 1e3 / ms,
+                "speedup": s,
+                "speedup_ci_low": s * 0.95,
+                "speedup_ci_high": s * 1.05,
+                "peak_rss_mb": 500.0,
+                "cosine_min": 1.0,
+                "message": "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_every_claim_gets_a_verdict_or_a_reason_on_empty_results():
+    verdicts = report.evaluate_claims({name: None for name in report.TABLES})
+    assert [v.id for v in verdicts] == [f"C{i}" for i in range(1, 16)]
+    assert all(v.verdict == report.UNTESTABLE and v.reason for v in verdicts)
+    assert "03_cpu_sweeps has not produced" in verdicts[0].reason and "04_gpu_sweeps has not run" in verdicts[1].reason
+
+
+def test_length_claim_holds_only_when_the_advantage_grows():
+    cells = {}
+    for n, ort in ((16, 10.0), (128, 7.0), (512, 4.0)):
+        cells[("eager", 8, n)], cells[("ort", 8, n)] = 20.0, ort
+    verdict, ours, reason = checks.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == report.HOLDS and "2.00×" in ours and "5.00×" in ours and "grows" in reason
+    cells[("ort", 8, 512)] = 16.0
+    verdict, _, reason = checks.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == report.FAILS and "shrinks" in reason
+
+
+def test_seq2seq_claim_uses_the_roughly_rule():
+    gen = pd.DataFrame(
+        [
+            {
+                "engine": "ort-o3-int8",
+                "status": "ok",
+                "p50_ms": 100.0,
+                "batch_size": 1,
+                "seq_len": 32,
+                "new_tokens": 32,
+                "speedup": s,
+                "speedup_ci_low": s * 0.9,
+                "speedup_ci_high": s * 1.1,
+            }
+            for s in (3.0,)
+        ]
+    )
+    mem = pd.DataFrame(
+        [
+            {"engine": "torch", "status": "ok", "inference_mb": 44.0, "batch_size": 4, "seq_len": 64},
+            {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 10.0, "batch_size": 4, "seq_len": 64},
+        ]
+    )
+    verdict, ours, _ = checks.c6({"06_generation": gen, "06_memory": mem})
+    assert verdict == report.FAILS and "3.00×" in ours and "4.40× less" in ours  # 5 / 3 > 1.5: not roughly 5×
+    gen["speedup"] = 4.0
+    mem.loc[0, "inference_mb"] = 25.0
+    assert checks.c6({"06_generation": gen, "06_memory": mem})[0] == report.HOLDS
+    mem.loc[1, "inference_mb"] = 50.0
+    verdict, ours, _ = checks.c6({"06_generation": gen, "06_memory": mem})
+    assert verdict == report.FAILS and "2.00× more" in ours and "batch 4 × 64" in ours
+
+
+def test_gpu_int8_claim_is_never_silently_tested():
+    with pytest.raises(report.Untestable, match="TensorRT"):
+        checks.c4({"04_gpu_sweep": None})
+
+
+def test_sorting_claim_reads_batch_16_and_64():
+    rows = []
+    for strategy, t16, t64 in (("unsorted", 1.0, 1.2), ("sorted", 1.0, 0.9)):
+        for bs, t in ((16, t16), (64, t64)):
+            rows.append(
+                {
+                    "distribution": "docstrings",
+                    "engine": "eager",
+                    "strategy": strategy,
+                    "batch_size": bs,
+                    "p50_ms": t * 1000,
+                    "n_texts": 1000,
+                    "status": "ok",
+                }
+            )
+    verdict, ours, _ = checks.c14({"05_sorting": pd.DataFrame(rows)})
+    assert verdict == report.HOLDS and "unsorted +20%, sorted -10%" in ours
+
+
+def tiny_tables():
+    """Only bert-tiny, at 1 thread, batch 1 and 8 × 128 tokens: most claims cannot be tested."""
+    cells = {(e, bs, 128): ms * bs for bs in (1, 8) for e, ms in (("eager", 10.0), ("torchscript", 9.0), ("ort", 5.0))}
+    return {"03_cpu_sweep": sweep_rows(model="bert-tiny", n_params=4.4e6, threads=1, cells=cells)}
+
+
+def test_partial_tables_give_a_verdict_or_a_reason_for_every_claim():
+    t = tiny_tables()
+    verdicts = {v.id: v for v in report.evaluate_claims(t)}
+    assert len(verdicts) == 15 and verdicts["C1"].verdict == report.HOLDS
+    assert "one length only" in verdicts["C10"].reason and "no batch 32–64" in verdicts["C9"].reason
+    cpu = t["03_cpu_sweep"]
+    lacking = {
+        "03_cpu_sweep": cpu.drop(columns=["speedup", "speedup_ci_low", "speedup_ci_high"]),
+        "05_sorting": pd.DataFrame([{"engine": "eager", "batch_size": 16, "p50_ms": 5.0, "status": "ok"}]),
+        "06_generation": pd.DataFrame([{"engine": "ort-o3-int8", "status": "error", "message": "boom"}]),
+        "02_variants": pd.DataFrame([{"model": "bert-tiny", "method": "ort-int8-pc", "status": "ok"}]),
+    }
+    verdicts = {v.id: v for v in report.evaluate_claims(lacking)}
+    assert verdicts["C1"].verdict == report.HOLDS  # it needs no speed-up column
+    assert verdicts["C9"].reason == "03_cpu_sweep.csv has no speedup column in these results"
+    assert verdicts["C14"].reason == "05_sorting.csv has no distribution, strategy, n_texts columns in these results"
+    assert "no trusted measurement" in verdicts["C6"].reason and "no cosine_min" in verdicts["C15"].reason
+    failed = {"03_cpu_sweep": cpu.assign(status="error", p50_ms=np.nan)}
+    assert all(v.verdict == report.UNTESTABLE for v in report.evaluate_claims(failed))
+
+
+@pytest.mark.parametrize("exc", [ZeroDivisionError("division by zero"), KeyError("speedup"), IndexError("oops")])
+def test_a_claim_that_raises_fails_the_report(monkeypatch, exc):
+    def broken(t):
+        raise exc
+
+    monkeypatch.setitem(report.CLAIMS, "C5", dataclasses.replace(report.CLAIMS["C5"], check=broken))
+    with pytest.raises(type(exc)):
+        report.evaluate_claims(tiny_tables())
+
+
+def test_claims_on_slices_of_the_reference_results():
+    """03 with each model or engine alone, 03 and 06 each without any one column the claims
+    read: every claim still gets a verdict or a reason (nothing raises)."""
+    t = report.load_tables(paths.REFERENCE / reference.readme_reference() / "results")
+    cpu, gen = t["03_cpu_sweep"], t["06_generation"]
+    read = (
+        "model",
+        "engine",
+        "threads",
+        "batch_size",
+        "seq_len",
+        "scope",
+        "n_params",
+        "status",
+        "p50_ms",
+        "items_per_s",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+        "new_tokens",
+    )
+    cases = [{"03_cpu_sweep": cpu[cpu[k] == v]} for k in ("model", "engine") for v in cpu[k].unique()]
+    cases += [{"03_cpu_sweep": cpu.drop(columns=c)} for c in read if c in cpu]
+    cases += [{"06_generation": gen.drop(columns=c), "06_memory": t["06_memory"]} for c in read if c in gen]
+    for case in cases:
+        assert len(report.evaluate_claims(case)) == 15
+
+
+# ---------------------------------------------------------------- the registry and its docs
+def test_the_registry_holds_c1_to_c15_with_sources_and_named_thresholds():
+    assert list(report.CLAIMS) == [f"C{i}" for i in range(1, 16)]
+    for c in report.CLAIMS.values():
+        assert c.text and c.source.title and callable(c.check)
+        assert all(hasattr(checks, name) for name in c.thresholds), c.id
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.CLAIMS["C1"].text = "changed"
+
+
+def test_the_committed_claims_doc_is_the_generated_one():
+    """Regenerate with: PYTHONPATH=src python -m helpers.report.claims > docs/claims.md"""
+    doc = report.claims_doc()
+    assert (ROOT / "docs" / "claims.md").read_text() == doc
+    assert "`C11_WITHIN` = 1.1" in doc and "https://habr.com/" in doc and "`figures/05_throughput_eager.png`" in doc
+
+
+def test_published_figures_have_one_definition():
+    from helpers.report import takeaways
+
+    assert takeaways.C6_MEMORY_MIB is checks.C6_MEMORY_MIB
+    assert "+11.3 → +4.9 MiB" in report.CLAIMS["C6"].theirs
+
+
+# ---------------------------------------------------------------- each check, holds and does not
+def cpu(*frames):
+    return {"03_cpu_sweep": pd.concat(frames, ignore_index=True)}
+
+
+def gpu(*frames):
+    return {"04_gpu_sweep": pd.concat(frames, ignore_index=True)}
+
+
+def three_engines(ort_at_8):
+    cells = {}
+    for bs in (1, 8):
+        cells.update({("eager", bs, 128): 10.0 * bs, ("torchscript", bs, 128): 9.0 * bs, ("ort", bs, 128): 5.0 * bs})
+    cells[("ort", 8, 128)] = ort_at_8
+    return sweep_rows(cells=cells)
+
+
+def test_c1_cpu_ort_beats_eager_and_torchscript():
+    verdict, ours, reason = checks.c1(cpu(three_engines(ort_at_8=40.0)))
+    assert verdict == report.HOLDS and "batch 8: eager 80.0 ms, TorchScript 72.0, ORT 40.0" in ours
+    assert "at every measured batch size" in reason
+    verdict, ours, reason = checks.c1(cpu(three_engines(ort_at_8=75.0)))
+    assert verdict == report.FAILS and "ORT 75.0" in ours and "only some" in reason
+
+
+def gpu_batches(ort_at_256):
+    cells = {("eager", 1, 128): 5.6, ("torchscript", 1, 128): 4.0, ("ort", 1, 128): 2.0}
+    cells.update({("eager", 256, 128): 22.3, ("torchscript", 256, 128): 21.8, ("ort", 256, 128): ort_at_256})
+    return sweep_rows(cells=cells)
+
+
+def test_c2_gpu_cross_over_from_ort_to_torchscript():
+    verdict, ours, _ = checks.c2(gpu(gpu_batches(ort_at_256=25.2)))
+    assert verdict == report.HOLDS and "batch 1: fastest ort" in ours and "ORT 25.20 ms" in ours
+    verdict, ours, reason = checks.c2(gpu(gpu_batches(ort_at_256=15.0)))
+    assert verdict == report.FAILS and "ORT 15.00 ms" in ours and "is not what was measured" in reason
+
+
+def test_c3_gpu_ort_roughly_three_times_eager():
+    verdict, ours, reason = checks.c3(gpu(sweep_rows(cells={("eager", 8, 128): 9.0, ("ort", 8, 128): 3.0})))
+    assert verdict == report.HOLDS and "best ORT: ort at batch 8 × 128, 3.00× (95% CI 2.85–3.15)" in ours
+    assert "TensorRT was not available" in reason
+    verdict, ours, _ = checks.c3(gpu(sweep_rows(cells={("eager", 8, 128): 9.0, ("ort", 8, 128): 7.5})))
+    assert verdict == report.FAILS and "1.20×" in ours
+
+
+def test_c4_gpu_int8_is_untestable_with_or_without_a_gpu():
+    with pytest.raises(report.Untestable, match="needs QDQ graphs on TensorRT$"):
+        checks.c4(gpu(gpu_batches(ort_at_256=25.2)))
+    failed = pd.DataFrame([{"engine": "eager", "status": "skipped", "message": "no CUDA device"}])
+    with pytest.raises(report.Untestable, match="and no GPU results: no CUDA device"):
+        checks.c4({"04_gpu_sweep": failed})
+
+
+def eager_batches(ms_at_8):
+    return sweep_rows(cells={("eager", 1, 128): 10.0, ("eager", 8, 128): ms_at_8})
+
+
+def test_c5_batching_pays_on_cpu():
+    verdict, ours, reason = checks.c5(cpu(eager_batches(ms_at_8=40.0)))
+    assert verdict == report.HOLDS and "raises items/s 2.00×" in ours and reason == "batching pays on this CPU"
+    verdict, ours, _ = checks.c5(cpu(eager_batches(ms_at_8=75.0)))
+    assert verdict == report.FAILS and "raises items/s 1.07×" in ours
+
+
+def by_size(small_ratio, base_ratio, engine="ort", base="eager", threads=1):
+    """A small and a base-size model at batch 1 × 128: `base` takes `ratio` times as long as `engine`."""
+    frames = []
+    for model, n_params, ratio in (("tiny", 4.4e6, small_ratio), ("base", 110e6, base_ratio)):
+        cells = {("eager", 1, 128): 50.0, (base, 1, 128): 10.0 * ratio, (engine, 1, 128): 10.0}
+        frames.append(sweep_rows(model, n_params, threads, cells))
+    return frames
+
+
+def test_c7_one_core_ort_over_eager_by_model_size():
+    verdict, ours, _ = checks.c7(cpu(*by_size(2.2, 1.8)))
+    assert verdict == report.HOLDS and "small: tiny 2.20×; base-size: base 1.80×" in ours
+    verdict, ours, _ = checks.c7(cpu(*by_size(1.2, 1.8)))
+    assert verdict == report.FAILS and "small: tiny 1.20×" in ours
+
+
+def test_c8_int8_over_ort_fp32_by_model_size():
+    verdict, ours, _ = checks.c8(cpu(*by_size(1.45, 2.4, engine="ort-int8", base="ort", threads=2)))
+    assert verdict == report.HOLDS and "small: tiny 1.45×; base-size: base 2.40×" in ours
+    assert "no small-model length sweep" in ours
+    verdict, ours, _ = checks.c8(cpu(*by_size(0.8, 2.4, engine="ort-int8", base="ort", threads=2)))
+    assert verdict == report.FAILS and "small: tiny 0.80×" in ours
+
+
+def ort_by_batch(small_speedup, large_speedup):
+    cells = {}
+    for bs in (1, 8, 32, 64):
+        cells[("eager", bs, 128)] = 10.0 * bs
+        cells[("ort", bs, 128)] = 10.0 * bs / (small_speedup if bs <= 8 else large_speedup)
+    return sweep_rows(cells=cells)
+
+
+def test_c9_ort_edge_largest_at_small_batch():
+    verdict, ours, _ = checks.c9(cpu(ort_by_batch(2.0, 1.2)))
+    assert verdict == report.HOLDS and "2.00× at batch 1–8, 1.20× at 32–64" in ours
+    verdict, ours, _ = checks.c9(cpu(ort_by_batch(1.2, 2.0)))
+    assert verdict == report.FAILS and "1.20× at batch 1–8, 2.00× at 32–64" in ours
+
+
+def formats_by_batch(ort_at_64):
+    cells = {}
+    for bs in (1, 8):
+        cells.update({("eager", bs, 128): 10.0 * bs, ("torchscript", bs, 128): 9.0 * bs, ("ort", bs, 128): 5.0 * bs})
+    cells.update({("eager", 64, 128): 100.0, ("torchscript", 64, 128): 95.0, ("ort", 64, 128): ort_at_64})
+    return sweep_rows(cells=cells)
+
+
+def test_c11_onnx_wins_below_32_and_the_formats_converge_by_64():
+    verdict, ours, _ = checks.c11(cpu(formats_by_batch(ort_at_64=92.0)))
+    assert verdict == report.HOLDS and "2.00×–2.00× below batch 32" in ours and "within 9%" in ours
+    verdict, ours, _ = checks.c11(cpu(formats_by_batch(ort_at_64=50.0)))
+    assert verdict == report.FAILS and "within 100%" in ours
+
+
+def gpu_eager_by_batch(ms_at_64):
+    return sweep_rows(cells={("eager", 1, 128): 10.0, ("eager", 8, 128): 12.0, ("eager", 64, 128): ms_at_64})
+
+
+def test_c12_gpu_batching_gain_over_batch_one():
+    verdict, ours, _ = checks.c12(gpu(gpu_eager_by_batch(ms_at_64=20.0)))
+    assert verdict == report.HOLDS and "32.00× over batch-1 eager" in ours
+    verdict, ours, _ = checks.c12(gpu(gpu_eager_by_batch(ms_at_64=400.0)))
+    assert (
+        verdict == report.FAILS and "6.67× over batch-1 eager" in ours and "best per-item time eager at batch 8" in ours
+    )
+
+
+def eager_by_length(slope_at_1):
+    cells = {}
+    for n in (32, 128, 512):
+        cells[("eager", 1, n)] = (n / 32) ** slope_at_1
+        cells[("eager", 8, n)] = 8.0 * n / 32
+    return sweep_rows(cells=cells)
+
+
+def test_c13_time_grows_linearly_with_length_at_large_batch_only():
+    verdict, ours, _ = checks.c13(cpu(eager_by_length(slope_at_1=0.3)))
+    assert verdict == report.HOLDS and "length^1.00 at batch 8, length^0.30 at batch 1" in ours
+    verdict, ours, _ = checks.c13(cpu(eager_by_length(slope_at_1=1.0)))
+    assert verdict == report.FAILS and "length^1.00 at batch 1" in ours
+
+
+def sorting_rows(unsorted_at_64, sorted_at_64):
+    rows = []
+    for strategy, t16, t64 in (("unsorted", 1.0, unsorted_at_64), ("sorted", 1.0, sorted_at_64)):
+        for bs, t in ((16, t16), (64, t64)):
+            rows.append(
+                {
+                    "distribution": "docstrings",
+                    "engine": "eager",
+                    "strategy": strategy,
+                    "batch_size": bs,
+                    "p50_ms": t * 1000,
+                    "n_texts": 1000,
+                    "status": "ok",
+                }
+            )
+    return {"05_sorting": pd.DataFrame(rows)}
+
+
+def test_c14_sorting_keeps_larger_batches_paying():
+    verdict, ours, _ = checks.c14(sorting_rows(1.2, 0.9))
+    assert verdict == report.HOLDS and "batch 16 → 64, time per item: unsorted +20%, sorted -10%" in ours
+    verdict, ours, _ = checks.c14(sorting_rows(0.9, 1.2))
+    assert verdict == report.FAILS and "unsorted -10%, sorted +20%" in ours
+    with pytest.raises(report.Untestable, match="at batch 16 and 64"):
+        checks.c14({"05_sorting": sorting_rows(1.2, 0.9)["05_sorting"].query("batch_size == 16")})
+
+
+def int8_variants(cosines, statuses=("ok", "ok")):
+    return {
+        "02_variants": pd.DataFrame(
+            [
+                {"model": model, "method": "ort-int8-pc", "status": status, "cosine_min": cosine}
+                for model, cosine, status in zip(("tiny", "base"), cosines, statuses)
+            ]
+        )
+    }
+
+
+def test_c15_int8_fidelity_differs_by_model():
+    verdict, ours, _ = checks.c15(int8_variants((0.99, 0.95)))
+    assert verdict == report.HOLDS and "ranges 0.950 (base, ort-int8-pc) to 0.990" in ours
+    verdict, ours, reason = checks.c15(int8_variants((0.990, 0.995)))
+    assert verdict == report.FAILS and "0 of 2 INT8 variants fail" in ours and "about the same" in reason
