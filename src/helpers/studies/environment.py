@@ -25,9 +25,6 @@ MiB = 2**20
 DEFAULT_BANDWIDTH_BYTES = 512 * MiB
 
 
-QUICK_TIMING = dict(warmup=1, min_count=3, min_time_s=0.2, max_time_s=3.0)
-
-
 PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "int8": "int8"}
 
 
