@@ -8,13 +8,14 @@ from helpers.studies import environment as cl
 
 N = 256
 SMALL_TIMING = dict(warmup=1, min_count=3, min_time_s=0.05, max_time_s=1.0)
+QUICK_TIMING = dict(warmup=1, min_count=3, min_time_s=0.2, max_time_s=3.0)
 
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    yield cl.measure_ceilings(n=N, bandwidth_bytes=32 * cl.MiB, timing=cl.QUICK_TIMING)
+    yield cl.measure_ceilings(n=N, bandwidth_bytes=32 * cl.MiB, timing=QUICK_TIMING)
     mp.undo()
 
 

@@ -196,3 +196,20 @@ def test_unknown_engine_and_missing_quantized_path(tiny):
         engines.build_engine("tensorrt", tiny)
     with pytest.raises(ValueError, match="onnx_path"):
         engines.build_engine("ort-int8", tiny)
+
+
+def test_session_options_set_what_is_asked_and_leave_the_rest():
+    import onnxruntime
+
+    from helpers.backends.onnxrt import session_options
+
+    quiet = session_options(3)
+    assert (quiet.intra_op_num_threads, quiet.inter_op_num_threads, quiet.log_severity_level) == (3, 1, 3)
+    default = onnxruntime.SessionOptions()
+    plain = session_options(1, inter_threads=None, log_severity=None, graph_level="basic", optimized_path="x.onnx")
+    assert plain.inter_op_num_threads == default.inter_op_num_threads
+    assert plain.log_severity_level == default.log_severity_level
+    assert plain.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert plain.optimized_model_filepath == "x.onnx"
+    with pytest.raises(ValueError, match="accepted"):
+        session_options(1, graph_level="O2")

@@ -11,6 +11,7 @@ import torch
 from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
 from helpers.backends import engines, export
+from helpers.backends.artifacts import Artifact
 from helpers.workloads import corpora as data
 from helpers.workloads.models import load_model, minilm_dir
 
@@ -50,7 +51,7 @@ def _dims(value_info):
 
 def test_onnx_export_has_dynamic_axes_and_a_record(tiny, plain, batch, reference):
     assert plain.status == "ok", plain.message
-    assert plain.size_mb > 1 and plain.export_seconds > 0 and plain.node_count > 100
+    assert plain.size_mb > 1 and plain.seconds > 0 and plain.node_count > 100
     graph = onnx.load(plain.path, load_external_data=False).graph
     assert [i.name for i in graph.input] == tiny.input_names
     assert [o.name for o in graph.output] == ["last_hidden_state"]
@@ -73,7 +74,7 @@ def test_graph_levels_fuse_and_o4_is_a_recorded_skip(tiny, plain, batch, referen
     o1, o2, o3, o4 = (records[lvl] for lvl in export.LEVELS)
     for record in (o1, o2, o3):
         assert record.status == "ok", record.message
-        assert export.graph_level(record.path) == record.format.removeprefix("onnx-")
+        assert export.graph_level(record.path) == record.name.removeprefix("onnx-")
         _runs_like_eager(tiny, record.path, batch, reference)
     assert o1.node_count < plain.node_count and o1.fused_ops["Attention"] == 0
     attention = o2.fused_ops["Attention"] + o2.fused_ops["MultiHeadAttention"]
@@ -99,7 +100,7 @@ def test_torchscript_file_runs_at_other_shapes(tiny, batch, reference, tmp_path)
 def test_optimum_export_of_a_random_shape(via, tiny, batch, reference, tmp_path):
     record = export.export_optimum(tiny, tmp_path / via, via=via)
     assert record.status == "ok", record.message
-    assert record.format == f"optimum-{via}" and record.fused_ops["LayerNormalization"] >= 1
+    assert record.name == f"optimum-{via}" and record.fused_ops["LayerNormalization"] >= 1
     _runs_like_eager(tiny, record.path, batch, reference)
 
 
@@ -108,8 +109,19 @@ def test_failures_are_records_and_rows_are_flat(tmp_path):
     assert record.status == "error" and record.message
     with pytest.raises(RuntimeError, match="error"):
         record.raise_for_status()
-    row = export.ExportRecord("onnx", "x", fused_ops={"Attention": 2}).row()
+    row = Artifact("export", "onnx", "x", fused_ops={"Attention": 2}).row()
     assert row["fused_Attention"] == 2 and "fused_ops" not in row
+    assert list(row) == [
+        "format",
+        "path",
+        "export_seconds",
+        "size_mb",
+        "status",
+        "message",
+        "warning_count",
+        "node_count",
+        "fused_Attention",
+    ]
 
 
 def test_size_counts_external_data(plain, tmp_path):

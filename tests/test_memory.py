@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers.core.memory import PeakRSS, in_fresh_process, peak_rss_of
+from helpers.core.memory import PeakRSS, in_fresh_process
 
 ALLOC_MB = 200
 
@@ -21,7 +21,8 @@ def run_on_block(block):
 
 
 def test_peak_rss_detects_known_allocation():
-    _, mem = peak_rss_of(allocate)
+    with PeakRSS() as mem:
+        allocate()
     assert mem.increment_mb == pytest.approx(ALLOC_MB, rel=0.10)
 
 

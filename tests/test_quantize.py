@@ -5,11 +5,11 @@ close to fp32 (numbers in docs/stack.md: per-channel ~0.99 min cosine, per-tenso
 import warnings
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
 from helpers.backends import export, quantize
+from helpers.backends.onnxrt import cpu_session, session_options
 from helpers.core import fidelity
 from helpers.workloads.corpora import load_corpus
 from helpers.workloads.models import load_model
@@ -40,9 +40,7 @@ def export_onnx(lm, path):
 
 
 def session(path):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return cpu_session(path, session_options(2, inter_threads=None, log_severity=None))
 
 
 def ort_runner(path):
@@ -133,7 +131,7 @@ def test_every_method_writes_a_file_that_runs_on_real_text(tiny, texts):
         out = session(record.path).run(["last_hidden_state"], feed)[0]
         assert out.shape == reference.shape and out.dtype == np.float32, label
         assert np.isfinite(out).all(), label
-        if record.weight_type.endswith("Int8"):
+        if record.details["weight_type"].endswith("Int8"):
             assert record.size_mb < 0.5 * fp32_mb, label  # embeddings are quantized too
         else:
             assert record.size_mb < 0.6 * fp32_mb, label
@@ -142,15 +140,15 @@ def test_every_method_writes_a_file_that_runs_on_real_text(tiny, texts):
 def test_records_describe_the_method(tiny):
     _, _, records = tiny
     optimum = records["optimum_dynamic per-channel"]
-    assert optimum.config == quantize.default_quant_config_name()
-    assert optimum.per_channel is True and optimum.quant_format == "QOperator"
-    assert records["ort_dynamic per-tensor"].per_channel is False
-    assert records["ort_dynamic per-tensor"].reduce_range is False
+    assert optimum.details["config"] == quantize.default_quant_config_name()
+    assert optimum.details["per_channel"] is True and optimum.details["quant_format"] == "QOperator"
+    assert records["ort_dynamic per-tensor"].details["per_channel"] is False
+    assert records["ort_dynamic per-tensor"].details["reduce_range"] is False
     static = records["ort_static per-channel"]
-    assert static.calibration_size == 16 and static.calibration_seq_len == 64
-    assert static.quant_format == "QDQ" and static.excluded_nodes == 2  # bert-tiny: 2 layers
+    assert static.details["calibration_size"] == 16 and static.details["calibration_seq_len"] == 64
+    assert static.details["quant_format"] == "QDQ" and static.details["excluded_nodes"] == 2  # bert-tiny: 2 layers
     assert "fp32" in records["fp16"].message  # what ORT's CPU provider does with fp16 is said
-    row = records["fp16"].as_row()
+    row = records["fp16"].row()
     assert row["label"] == "fp16" and row["status"] == "ok"
 
 
@@ -261,3 +259,11 @@ def test_minilm_static_and_fp16_fidelity(minilm):
     assert scores["fp16"]["recall_at_10"] >= 0.98, scores["fp16"]
     sizes = {label: s["size_mb"] for label, s in scores.items()}
     assert sizes["ort_dynamic per-channel"] < 0.3 * export.size_mb(minilm[0])
+
+
+def test_variant_rows_keep_their_columns():
+    row = quantize.variant_record("ort_dynamic", "x.onnx", 1.0, 2.0, "ok", per_channel=True).row()
+    assert list(row) == ["method", "path", "seconds", "size_mb", "status", "message", *quantize.DETAILS, "label"]
+    assert row["label"] == "ort_dynamic per-channel" and row["calibration_size"] is None
+    with pytest.raises(TypeError, match="unknown"):
+        quantize.variant_record("fp16", None, None, None, "error", colour="red")

@@ -181,3 +181,19 @@ def test_bad_seq2seq_parameters_are_named(name, value, fragment):
     with pytest.raises(ParameterError, match=name) as info:
         check_value(name, value, {})
     assert fragment in str(info.value)
+
+
+def test_files_rows_keep_their_columns():
+    from helpers.backends.artifacts import Artifact
+
+    row = Artifact("files", "onnx-O2", "work/onnx-O2", 1.5, 20.0, "ok", node_count=300, fused_ops=12).row()
+    assert row == {
+        "variant": "onnx-O2",
+        "seconds": 1.5,
+        "size_mb": 20.0,
+        "status": "ok",
+        "message": "",
+        "node_count": 300,
+        "fused_ops": 12,
+    }
+    assert list(row) == ["variant", "seconds", "size_mb", "status", "message", "node_count", "fused_ops"]

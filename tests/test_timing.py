@@ -3,7 +3,15 @@ import time
 import numpy as np
 import pytest
 
-from helpers.core.timing import bootstrap_median_ci, interleaved, measure, ratio_of_medians, summarize
+from helpers.core.timing import (
+    NOISY_CV,
+    bootstrap_median_ci,
+    interleaved,
+    measure,
+    ratio_of_medians,
+    summarize,
+    timing_columns,
+)
 
 
 def test_summarize_known_samples():
@@ -99,3 +107,29 @@ def test_large_sample_median_ci_agrees_with_bootstrap():
     # width shrinks like 1/sqrt(n): 10x the samples, about 1/sqrt(10) of the bootstrap width
     ratio = (fast[1] - fast[0]) / (boot_hi - boot_lo)
     assert 0.2 < ratio < 0.5
+
+
+def test_timing_columns_on_constant_samples():
+    cols = timing_columns([4.0] * 20, items=8, tokens=256, baseline_ms=[4.0] * 20)
+    assert cols["p50_ms"] == 4.0 and cols["n"] == 20
+    assert cols["items_per_s"] == pytest.approx(2000.0) and cols["tokens_per_s"] == pytest.approx(64_000.0)
+    assert cols["noisy"] is False
+    assert cols["speedup"] == 1.0 and cols["speedup_ci_low"] == cols["speedup_ci_high"] == 1.0
+    assert list(cols)[:10] == list(summarize([4.0] * 20))
+
+
+def test_timing_columns_speedup_ci_contains_the_point():
+    rng = np.random.default_rng(3)
+    base, fast = rng.normal(10.0, 0.5, 200), rng.normal(5.0, 0.5, 200)
+    cols = timing_columns(fast, items=1, baseline_ms=base)
+    assert cols["speedup_ci_low"] <= cols["speedup"] <= cols["speedup_ci_high"]
+    assert cols["speedup"] == pytest.approx(2.0, rel=0.05)
+    assert {k: cols[k] for k in ("speedup", "speedup_ci_low", "speedup_ci_high")} == ratio_of_medians(base, fast)
+    assert "tokens_per_s" not in cols
+
+
+def test_timing_columns_optional_columns():
+    noisy = timing_columns([1.0, 10.0, 1.0, 10.0], items=2)
+    assert noisy["noisy"] is True and noisy["cv"] > NOISY_CV and "speedup" not in noisy
+    plain = timing_columns([2.0, 2.0], items=2, tokens=10, flag_noisy=False)
+    assert "noisy" not in plain and plain["items_per_s"] == pytest.approx(1000.0)

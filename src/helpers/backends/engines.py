@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from helpers.backends import export
+from helpers.backends import export, onnxrt
 from helpers.core import fidelity, paths
 from helpers.workloads.models import LoadedModel
 
@@ -323,33 +323,6 @@ def _int8(name, loaded, device, threads):
 _ORT_LEVEL = {"ort": "O2", "ort-o1": "O1", "ort-o2": "O2", "ort-o3": "O3", "ort-fp16": "O4", "ort-trt": None}
 
 
-_INT8_OPS = {
-    "MatMulInteger",
-    "DynamicQuantizeLinear",
-    "QLinearMatMul",
-    "QAttention",
-    "DynamicQuantizeMatMul",
-    "MatMulIntegerToFloat",
-    "QuantizeLinear",
-    "QGemm",
-}
-
-
-def onnx_precision(onnx_path: str | Path) -> str:
-    """int8 / int4 / fp16 / fp32 of a graph, read from its operators and weight types."""
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    ops = {node.op_type for node in model.graph.node}
-    if ops & _INT8_OPS:
-        return "int8"
-    if "MatMulNBits" in ops:
-        return "int4"
-    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
-        return "fp16"
-    return "fp32"
-
-
 def requested_provider(device: str, tensorrt: bool = False) -> str:
     if tensorrt:
         return "TensorrtExecutionProvider"
@@ -368,10 +341,7 @@ def ort_session(onnx_path: str | Path, device: str, threads: int, tensorrt: bool
         raise EngineUnavailable(
             f"onnxruntime {ort.__version__} has no {requested} (available: {ort.get_available_providers()})"
         )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: no per-node placement chatter
+    options = onnxrt.session_options(threads)
     device_id = {"device_id": torch.device(device).index or 0}
     providers = [(requested, device_id)] if cuda else [requested]
     if tensorrt:
@@ -404,7 +374,7 @@ def _ort_engine(name: str, onnx_path: Path, device: str, threads: int) -> OrtEng
     return OrtEngine(
         name=name,
         runtime="onnxruntime",
-        precision=onnx_precision(onnx_path),
+        precision=onnxrt.onnx_precision(onnx_path),
         graph=f"onnx-{level}" if level else "onnx",
         provider=session.get_providers()[0],
         device=device,

@@ -1,9 +1,9 @@
 """Producing the exported formats of a model: TorchScript, ONNX (torch exporter and optimum,
 API and CLI), and ONNX Runtime graph optimization levels O1-O4.
 
-Every export returns an `ExportRecord` (time, size, status, warnings; node counts and fused
-operators for ONNX graphs) instead of raising, so a notebook can tabulate failures and skips
-beside successes; `ExportRecord.raise_for_status()` turns a failure back into an exception.
+Every export returns an `Artifact` of kind "export" (time, size, status, warnings; node
+counts and fused operators for ONNX graphs) instead of raising, so a notebook can tabulate
+failures and skips beside successes; `raise_for_status()` turns a failure back into an exception.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import time
 import warnings
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import onnx
 import torch
 
+from helpers.backends.artifacts import Artifact
 from helpers.workloads.models import LoadedModel, describe_model_name, minilm_dir
 
 OUTPUT_NAME = "last_hidden_state"
@@ -43,32 +43,6 @@ FUSED_OPS = (
 )
 LEVEL_KEY = "helpers.graph_level"  # metadata_props key stamped on optimized graphs
 _EXAMPLE_TEXT = "The quick brown fox jumps over the lazy dog."
-
-
-@dataclass
-class ExportRecord:
-    """One produced format: where it is, what it cost, and whether it worked."""
-
-    format: str
-    path: str
-    export_seconds: float = float("nan")
-    size_mb: float = float("nan")
-    status: str = "ok"  # ok / skipped / error
-    message: str = ""
-    warning_count: int = 0
-    node_count: int | None = None
-    fused_ops: dict[str, int] = field(default_factory=dict)
-
-    def row(self) -> dict:
-        """Flat dict for a result table: fused_ops become fused_<Op> columns."""
-        row = asdict(self)
-        row.update({f"fused_{op}": n for op, n in row.pop("fused_ops").items()})
-        return row
-
-    def raise_for_status(self) -> "ExportRecord":
-        if self.status != "ok":
-            raise RuntimeError(f"{self.format} export {self.status}: {self.message}")
-        return self
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -161,8 +135,8 @@ def collect_warnings():
         yield caught
 
 
-def _record(fmt: str, path: Path, produce: Callable[[], Any]) -> ExportRecord:
-    """Run `produce`, timing it and collecting its warnings, into an ExportRecord."""
+def _record(fmt: str, path: Path, produce: Callable[[], Any]) -> Artifact:
+    """Run `produce`, timing it and collecting its warnings, into an export Artifact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -170,16 +144,18 @@ def _record(fmt: str, path: Path, produce: Callable[[], Any]) -> ExportRecord:
         with collect_warnings() as caught:
             produce()
     except Exception as exc:  # recorded, not raised: a notebook tabulates failures
-        return ExportRecord(
-            fmt, str(path), time.perf_counter() - start, status="error", message=f"{type(exc).__name__}: {exc}"[:500]
-        )
-    record = ExportRecord(
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        seconds = time.perf_counter() - start
+        return Artifact("export", fmt, str(path), seconds, status="error", message=message, warning_count=0)
+    record = Artifact(
+        "export",
         fmt,
         str(path),
         time.perf_counter() - start,
         size_mb(path),
         message=summarize_warnings(caught),
         warning_count=len(caught),
+        fused_ops={},
     )
     if path.suffix == ".onnx":
         stats = graph_stats(path)
@@ -197,7 +173,7 @@ def trace_torchscript(loaded: LoadedModel, batch: dict, model: torch.nn.Module |
         return torch.jit.trace(wrap(loaded, model), example_inputs(loaded, batch, model), strict=False)
 
 
-def export_torchscript(loaded: LoadedModel, example: dict | None, path: str | Path) -> ExportRecord:
+def export_torchscript(loaded: LoadedModel, example: dict | None, path: str | Path) -> Artifact:
     """Trace on `example` (a tokenized batch; None: a fixed 1 x 16 one) and save to `path`."""
     example = example_batch(loaded) if example is None else example
     return _record("torchscript", Path(path), lambda: torch.jit.save(trace_torchscript(loaded, example), str(path)))
@@ -206,7 +182,7 @@ def export_torchscript(loaded: LoadedModel, example: dict | None, path: str | Pa
 # ---------------------------------------------------------------- ONNX (torch exporter)
 
 
-def export_onnx(loaded: LoadedModel, path: str | Path, opset: int = 17) -> ExportRecord:
+def export_onnx(loaded: LoadedModel, path: str | Path, opset: int = 17) -> Artifact:
     """Legacy (TorchScript-based) torch.onnx.export: ORT's optimizer fuses Attention only on
     its graphs. Inputs are the model's own input names; batch and sequence axes are dynamic
     on every input and on the output `last_hidden_state`."""
@@ -278,7 +254,7 @@ def _optimum_cli(model_dir: Path, out_dir: Path) -> None:
         raise RuntimeError(f"optimum-cli exited {done.returncode}: {done.stderr.strip()[-400:]}")
 
 
-def export_optimum(source: LoadedModel | str | Path, out_dir: str | Path, via: str = "api") -> ExportRecord:
+def export_optimum(source: LoadedModel | str | Path, out_dir: str | Path, via: str = "api") -> Artifact:
     """optimum's ONNX export (task feature-extraction, library transformers: a directory with
     modules.json would otherwise export as sentence-transformers) into out_dir/model.onnx,
     through the Python API (`main_export`) or the `optimum-cli` command."""
@@ -335,7 +311,7 @@ def optimize_onnx(
     model_type: str = "bert",
     num_heads: int = 0,
     hidden_size: int = 0,
-) -> ExportRecord:
+) -> Artifact:
     """ORT graph optimization at optimum's levels: O1 basic ORT rewrites; O2 adds the
     transformer fusions (Attention, SkipLayerNormalization, EmbedLayerNormalization, BiasGelu);
     O3 adds the GELU approximation (FastGelu); O4 adds fp16 and needs CUDA (a "skipped"
@@ -348,10 +324,12 @@ def optimize_onnx(
         raise ValueError(f"level={level!r}; accepted: {LEVELS}")
     out_path = Path(out_path)
     if level == "O4" and not cuda_provider_available():
-        return ExportRecord(
+        return Artifact(
+            "export",
             f"onnx-{level}",
             str(out_path),
             status="skipped",
+            warning_count=0,
             message="O4 (fp16) needs onnxruntime's CUDAExecutionProvider; this machine has none",
         )
     return _record(
@@ -372,7 +350,7 @@ def fusion_dims(config: Any) -> dict:
 FORMATS = ("torchscript", "onnx", "optimum-api", "optimum-cli", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-O4")
 
 
-def produce(fmt: str, loaded: LoadedModel, out_dir: str | Path, plain_onnx: str | Path | None = None) -> ExportRecord:
+def produce(fmt: str, loaded: LoadedModel, out_dir: str | Path, plain_onnx: str | Path | None = None) -> Artifact:
     """Produce format `fmt` (one of FORMATS) of a model into out_dir. Graph levels are
     optimized from `plain_onnx`, the legacy export (made here if not given)."""
     out_dir = Path(out_dir)
@@ -383,7 +361,7 @@ def produce(fmt: str, loaded: LoadedModel, out_dir: str | Path, plain_onnx: str 
         return export_onnx(loaded, out_dir / "model.onnx")
     if fmt in ("optimum-api", "optimum-cli"):
         record = export_optimum(loaded, out_dir / fmt, via=fmt.split("-")[1])
-        record.format = fmt
+        record.name = fmt
         return record
     if fmt.startswith("onnx-O"):
         plain = plain_onnx or export_onnx(loaded, out_dir / "model.onnx").raise_for_status().path

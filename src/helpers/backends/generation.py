@@ -18,9 +18,11 @@ import numpy as np
 import torch
 
 from helpers.backends import export
+from helpers.backends.artifacts import Artifact
+from helpers.backends.onnxrt import session_options
 from helpers.core.memory import in_fresh_process
 from helpers.core.tables import failure_row
-from helpers.workloads.models import minilm_dir
+from helpers.workloads.models import minilm_dir, seeded_random_model
 
 SEED = 0
 
@@ -139,8 +141,7 @@ def load_seq2seq(name: str, workdir: str | Path) -> LoadedSeq2Seq:
     check_model_name(name)
     source = Path(workdir) / "source"
     if name in SHAPES:
-        torch.manual_seed(SEED)
-        model = T5ForConditionalGeneration(shape_config(name)).eval()
+        model = seeded_random_model(T5ForConditionalGeneration, shape_config(name), SEED)
         tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
         label = f"{name} shape (random weights, seed {SEED}; MiniLM tokenizer)"
     else:
@@ -162,20 +163,6 @@ def batch_of(loaded: LoadedSeq2Seq, texts, batch_size: int, input_len: int) -> d
 
 
 # ---------------------------------------------------------------- ONNX files
-@dataclass
-class FilesRecord:
-    variant: str  # onnx / onnx-O1 ... / onnx-int8 / onnx-O3-int8: the directory's name in the workdir
-    seconds: float | None
-    size_mb: float | None
-    status: str  # ok / error
-    message: str = ""
-    node_count: int | None = None
-    fused_ops: int | None = None  # contrib-operator nodes, all graphs together
-
-    def row(self) -> dict:
-        return self.__dict__.copy()
-
-
 def _standard_names(directory: Path, suffix: str) -> None:
     """optimum writes encoder_model_optimized.onnx etc.; ORTModelForSeq2SeqLM loads standard names."""
     for graph in GRAPHS:
@@ -219,17 +206,20 @@ def _quantize(source: Path, out: Path) -> None:
         )
 
 
-def _record(variant: str, out: Path, produce) -> FilesRecord:
+def _record(variant: str, out: Path, produce) -> Artifact:
+    """The directory's Artifact (kind "files": variant, seconds, size_mb, status, message,
+    node_count, fused_ops: contrib-operator nodes, all graphs together)."""
     start = time.perf_counter()
     try:
         with export.collect_warnings(), contextlib.redirect_stdout(None):
             produce()
     except Exception as exc:  # recorded: the engines built on it are reported as errors
-        return FilesRecord(variant, time.perf_counter() - start, None, "error", f"{type(exc).__name__}: {exc}"[:500])
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        return Artifact("files", variant, str(out), time.perf_counter() - start, None, "error", message)
     seconds = time.perf_counter() - start
     nodes, fused = zip(*(_graph_counts(out / g) for g in GRAPHS))
     size = sum((out / g).stat().st_size for g in GRAPHS) / 2**20
-    return FilesRecord(variant, seconds, size, "ok", node_count=sum(nodes), fused_ops=sum(fused))
+    return Artifact("files", variant, str(out), seconds, size, "ok", node_count=sum(nodes), fused_ops=sum(fused))
 
 
 def _graph_counts(path: Path) -> tuple[int, int]:
@@ -255,10 +245,10 @@ def files_present(workdir: str | Path, variant: str) -> bool:
     return all((Path(workdir) / variant / g).is_file() for g in GRAPHS)
 
 
-def produce_files(loaded: LoadedSeq2Seq, variants: list[str], workdir: str | Path) -> dict[str, FilesRecord]:
+def produce_files(loaded: LoadedSeq2Seq, variants: list[str], workdir: str | Path) -> dict[str, Artifact]:
     """Produce each of `variants` (from needed_files) under workdir, timed, never raising."""
     workdir = Path(workdir)
-    records: dict[str, FilesRecord] = {}
+    records: dict[str, Artifact] = {}
     plain, o3 = workdir / "onnx", workdir / "onnx-O3"
     steps = {
         "onnx": lambda out: _export(loaded, out),
@@ -323,15 +313,11 @@ def build_engine(
 
 
 def _ort_model(directory: Path, use_cache: bool, threads: int):
-    import onnxruntime as ort
     from optimum.onnxruntime import ORTModelForSeq2SeqLM
 
     if not (directory / GRAPHS[0]).is_file():
         raise FileNotFoundError(f"no ONNX graphs in {directory} (its production failed; see the files table)")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options = session_options(threads)
     names = dict(zip(("encoder_file_name", "decoder_file_name", "decoder_with_past_file_name"), GRAPHS))
     if not use_cache:  # otherwise optimum loads the past graph too, unused
         del names["decoder_with_past_file_name"]

@@ -2,7 +2,7 @@
 
 Every function reads an fp32 ONNX file (the UN-optimized legacy export: quantizing an
 ORT-optimized graph fails on fused operators) and writes a new file, returning a
-`QuantRecord`. Nothing raises on a failed method: the record says `status="error"` and
+an `Artifact` of kind "quantization". Nothing raises on a failed method: the record says `status="error"` and
 why, and a written file that onnxruntime cannot run on this machine is an error too.
 
 Torch-side variants (torch dynamic INT8, bf16) are built at run time by helpers.engines.
@@ -15,47 +15,51 @@ import platform
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from helpers.backends.artifacts import Artifact
 from helpers.backends.export import size_mb
+from helpers.backends.onnxrt import cpu_session, session_options
 
 # ORT's quantizer and optimum log advice at INFO/WARNING on every call; keep notebooks quiet.
 _NOISY_LOGGERS = ("", "optimum", "onnxruntime")  # "" is the root logger
 
 
-@dataclass
-class QuantRecord:
-    """What one quantization method produced, as a result row."""
+# How a variant was made: every quantization row has these columns (None where not applicable).
+DETAILS = (
+    "per_channel",
+    "reduce_range",
+    "weight_type",
+    "activation_type",
+    "quant_format",
+    "calibration_size",
+    "calibration_seq_len",
+    "config",  # optimum's AutoQuantizationConfig name
+    "excluded_nodes",  # operators left in fp32 on purpose
+)
 
-    method: str  # optimum_dynamic | ort_dynamic | ort_static | fp16
-    path: str | None
-    seconds: float | None  # wall time of producing the file (calibration included)
-    size_mb: float | None
-    status: str  # ok | skipped | error
-    message: str = ""
-    per_channel: bool | None = None
-    reduce_range: bool | None = None
-    weight_type: str | None = None
-    activation_type: str | None = None
-    quant_format: str | None = None
-    calibration_size: int | None = None
-    calibration_seq_len: int | None = None
-    config: str | None = None  # optimum's AutoQuantizationConfig name
-    excluded_nodes: int | None = None  # operators left in fp32 on purpose
 
-    @property
-    def label(self) -> str:
-        """Short unique name of the variant, e.g. 'ort_dynamic per-channel'."""
-        if self.per_channel is None:
-            return self.method
-        return f"{self.method} {'per-channel' if self.per_channel else 'per-tensor'}"
-
-    def as_row(self) -> dict:
-        return {**asdict(self), "label": self.label}
+def variant_record(
+    method: str,
+    path: str | None,
+    seconds: float | None,
+    size: float | None,
+    status: str,
+    message: str = "",
+    **details,
+) -> Artifact:
+    """The Artifact of one quantization method (optimum_dynamic | ort_dynamic | ort_static |
+    fp16, or a name of variants.METHODS): `seconds` is the wall time of producing the file,
+    calibration included."""
+    unknown = set(details) - set(DETAILS)
+    if unknown:
+        raise TypeError(f"unknown quantization details {sorted(unknown)}; accepted: {DETAILS}")
+    return Artifact(
+        "quantization", method, path, seconds, size, status, message, details={**dict.fromkeys(DETAILS), **details}
+    )
 
 
 # ---------------------------------------------------------------- common machinery
@@ -96,18 +100,14 @@ def _dummy_feed(session: Any, batch: int, seq_len: int) -> dict:
 def smoke_run(onnx_path: str | Path, batch: int = 2, seq_len: int = 8) -> np.ndarray:
     """Run the file once in onnxruntime (CPU) on a small dummy batch; return the first
     output. Raises if ORT cannot load or run it, or the output is not finite."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(onnx_path, session_options(1, inter_threads=None, log_severity=None))
     out = session.run(None, _dummy_feed(session, batch, seq_len))[0]
     if not np.isfinite(out.astype(np.float32)).all():
         raise FloatingPointError("output has NaN or Inf")
     return out
 
 
-def _build(method: str, out_path: Path, produce: Callable[[], None], **details) -> QuantRecord:
+def _build(method: str, out_path: Path, produce: Callable[[], None], **details) -> Artifact:
     """Run `produce()` (which writes out_path), time it, check the file runs; never raise."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,14 +119,14 @@ def _build(method: str, out_path: Path, produce: Callable[[], None], **details) 
             lg.setLevel(logging.ERROR)
         produce()
     except Exception as e:  # the record carries the failure; a notebook shows it
-        return QuantRecord(
+        return variant_record(
             method, None, time.perf_counter() - start, None, "error", f"{type(e).__name__}: {e}", **details
         )
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
     seconds = time.perf_counter() - start
-    record = QuantRecord(method, str(out_path), seconds, size_mb(out_path), "ok", **details)
+    record = variant_record(method, str(out_path), seconds, size_mb(out_path), "ok", **details)
     try:
         smoke_run(out_path)
     except Exception as e:
@@ -140,7 +140,7 @@ def _build(method: str, out_path: Path, produce: Callable[[], None], **details) 
 
 def ort_dynamic_optimum(
     onnx_path: str | Path, out_dir: str | Path, per_channel: bool, config_name: str | None = None
-) -> QuantRecord:
+) -> Artifact:
     """Dynamic INT8 with optimum's ORTQuantizer and the AutoQuantizationConfig of this CPU
     (`config_name` overrides: avx512_vnni, avx2, arm64, ...). Writes
     out_dir/<stem>_int8_<pc|pt>.onnx, plus optimum's ort_config.json of the latest call."""
@@ -150,7 +150,7 @@ def ort_dynamic_optimum(
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
     except Exception as e:  # e.g. transformers 5.x, which optimum-onnx does not support
-        return QuantRecord(
+        return variant_record(
             "optimum_dynamic",
             None,
             None,
@@ -176,9 +176,7 @@ def ort_dynamic_optimum(
     return _build("optimum_dynamic", out_path, produce, **details)
 
 
-def ort_dynamic(
-    onnx_path: str | Path, out_path: str | Path, per_channel: bool, reduce_range: bool = False
-) -> QuantRecord:
+def ort_dynamic(onnx_path: str | Path, out_path: str | Path, per_channel: bool, reduce_range: bool = False) -> Artifact:
     """Dynamic INT8 with onnxruntime.quantization.quantize_dynamic: QInt8 weights, uint8
     activations quantized at run time per batch."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -264,7 +262,7 @@ def ort_static(
     batch_size: int = 8,
     op_types: Sequence[str] | None = ("MatMul", "Gather"),
     exclude_down_projections: bool = True,
-) -> QuantRecord:
+) -> Artifact:
     """Static INT8 (QDQ, signed weights and activations, MinMax ranges) calibrated on
     `calibration_size` texts spread over `calibration_texts`, tokenized to `seq_len`.
 
@@ -315,7 +313,7 @@ def ort_static(
         calibration_size=len(texts),
         calibration_seq_len=seq_len,
     )
-    record.excluded_nodes = len(excluded)
+    record.details["excluded_nodes"] = len(excluded)
     if excluded and not record.message:
         record.message = f"{len(excluded)} FFN down-projection MatMuls kept in fp32"
     return record
@@ -328,20 +326,20 @@ def cpu_fp32_fallback(onnx_path: str | Path) -> dict[str, int]:
     """Operators of an fp16 graph that onnxruntime's CPU provider feeds through Casts it
     inserts itself ('InsertedPrecisionFreeCast_*'), by op type: those run in fp32."""
     import onnx
-    import onnxruntime as ort
 
     with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = str(Path(tmp) / "cpu.onnx")
-        ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        graph = onnx.load(options.optimized_model_filepath).graph
+        optimized = Path(tmp) / "cpu.onnx"
+        options = session_options(
+            None, inter_threads=None, log_severity=None, graph_level="basic", optimized_path=optimized
+        )
+        cpu_session(onnx_path, options)
+        graph = onnx.load(str(optimized)).graph
     casts = {n.output[0] for n in graph.node if n.op_type == "Cast" and n.name.startswith("InsertedPrecisionFreeCast")}
     fed = Counter(n.op_type for n in graph.node if n.op_type != "Cast" and casts.intersection(n.input))
     return dict(fed.most_common())
 
 
-def fp16(onnx_path: str | Path, out_path: str | Path) -> QuantRecord:
+def fp16(onnx_path: str | Path, out_path: str | Path) -> Artifact:
     """fp16 weights and compute via onnxruntime.transformers.float16, inputs and outputs
     kept fp32 (keep_io_types). ORT's CPU provider lacks fp16 kernels for many operators
     (MatMul among them on x86) and runs those in fp32 between inserted Casts: the message

@@ -102,7 +102,7 @@ def produce(
         }
     out = out_dir / f"{method}.onnx"
     if method == "ort-fp32":
-        record = quantize.QuantRecord(method, str(plain_onnx), 0.0, export.size_mb(plain_onnx), "ok")
+        record = quantize.variant_record(method, str(plain_onnx), 0.0, export.size_mb(plain_onnx), "ok")
     elif method in ("ort-int8-pt", "ort-int8-pc"):
         record = quantize.ort_dynamic(plain_onnx, out, per_channel=method.endswith("pc"))
     elif method in ("optimum-int8-pt", "optimum-int8-pc"):
@@ -120,7 +120,7 @@ def produce(
         "quant_seconds": record.seconds,
         "status": record.status,
         "message": record.message,
-        "config": record.config or "",
+        "config": record.details["config"] or "",
     }
 
 

@@ -22,51 +22,59 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
-class PeakRSS:
-    """Context manager sampling this process's resident memory in a background thread.
+class _Sampler:
+    """A daemon thread that calls `_sample()` every `interval_s` between `_start()` and
+    `_halt()`. It sleeps between samples (it never spins), so it costs the measured code
+    almost nothing; an event shorter than the interval can be missed."""
 
-        with PeakRSS() as mem:
-            run()
-        mem.peak_mb, mem.increment_mb   # highest RSS seen, and its rise over the start
-
-    The thread sleeps between samples (it never spins), so it costs the measured code
-    almost nothing; an allocation shorter than the interval can be missed.
-    """
-
-    def __init__(self, interval_s: float = 0.002):
+    def __init__(self, interval_s: float):
         self.interval_s = interval_s
-        self.start_mb = self.peak_mb = 0.0
         self._stop = threading.Event()
-        self._proc = psutil.Process()
 
     def _sample(self) -> None:
-        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / MB)
+        raise NotImplementedError
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._sample()
 
-    def __enter__(self) -> "PeakRSS":
-        self.start_mb = self.peak_mb = rss_mb()
+    def _start(self) -> None:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
+
+    def _halt(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class PeakRSS(_Sampler):
+    """Context manager sampling this process's resident memory in a background thread.
+
+    with PeakRSS() as mem:
+        run()
+    mem.peak_mb, mem.increment_mb   # highest RSS seen, and its rise over the start
+    """
+
+    def __init__(self, interval_s: float = 0.002):
+        super().__init__(interval_s)
+        self.start_mb = self.peak_mb = 0.0
+        self._proc = psutil.Process()
+
+    def _sample(self) -> None:
+        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / MB)
+
+    def __enter__(self) -> "PeakRSS":
+        self.start_mb = self.peak_mb = rss_mb()
+        self._start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._halt()
         self._sample()
 
     @property
     def increment_mb(self) -> float:
         return self.peak_mb - self.start_mb
-
-
-def peak_rss_of(fn: Callable, *args, **kwargs) -> tuple[object, PeakRSS]:
-    """Run fn in this process; return its result and the PeakRSS record."""
-    with PeakRSS() as mem:
-        result = fn(*args, **kwargs)
-    return result, mem
 
 
 # The kernel's count of OOM kills: this container's memory cgroup (v2, then v1), else the
@@ -88,7 +96,7 @@ def oom_kill_count() -> int | None:
     return None
 
 
-class MemoryWatch:
+class MemoryWatch(_Sampler):
     """The evidence for calling a child's death out of memory: the lowest available memory of
     the machine while the parent waited on the child, and the rise of the OOM-kill count.
 
@@ -96,32 +104,25 @@ class MemoryWatch:
             wait_for_the_child()
         status, reason = results.exit_failure(proc.exitcode, **watch.evidence())
 
-    The thread sleeps between samples (a sample reads /proc/meminfo, about 30 us), so it
-    takes next to nothing from the child's measurement.
+    A sample reads /proc/meminfo (about 30 us), so it takes next to nothing from the child's
+    measurement.
     """
 
     def __init__(self, interval_s: float = 0.1):
-        self.interval_s = interval_s
-        self._stop = threading.Event()
+        super().__init__(interval_s)
 
     def _sample(self) -> None:
         self.low_mb = min(self.low_mb, psutil.virtual_memory().available / MB)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
 
     def __enter__(self) -> "MemoryWatch":
         vm = psutil.virtual_memory()
         self.low_mb, self.total_mb = vm.available / MB, vm.total / MB
         self.kills_before = oom_kill_count()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
+        self._start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._halt()
 
     def evidence(self) -> dict:
         """exit_failure's memory arguments, as of now."""

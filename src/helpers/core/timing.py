@@ -1,13 +1,14 @@
 """Timing: warm-up, adaptive repeats, raw samples, robust statistics, speed-up ratios.
 
 Every number the study prints about speed comes through `measure` (one engine, one
-configuration) and `ratio_of_medians` (speed-ups from measurements interleaved in time).
+configuration) and `ratio_of_medians` (speed-ups from measurements interleaved in time);
+`timing_columns` turns raw samples into a result row's timing columns, in every study.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
@@ -77,7 +78,6 @@ class Timing:
     samples_ms: np.ndarray
     cold_ms: float
     warmup: int = 0
-    extras: dict = field(default_factory=dict)
 
     @cached_property
     def stats(self) -> dict:
@@ -164,6 +164,25 @@ def ratio_of_medians(
         "speedup_ci_low": float(np.quantile(ratios, alpha)),
         "speedup_ci_high": float(np.quantile(ratios, 1 - alpha)),
     }
+
+
+def timing_columns(
+    samples_ms, items: float, tokens: float | None = None, baseline_ms=None, *, flag_noisy: bool = True
+) -> dict:
+    """A result row's timing columns from raw samples (ms per call, `items` texts and
+    `tokens` real tokens per call): the statistics of `summarize`, items_per_s and
+    tokens_per_s at the median, `noisy` (CV above NOISY_CV; left out with flag_noisy=False),
+    and with baseline samples the speed-up over them with its bootstrap CI."""
+    columns = summarize(samples_ms)
+    per_s = 1e3 / columns["p50_ms"]
+    columns["items_per_s"] = items * per_s
+    if tokens is not None:
+        columns["tokens_per_s"] = tokens * per_s
+    if flag_noisy:
+        columns["noisy"] = columns["cv"] > NOISY_CV
+    if baseline_ms is not None:
+        columns.update(ratio_of_medians(baseline_ms, samples_ms))
+    return columns
 
 
 def interleaved(fns: dict[str, Callable], *, rounds: int = 5, **measure_kwargs) -> dict[str, Timing]:

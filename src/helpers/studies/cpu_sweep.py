@@ -19,7 +19,7 @@ from helpers.backends.variants import prepare_files
 from helpers.backends.workers import EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
 from helpers.core.machine import ceilings_by_precision
 from helpers.core.tables import SAMPLES, failure_row
-from helpers.core.timing import NOISY_CV, ratio_of_medians, summarize
+from helpers.core.timing import timing_columns
 
 SCOPES = ("model", "end_to_end")
 
@@ -138,28 +138,22 @@ def config_rows(
             rows.append({**row, **failure_row(outcome)})
             continue
         samples = pooled_samples(outcome)
-        stats = summarize(samples)
-        per_s = 1e3 / stats["p50_ms"]
+        timing = timing_columns(samples, config.batch_size, real_tokens, pooled_samples(base) if base_ok else None)
         ceiling = ceilings.get(info.get("precision", "fp32"), math.nan)
-        achieved, share = efficiency(flops, stats["p50_ms"], ceiling)
+        achieved, share = efficiency(flops, timing["p50_ms"], ceiling)
         row.update(
-            stats,
-            items_per_s=config.batch_size * per_s,
-            tokens_per_s=real_tokens * per_s,
             cold_ms=outcome[0].cold_ms,
             build_s=info.get("build_s"),
             load_mb=info.get("loaded_mb", 0) - info.get("base_mb", 0),
             peak_rss_mb=max(m.peak_rss_mb for m in outcome),
-            noisy=stats["cv"] > NOISY_CV,
             gflops=achieved,
             ceiling_gflops=ceiling,
             efficiency=share,
             status="ok",
             message="",
         )
+        row.update(timing)
         row[SAMPLES] = samples
-        if base_ok:
-            row.update(ratio_of_medians(pooled_samples(base), samples))
         check = outcome[0].check
         if reference and check:
             agreement = engines.check_against_reference(

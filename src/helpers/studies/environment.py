@@ -17,15 +17,12 @@ import numpy as np
 
 from helpers.core.machine import ceiling_for
 from helpers.core.tables import failure_row
-from helpers.core.timing import STAT_COLUMNS, Timing, cuda_sync_for, measure
+from helpers.core.timing import STAT_COLUMNS, Timing, cuda_sync_for, measure, timing_columns
 
 MiB = 2**20
 
 
 DEFAULT_BANDWIDTH_BYTES = 512 * MiB
-
-
-QUICK_TIMING = dict(warmup=1, min_count=3, min_time_s=0.2, max_time_s=3.0)
 
 
 PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "int8": "int8"}
@@ -188,13 +185,9 @@ def _matmul_model(op: str, a_type: int, b_type: int, y_type: int, n: int) -> byt
 
 
 def _ort_session(model: bytes, threads: int | None):
-    import onnxruntime as ort
+    from helpers.backends.onnxrt import cpu_session, session_options
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or 0  # 0 = ORT's default (physical cores)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    return cpu_session(model, session_options(threads or 0))  # 0 = ORT's default (physical cores)
 
 
 def _ort_gemm(
@@ -372,9 +365,7 @@ def harness_overhead(
         "threads": used,
         "batch_size": batch_size,
         "seq_len": seq_len,
-        **t.stats,
-        "items_per_s": batch_size / (t.median_ms / 1e3),
-        "tokens_per_s": real_tokens / (t.median_ms / 1e3),
+        **timing_columns(t.samples_ms, batch_size, real_tokens, flag_noisy=False),
         "cold_ms": t.cold_ms,
         "overhead_us": empty["value"],
         "overhead_share": share,

@@ -17,20 +17,9 @@ import torch
 from helpers.backends import engines as engine_lib
 from helpers.core.memory import cuda_peak_mb, nvml_process_mb, reset_cuda_peak
 from helpers.core.tables import SAMPLES, failure_row
-from helpers.core.timing import NOISY_CV, cuda_sync_for, interleaved, ratio_of_medians, summarize
+from helpers.core.timing import cuda_sync_for, interleaved, timing_columns
 from helpers.workloads.corpora import texts_at_length
 
-GPU_ENGINES = [
-    "eager",
-    "torch-fp16",
-    "torch-bf16",
-    "torchscript",
-    "compile",
-    "compile-cudagraphs",
-    "ort",
-    "ort-fp16",
-    "ort-trt",
-]
 BASELINE = "eager"
 COPIES_NOTE = "host-to-device copies excluded from the timed calls (timed on their own: h2d_ms)"
 
@@ -218,22 +207,19 @@ def config_rows(
         if "skipped" in result:
             rows.append({**row, "status": "skipped", "message": result["skipped"]})
             continue
-        stats = summarize(result["timing"].samples_ms)
-        per_s = 1e3 / stats["p50_ms"]
+        samples = result["timing"].samples_ms
         row.update(
-            **stats,
             **result["memory"],
-            items_per_s=batch_size * per_s,
-            tokens_per_s=real_tokens * per_s,
             cold_ms=result["timing"].cold_ms,
             h2d_ms=result["h2d_ms"],
-            noisy=stats["cv"] > NOISY_CV,
             status="ok",
             message="",
         )
-        row[SAMPLES] = result["timing"].samples_ms
+        row.update(
+            timing_columns(samples, batch_size, real_tokens, base["timing"].samples_ms if "timing" in base else None)
+        )
+        row[SAMPLES] = samples
         if "timing" in base:
-            row.update(ratio_of_medians(base["timing"].samples_ms, result["timing"].samples_ms))
             check = engine_lib.check_against_reference(
                 result["output"], base["output"], mask, precision=row.get("precision", "fp32")
             )

@@ -88,7 +88,7 @@ def speed_rows(
 ) -> list[dict]:
     """Time every engine on `batch`, interleaved in rounds with eager fp32 (which must be in
     `built`); one row per engine with its statistics and speed-up over eager with a CI."""
-    from helpers.core.timing import interleaved, ratio_of_medians
+    from helpers.core.timing import interleaved, timing_columns
 
     fns = {}
     for name, engine in built.items():
@@ -99,18 +99,13 @@ def speed_rows(
     rows = []
     batch_size = len(batch["input_ids"])
     for name, t in timings.items():
-        per_s = 1e3 / t.median_ms
         rows.append(
             {
                 "method": name,
                 **built[name].describe(),
                 "engine": name,
-                **t.stats,
                 "cold_ms": t.cold_ms,
-                "items_per_s": batch_size * per_s,
-                "tokens_per_s": real_tokens * per_s,
-                "noisy": t.noisy,
-                **ratio_of_medians(base, t.samples_ms),
+                **timing_columns(t.samples_ms, batch_size, real_tokens, base),
                 SAMPLES: t.samples_ms,
             }
         )

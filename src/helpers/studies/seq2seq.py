@@ -18,7 +18,7 @@ from helpers.backends.generation import (
     batch_of,
 )
 from helpers.core.tables import SAMPLES, failure_row
-from helpers.core.timing import NOISY_CV, interleaved, ratio_of_medians, summarize
+from helpers.core.timing import interleaved, timing_columns
 
 
 # ---------------------------------------------------------------- agreement
@@ -118,25 +118,20 @@ def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_l
         if isinstance(result, Exception):
             rows.append({**row, **failure_row(result)})
             continue
-        stats = summarize(result.samples_ms)
-        seconds = stats["p50_ms"] / 1e3
+        base = outcome.get((BASELINE, n))
+        base_ms = base.samples_ms if base is not None and not isinstance(base, Exception) else None
+        timing = timing_columns(result.samples_ms, batch_size, batch_size * n, base_ms)
         first = outcome.get((name, 1))
         ttft = first.median_ms if first is not None and not isinstance(first, Exception) else float("nan")
         row.update(
-            stats,
             cold_ms=result.cold_ms,
-            noisy=stats["cv"] > NOISY_CV,
             ttft_ms=ttft,
-            per_token_ms=(stats["p50_ms"] - ttft) / (n - 1) if n > 1 else float("nan"),
-            items_per_s=batch_size / seconds,
-            tokens_per_s=batch_size * n / seconds,
+            per_token_ms=(timing["p50_ms"] - ttft) / (n - 1) if n > 1 else float("nan"),
             status=statuses.get(name, {}).get("status", "ok"),
             message=statuses.get(name, {}).get("message", ""),
         )
+        row.update(timing)
         row[SAMPLES] = result.samples_ms
-        base = outcome.get((BASELINE, n))
-        if base is not None and not isinstance(base, Exception):
-            row.update(ratio_of_medians(base.samples_ms, result.samples_ms))
         rows.append(row)
     return rows
 

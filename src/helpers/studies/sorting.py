@@ -82,7 +82,7 @@ def measure_distribution(
     """For every engine and batch size: `passes` timed passes of each strategy over the whole
     dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose answers
     are checked against one-by-one processing; rows go to `table` as each batch size ends."""
-    from helpers.core.timing import ratio_of_medians, summarize
+    from helpers.core.timing import timing_columns
 
     lengths, truncated = token_lengths_capped(texts, tokenizer, max_length)
     for name, engine in built.items():
@@ -113,8 +113,10 @@ def measure_distribution(
             for s in strategies:
                 if (s, b) not in todo:
                     continue
-                stats = summarize(samples[s])
-                seconds = stats["p50_ms"] / 1e3
+                timing = timing_columns(
+                    samples[s], len(texts), pad[s]["real_tokens"], samples.get("unsorted"), flag_noisy=False
+                )
+                seconds = timing["p50_ms"] / 1e3
                 row = {
                     "distribution": distribution,
                     "engine": name,
@@ -124,16 +126,12 @@ def measure_distribution(
                     "threads": engine.threads,
                     "n_texts": len(texts),
                     "n_truncated": truncated,
-                    **stats,
                     **pad[s],
-                    "items_per_s": len(texts) / seconds,
-                    "tokens_per_s": pad[s]["real_tokens"] / seconds,
                     "peak_increment_mb": peaks[s],
                     "ideal_s": ideal,
                     "over_ideal": seconds / ideal,
                     **checks[s],
+                    **timing,
                     SAMPLES: samples[s],
                 }
-                if "unsorted" in samples:
-                    row.update(ratio_of_medians(samples["unsorted"], samples[s]))
                 table.append(row)

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import transformers
@@ -299,12 +299,13 @@ def _input_names(model: torch.nn.Module, tokenizer: Any) -> list[str]:
     return [p for p in params if p in produced]
 
 
-def _random_shape(name: str, seed: int) -> BertModel:
-    config = shape_config(name)
-    # Fork the RNG so building a model does not move the caller's random stream.
+def seeded_random_model(model_class: Callable[[Any], torch.nn.Module], config: Any, seed: int) -> torch.nn.Module:
+    """model_class(config) with random weights drawn after torch.manual_seed(seed), in eval
+    mode: the same weights for the same seed, on any run. The RNG is forked, so building a
+    model does not move the caller's random stream."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return BertModel(config)
+        return model_class(config).eval()
 
 
 def load_model(
@@ -319,7 +320,7 @@ def load_model(
     kind = describe_model_name(name)
     dtype = _resolve_dtype(torch_dtype)
     if kind == "shape":
-        model = _random_shape(str(name), seed)
+        model = seeded_random_model(BertModel, shape_config(str(name)), seed)
         if isinstance(dtype, torch.dtype):
             model = model.to(dtype)
         tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
