@@ -1,0 +1,30 @@
+"""Notebooks are thin: their code cells only call the study module, report and display
+helpers; the parameters they record are derived from their `parameters` cell."""
+
+import nbformat
+import pytest
+
+from helpers.core import session
+from helpers.params import discover_notebooks
+
+
+def code_cells(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+            yield i, cell.source
+
+
+@pytest.mark.parametrize("path", discover_notebooks(), ids=lambda p: p.stem)
+def test_notebook_parameters_are_derived_not_retyped(path):
+    sources = "\n".join(source for _, source in code_cells(path))
+    assert f'session.start("{path.stem}", globals())' in sources
+    assert "params = dict(" not in sources
+
+
+def test_session_records_the_declared_parameters_of_the_namespace(project):
+    namespace = {"__name__": "__main__", "batch_sizes": [4], "label": "y", "plt": object(), "texts": ["a"]}
+    assert session.notebook_params("01_first", namespace) == {"batch_sizes": [4], "label": "y"}
+    with pytest.raises(NameError, match="label"):
+        session.notebook_params("01_first", {"batch_sizes": [4]})
+    assert session.notebook_params("09_no_file", {"n": 1, "_hidden": 2}) == {"n": 1}
