@@ -102,10 +102,10 @@ def test_a_table_refuses_rows_of_another_run(tmp_path):
 
 
 def test_a_notebook_opened_by_hand_joins_the_run_only_when_its_parameters_agree(project):
-    record = runs.begin("smoke", {"01_first": {"batch_sizes": [2]}}, say=lambda line: None)
-    assert runs.start("01_first", {"batch_sizes": [2]}).run_id == record["run_id"]
-    assert runs.start("03_third", {"batch_sizes": [5]}).run_id == record["run_id"]  # new in this run
-    other = runs.start("01_first", {"batch_sizes": [9]})
+    record = runs.begin("smoke", {"01_first": {"batch_sizes": [2], "label": "x"}}, say=lambda line: None)
+    assert runs.start("01_first", {"batch_sizes": [2], "label": "x"}).run_id == record["run_id"]
+    assert runs.start("03_third", {"batch_sizes": [5], "label": "x"}).run_id == record["run_id"]  # new in this run
+    other = runs.start("01_first", {"batch_sizes": [9], "label": "x"})
     assert other.run_id != record["run_id"] and other.profile == "interactive"
     assert (project / "runs" / "archive" / record["run_id"] / "results" / "run.json").exists()
 

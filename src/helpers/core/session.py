@@ -16,7 +16,10 @@ is moved or deleted.
 
 In a notebook, the first cell after the parameters does
 
-    run = helpers.core.session.start("03_cpu_sweeps", params)
+    run = session.start("03_cpu_sweeps", globals())
+
+which records the names the notebook's `parameters` cell declares, with their values: the
+parameter list is read from the notebook, never retyped.
 
 The study runner passes the run id through the environment; a notebook opened by hand in
 JupyterLab joins the current run when its parameters agree with it, or begins a new one.
@@ -32,7 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from helpers.core import paths
 from helpers.core.tables import ResultTable
@@ -262,12 +265,31 @@ def record_environment(notebook: str, record: dict, params: dict) -> dict:
     return env
 
 
-def start(notebook: str, params: dict | None = None) -> Run:
-    """Begin (or resume) this notebook's part of the run."""
+def notebook_params(notebook: str, namespace: Mapping) -> dict:
+    """The parameters `notebook` runs with: each name its `parameters` cell declares (read from
+    notebooks/<notebook>.ipynb) with its value in `namespace`, the notebook's globals().
+    A declared name missing from `namespace` is an error (the parameters cell has not run).
+    Without a notebook file (a test's session), `namespace` is the parameters, less `_` names."""
+    from helpers.params import notebook_parameters
+
+    path = paths.NOTEBOOKS / f"{notebook}.ipynb"
+    if not path.exists():
+        return {k: v for k, v in namespace.items() if not k.startswith("_")}
+    declared = notebook_parameters(path)
+    missing = [name for name in declared if name not in namespace]
+    if missing:
+        raise NameError(f"{notebook}: parameter(s) {', '.join(missing)} not defined; run the parameters cell first")
+    return {name: namespace[name] for name in declared}
+
+
+def start(notebook: str, namespace: Mapping | None = None) -> Run:
+    """Begin (or resume) this notebook's part of the run. `namespace` is the notebook's
+    globals(): the parameters recorded are the names its `parameters` cell declares
+    (see `notebook_params`)."""
     from helpers.core.fingerprint import short_caption
     from helpers.report import figures as plots
 
-    params = {k: v for k, v in (params or {}).items() if not k.startswith("_")}
+    params = notebook_params(notebook, namespace or {})
     record = _join_run(notebook, params)
     env = record_environment(notebook, record, params)
     plots.apply_style()

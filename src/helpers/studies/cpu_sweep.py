@@ -337,3 +337,47 @@ class Sweep:
     def close(self) -> None:
         stop(self.workers)
         self.workers, self.group = {}, None
+
+
+# -- the notebook's steps ---------------------------------------------------------------------
+def load_texts(corpus: str, text_column: str = "text", encoding: str = "utf-8") -> list[str]:
+    """The real texts 03 packs into its inputs."""
+    from helpers.workloads.corpora import load_corpus
+
+    return load_corpus(corpus, text_column=text_column, encoding=encoding).texts
+
+
+def thread_counts(threads: list[int]) -> list[int]:
+    """The thread counts swept: `threads`, or 1, 2, 4 ... up to the logical cores when empty."""
+    from helpers.core.machine import default_thread_counts
+
+    return threads or default_thread_counts()
+
+
+def earlier_results(ort_level: str) -> tuple[str, pd.DataFrame | None, str]:
+    """What 03 takes from earlier notebooks of this run: the ORT INT8 method 02 found fastest
+    within tolerance, 00's ceilings (None when 00 has not run), and a line saying both."""
+    from helpers.backends.variants import best_int8_method
+    from helpers.core.tables import read_table
+
+    int8_method, int8_reason = best_int8_method(read_table("02_variants"), read_table("02_speed"))
+    ceilings = read_table("00_ceilings")
+    efficiency_note = (
+        "Efficiency uses the ceilings of 00_environment."
+        if ceilings is not None
+        else "**00_environment has not run: efficiency is left empty.**"
+    )
+    note = f"ORT INT8 engine: {int8_reason}. ORT fp32 engine: graph level {ort_level}. {efficiency_note}"
+    return int8_method, ceilings, note
+
+
+def run_sweep(sweep: Sweep, configs: list[Config], desc: str = "03 sweep") -> None:
+    """Measure every configuration the table does not hold yet, with a progress bar; the
+    engine workers are stopped at the end, also when a configuration raises."""
+    from helpers.core.progress import track
+
+    try:
+        for item in track(sweep.pending(configs), desc=desc, label=str):
+            sweep.run(item)
+    finally:
+        sweep.close()

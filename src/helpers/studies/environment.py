@@ -440,3 +440,57 @@ def takeaway(df) -> str:
         "is largely a GEMM-library difference, not a graph optimisation."
     )
     return " ".join(lines)
+
+
+# -- the notebook's steps ---------------------------------------------------------------------
+def thread_counts(threads: list[int]) -> list[int]:
+    """The thread counts measured: `threads`, or 1, 2, 4 ... up to the logical cores when empty."""
+    from helpers.core.machine import default_thread_counts
+
+    return threads or default_thread_counts()
+
+
+def timing(min_time_s: float) -> dict:
+    """The timing settings of every ceiling and of the harness check."""
+    return dict(warmup=2, min_count=5, min_time_s=min_time_s, max_time_s=max(10.0, 3 * min_time_s))
+
+
+def machine_summary(profile: str):
+    """(the CPU's instruction-set line in bold, the machine's fingerprint as a one-column table)."""
+    import pandas as pd
+
+    from helpers.core import fingerprint
+
+    env = fingerprint.fingerprint(profile=profile)
+    return f"**{fingerprint.cpu_isa_summary(env)}**", pd.Series(fingerprint.summary(env), name="value").to_frame()
+
+
+def measure_missing_ceilings(table, thread_counts: list[int], gemm_size: int, bandwidth_mb: int, timing: dict) -> None:
+    """Measure the ceilings at each thread count the table does not hold yet (one resumable
+    step per thread count), appending each row not yet recorded."""
+    from helpers.core.progress import track
+
+    measured = set(table.read().get("threads", []))
+    todo = [t for t in thread_counts if t not in measured]
+    for t in track(todo, desc="ceilings", label=lambda t: f"{t} thread(s)"):
+        table.append_new(measure_ceilings(gemm_size, threads=t, bandwidth_bytes=bandwidth_mb * 2**20, timing=timing))
+
+
+def measure_harness(table, thread_counts: list[int], timing: dict):
+    """The harness overhead next to the shortest configuration (bert-tiny, eager, batch 1 x 16
+    tokens, the most threads), measured unless the table holds it; returns its row."""
+    shortest = dict(model="bert-tiny", engine="eager", threads=max(thread_counts), batch_size=1, seq_len=16)
+    if not table.done(**shortest):
+        table.append(harness_overhead(**shortest, timing=timing))
+    return table.read().iloc[0]
+
+
+def harness_text(h) -> str:
+    """What the harness row says, and whether the harness stays under 1% of the shortest call."""
+    verdict = "under" if h.overhead_share < 0.01 else "NOT under"
+    return (
+        f"An empty call costs the harness **{h.overhead_us:.2f} µs**; the shortest configuration "
+        f"({h.model}, batch {h.batch_size} × {h.seq_len} tokens, {h.engine}, {h.threads} threads) takes "
+        f"**{h.p50_ms:.3f} ms**, so the harness is **{100 * h.overhead_share:.3f}%** of it "
+        f"({verdict} the 1% the study requires)."
+    )

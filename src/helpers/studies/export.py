@@ -59,3 +59,39 @@ def export_and_check(
     )
     row["message"] = "; ".join(m for m in (check["message"], record.message) if m)
     return row
+
+
+# -- the notebook's steps ---------------------------------------------------------------------
+def load_texts(corpus: str, text_column: str = "text", encoding: str = "utf-8") -> list[str]:
+    """The real texts the exported files are checked on."""
+    from helpers.workloads.corpora import load_corpus
+
+    return load_corpus(corpus, text_column=text_column, encoding=encoding).texts
+
+
+def check_shapes(batch_sizes: list[int], seq_lens: list[int]) -> list[tuple[int, int]]:
+    """Every (batch size, sequence length) pair of the correctness check."""
+    return [(b, n) for b in batch_sizes for n in seq_lens]
+
+
+def export_models(table, models: list[str], formats: list[str], texts, shapes) -> None:
+    """Produce and check every format of every model that the table does not hold yet; the
+    plain ONNX file, once produced, is the input of the optimized formats."""
+    from helpers.backends import engines
+    from helpers.core import paths
+    from helpers.core.progress import track
+    from helpers.workloads.corpora import token_lengths
+    from helpers.workloads.models import load_model
+
+    for model_name in models:
+        loaded = load_model(model_name)
+        reference = engines.build_engine("eager", loaded)
+        lengths = token_lengths(texts, loaded.tokenizer)
+        out_dir = paths.artifacts_dir() / "01_export" / model_name.replace("/", "__")
+        plain = out_dir / "model.onnx"
+        todo = [f for f in formats if not table.done(model=model_name, format=f)]
+        for fmt in track(todo, desc=f"export {model_name}"):
+            row = export_and_check(
+                fmt, loaded, reference, out_dir, texts, lengths, shapes, plain if plain.exists() else None
+            )
+            table.append({"model": model_name, "model_label": loaded.label, "n_params": loaded.n_params, **row})

@@ -319,3 +319,93 @@ def fidelity_rows(built: dict[str, Any], loaded, texts, batch_size: int = 32, ma
             row.update(_failure(exc))
         rows.append(row)
     return rows
+
+
+# -- the notebook's steps ---------------------------------------------------------------------
+def device_note(device: str) -> tuple[str | None, str]:
+    """(why CUDA cannot be used, or None; the line the notebook shows about the device)."""
+    no_gpu = cuda_unavailable_reason(device)
+    note = f"**Not measured here:** {no_gpu}." if no_gpu else f"Device: {device_label(device)}; {COPIES_NOTE}."
+    return no_gpu, note
+
+
+def record_skipped(sweep_table, fidelity_table, models: list[str], names: list[str], reason: str) -> None:
+    """No CUDA device: one `skipped` row per model and engine in both tables, with the reason."""
+    rows = skipped_rows(models, names, reason)
+    sweep_table.append_new(rows)
+    fidelity_table.append_new({k: r[k] for k in ("model", "engine", "status", "message")} for r in rows)
+
+
+def measure_models(
+    sweep_table,
+    fidelity_table,
+    *,
+    models: list[str],
+    engines: list[str],
+    batch_sizes: list[int],
+    seq_lens: list[int],
+    device: str,
+    fidelity_size: int,
+    rounds: int,
+    warmup_count: int,
+    min_time_s: float,
+    max_time_s: float,
+) -> None:
+    """The sweep of 04, one model at a time: build every engine on the device, check their
+    fidelity on real text (unless a resumed run has it), measure every missing (batch,
+    length) configuration, then free the engines and return the cached GPU memory to the
+    device (`torch.cuda.empty_cache`) before the next model is loaded."""
+    from helpers.core import paths
+    from helpers.core.progress import track
+    from helpers.workloads.corpora import load_corpus
+    from helpers.workloads.models import load_model
+
+    texts = load_corpus().texts
+    timing_kwargs = dict(warmup=warmup_count, min_count=5, min_time_s=min_time_s, max_time_s=max_time_s)
+    for model in models:
+        loaded = load_model(model)
+        built = build_all(engines, loaded, device, paths.artifacts_dir() / "04_gpu_sweeps")
+        if any(not fidelity_table.done(model=model, engine=e) for e in engines):
+            fidelity_table.append_new(fidelity_rows(built, loaded, texts[:fidelity_size]))
+        configs = grid(batch_sizes, seq_lens, loaded.max_length)
+        run_sweep(
+            sweep_table,
+            loaded,
+            built,
+            texts,
+            configs,
+            device,
+            rounds,
+            timing_kwargs,
+            progress=lambda items, model=model: track(items, desc=f"04 {model}"),
+        )
+        del built
+        torch.cuda.empty_cache()
+
+
+def measured_rows(sweep):
+    """The rows of configurations that ran (ok or mismatch): what the charts draw."""
+    return sweep[sweep["status"].isin(["ok", "mismatch"])] if len(sweep) else sweep
+
+
+def fits_table(sweep):
+    """`largest_batch_that_fits` of the measured rows (empty when nothing was measured)."""
+    return largest_batch_that_fits(sweep) if len(measured_rows(sweep)) else sweep.iloc[:0]
+
+
+def takeaway(sweep, fits, focus_seq_len: int, no_gpu: str | None) -> str:
+    """The notebook's closing text: the takeaways, or why nothing was measured."""
+    from helpers.report import takeaways
+
+    if len(measured_rows(sweep)):
+        return takeaways.gpu_takeaway(sweep, fits, focus_seq_len)
+    return f"Nothing was measured: {no_gpu or 'every configuration failed (see the table)'}."
+
+
+def measure_or_skip(sweep_table, fidelity_table, no_gpu: str | None, **params) -> None:
+    """`measure_models` with the notebook's parameters, or, without a usable CUDA device
+    (`no_gpu` says why), `record_skipped` for every model and engine."""
+    if no_gpu:
+        record_skipped(sweep_table, fidelity_table, params["models"], params["engines"], no_gpu)
+    else:
+        measure_models(sweep_table, fidelity_table, **params)

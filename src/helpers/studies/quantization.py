@@ -214,3 +214,77 @@ class ModelVariants:
             for row in speed_rows(built, batch, real_tokens, timing_kwargs, rounds)
             if row["method"] in wanted
         ]
+
+
+# -- the notebook's steps ---------------------------------------------------------------------
+def load_texts(corpus: str, text_column: str = "text", label_column: str = "", encoding: str = "utf-8"):
+    """The corpus 02 measures on: its texts, and its labels when `label_column` names one."""
+    from helpers.workloads.corpora import load_corpus
+
+    return load_corpus(corpus, text_column=text_column, label_column=label_column or None, encoding=encoding)
+
+
+def timing(min_time_s: float) -> dict:
+    """The timing settings of every variant and round."""
+    return dict(warmup=1, min_count=3, min_time_s=min_time_s, max_time_s=max(10.0, 5 * min_time_s))
+
+
+def pending_work(
+    variant_table, speed_table, model: str, methods: list[str], batch_sizes: list[int], seq_len: int
+) -> tuple[list[str], list[tuple[str, int]]]:
+    """What a resumed run still has to do for one model: the variants without a row in
+    02_variants, and the (variant, batch size) pairs without a row in 02_speed."""
+    todo = [m for m in methods if not variant_table.done(model=model, method=m)]
+    pending_speed = [
+        (m, b)
+        for m in methods
+        for b in batch_sizes
+        if not speed_table.done(model=model, method=m, batch_size=b, seq_len=seq_len)
+    ]
+    return todo, pending_speed
+
+
+def measure_models(
+    variant_table,
+    speed_table,
+    data,
+    fidelity_texts,
+    calibration_texts,
+    *,
+    models: list[str],
+    methods: list[str],
+    batch_sizes: list[int],
+    seq_len: int,
+    fidelity_size: int,
+    calibration_size: int,
+    measure_memory: bool,
+    rounds: int,
+    timing_kwargs: dict,
+) -> None:
+    """Produce, check and time every variant of every model, resuming: a model whose rows are
+    all written is not even loaded; otherwise only its missing variants are produced and scored
+    (rows to 02_variants) and only its missing (variant, batch size) pairs timed (02_speed)."""
+    from helpers.core import paths
+    from helpers.core.progress import track
+    from helpers.workloads.corpora import texts_at_length
+
+    for model_name in models:
+        todo, pending_speed = pending_work(variant_table, speed_table, model_name, methods, batch_sizes, seq_len)
+        if not todo and not pending_speed:
+            continue
+        mv = ModelVariants(
+            model_name,
+            paths.artifacts_dir() / "02_quantization" / model_name.replace("/", "__"),
+            seq_len,
+            fidelity_texts,
+            classification_task(model_name, data, fidelity_size),
+        )
+        memory_batch, _ = texts_at_length(data.texts, mv.loaded.tokenizer, max(batch_sizes), seq_len)
+        for method in track(todo, desc=f"variants {model_name}"):
+            variant_table.append(mv.evaluate(method, calibration_texts, calibration_size, measure_memory, memory_batch))
+        variant_rows = variant_table.read()
+        variant_rows = variant_rows[variant_rows["model"] == model_name]
+        for batch_size in track(batch_sizes, desc=f"speed {model_name}"):
+            pending = [m for m, b in pending_speed if b == batch_size]
+            for row in mv.speed(variant_rows, batch_size, pending, data.texts, timing_kwargs, rounds):
+                speed_table.append(row)

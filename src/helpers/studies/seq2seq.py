@@ -166,3 +166,86 @@ def measure_grid(
         outcome = measure_cell(built, batch, token_counts, rounds, timing_kwargs)
         rows = cell_rows(outcome, statuses, bs, n_in)
         table.append_new({"model": loaded.name, "threads": threads, **row} for row in rows)
+
+
+# -- the notebook's steps ---------------------------------------------------------------------
+def prepare(seq2seq_model: str, corpus: str, text_column: str = "text", encoding: str = "utf-8"):
+    """(threads, the model's folder under artifacts/, the loaded model, the corpus texts): one
+    thread count, every core, for PyTorch and ONNX Runtime alike."""
+    import os
+
+    from helpers.backends import generation
+    from helpers.core import paths
+    from helpers.workloads.corpora import load_corpus
+
+    threads = os.cpu_count()
+    workdir = paths.artifacts_dir() / "06_seq2seq" / seq2seq_model.replace("/", "__")
+    loaded = generation.load_seq2seq(seq2seq_model, workdir)
+    texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
+    return threads, workdir, loaded, texts
+
+
+def token_counts(new_tokens: list[int]) -> list[int]:
+    """The generated-token counts measured: `new_tokens` and 1 (the time to first token)."""
+    return sorted({1, *new_tokens})
+
+
+def model_note(loaded, threads: int) -> str:
+    return (
+        f"Model: {loaded.label}, {loaded.n_params / 1e6:.1f} M parameters. "
+        f"{threads} threads for PyTorch and ONNX Runtime alike."
+    )
+
+
+def record_files(table, loaded, model: str, engines: list[str], workdir) -> None:
+    """Produce the ONNX files the engines need that are not in `workdir` yet; a row per file."""
+    from helpers.backends import generation
+
+    todo = [v for v in generation.needed_files(engines) if not generation.files_present(workdir, v)]
+    records = generation.produce_files(loaded, todo, workdir)
+    table.append_new({"model": model, **r.row()} for r in records.values())
+
+
+def build_engines(engines: list[str], workdir, threads: int, loaded) -> dict:
+    from helpers.backends import generation
+
+    return generation.build_all(engines, workdir, threads, loaded.model)
+
+
+def record_agreement(
+    table, built: dict, loaded, texts, model: str, engines: list[str], check_size: int, input_len: int, new_tokens: int
+) -> None:
+    """Unless a resumed run holds them: each engine's generated sequences on `check_size` real
+    texts at `input_len` tokens, `new_tokens` each, against PyTorch fp32's (`agreement_rows`)."""
+    from helpers.backends import generation
+
+    if all(table.done(model=model, engine=e) for e in engines):
+        return
+    check_batch = generation.batch_of(loaded, texts, check_size, input_len)
+    rows = agreement_rows(built, check_batch, new_tokens, loaded.config.decoder_start_token_id)
+    table.append_new({"model": model, **r} for r in rows)
+
+
+def engine_statuses(agreement) -> dict:
+    """engine -> {status, message} of the agreement check, which the timing rows carry."""
+    return agreement.set_index("engine")[["status", "message"]].fillna("").to_dict("index")
+
+
+def record_memory(
+    table, loaded, texts, model: str, engines: list[str], workdir, threads: int, largest: dict, measure_memory: bool
+) -> None:
+    """Each engine's memory increments in a fresh process at the `largest` configuration
+    (skipped rows when `measure_memory` is off); engines a resumed run holds are kept."""
+    from helpers.backends import generation
+    from helpers.core.progress import track
+
+    if not measure_memory:
+        table.append_new(
+            {"model": model, "engine": e, **largest, "status": "skipped", "message": "measure_memory is off"}
+            for e in engines
+        )
+        return
+    memory_batch = generation.batch_of(loaded, texts, largest["batch_size"], largest["seq_len"])
+    for name in track([e for e in engines if not table.done(model=model, engine=e)], desc="06 memory"):
+        row = generation.fresh_process_memory(name, workdir, threads, memory_batch, largest["new_tokens"])
+        table.append({"model": model, **largest, **row})

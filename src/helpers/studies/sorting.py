@@ -135,3 +135,92 @@ def measure_distribution(
                     SAMPLES: samples[s],
                 }
                 table.append(row)
+
+
+# -- the notebook's steps ---------------------------------------------------------------------
+def prepare(
+    model: str,
+    engines: list[str],
+    corpus: str,
+    scenarios: list[str],
+    dataset_size: int,
+    text_column: str = "text",
+    encoding: str = "utf-8",
+):
+    """(the loaded model, the texts of each dataset, corpus first, the built engines, a line
+    naming the model and the INT8 method). ORT files are made once under artifacts/; the INT8
+    method is the one 02 found fastest within tolerance, calibrated on odd corpus texts."""
+    from helpers.backends import engines as engine_lib
+    from helpers.backends.variants import best_int8_method, prepare_files
+    from helpers.core import paths
+    from helpers.core.tables import read_table
+    from helpers.workloads import batching
+    from helpers.workloads.models import load_model
+
+    loaded = load_model(model)
+    int8_method, int8_reason = best_int8_method(read_table("02_variants"), read_table("02_speed"))
+    texts_of = batching.datasets(corpus, scenarios, dataset_size, seed=0, text_column=text_column, encoding=encoding)
+    corpus_texts = next(iter(texts_of.values()))  # the corpus comes first
+    files = prepare_files(
+        loaded,
+        engines,
+        paths.artifacts_dir() / "05_sequence_sorting" / model.replace("/", "__"),
+        "O2",
+        int8_method,
+        corpus_texts[1::2],
+    )
+    built = {
+        name: (
+            engine_lib.engine_for_file(name, files[name], loaded)
+            if name in files
+            else engine_lib.build_engine(name, loaded)
+        )
+        for name in engines
+    }
+    return loaded, texts_of, built, f"Model: {loaded.label}. ORT INT8: {int8_reason}."
+
+
+def bucket_edges() -> tuple[int, ...]:
+    """The length-bucket edges of the bucketed strategy (drawn on the length histograms)."""
+    from helpers.workloads.batching import BUCKET_EDGES
+
+    return BUCKET_EDGES
+
+
+def record_lengths(table, texts_of: dict, tokenizer) -> None:
+    """The untruncated token length of every text of every dataset, one row each."""
+    for d, texts in texts_of.items():
+        tokens, _ = token_lengths_capped(texts, tokenizer, 10**6)
+        table.append_new({"distribution": d, "index": i, "tokens": int(n)} for i, n in enumerate(tokens))
+
+
+def measure_datasets(
+    table,
+    texts_of: dict,
+    built: dict,
+    loaded,
+    *,
+    strategies: list[str],
+    batch_sizes: list[int],
+    passes: int,
+    max_length: int,
+    min_time_s: float,
+) -> None:
+    """`measure_distribution` over every dataset (rows a resumed run holds are kept), with a
+    progress bar."""
+    from helpers.core.progress import track
+
+    for d in track(list(texts_of), desc="05 datasets"):
+        measure_distribution(
+            table,
+            d,
+            texts_of[d],
+            built,
+            loaded.tokenizer,
+            loaded.input_names,
+            strategies,
+            batch_sizes,
+            passes,
+            max_length,
+            min_time_s,
+        )

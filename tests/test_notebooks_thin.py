@@ -1,0 +1,50 @@
+"""Notebooks are thin: their code cells only call the study module, report and display
+helpers; the parameters they record are derived from their `parameters` cell."""
+
+import ast
+
+import nbformat
+import pytest
+
+from helpers.core import session
+from helpers.params import discover_notebooks
+
+CONTROL_FLOW = (ast.For, ast.AsyncFor, ast.While, ast.Try, ast.If, ast.With, ast.FunctionDef, ast.ClassDef)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.IfExp)
+# Not yet thin: cells that draw a chart per engine or model (04, 05) keep their loop until the
+# chart modules settle, and 07 computes its report through helpers.report (no study module).
+EXEMPT = {"04_gpu_sweeps": "charts.", "05_sequence_sorting": "charts.", "07_report": ""}
+
+
+def code_cells(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+            yield i, cell.source
+
+
+@pytest.mark.parametrize("path", discover_notebooks(), ids=lambda p: p.stem)
+def test_notebook_cells_hold_no_control_flow(path):
+    found = []
+    for i, source in code_cells(path):
+        if path.stem in EXEMPT and EXEMPT[path.stem] in source:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, CONTROL_FLOW + COMPREHENSIONS):
+                found.append(f"cell {i} line {node.lineno}: {type(node).__name__}")
+    assert not found, f"{path.stem}: move into the study module: {found}"
+
+
+@pytest.mark.parametrize("path", discover_notebooks(), ids=lambda p: p.stem)
+def test_notebook_parameters_are_derived_not_retyped(path):
+    sources = "\n".join(source for _, source in code_cells(path))
+    assert f'session.start("{path.stem}", globals())' in sources
+    assert "params = dict(" not in sources
+
+
+def test_session_records_the_declared_parameters_of_the_namespace(project):
+    namespace = {"__name__": "__main__", "batch_sizes": [4], "label": "y", "plt": object(), "texts": ["a"]}
+    assert session.notebook_params("01_first", namespace) == {"batch_sizes": [4], "label": "y"}
+    with pytest.raises(NameError, match="label"):
+        session.notebook_params("01_first", {"batch_sizes": [4]})
+    assert session.notebook_params("09_no_file", {"n": 1, "_hidden": 2}) == {"n": 1}
