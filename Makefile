@@ -34,7 +34,7 @@ reference: install ## write a committed reference run: make reference NAME=epyc-
 	$(PY) -m helpers.study run --profile $(PROFILE) --reference $(NAME) $(if $(REPLACE),--replace)
 
 test: lint ## lint, then the test suite (unit tests + every notebook with the smoke profile)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 lint: install ## ruff: lint and format check of src/, tests/ and notebooks/
 	$(VENV)/bin/ruff check src tests notebooks

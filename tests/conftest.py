@@ -8,6 +8,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_collection_modifyitems(items):
+    """End-to-end runs first: under `pytest -n` (make test) the longest file then overlaps the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("smoke") is None)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("out")

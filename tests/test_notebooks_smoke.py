@@ -11,6 +11,8 @@ import torch
 from helpers.core import paths
 from helpers.params import discover_notebooks
 
+pytestmark = pytest.mark.smoke
+
 
 def check_00_environment(out):
     ceilings = pd.read_csv(out / "results" / "00_ceilings.csv")

@@ -134,6 +134,7 @@ def standalone(tmp_path):
     return root
 
 
+@pytest.mark.smoke
 def test_a_killed_run_resumes_without_losing_or_repeating_a_row(standalone):
     proc = _study(standalone, "-p", "n_rows=6", "-p", "pause=0.4")
     csv = standalone / "results" / "04_rows.csv"
@@ -157,6 +158,7 @@ def test_a_killed_run_resumes_without_losing_or_repeating_a_row(standalone):
     assert sorted(df["i"]) == list(range(6)) and df["run_id"].nunique() == 1
 
 
+@pytest.mark.smoke
 def test_a_users_run_changes_no_tracked_file_and_leaves_the_reference_alone(standalone):
     ref = standalone / "reference" / "other-box-full" / "results"
     ref.mkdir(parents=True)
