@@ -52,7 +52,8 @@ def waterfall(steps: pd.DataFrame):
     previous = np.concatenate([[1.0], speed[:-1]])
     for i, (s, p) in enumerate(zip(speed, previous)):
         ax.text(i, s, f"{s:.2f}x\n({s / p:.2f}x step)" if i else "1x", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [f"{w}\n{c}" for w, c in zip(steps["waterfall_step"], steps["candidate"])], fontsize=6.5)
+    labels = [w + "\n" + str(c).replace(" ", "\n") for w, c in zip(steps["waterfall_step"], steps["candidate"])]
+    ax.set_xticks(x, labels, fontsize=6.5)
     ax.set_ylabel("speed-up over naive (95% CI)")
     ax.set_ylim(0, max(speed.max() + high.max(), 1) * 1.25)
     fig.suptitle("From the naive pipeline to the recommended one, step by step (each step measured)")

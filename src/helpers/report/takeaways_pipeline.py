@@ -6,7 +6,7 @@ import pandas as pd
 
 
 def _floors(min_cosine: float, min_recall: float) -> str:
-    return f"min_cosine {min_cosine:g} and min_recall_at_10 {min_recall:g}"
+    return f"min_cosine {min_cosine:.10g} and min_recall_at_10 {min_recall:.10g}"
 
 
 def pipeline_takeaway(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
@@ -21,7 +21,7 @@ def pipeline_takeaway(df: pd.DataFrame, min_cosine: float, min_recall: float) ->
             return f"No pipeline meets {_floors(min_cosine, min_recall)}, and none could be measured."
         recall = "" if pd.isna(near.get("recall_at_10")) else f", recall@10 {near['recall_at_10']:.3f}"
         return (
-            f"No pipeline meets min_cosine {min_cosine:g} (and min_recall_at_10 {min_recall:g}); the closest is "
+            f"No pipeline meets min_cosine {min_cosine:.10g} (and min_recall_at_10 {min_recall:.10g}); the closest is "
             f"**{near['candidate']}** (worst-text cosine {near['cosine_min']:.5f}{recall}). "
             "No recommended pipeline was written."
         )
