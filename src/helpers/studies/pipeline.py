@@ -253,7 +253,9 @@ class Search:
         """(pipeline, waterfall step or '') to measure on the whole corpus: the naive one, the
         waterfall's steps towards the predicted best, and the other finalists."""
         passing = self.passing()
-        knees = self.knees()
+        sizes = sorted(self.p["batch_sizes"])
+        # batching probes cut by the budget: each strategy at the middle batch size, unprobed
+        knees = self.knees() or {s: sizes[len(sizes) // 2] for s in self.p["strategies"]}
         if not passing or not knees:
             return [(self.pipeline("eager", "unsorted", 1), "naive")]
         speed = self.rows("probe-batching").query("status == 'ok'")
