@@ -189,27 +189,27 @@ def check_07_pipeline(out):
     return ["07_pareto", "07_waterfall"]
 
 
-def check_07_report(out):
-    claims = pd.read_csv(out / "results" / "07_claims.csv")
+def check_08_report(out):
+    claims = pd.read_csv(out / "results" / "08_claims.csv")
     assert list(claims["id"]) == [f"C{i}" for i in range(1, 16)]
     assert claims["verdict"].isin(["holds", "does not hold", "cannot be tested here"]).all()
     assert claims["reason"].str.len().gt(0).all() and claims["ours"].notna().all()
     assert "no CUDA device" in claims.set_index("id").loc["C2", "reason"] or torch.cuda.is_available()
-    recs = pd.read_csv(out / "results" / "07_recommendations.csv")
+    recs = pd.read_csv(out / "results" / "08_recommendations.csv")
     assert len(recs) and (recs["speedup"] > 0).all() and set(recs["device"]) >= {"cpu"}
     gallery = (out / "figures" / "gallery.md").read_text()
     index = json.loads((out / "figures" / "index.json").read_text())
-    assert all(f"## {name}" in gallery for name in index if name not in ("07_summary", "07_machines"))
+    assert all(f"## {name}" in gallery for name in index if name not in ("08_summary", "08_machines"))
     assert "03_cpu_sweeps" in gallery
     # this run beside every committed reference, per machine
     references = sorted(p.name for p in paths.REFERENCE.iterdir() if (p / "results").is_dir())
-    verdicts = pd.read_csv(out / "results" / "07_machines_verdicts.csv", index_col=0)
+    verdicts = pd.read_csv(out / "results" / "08_machines_verdicts.csv", index_col=0)
     assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 15
-    ceilings = pd.read_csv(out / "results" / "07_machines_ceilings.csv", index_col=0)
+    ceilings = pd.read_csv(out / "results" / "08_machines_ceilings.csv", index_col=0)
     assert set(ceilings.columns) == set(verdicts.columns) and (ceilings > 0).all().all()
-    machines = pd.read_csv(out / "results" / "07_machines_recommendations.csv")
+    machines = pd.read_csv(out / "results" / "08_machines_recommendations.csv")
     assert {"this run"} <= set(machines["run"]) and machines["machine"].str.contains(r"cores .* #[0-9a-f]{8}").all()
-    return ["07_summary", "07_machines"]
+    return ["08_summary", "08_machines"]
 
 
 CHECKS = {
@@ -221,7 +221,7 @@ CHECKS = {
     "05_sequence_sorting": check_05_sequence_sorting,
     "06_seq2seq": check_06_seq2seq,
     "07_pipeline": check_07_pipeline,
-    "07_report": check_07_report,
+    "08_report": check_08_report,
 }
 
 
@@ -256,7 +256,7 @@ def test_one_run_in_every_table_and_samples_beside_the_timed_ones(smoke_run):
 
     out, _ = smoke_run
     run_id = json.loads((out / "results" / "run.json").read_text())["run_id"]
-    for table in (out / "results").glob("0[0-6]_*.csv"):
+    for table in (out / "results").glob("0[0-7]_*.csv"):
         assert set(read_one_run(table)["run_id"]) == {run_id}, table.name
     for name in ("02_speed", "03_cpu_sweep", "05_sorting", "06_generation"):
         df, samples = read_one_run(out / "results" / f"{name}.csv"), load_samples(name, out / "results")

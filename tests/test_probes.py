@@ -88,7 +88,7 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
         "--only 05 -p corpus={d}/user.csv -p text_column=sentence",
         r"05_sequence_sorting: text_column: 'sentence' is not a column of user.csv; accepted: \['text', 'label'\]",
     ),
-    ("--only 07 -p min_cosine=2", r"07_report: min_cosine: 2 is impossible; accepted: a number > 0 and <= 1"),
+    ("--only 08 -p min_cosine=2", r"08_report: min_cosine: 2 is impossible; accepted: a number > 0 and <= 1"),
     # refused late, or with a raw error, before
     (
         "--only 05 -p corpus={d}/nocol.csv",
@@ -115,8 +115,8 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
     # one per new check
     ("--only 05 -p batch_sizes=[1,", r"batch_sizes: '\[1,' is not a plain YAML value"),
     (
-        "--only 07_report -p corpus={d}/user.csv",
-        r"corpus: not a parameter of 07_report; taken by 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting",
+        "--only 08 -p corpus={d}/user.csv",
+        r"corpus: not a parameter of 08_report; taken by 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting",
     ),
     ("--only 06 -p model=bert-tiny", r"model: not a parameter of 06_seq2seq; taken by 01_export, "),
     ("--only 05 -p models=[bert-tiny,bert-mini]", r"models: \['bert-tiny', 'bert-mini'\] names 2 models, but"),
@@ -196,7 +196,7 @@ def test_a_local_model_reaches_every_notebook_that_takes_one(inputs, out, capsys
         "05_sequence_sorting": model,
         "06_seq2seq": None,
         "07_pipeline": model,
-        "07_report": None,
+        "08_report": None,
     }
     assert resolved["03_cpu_sweeps"]["heatmap_model"] == model  # the heatmap follows the user's models
     assert resolve_all({"models": [model]}, only=["05"])["05_sequence_sorting"]["model"] == model
@@ -204,7 +204,7 @@ def test_a_local_model_reaches_every_notebook_that_takes_one(inputs, out, capsys
     assert capsys.readouterr().out.startswith(
         f"model={model}: used by 01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting, "
         "07_pipeline; "
-        "not by 00_environment, 06_seq2seq, 07_report"
+        "not by 00_environment, 06_seq2seq, 08_report"
     )
 
 

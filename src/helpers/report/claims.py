@@ -1,4 +1,4 @@
-"""07_report: verdicts on the published claims C1-C15 (the CLAIMS registry below), computed from
+"""08_report: verdicts on the published claims C1-C15 (the CLAIMS registry below), computed from
 result tables (the recommendation is in report.recommend, the gallery in report.figures).
 
 A claim's numbers belong to its authors' hardware; what is tested is its shape (which engine
