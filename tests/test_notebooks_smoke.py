@@ -156,27 +156,62 @@ def check_06_seq2seq(out):
     return ["06_per_token", "06_total_vs_new_tokens", "06_speedups", "06_memory"]
 
 
-def check_07_report(out):
-    claims = pd.read_csv(out / "results" / "07_claims.csv")
+def check_07_pipeline(out):
+    from helpers.pipeline import Pipeline
+
+    df = pd.read_csv(out / "results" / "07_pipeline.csv")
+    assert set(df["stage"]) == {"probe-variant", "probe-batching", "corpus", "memory"}
+    probes = df[df["stage"] == "probe-variant"].set_index("candidate")
+    assert set(probes.index) == {"eager", "ort-o2", "ort-int8-pc"}  # every variant has a row, whatever its fate
+    assert (probes["status"].isin(["ok", "mismatch", "error", "skipped"])).all()
+    assert (probes.loc[probes["status"] != "ok", "message"].str.len() > 0).all()
+    corpus = df[df["stage"] == "corpus"].set_index("candidate")
+    naive = corpus.loc["naive"]
+    assert naive["status"] == "ok" and naive["speedup"] == 1.0 and naive["waterfall_step"] == "naive"
+    assert naive["batch_size"] == 1 and naive["variant"] == "eager" and naive["n_texts"] == 24
+    measured = corpus[corpus["status"].isin(["ok", "mismatch"])]
+    assert (measured["speedup_ci_low"] <= measured["speedup"]).all() and (measured["cosine_min"] <= 1 + 1e-6).all()
+    assert {"threads", "processes"} <= set(measured["layout"]) and measured["overlap"].any()
+    memory = df[df["stage"] == "memory"].set_index("candidate")
+    assert set(memory.index) == set(corpus.index) and (memory.loc[measured.index, "peak_rss_mb"] > 100).all()
+    recommended = json.loads((out / "results" / "recommended_pipeline.json").read_text())
+    assert recommended["info"]["floors"] == {"min_cosine": 0.99, "min_recall_at_10": 0.95}
+    assert recommended["info"]["speedup_over_naive"]["speedup"] > 1 and " cores " in recommended["info"]["machine"]
+    best = corpus.loc[recommended["info"]["candidate"]]
+    assert (
+        best["status"] == "ok" and best["items_per_s"] == measured.loc[measured["status"] == "ok", "items_per_s"].max()
+    )
+    pipe = Pipeline.from_json(out / "results" / "recommended_pipeline.json")
+    assert pipe.encode(["one text", "and another one"]).shape == (2, 128)
+    pipe.close()
+    cells = json.loads((out / "runs" / "smoke" / "07_pipeline.ipynb").read_text())["cells"]
+    printed = json.dumps([c.get("outputs", []) for c in cells])
+    assert "The fastest whole pipeline meeting min_cosine 0.99 and min_recall_at_10 0.95 is" in printed
+    assert "the naive pipeline (eager fp32, one text at a time; 95% CI" in printed
+    return ["07_pareto", "07_waterfall"]
+
+
+def check_08_report(out):
+    claims = pd.read_csv(out / "results" / "08_claims.csv")
     assert list(claims["id"]) == [f"C{i}" for i in range(1, 16)]
     assert claims["verdict"].isin(["holds", "does not hold", "cannot be tested here"]).all()
     assert claims["reason"].str.len().gt(0).all() and claims["ours"].notna().all()
     assert "no CUDA device" in claims.set_index("id").loc["C2", "reason"] or torch.cuda.is_available()
-    recs = pd.read_csv(out / "results" / "07_recommendations.csv")
+    recs = pd.read_csv(out / "results" / "08_recommendations.csv")
     assert len(recs) and (recs["speedup"] > 0).all() and set(recs["device"]) >= {"cpu"}
     gallery = (out / "figures" / "gallery.md").read_text()
     index = json.loads((out / "figures" / "index.json").read_text())
-    assert all(f"## {name}" in gallery for name in index if name not in ("07_summary", "07_machines"))
+    assert all(f"## {name}" in gallery for name in index if name not in ("08_summary", "08_machines"))
     assert "03_cpu_sweeps" in gallery
     # this run beside every committed reference, per machine
     references = sorted(p.name for p in paths.REFERENCE.iterdir() if (p / "results").is_dir())
-    verdicts = pd.read_csv(out / "results" / "07_machines_verdicts.csv", index_col=0)
+    verdicts = pd.read_csv(out / "results" / "08_machines_verdicts.csv", index_col=0)
     assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 15
-    ceilings = pd.read_csv(out / "results" / "07_machines_ceilings.csv", index_col=0)
+    ceilings = pd.read_csv(out / "results" / "08_machines_ceilings.csv", index_col=0)
     assert set(ceilings.columns) == set(verdicts.columns) and (ceilings > 0).all().all()
-    machines = pd.read_csv(out / "results" / "07_machines_recommendations.csv")
+    machines = pd.read_csv(out / "results" / "08_machines_recommendations.csv")
     assert {"this run"} <= set(machines["run"]) and machines["machine"].str.contains(r"cores .* #[0-9a-f]{8}").all()
-    return ["07_summary", "07_machines"]
+    return ["08_summary", "08_machines"]
 
 
 CHECKS = {
@@ -187,7 +222,8 @@ CHECKS = {
     "04_gpu_sweeps": check_04_gpu_sweeps,
     "05_sequence_sorting": check_05_sequence_sorting,
     "06_seq2seq": check_06_seq2seq,
-    "07_report": check_07_report,
+    "07_pipeline": check_07_pipeline,
+    "08_report": check_08_report,
 }
 
 
@@ -222,7 +258,7 @@ def test_one_run_in_every_table_and_samples_beside_the_timed_ones(smoke_run):
 
     out, _ = smoke_run
     run_id = json.loads((out / "results" / "run.json").read_text())["run_id"]
-    for table in (out / "results").glob("0[0-6]_*.csv"):
+    for table in (out / "results").glob("0[0-7]_*.csv"):
         assert set(read_one_run(table)["run_id"]) == {run_id}, table.name
     for name in ("02_speed", "03_cpu_sweep", "05_sorting", "06_generation"):
         df, samples = read_one_run(out / "results" / f"{name}.csv"), load_samples(name, out / "results")

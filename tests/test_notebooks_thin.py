@@ -13,7 +13,7 @@ CONTROL_FLOW = (ast.For, ast.AsyncFor, ast.While, ast.Try, ast.If, ast.With, ast
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.IfExp)
 # Not yet thin: cells that draw a chart per engine or model (04, 05) keep their loop until the
 # chart modules settle, and 07 computes its report through helpers.report (no study module).
-EXEMPT = {"04_gpu_sweeps": "charts_", "05_sequence_sorting": "charts_", "07_report": ""}
+EXEMPT = {"04_gpu_sweeps": "charts_", "05_sequence_sorting": "charts_", "08_report": ""}
 
 
 def code_cells(path):

@@ -88,7 +88,7 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
         "--only 05 -p corpus={d}/user.csv -p text_column=sentence",
         r"05_sequence_sorting: text_column: 'sentence' is not a column of user.csv; accepted: \['text', 'label'\]",
     ),
-    ("--only 07 -p min_cosine=2", r"07_report: min_cosine: 2 is impossible; accepted: a number > 0 and <= 1"),
+    ("--only 08 -p min_cosine=2", r"08_report: min_cosine: 2 is impossible; accepted: a number > 0 and <= 1"),
     # refused late, or with a raw error, before
     (
         "--only 05 -p corpus={d}/nocol.csv",
@@ -115,8 +115,8 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
     # one per new check
     ("--only 05 -p batch_sizes=[1,", r"batch_sizes: '\[1,' is not a plain YAML value"),
     (
-        "--only 07 -p corpus={d}/user.csv",
-        r"corpus: not a parameter of 07_report; taken by 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting",
+        "--only 08 -p corpus={d}/user.csv",
+        r"corpus: not a parameter of 08_report; taken by 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting",
     ),
     ("--only 06 -p model=bert-tiny", r"model: not a parameter of 06_seq2seq; taken by 01_export, "),
     ("--only 05 -p models=[bert-tiny,bert-mini]", r"models: \['bert-tiny', 'bert-mini'\] names 2 models, but"),
@@ -142,10 +142,23 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
     ("--only 03 -p max_time_s=0.01", r"max_time_s: 0.01 is below min_time_s 0.02"),
     ("--only 04 -p fidelity_size=5", r"fidelity_size: 5 is impossible; accepted: integers >= 11"),
     ("--only 06 -p rounds=0", r"06_seq2seq: rounds: 0 is impossible"),
+    # 07_pipeline's own parameters
+    (
+        "--only 07_pipeline -p min_recall_at_10=1.5",
+        r"07_pipeline: min_recall_at_10: 1.5 is impossible; accepted: a number > 0 and <= 1 \(a recall\)",
+    ),
+    ("--only 07_pipeline -p variants=[ort-int9]", r"variants: unknown value 'ort-int9'; accepted: eager, torch-bf16, "),
+    ("--only 07_pipeline -p layouts=[gpus]", r"layouts: unknown value 'gpus'; accepted: threads, processes"),
+    ("--only 07_pipeline -p budget_s=0", r"budget_s: 0 is impossible; accepted: a number > 0 \(seconds\)"),
+    ("--only 07_pipeline -p cores=-1", r"cores: -1 is impossible; accepted: integers from 0 to \d+ \(0: all logical"),
+    ("--only 07_pipeline -p corpus_size=0", r"corpus_size: 0 is impossible; accepted: integers >= 1"),
+    ("--only 07_pipeline -p probe_size=0", r"probe_size: 0 is impossible; accepted: integers >= 1"),
+    ("--only 07_pipeline -p finalists=0", r"finalists: 0 is impossible; accepted: integers >= 1"),
+    ("--only 07_pipeline -p strategies=[random]", r"strategies: unknown value 'random'; accepted: fixed, unsorted"),
     # one problem in five notebooks is one line
     (
         "-p model=/nope/model",
-        r"01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting: "
+        r"01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting, 07_pipeline: "
         r"model: '/nope/model' looks like a path",
     ),
 ]
@@ -182,14 +195,16 @@ def test_a_local_model_reaches_every_notebook_that_takes_one(inputs, out, capsys
         "04_gpu_sweeps": [model],
         "05_sequence_sorting": model,
         "06_seq2seq": None,
-        "07_report": None,
+        "07_pipeline": model,
+        "08_report": None,
     }
     assert resolved["03_cpu_sweeps"]["heatmap_model"] == model  # the heatmap follows the user's models
     assert resolve_all({"models": [model]}, only=["05"])["05_sequence_sorting"]["model"] == model
     study.say_who_uses({"model": model}, resolved)
     assert capsys.readouterr().out.startswith(
-        f"model={model}: used by 01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting; "
-        "not by 00_environment, 06_seq2seq, 07_report"
+        f"model={model}: used by 01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting, "
+        "07_pipeline; "
+        "not by 00_environment, 06_seq2seq, 08_report"
     )
 
 
@@ -198,7 +213,14 @@ def test_an_unusual_corpus_reaches_every_notebook_that_takes_one(inputs, out):
     given = {"corpus": corpus, "text_column": "body", "encoding": "latin-1", "label_column": "category"}
     resolved = resolve_all(given)
     takers = {nb for nb, values in resolved.items() if "corpus" in values}
-    assert takers == {"01_export", "02_quantization", "03_cpu_sweeps", "05_sequence_sorting", "06_seq2seq"}
+    assert takers == {
+        "01_export",
+        "02_quantization",
+        "03_cpu_sweeps",
+        "05_sequence_sorting",
+        "06_seq2seq",
+        "07_pipeline",
+    }
     for nb in takers:
         assert {k: resolved[nb][k] for k in ("corpus", "text_column", "encoding")} == {
             "corpus": corpus,
@@ -222,5 +244,10 @@ def test_every_numeric_or_list_parameter_has_a_rule():
 def test_list_shows_which_notebooks_take_each_shared_name(capsys):
     study.main(["list"])
     printed = capsys.readouterr().out
-    assert "  model / models: 01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting" in printed
-    assert "  corpus: 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting, 06_seq2seq" in printed
+    assert (
+        "  model / models: 01_export, 02_quantization, 03_cpu_sweeps, 04_gpu_sweeps, 05_sequence_sorting, 07_pipeline"
+        in printed
+    )
+    assert (
+        "  corpus: 01_export, 02_quantization, 03_cpu_sweeps, 05_sequence_sorting, 06_seq2seq, 07_pipeline" in printed
+    )

@@ -1,4 +1,4 @@
-"""07_report's verdicts, recommendations, gallery and README findings, on known tables."""
+"""08_report's verdicts, recommendations, gallery and README findings, on known tables."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""07_report's charts: speed, fidelity and memory across notebooks, and one sweep on each
+"""08_report's charts: speed, fidelity and memory across notebooks, and one sweep on each
 machine side by side.
 
 Each chart is drawn from a result table (never from kernel state); report.figures saves it."""

@@ -1,4 +1,4 @@
-"""07_report: the published claims C1-C15 as a registry (CLAIMS: one Claim each, with its
+"""08_report: the published claims C1-C15 as a registry (CLAIMS: one Claim each, with its
 source, their figure, the thresholds its check applies and the chart beside it), their
 verdicts on a run's result tables, and docs/claims.md generated from the registry.
 
@@ -335,7 +335,7 @@ def claims_doc() -> str:
         "<!-- Generated from helpers.report.claims.CLAIMS; do not edit by hand. Regenerate with",
         "     PYTHONPATH=src python -m helpers.report.claims > docs/claims.md -->",
         "",
-        "Each claim comes from a published write-up. `07_report` puts each one beside the figure measured",
+        "Each claim comes from a published write-up. `08_report` puts each one beside the figure measured",
         "here and gives a verdict: **holds**, **does not hold**, or **cannot be tested here** (with the reason).",
         "A claim's numbers belong to its authors' hardware; what is tested is its shape (which engine wins, by",
         f"roughly how much, where the cross-over is). *Roughly* is within a factor of `ROUGHLY` = {checks.ROUGHLY:g}",

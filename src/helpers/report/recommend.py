@@ -208,8 +208,11 @@ def describe_run(results_dir: str | Path) -> str:
 
 
 def _min_cosine_of(results_dir: Path, default: float = 0.95) -> float:
-    """The min_cosine that run's 07_report used (its own recommendation's fidelity floor)."""
-    return ((environment_of(results_dir).get("notebooks") or {}).get("07_report") or {}).get("min_cosine", default)
+    """The min_cosine that run's report used (its own recommendation's fidelity floor): 08_report,
+    or 07_report in runs recorded before the report was renumbered (the committed references)."""
+    notebooks = environment_of(results_dir).get("notebooks") or {}
+    report = notebooks.get("08_report") or notebooks.get("07_report") or {}
+    return report.get("min_cosine", default)
 
 
 def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple = ()) -> dict[str, Path]:

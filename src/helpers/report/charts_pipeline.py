@@ -1,0 +1,60 @@
+"""07_pipeline's charts, drawn from results/07_pipeline.csv (studies.pipeline.results)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def pareto(df: pd.DataFrame, min_cosine: float):
+    """Items/s against the worst text's cosine to eager fp32, one point per pipeline measured on
+    the whole corpus; marker area grows with peak RSS; the floor is the dashed line."""
+    corpus = df[(df["stage"] == "corpus") & df["items_per_s"].notna()] if len(df) else df
+    fig, ax = plt.subplots(figsize=(8, 5))
+    if not len(corpus):
+        ax.text(0.5, 0.5, "no pipeline was measured on the whole corpus", ha="center", transform=ax.transAxes)
+        fig.suptitle("Whole pipelines: speed against fidelity")
+        return fig
+    memory = corpus["peak_rss_mb"] if "peak_rss_mb" in corpus else pd.Series(np.nan, index=corpus.index)
+    size = 30 + 250 * (memory.fillna(memory.min() if memory.notna().any() else 0) / max(memory.max(), 1))
+    # 1 - cosine on a log axis: 0.99 and 0.9999 are as far apart as they matter
+    gap = (1 - corpus["cosine_min"]).clip(lower=1e-8)
+    colors = np.where(corpus["status"] == "ok", "C0", "C3")
+    ax.scatter(gap, corpus["items_per_s"], s=size.fillna(40), c=colors, alpha=0.7, edgecolor="k", lw=0.5)
+    for (_, r), x in zip(corpus.iterrows(), gap):
+        mem = f", {r['peak_rss_mb']:.0f} MB" if pd.notna(r.get("peak_rss_mb")) else ""
+        ax.annotate(f"{r['candidate']}{mem}", (x, r["items_per_s"]), fontsize=6.5, xytext=(4, 3),
+                    textcoords="offset points")  # fmt: skip
+    ax.axvline(max(1 - min_cosine, 1e-8), color="C3", ls="--", lw=1, label=f"floor: cosine {min_cosine:g}")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("1 - cosine of the worst text to eager fp32 (log; right is closer)")
+    ax.set_ylabel("items / s (whole corpus, tokenization included)")
+    ax.legend(loc="best")
+    fig.suptitle("Whole pipelines: speed against fidelity (marker area: peak RSS; red: below a floor)")
+    return fig
+
+
+def waterfall(steps: pd.DataFrame):
+    """Speed-up over the naive pipeline after each step, every step measured as its own
+    pipeline; bar labels give the step's own gain over the previous one."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    if not len(steps):
+        ax.text(0.5, 0.5, "no step was measured", ha="center", transform=ax.transAxes)
+        fig.suptitle("From the naive pipeline to the recommended one")
+        return fig
+    speed = steps["speedup"].astype(float).to_numpy()
+    low = speed - steps["speedup_ci_low"].astype(float).to_numpy()
+    high = steps["speedup_ci_high"].astype(float).to_numpy() - speed
+    x = np.arange(len(steps))
+    ax.bar(x, speed, color=["0.6"] + ["C0"] * (len(steps) - 1), yerr=[low, high], capsize=3)
+    previous = np.concatenate([[1.0], speed[:-1]])
+    for i, (s, p) in enumerate(zip(speed, previous)):
+        ax.text(i, s, f"{s:.2f}x\n({s / p:.2f}x step)" if i else "1x", ha="center", va="bottom", fontsize=8)
+    labels = [w + "\n" + str(c).replace(" ", "\n") for w, c in zip(steps["waterfall_step"], steps["candidate"])]
+    ax.set_xticks(x, labels, fontsize=6.5)
+    ax.set_ylabel("speed-up over naive (95% CI)")
+    ax.set_ylim(0, max(speed.max() + high.max(), 1) * 1.25)
+    fig.suptitle("From the naive pipeline to the recommended one, step by step (each step measured)")
+    return fig

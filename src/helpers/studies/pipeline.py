@@ -1,0 +1,586 @@
+"""07_pipeline: the fastest whole pipeline (engine and precision, batching, thread/process
+layout, tokenization overlap) for a corpus at a fidelity floor, measured against the naive one.
+
+The search, in three stages, every configuration a row of results/07_pipeline.csv (a
+configuration left out is recorded with its reason, never dropped):
+
+1. probes on a sample of the corpus: each variant's fidelity against eager fp32 (pruned when
+   below a floor; 02_quantization's table prunes first where it measured the same model) and
+   speed; then each batching strategy's batch sizes with the fastest variant that passed, the
+   knee of each strategy kept (the smallest batch size within 5% of its best);
+2. the finalists (and the steps of the waterfall naive -> recommended, each its own pipeline)
+   on the whole corpus: tokenization included, answers in corpus order checked per text
+   against the naive pipeline (eager fp32, one text at a time), passes interleaved, speed-up
+   over naive with a bootstrap CI;
+3. the peak RSS of a fresh process running each measured pipeline.
+
+A time budget (budget_s) bounds the probes and the finalists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from helpers.core.tables import SAMPLES
+from helpers.pipeline import PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
+
+TABLE = "07_pipeline"
+KEY = ["stage", "candidate"]
+NAIVE = "naive"
+KNEE_SHARE = 0.95  # a strategy's knee: the smallest batch size within 5% of its best items/s
+# 02_quantization's method names for the variants it measures
+FROM_02 = {v: v for v in ("eager", "torch-bf16", "torch-int8", "ort-int8-pc", "ort-int8-static")}
+STEPS = ("naive", "batching", "sorting", "engine", "precision", "layout")
+
+
+# -- inputs -----------------------------------------------------------------------------------
+def corpus_texts(corpus: str, n: int, text_column: str = "text", encoding: str = "utf-8", seed: int = 0) -> list[str]:
+    """n texts of the corpus, drawn reproducibly, in a random arrival order (as 05 does)."""
+    from helpers.workloads.corpora import load_corpus
+
+    texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
+    return [texts[i] for i in np.random.default_rng(seed).permutation(len(texts))[:n]]
+
+
+def naive(model: str, max_length: int, threads: int) -> Pipeline:
+    """Eager fp32, one text at a time, in corpus order: the pipeline everything is compared with."""
+    return Pipeline(model, "eager", "unsorted", 1, max_length, "threads", threads)
+
+
+def fidelity(reference: np.ndarray, emb: np.ndarray) -> dict:
+    """Per-text cosine (min and mean) against the reference, recall@10 (NaN below 11 texts)."""
+    from helpers.core.fidelity import cosines, recall_at_k
+
+    cos = cosines(reference, emb)
+    recall = recall_at_k(reference, emb, k=10) if len(reference) > 10 else float("nan")
+    return {"cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()), "recall_at_10": recall}
+
+
+def meets(row: dict | pd.Series, min_cosine: float, min_recall: float) -> bool:
+    """The row's measured fidelity is at or above both floors (recall unmeasurable below 11 texts)."""
+    recall = row.get("recall_at_10")
+    recall_ok = recall is None or pd.isna(recall) or recall >= min_recall
+    return bool(pd.notna(row.get("cosine_min")) and row["cosine_min"] >= min_cosine and recall_ok)
+
+
+def _floor_message(row: dict, min_cosine: float, min_recall: float) -> str:
+    parts = []
+    if not row["cosine_min"] >= min_cosine:
+        parts.append(f"cosine_min {row['cosine_min']:.5f} < min_cosine {min_cosine:g}")
+    if pd.notna(row.get("recall_at_10")) and row["recall_at_10"] < min_recall:
+        parts.append(f"recall_at_10 {row['recall_at_10']:.3f} < min_recall_at_10 {min_recall:g}")
+    return "; ".join(parts)
+
+
+def describe(pipe: Pipeline) -> dict:
+    return {
+        "variant": pipe.variant,
+        "precision": pipe.precision,
+        "recipe": json.dumps(pipe.recipe) if pipe.recipe else "",
+        "strategy": pipe.strategy,
+        "batch_size": pipe.batch_size,
+        "layout": pipe.layout,
+        "threads": pipe.threads,
+        "overlap": pipe.overlap,
+    }
+
+
+def _timed_pass(pipe: Pipeline, texts: Sequence[str]) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    out = pipe.encode(texts)
+    return (time.perf_counter() - start) * 1e3, out
+
+
+# -- the search ------------------------------------------------------------------------------
+class Search:
+    """Everything 07_pipeline measures, for one model and corpus (see the module doc)."""
+
+    def __init__(self, table, params: dict, files_dir: Path, log=print):
+        from helpers.workloads.models import load_model
+
+        self.table, self.p, self.files_dir, self.log = table, params, Path(files_dir), log
+        self.start = time.perf_counter()
+        self.deadline = self.start + float(params["budget_s"])
+        self.loaded = load_model(params["model"])
+        self.max_length = min(int(params["max_length"]), self.loaded.max_length or params["max_length"])
+        self.texts = corpus_texts(
+            params["corpus"], params["corpus_size"], params["text_column"], params["encoding"], seed=0
+        )
+        self.sample = self.texts[: min(params["probe_size"], len(self.texts))]
+        self.calibration = corpus_texts(params["corpus"], 2 * params["calibration_size"], params["text_column"],
+                                        params["encoding"], seed=1)[: params["calibration_size"]]  # fmt: skip
+        self.cores = int(params["cores"]) or _logical_cores()
+        self.files: dict[str, dict] = {}
+        self.built: dict[str, Pipeline] = {}
+
+    # -- helpers ------------------------------------------------------------------------------
+    def left_s(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def _row(self, stage: str, name: str, pipe: Pipeline | None, **values) -> dict:
+        row = {"stage": stage, "candidate": name, "model": self.p["model"]}
+        row |= describe(pipe) if pipe is not None else {}
+        row |= {"status": "ok", "message": ""} | values
+        if not self.table.done(stage=stage, candidate=name):
+            self.table.append(row)
+        return row
+
+    def pipeline(self, variant: str, strategy: str, batch_size: int, layout="threads", overlap=False) -> Pipeline:
+        """A pipeline with this search's model, files and cores (engines shared between pipelines
+        of the same variant in this process)."""
+        pipe = Pipeline(
+            self.p["model"],
+            variant,
+            strategy,
+            int(batch_size),
+            self.max_length,
+            layout,
+            self.cores,
+            bool(overlap),
+            onnx_file=self.files.get(variant, {}).get("file", ""),
+            calibration_texts=self.calibration if variant == "ort-int8-static" else [],
+        )
+        if layout == "threads" and variant in self.built:
+            pipe._engine, pipe._loaded = self.built[variant].engine(), self.loaded
+        elif layout == "threads":
+            pipe._loaded = self.loaded
+            self.built[variant] = pipe
+        return pipe
+
+    def make_file(self, variant: str) -> dict:
+        if variant in TORCH_VARIANTS:
+            return {"status": "ok", "message": "", "seconds": 0.0, "file": ""}
+        if variant not in self.files:
+            self.files[variant] = make_variant_file(
+                variant, self.loaded, self.files_dir, self.calibration, self.p["calibration_size"]
+            )
+        return self.files[variant]
+
+    # -- stage 1: probes ------------------------------------------------------------------------
+    def probe_variants(self) -> pd.DataFrame:
+        """One row per variant (stage probe-variant): fidelity and speed on the sample, sorted
+        batches at the middle batch size; pruned by 02's measurements where present."""
+        variants = list(dict.fromkeys(["eager", *self.p["variants"]]))
+        sizes = sorted(self.p["batch_sizes"])
+        size = sizes[len(sizes) // 2]
+        prior = prior_fidelity(self.p["model"])
+        reference = self.pipeline("eager", "sorted", size).encode(self.sample)
+        for v in variants:
+            if self.table.done(stage="probe-variant", candidate=v):
+                continue
+            known = prior.get(FROM_02.get(v, ""))
+            if (
+                known is not None
+                and v != "eager"
+                and not meets(known, self.p["min_cosine"], self.p["min_recall_at_10"])
+            ):
+                why = _floor_message(known, self.p["min_cosine"], self.p["min_recall_at_10"])
+                self._row("probe-variant", v, None, variant=v, precision=PRECISION[v], status="mismatch",
+                          source="02_quantization", message=f"pruned by 02_quantization: {why}",
+                          cosine_min=known["cosine_min"], recall_at_10=known["recall_at_10"])  # fmt: skip
+                continue
+            if self.left_s() <= 0:
+                self._row("probe-variant", v, None, variant=v, precision=PRECISION[v], status="skipped",
+                          message=f"budget_s {self.p['budget_s']:g} s spent before this probe")  # fmt: skip
+                continue
+            self.log(f"  probe {v}")
+            self._probe_variant(v, size, reference)
+        return self.rows("probe-variant")
+
+    def _probe_variant(self, v: str, size: int, reference: np.ndarray) -> None:
+        made = self.make_file(v)
+        pipe = None
+        if made["status"] != "ok":
+            self._row("probe-variant", v, None, variant=v, precision=PRECISION[v], status="error",
+                      message=made["message"], make_s=made["seconds"])  # fmt: skip
+            return
+        try:
+            pipe = self.pipeline(v, "sorted", size)
+            out = pipe.encode(self.sample)  # warm-up, and the answers to check
+            ms, _ = _timed_pass(pipe, self.sample)
+        except Exception as exc:  # recorded on its row; the search goes on
+            self._row("probe-variant", v, pipe, status="error", message=f"{type(exc).__name__}: {exc}")
+            return
+        fid = fidelity(reference, out)
+        ok = meets(fid, self.p["min_cosine"], self.p["min_recall_at_10"])
+        self._row("probe-variant", v, pipe, n_texts=len(self.sample), items_per_s=len(self.sample) / (ms / 1e3),
+                  make_s=made["seconds"], source="probe", **fid, status="ok" if ok else "mismatch",
+                  message=made["message"] if ok else _floor_message(fid, self.p["min_cosine"],
+                                                                    self.p["min_recall_at_10"]))  # fmt: skip
+
+    def passing(self) -> list[str]:
+        """Variants that passed both floors on the sample, fastest first."""
+        df = self.rows("probe-variant")
+        ok = df[(df["status"] == "ok") & df["items_per_s"].notna()] if len(df) else df
+        return list(ok.sort_values("items_per_s", ascending=False)["variant"]) if len(ok) else []
+
+    def probe_batching(self, variant: str) -> pd.DataFrame:
+        """Each strategy at each batch size with `variant` on the sample (stage probe-batching)."""
+        for s in self.p["strategies"]:
+            for b in sorted(self.p["batch_sizes"]):
+                name = f"{variant} {s}@{b}"
+                if self.table.done(stage="probe-batching", candidate=name):
+                    continue
+                pipe = self.pipeline(variant, s, b)
+                if self.left_s() <= 0:
+                    self._row("probe-batching", name, pipe, status="skipped",
+                              message=f"budget_s {self.p['budget_s']:g} s spent before this probe")  # fmt: skip
+                    continue
+                pipe.encode(self.sample[: 2 * b])  # warm-up at this batch size
+                ms, _ = _timed_pass(pipe, self.sample)
+                self._row("probe-batching", name, pipe, n_texts=len(self.sample),
+                          items_per_s=len(self.sample) / (ms / 1e3), source="probe")  # fmt: skip
+        return self.rows("probe-batching")
+
+    def knees(self) -> dict[str, int]:
+        """Each strategy's knee batch size from the batching probes."""
+        df = self.rows("probe-batching")
+        df = df[df["status"] == "ok"] if len(df) else df
+        out = {}
+        for s, g in df.groupby("strategy", sort=False) if len(df) else []:
+            good = g[g["items_per_s"] >= KNEE_SHARE * g["items_per_s"].max()]
+            out[s] = int(good["batch_size"].min())
+        return out
+
+    # -- stage 2: finalists on the whole corpus -------------------------------------------------
+    def plan_finalists(self) -> list[tuple[Pipeline, str]]:
+        """(pipeline, waterfall step or '') to measure on the whole corpus: the naive one, the
+        waterfall's steps towards the predicted best, and the other finalists."""
+        passing = self.passing()
+        sizes = sorted(self.p["batch_sizes"])
+        # batching probes cut by the budget: each strategy at the middle batch size, unprobed
+        knees = self.knees() or {s: sizes[len(sizes) // 2] for s in self.p["strategies"]}
+        if not passing or not knees:
+            return [(self.pipeline("eager", "unsorted", 1), "naive")]
+        speed = self.rows("probe-batching").query("status == 'ok'")
+        best_strategy = max(knees, key=lambda s: _speed_at(speed, s, knees[s]))
+        bs = knees[best_strategy]
+        top = passing[0]
+        plan = [(self.pipeline("eager", "unsorted", 1), "naive")]
+        unsorted = knees.get("unsorted", knees.get("fixed"))
+        if unsorted:
+            plan.append((self.pipeline("eager", "unsorted" if "unsorted" in knees else "fixed", unsorted), "batching"))
+        plan.append((self.pipeline("eager", best_strategy, bs), "sorting"))
+        fp32 = [v for v in passing if PRECISION[v] == "fp32" and v not in TORCH_VARIANTS]
+        if top not in TORCH_VARIANTS and fp32:
+            plan.append((self.pipeline(fp32[0], best_strategy, bs), "engine"))
+        plan.append((self.pipeline(top, best_strategy, bs), "precision"))
+        if "processes" in self.p["layouts"]:
+            plan.append((self.pipeline(top, best_strategy, bs, "processes"), "layout"))
+        if self.p["overlap_tokenization"]:
+            plan.append((self.pipeline(top, best_strategy, bs, overlap=True), "layout"))
+        for v in passing[1 : self.p["finalists"]]:
+            plan.append((self.pipeline(v, best_strategy, bs), ""))
+        if "threads" not in self.p["layouts"]:  # only the process layout was asked for
+            plan = [(p, s) for p, s in plan if p.layout == "processes" or s == "naive"]
+        seen, out = set(), []
+        for pipe, step in plan:
+            if pipe.name not in seen:
+                seen.add(pipe.name)
+                out.append((pipe, step))
+        return out
+
+    def measure_corpus(self, plan: list[tuple[Pipeline, str]]) -> pd.DataFrame:
+        """Interleaved passes of every planned pipeline over the whole corpus (stage corpus)."""
+        from helpers.core.timing import ratio_of_medians, summarize
+
+        names = [p.name if s != "naive" else NAIVE for p, s in plan]
+        if all(self.table.done(stage="corpus", candidate=n) for n in names):
+            return self.rows("corpus")
+        plan, passes = self._fit_budget(plan)
+        samples = {p.name: [] for p, _ in plan}
+        checks, errors = {}, {}
+        reference = None
+        for i in range(passes + 1):
+            for pipe, step in plan:
+                if pipe.name in errors:
+                    continue
+                try:
+                    ms, out = _timed_pass(pipe, self.texts)
+                except Exception as exc:  # recorded; the other pipelines go on
+                    errors[pipe.name] = f"{type(exc).__name__}: {exc}"
+                    continue
+                if i == 0:  # warm-up (pools started, shapes seen), and the answers to check
+                    reference = out if step == "naive" else reference
+                    checks[pipe.name] = fidelity(reference, out)
+                else:
+                    samples[pipe.name].append(ms)
+        for pipe, _ in plan:
+            pipe.close()
+        base = samples[plan[0][0].name]
+        for pipe, step in plan:
+            name = NAIVE if step == "naive" else pipe.name
+            if pipe.name in errors:
+                self._row("corpus", name, pipe, waterfall_step=step, status="error", message=errors[pipe.name])
+                continue
+            stats = summarize(samples[pipe.name])
+            fid = checks[pipe.name]
+            ok = step == "naive" or meets(fid, self.p["min_cosine"], self.p["min_recall_at_10"])  # the reference
+            self._row("corpus", name, pipe, waterfall_step=step, n_texts=len(self.texts), passes=passes, **stats,
+                      items_per_s=len(self.texts) / (stats["p50_ms"] / 1e3), **fid, meets_floor=ok,
+                      **ratio_of_medians(base, samples[pipe.name]), status="ok" if ok else "mismatch",
+                      message="" if ok else _floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
+                      onnx_file=Path(pipe.onnx_file).name if pipe.onnx_file else "",
+                      **{SAMPLES: samples[pipe.name]})  # fmt: skip
+        return self.rows("corpus")
+
+    def _fit_budget(self, plan):
+        """Drop finalists (last first, never the naive pipeline or a waterfall step) and then
+        passes until the estimated time fits what is left of budget_s; dropped ones get a row."""
+        per_text = self._seconds_per_text()
+        est = {p.name: len(self.texts) * per_text.get((p.variant, p.batch_size > 1), 0.0) for p, _ in plan}
+        passes = int(self.p["passes"])
+        keep = list(plan)
+        while sum(est[p.name] for p, _ in keep) * (passes + 1) > self.left_s():
+            extras = [i for i, (_, s) in enumerate(keep) if not s]
+            if extras:
+                pipe, _ = keep.pop(extras[-1])
+                self._row("corpus", pipe.name, pipe, status="skipped",
+                          message=f"not measured: budget_s {self.p['budget_s']:g} s would be exceeded")  # fmt: skip
+            elif passes > 1:
+                passes -= 1
+            else:
+                break
+        return keep, passes
+
+    def _seconds_per_text(self) -> dict:
+        """Seconds per text of each variant, batched (True) or one at a time (False), from the probes."""
+        df = self.rows("probe-variant")
+        out = {}
+        for _, r in df[df["status"].isin(["ok", "mismatch"]) & df["items_per_s"].notna()].iterrows():
+            out[(r["variant"], True)] = 1 / r["items_per_s"]
+        # one at a time costs several times a batched text (no amortized calls): a crude factor
+        out[("eager", False)] = 4 * out.get(("eager", True), 0.0)
+        return out
+
+    # -- stage 3: memory ----------------------------------------------------------------------
+    def memory(self) -> pd.DataFrame:
+        """Peak RSS of a fresh process running each measured pipeline (rows updated in place)."""
+        from helpers.core.memory import in_fresh_process
+
+        df = self.rows("corpus")
+        if "peak_rss_mb" in df and df["peak_rss_mb"].notna().any():
+            return df
+        peaks, notes, seen = [], [], {}
+        for _, r in df.iterrows():
+            same = (r["variant"], r["layout"], r["batch_size"])  # the strategy barely moves the peak
+            if same in seen:
+                peaks.append(peaks[seen[same]])
+                notes.append(notes[seen[same]])
+                continue
+            seen[same] = len(peaks)
+            if r["status"] not in ("ok", "mismatch"):
+                peaks.append(float("nan"))
+                notes.append("")
+                continue
+            spec = self.pipeline(r["variant"], r["strategy"], int(r["batch_size"])).to_dict()
+            spec |= {"layout": "threads", "threads": 1 if r["layout"] == "processes" else self.cores}
+            try:
+                mem = in_fresh_process(_memory_load, _memory_run, spec, self.sample, preload=PRELOAD)
+                workers = self.cores if r["layout"] == "processes" else 1
+                peaks.append(mem.peak_mb * workers)
+                notes.append(f"{workers} processes x {mem.peak_mb:.0f} MB" if workers > 1 else "one process")
+            except Exception as exc:
+                peaks.append(float("nan"))
+                notes.append(f"{type(exc).__name__}: {exc}")
+        df = df.assign(peak_rss_mb=peaks, memory_note=notes)
+        self.table_update(df)
+        return df
+
+    def table_update(self, df: pd.DataFrame) -> None:
+        """Memory columns written beside the corpus rows (a second row per candidate, stage memory)."""
+        for _, r in df.iterrows():
+            if not self.table.done(stage="memory", candidate=r["candidate"]):
+                self.table.append({"stage": "memory", "candidate": r["candidate"], "model": self.p["model"],
+                                   "peak_rss_mb": r["peak_rss_mb"], "memory_note": r["memory_note"],
+                                   "status": "ok" if pd.notna(r["peak_rss_mb"]) else "skipped",
+                                   "message": r["memory_note"]})  # fmt: skip
+
+    def rows(self, stage: str) -> pd.DataFrame:
+        df = self.table.read()
+        return df[df["stage"] == stage].reset_index(drop=True) if len(df) else pd.DataFrame()
+
+
+def _speed_at(df: pd.DataFrame, strategy: str, batch_size: int) -> float:
+    hit = df[(df["strategy"] == strategy) & (df["batch_size"] == batch_size)]["items_per_s"]
+    return float(hit.max()) if len(hit) else 0.0
+
+
+def _logical_cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _memory_load(spec: dict, texts: list[str]):
+    pipe = Pipeline.from_dict(spec)
+    pipe.engine()
+    return pipe, texts
+
+
+def _memory_run(loaded) -> int:
+    pipe, texts = loaded
+    return len(pipe.encode(texts))
+
+
+def prior_fidelity(model: str) -> dict[str, dict]:
+    """02_quantization's measured cosine_min and recall@10 per method, where it measured `model`."""
+    from helpers.core.tables import read_table
+
+    df = read_table("02_variants")
+    if df is None or "model" not in df or "cosine_min" not in df:
+        return {}
+    df = df[(df["model"] == model) & df["cosine_min"].notna()]
+    return {
+        r["method"]: {"cosine_min": r["cosine_min"], "recall_at_10": r.get("recall_at_10")} for _, r in df.iterrows()
+    }
+
+
+# -- the whole study --------------------------------------------------------------------------
+def run_search(run, log=print, **params) -> pd.DataFrame:
+    """Every stage, rows to results/07_pipeline.csv as they are measured; the merged table
+    (corpus rows with their memory) is returned. Resumes where a run stopped."""
+    from helpers.core import paths
+
+    table = run.table(TABLE, key=KEY)
+    folder = paths.artifacts_dir() / "07_pipeline" / str(params["model"]).replace("/", "__")
+    search = Search(table, params, folder, log)
+    log(f"{time.perf_counter() - search.start:.0f} s: probing variants")
+    search.probe_variants()
+    passing = search.passing()
+    if passing:
+        search.probe_batching(passing[0])
+    else:
+        for s in params["strategies"]:
+            search._row("probe-batching", s, None, strategy=s, status="skipped",
+                        message="no variant met the floors on the sample")  # fmt: skip
+    log(f"{time.perf_counter() - search.start:.0f} s: the finalists on the whole corpus")
+    search.measure_corpus(search.plan_finalists())
+    log(f"{time.perf_counter() - search.start:.0f} s: memory of each in a fresh process")
+    search.memory()
+    log(f"{time.perf_counter() - search.start:.0f} s: done")
+    return results(table.read())
+
+
+def results(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with each corpus row's memory (stage memory) merged onto it."""
+    if df is None or not len(df):
+        return pd.DataFrame()
+    memory = df[df["stage"] == "memory"][["candidate", "peak_rss_mb", "memory_note"]]
+    rest = df[df["stage"] != "memory"].drop(columns=["peak_rss_mb", "memory_note"], errors="ignore")
+    corpus = rest[rest["stage"] == "corpus"].merge(memory, on="candidate", how="left")
+    return pd.concat([rest[rest["stage"] != "corpus"], corpus], ignore_index=True)
+
+
+# -- the recommendation -------------------------------------------------------------------------
+def recommended(df: pd.DataFrame) -> pd.Series | None:
+    """The fastest whole-corpus pipeline (the naive one aside) that met both floors."""
+    corpus = df[(df["stage"] == "corpus") & (df["candidate"] != NAIVE)] if len(df) else df
+    ok = corpus[(corpus["status"] == "ok") & corpus["items_per_s"].notna()] if len(corpus) else corpus
+    return None if not len(ok) else ok.sort_values("items_per_s", ascending=False).iloc[0]
+
+
+def closest(df: pd.DataFrame) -> pd.Series | None:
+    """The measured candidate nearest the floors (highest cosine_min, then fastest)."""
+    if not len(df) or "cosine_min" not in df:
+        return None
+    rows = df[(df["candidate"] != NAIVE) & df["cosine_min"].notna()]
+    corpus = rows[rows["stage"] == "corpus"]
+    rows = corpus if len(corpus) else rows  # whole-corpus measurements first, else the probes
+    if not len(rows):
+        return None
+    return rows.sort_values(["cosine_min", "items_per_s"], ascending=False).iloc[0]
+
+
+def write_recommendation(df: pd.DataFrame, path: str | Path, params: dict, machine: str) -> Path | None:
+    """results/recommended_pipeline.json: the recommended pipeline, what it meets and buys, and
+    the machine; None (and no file, an old one removed) when no pipeline met the floors."""
+    path = Path(path)
+    best = recommended(df)
+    if best is None:
+        path.unlink(missing_ok=True)
+        return None
+    pipe = Pipeline(
+        params["model"],
+        best["variant"],
+        best["strategy"],
+        int(best["batch_size"]),
+        int(params["max_length"]),
+        best["layout"],
+        int(best["threads"]),
+        bool(best["overlap"]),
+        onnx_file=_artifact(params, best),
+        calibration_texts=corpus_texts(params["corpus"], 2 * params["calibration_size"], params["text_column"],
+                                       params["encoding"], seed=1)[: params["calibration_size"]]
+        if best["variant"] == "ort-int8-static" else [],
+    )  # fmt: skip
+    pipe.info = {
+        "candidate": best["candidate"],
+        "floors": {"min_cosine": params["min_cosine"], "min_recall_at_10": params["min_recall_at_10"]},
+        "measured": {
+            "cosine_min": float(best["cosine_min"]),
+            "recall_at_10": None if pd.isna(best["recall_at_10"]) else float(best["recall_at_10"]),
+            "items_per_s": float(best["items_per_s"]),
+            "peak_rss_mb": None if pd.isna(best.get("peak_rss_mb")) else float(best["peak_rss_mb"]),
+        },
+        "speedup_over_naive": {
+            "speedup": float(best["speedup"]),
+            "ci_low": float(best["speedup_ci_low"]),
+            "ci_high": float(best["speedup_ci_high"]),
+            "naive": "eager fp32, one text at a time, in corpus order",
+        },
+        "corpus": {"corpus": str(params["corpus"]), "n_texts": int(best["n_texts"])},
+        "machine": machine,
+        "run_id": str(best.get("run_id", "")),
+    }
+    return pipe.to_json(path)
+
+
+def recommendation_note(written: Path | None) -> str:
+    """What the notebook says about results/recommended_pipeline.json."""
+    if written is None:
+        return "No pipeline met the floors: no `recommended_pipeline.json` was written (an older one was removed)."
+    return (
+        f"Written to `{Path(written).name}` in results/. Reuse it: "
+        f"`Pipeline.from_json(path).encode(texts)` (from `helpers.pipeline`): embeddings in input order."
+    )
+
+
+def _artifact(params: dict, best: pd.Series) -> str:
+    from helpers.core import paths
+
+    name = best.get("onnx_file")
+    if not isinstance(name, str) or not name:
+        return ""
+    return str(paths.artifacts_dir() / "07_pipeline" / str(params["model"]).replace("/", "__") / name)
+
+
+def machine_label() -> str:
+    from helpers.core.fingerprint import fingerprint, machine, machine_label
+
+    return machine_label(machine(fingerprint()))
+
+
+def waterfall(df: pd.DataFrame) -> pd.DataFrame:
+    """The measured steps naive -> recommended: one row per step that changed the pipeline,
+    in STEPS order, with its items/s and speed-up over naive (every one its own measurement).
+    Steps are those planned towards the predicted best; the recommended pipeline closes it
+    when it is another one."""
+    corpus = df[(df["stage"] == "corpus") & (df["status"] == "ok")] if len(df) else df
+    if not len(corpus) or "waterfall_step" not in corpus:
+        return pd.DataFrame()
+    best = recommended(df)
+    steps = corpus[corpus["waterfall_step"].isin(STEPS[:-1])].copy()
+    steps = steps.assign(order=steps["waterfall_step"].map(STEPS.index)).sort_values("order")
+    if best is not None and best["candidate"] not in set(steps["candidate"]):
+        last = steps.iloc[-1] if len(steps) else None
+        label = "layout" if last is not None and last["variant"] == best["variant"] else "recommended"
+        steps = pd.concat([steps, best.to_frame().T.assign(waterfall_step=label)])
+    cols = ["waterfall_step", "candidate", "items_per_s", "speedup", "speedup_ci_low", "speedup_ci_high"]
+    return steps[cols].reset_index(drop=True)

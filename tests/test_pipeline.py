@@ -1,0 +1,123 @@
+"""The reusable pipeline (helpers.pipeline) and 07_pipeline's search decisions."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from transformers import AutoTokenizer, RobertaConfig, RobertaModel
+
+from helpers.core.fidelity import cosines
+from helpers.pipeline import Pipeline, excluded_nodes, make_variant_file
+from helpers.report.takeaways_pipeline import pipeline_takeaway
+from helpers.studies import pipeline as study
+from helpers.workloads.corpora import load_corpus
+from helpers.workloads.models import load_model, minilm_dir
+
+TEXTS = load_corpus().texts[:30]
+
+
+@pytest.fixture(scope="module")
+def minilm_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pipeline-files")
+    loaded = load_model("minilm")
+    made = make_variant_file("ort-int8-skip-ffn-down", loaded, folder)
+    assert made["status"] == "ok" and made["excluded"] == 6, made  # one FFN down-projection per layer
+    return loaded, folder
+
+
+def test_a_recipe_keeps_its_nodes_in_fp32_and_stays_within_the_floor(minilm_files):
+    loaded, folder = minilm_files
+    last = excluded_nodes(folder / "model.onnx", "last-layer")
+    assert last and all("layer.5/" in n for n in last)
+    reference = study.naive("minilm", 128, 2).encode(TEXTS)
+    pipe = Pipeline(
+        "minilm", "ort-int8-skip-ffn-down", "sorted", 8, 128, onnx_file=str(folder / "ort-int8-skip-ffn-down.onnx")
+    )
+    out = pipe.encode(TEXTS)
+    assert out.shape == reference.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+    assert cosines(reference, out).min() >= 0.99  # the notebook's default floor
+
+
+def test_round_trip_through_json(minilm_files, tmp_path):
+    _, folder = minilm_files
+    local = tmp_path / "files"
+    shutil.copytree(folder, local)
+    pipe = Pipeline("minilm", "ort-int8-skip-ffn-down", "token_budget", 4, 64, overlap=True,
+                    onnx_file=str(local / "ort-int8-skip-ffn-down.onnx"), info={"speedup": 2.0})  # fmt: skip
+    path = pipe.to_json(tmp_path / "recommended_pipeline.json")
+    stored = json.loads(path.read_text())
+    assert stored["onnx_file"] == "files/ort-int8-skip-ffn-down.onnx"  # relative: the folder can move
+    assert stored["recipe"]["exclude"] == "ffn-down" and stored["precision"] == "int8"
+    again = Pipeline.from_json(path)
+    assert again.to_dict() == pipe.to_dict()
+    assert np.allclose(again.encode(TEXTS[:6]), pipe.encode(TEXTS[:6]), atol=1e-6)
+
+
+def test_a_corpus_smaller_than_the_batch_and_every_layout():
+    texts = ["short", "a somewhat longer text than the first one", "mid length text"]
+    reference = study.naive("bert-tiny", 64, 1).encode(texts)
+    for strategy in ("unsorted", "sorted", "token_budget", "fixed"):
+        for layout, overlap in (("threads", False), ("threads", True), ("processes", False)):
+            pipe = Pipeline("bert-tiny", "eager", strategy, 8, 64, layout, 2, overlap)
+            out = pipe.encode(texts)
+            pipe.close()
+            assert cosines(reference, out).min() > 0.9999, (strategy, layout, overlap)
+    assert Pipeline("bert-tiny").encode([]).shape == (0, 0)
+
+
+def test_a_model_without_token_type_ids(tmp_path):
+    folder = tmp_path / "tiny-roberta"
+    config = RobertaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64, type_vocab_size=1, pad_token_id=0, max_position_embeddings=130)  # fmt: skip
+    RobertaModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_dir(), model_input_names=["input_ids", "attention_mask"]).save_pretrained(
+        folder
+    )
+    assert load_model(str(folder)).input_names == ["input_ids", "attention_mask"]
+    reference = study.naive(str(folder), 64, 1).encode(TEXTS[:12])
+    made = make_variant_file("ort-int8-matmul", load_model(str(folder)), tmp_path / "files")
+    assert made["status"] == "ok", made
+    for variant, file in (("ort-o2", ""), ("ort-int8-matmul", made["file"])):
+        pipe = Pipeline(str(folder), variant, "sorted", 4, 64, onnx_file=file)
+        assert pipe.encode(TEXTS[:12]).shape == reference.shape
+
+
+def _corpus_rows(cosines_by_name: dict) -> pd.DataFrame:
+    rows = [{"stage": "corpus", "candidate": "naive", "variant": "eager", "status": "ok", "cosine_min": 1.0,
+             "recall_at_10": 1.0, "items_per_s": 10.0, "speedup": 1.0, "speedup_ci_low": 0.9, "speedup_ci_high": 1.1,
+             "waterfall_step": "naive"}]  # fmt: skip
+    for i, (name, cos) in enumerate(cosines_by_name.items()):
+        ok = cos >= 0.999
+        rows.append({"stage": "corpus", "candidate": name, "variant": name.split()[0], "precision": "int8",
+                     "strategy": "sorted", "batch_size": 8, "layout": "threads", "threads": 2, "overlap": False,
+                     "status": "ok" if ok else "mismatch", "cosine_min": cos, "recall_at_10": 0.97,
+                     "items_per_s": 20.0 + i, "speedup": 2.0 + i, "speedup_ci_low": 1.8 + i, "speedup_ci_high": 2.2 + i,
+                     "n_texts": 40, "waterfall_step": "precision" if i == 0 else ""})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_no_pipeline_meets_the_floor(tmp_path):
+    df = _corpus_rows({"ort-int8-pc sorted@8": 0.995, "ort-int8-skip-last sorted@8": 0.998})
+    path = tmp_path / "recommended_pipeline.json"
+    path.write_text("{}")  # an older recommendation must not survive
+    assert study.write_recommendation(df, path, {"model": "minilm"}, "machine") is None and not path.exists()
+    text = pipeline_takeaway(df, 0.999, 0.95)
+    assert (
+        text.startswith("No pipeline meets min_cosine 0.999")
+        and "the closest is **ort-int8-skip-last sorted@8**" in text
+    )
+    assert "0.99800" in text
+    steps = study.waterfall(df)
+    assert list(steps["waterfall_step"]) == ["naive"]
+
+
+def test_the_recommendation_is_the_fastest_that_meets_the_floor():
+    df = _corpus_rows({"ort-int8-skip-ffn-down sorted@8": 0.9995, "ort-int8-pc sorted@8": 0.99})
+    best = study.recommended(df)
+    assert best["candidate"] == "ort-int8-skip-ffn-down sorted@8"  # the faster one is below the floor
+    text = pipeline_takeaway(df, 0.999, 0.95)
+    assert "**ort-int8-skip-ffn-down**" in text and "**2.00x**" in text and "95% CI 1.80-2.20" in text
+    assert list(study.waterfall(df)["waterfall_step"]) == ["naive", "precision"]
