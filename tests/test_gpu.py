@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers.backends import engines
-from helpers.core import timing
+from helpers.core import session, timing
 from helpers.core.tables import ResultTable
 from helpers.report import takeaways as findings
 from helpers.studies import gpu_sweep as gpu
@@ -173,3 +173,13 @@ def test_gpu_takeaway_finds_the_crossover():
     assert "fastest at batch 1: **ort**" in text and "at batch 256: **torchscript**" in text
     assert "Best speed-up over eager fp32: ort at batch 1 × 128, 4.00×" in text
     assert "ort at 128 tokens from batch 512 (largest that fits: 256)" in text
+
+
+def test_without_cuda_the_figures_are_one_notice_saved_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_OUT", str(tmp_path))
+    sweep = pd.DataFrame(gpu.skipped_rows(["bert-tiny"], ["eager"], "no CUDA device"))
+    figures = gpu.figures(sweep, ["bert-tiny"], 128, "no CUDA device")
+    assert list(figures) == ["04_gpu_sweep"]
+    entries = session.Run("04_gpu_sweeps", "smoke", "r1", "host", caption="c").save_figures(figures)
+    assert [e["name"] for e in entries] == ["04_gpu_sweep"]
+    assert (tmp_path / "figures" / "04_gpu_sweep.png").exists()
