@@ -11,9 +11,6 @@ from helpers.params import discover_notebooks
 
 CONTROL_FLOW = (ast.For, ast.AsyncFor, ast.While, ast.Try, ast.If, ast.With, ast.FunctionDef, ast.ClassDef)
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.IfExp)
-# Not yet thin: cells that draw a chart per engine or model (04, 05) keep their loop until the
-# chart modules settle, and 07 computes its report through helpers.report (no study module).
-EXEMPT = {"04_gpu_sweeps": "charts.", "05_sequence_sorting": "charts.", "07_report": ""}
 
 
 def code_cells(path):
@@ -27,8 +24,6 @@ def code_cells(path):
 def test_notebook_cells_hold_no_control_flow(path):
     found = []
     for i, source in code_cells(path):
-        if path.stem in EXEMPT and EXEMPT[path.stem] in source:
-            continue
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, CONTROL_FLOW + COMPREHENSIONS):
                 found.append(f"cell {i} line {node.lineno}: {type(node).__name__}")
