@@ -43,3 +43,18 @@ def test_session_records_the_declared_parameters_of_the_namespace(project):
     with pytest.raises(NameError, match="label"):
         session.notebook_params("01_first", {"batch_sizes": [4]})
     assert session.notebook_params("09_no_file", {"n": 1, "_hidden": 2}) == {"n": 1}
+
+
+@pytest.mark.parametrize("path", discover_notebooks(), ids=lambda p: p.stem)
+def test_every_figure_says_how_to_read_it(path):
+    """The markdown cell above each figure cell (over the figure cells just before it) says how
+    to read the chart."""
+    cells = nbformat.read(path, as_version=4).cells
+    unexplained = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or "save_figure" not in cell.source:
+            continue
+        above = next((c for c in reversed(cells[:i]) if c.cell_type == "markdown"), None)
+        if above is None or "How to read" not in above.source:
+            unexplained.append(f"cell {i}")
+    assert not unexplained, f"{path.stem}: no 'How to read' markdown above {unexplained}"
