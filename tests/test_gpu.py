@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers.backends import engines
-from helpers.core import timing
+from helpers.core import session, timing
 from helpers.core.tables import ResultTable
 from helpers.report import takeaways as findings
 from helpers.studies import gpu_sweep as gpu
@@ -173,3 +173,45 @@ def test_gpu_takeaway_finds_the_crossover():
     assert "fastest at batch 1: **ort**" in text and "at batch 256: **torchscript**" in text
     assert "Best speed-up over eager fp32: ort at batch 1 × 128, 4.00×" in text
     assert "ort at 128 tokens from batch 512 (largest that fits: 256)" in text
+
+
+def test_without_cuda_the_figures_are_one_notice_saved_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_OUT", str(tmp_path))
+    sweep = pd.DataFrame(gpu.skipped_rows(["bert-tiny"], ["eager"], "no CUDA device"))
+    figures = gpu.figures(sweep, ["bert-tiny"], 128, "no CUDA device")
+    assert list(figures) == ["04_gpu_sweep"]
+    entries = session.Run("04_gpu_sweeps", "smoke", "r1", "host", caption="c").save_figures(figures)
+    assert [e["name"] for e in entries] == ["04_gpu_sweep"]
+    assert (tmp_path / "figures" / "04_gpu_sweep.png").exists()
+
+
+def test_measured_rows_give_every_figure_with_one_heatmap_per_model():
+    rows = [
+        {
+            "model": model,
+            "engine": engine,
+            "batch_size": bs,
+            "seq_len": 128,
+            "scope": "model",
+            "threads": 1,
+            "status": "ok",
+            "p50_ms": bs * (1.0 if engine == "eager" else 0.5),
+            "speedup": 1.0 if engine == "eager" else 2.0,
+            "speedup_ci_low": 0.9,
+            "speedup_ci_high": 2.1,
+            "gpu": "cuda:0 fake",
+            "peak_gpu_mb": 100.0,
+            "nvml_process_mb": 300.0,
+        }
+        for model in ("bert-tiny", "org/model")
+        for engine in ("eager", "ort")
+        for bs in (1, 8)
+    ]
+    figures = gpu.figures(pd.DataFrame(rows), ["bert-tiny", "org/model"], 128, None)
+    assert list(figures) == [
+        "04_per_item_vs_batch",
+        "04_speedup_vs_batch",
+        "04_speedup_heatmap_bert-tiny",
+        "04_speedup_heatmap_org__model",
+        "04_memory",
+    ]

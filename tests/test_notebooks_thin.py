@@ -11,9 +11,6 @@ from helpers.params import discover_notebooks
 
 CONTROL_FLOW = (ast.For, ast.AsyncFor, ast.While, ast.Try, ast.If, ast.With, ast.FunctionDef, ast.ClassDef)
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.IfExp)
-# Not yet thin: cells that draw a chart per engine or model (04, 05) keep their loop until the
-# chart modules settle, and 07 computes its report through helpers.report (no study module).
-EXEMPT = {"04_gpu_sweeps": "charts_", "05_sequence_sorting": "charts_", "08_report": ""}
 
 
 def code_cells(path):
@@ -27,8 +24,6 @@ def code_cells(path):
 def test_notebook_cells_hold_no_control_flow(path):
     found = []
     for i, source in code_cells(path):
-        if path.stem in EXEMPT and EXEMPT[path.stem] in source:
-            continue
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, CONTROL_FLOW + COMPREHENSIONS):
                 found.append(f"cell {i} line {node.lineno}: {type(node).__name__}")
@@ -48,3 +43,18 @@ def test_session_records_the_declared_parameters_of_the_namespace(project):
     with pytest.raises(NameError, match="label"):
         session.notebook_params("01_first", {"batch_sizes": [4]})
     assert session.notebook_params("09_no_file", {"n": 1, "_hidden": 2}) == {"n": 1}
+
+
+@pytest.mark.parametrize("path", discover_notebooks(), ids=lambda p: p.stem)
+def test_every_figure_says_how_to_read_it(path):
+    """The markdown cell above each figure cell (over the figure cells just before it) says how
+    to read the chart."""
+    cells = nbformat.read(path, as_version=4).cells
+    unexplained = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code" or "save_figure" not in cell.source:
+            continue
+        above = next((c for c in reversed(cells[:i]) if c.cell_type == "markdown"), None)
+        if above is None or "How to read" not in above.source:
+            unexplained.append(f"cell {i}")
+    assert not unexplained, f"{path.stem}: no 'How to read' markdown above {unexplained}"

@@ -14,6 +14,7 @@ from transformers import BertConfig, BertModel
 
 from helpers import params as P
 from helpers import study
+from helpers.param_checks import CHECKS
 from helpers.workloads import batching, models
 from helpers.workloads.models import minilm_dir
 
@@ -238,7 +239,7 @@ def test_an_unusual_corpus_reaches_every_notebook_that_takes_one(inputs, out):
 def test_every_numeric_or_list_parameter_has_a_rule():
     for nb in P.discover_notebooks():
         for name, param in P.notebook_parameters(nb).items():
-            assert isinstance(param.default, bool) or name in P.CHECKS, (nb.stem, name)
+            assert isinstance(param.default, bool) or name in CHECKS, (nb.stem, name)
 
 
 def test_list_shows_which_notebooks_take_each_shared_name(capsys):

@@ -90,3 +90,15 @@ def test_summary_points_span_the_notebooks():
     ).set_index("notebook")
     assert points.loc["02 quantization", "speedup"] == 3.0 and points.loc["02 quantization", "fidelity"] == 0.98
     assert points.loc["06 seq2seq", "memory_mb"] == 60.0 and points.loc["06 seq2seq", "fidelity"] == 1.0
+
+
+def test_summary_notes_the_tables_and_writes_the_machine_tables(tmp_path, monkeypatch):
+    from helpers.report import summary
+
+    monkeypatch.setenv("WORKBOOK_OUT", str(tmp_path))
+    note = summary.tables_note(tmp_path / "nothing", {"03_cpu_sweep": pd.DataFrame(), "04_gpu_sweep": None})
+    assert note == "This run: an unrecorded run. Tables found: 03_cpu_sweep; missing: 04_gpu_sweep."
+    assert "No sweep results" in summary.recommendations_view(pd.DataFrame()).data
+    summary.write_tables({"verdicts": pd.DataFrame({"this run": ["holds"]}, index=["C1"])}, "07_machines")
+    written = pd.read_csv(tmp_path / "results" / "07_machines_verdicts.csv", index_col=0)
+    assert written.loc["C1", "this run"] == "holds"

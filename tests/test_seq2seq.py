@@ -7,7 +7,7 @@ import torch
 
 from helpers.backends import generation as seq2seq
 from helpers.core.tables import ResultTable
-from helpers.params import ParameterError, check_value
+from helpers.param_checks import ParameterError, check_value
 from helpers.report import takeaways as findings
 from helpers.studies import seq2seq as study
 from helpers.workloads.corpora import load_corpus

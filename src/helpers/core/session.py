@@ -35,7 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from helpers.core import paths
 from helpers.core.tables import ResultTable
@@ -233,6 +233,20 @@ class Run:
             "params": self.params,
         }
         return plots.save(fig, name, provenance=provenance, caption=self.caption)
+
+    def save_figures(self, figures: Mapping[str, Any]) -> list[dict]:
+        """`save_figure` each figure under its name, then show it, in order; each is closed once
+        shown, so a notebook shows it once. What to draw is the study's choice (an empty dict
+        saves and shows nothing)."""
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        entries = []
+        for name, fig in figures.items():
+            entries.append(self.save_figure(fig, name))
+            display(fig)
+            plt.close(fig)
+        return entries
 
 
 def _join_run(notebook: str, params: dict) -> dict:

@@ -235,6 +235,11 @@ def sorting_takeaway(df: pd.DataFrame, engine: str) -> str:
     return "\n\n".join(lines) or "Nothing was measured."
 
 
+def sorting_takeaways(df: pd.DataFrame, engines: list[str]) -> str:
+    """`sorting_takeaway` of each engine, under the engine's name."""
+    return "\n\n".join(f"#### {engine}\n\n{sorting_takeaway(df, engine)}" for engine in engines)
+
+
 def _cell_rows(gen: pd.DataFrame, engine: str) -> pd.DataFrame:
     ok = gen[(gen["engine"] == engine) & gen["speedup"].notna()]
     return ok[ok["new_tokens"] == ok["new_tokens"].max()] if len(ok) else ok

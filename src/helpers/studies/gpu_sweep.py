@@ -393,6 +393,26 @@ def fits_table(sweep):
     return largest_batch_that_fits(sweep) if len(measured_rows(sweep)) else sweep.iloc[:0]
 
 
+def figures(sweep, models: list[str], focus_seq_len: int, no_gpu: str | None) -> dict[str, Any]:
+    """The notebook's figures by name: without a usable CUDA device a notice saying why
+    (04_gpu_sweep); with measured rows, per-item time and speed-up against batch size at
+    `focus_seq_len`, one speed-up heatmap per model, and memory."""
+    from helpers.report import charts_common, charts_gpu, charts_sweeps
+
+    measured = measured_rows(sweep)
+    out = {}
+    if no_gpu:
+        out["04_gpu_sweep"] = charts_common.notice("04 · GPU sweeps: not measured on this machine", no_gpu)
+    if len(measured):
+        out["04_per_item_vs_batch"] = charts_gpu.per_item_time_vs_batch(measured, focus_seq_len)
+        out["04_speedup_vs_batch"] = charts_gpu.speedup_vs_batch(measured, focus_seq_len)
+        for model in models:
+            heatmap = charts_sweeps.speedup_heatmaps(measured.assign(threads=1), model)
+            out[f"04_speedup_heatmap_{model.replace('/', '__')}"] = heatmap
+        out["04_memory"] = charts_gpu.gpu_memory_vs_batch(measured, focus_seq_len)
+    return out
+
+
 def takeaway(sweep, fits, focus_seq_len: int, no_gpu: str | None) -> str:
     """The notebook's closing text: the takeaways, or why nothing was measured."""
     from helpers.report import takeaways

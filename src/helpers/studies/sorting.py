@@ -187,6 +187,13 @@ def bucket_edges() -> tuple[int, ...]:
     return BUCKET_EDGES
 
 
+def throughput_figures(df, engines: list[str]) -> dict:
+    """One throughput chart per engine, by figure name (05_throughput_<engine>)."""
+    from helpers.report import charts_sorting
+
+    return {f"05_throughput_{name}": charts_sorting.sorting_throughput(df, name) for name in engines}
+
+
 def record_lengths(table, texts_of: dict, tokenizer) -> None:
     """The untruncated token length of every text of every dataset, one row each."""
     for d, texts in texts_of.items():

@@ -1,0 +1,62 @@
+"""What 08_report shows, composed from claims, recommend and charts_report: the note on the
+tables found, the recommendation table or why there is none, and this run beside the
+references (the run list, the machine tables and their chart). 07 measures nothing, so it
+has no study module; this is the module its cells call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.core import paths
+from helpers.report import charts_report, recommend
+from helpers.report.claims import load_tables
+
+
+def tables_note(results_dir: str | Path, tables: dict) -> str:
+    """Which run results_dir holds, and which of its tables were found and which are missing."""
+    found = [name for name, df in tables.items() if df is not None]
+    missing = [name for name, df in tables.items() if df is None]
+    return (
+        f"This run: {recommend.describe_run(results_dir)}. Tables found: "
+        + ", ".join(found)
+        + "; missing: "
+        + (", ".join(missing) or "none")
+        + "."
+    )
+
+
+def recommendations_view(recommendations: pd.DataFrame):
+    """The recommendation table to display (rounded), or a note that there is nothing to
+    recommend from."""
+    from IPython.display import Markdown
+
+    if len(recommendations):
+        return recommendations.round(3)
+    return Markdown("No sweep results to recommend from (run 03 or 04).")
+
+
+def runs_markdown(runs: dict[str, Path]) -> str:
+    """One bullet per run compared: its label and the machine, profile and run id behind it."""
+    return "\n".join(f"- **{label}**: {recommend.describe_run(d)}" for label, d in runs.items())
+
+
+def machines_side_by_side(runs: dict[str, Path], min_cosine: float) -> dict[str, pd.DataFrame]:
+    """The runs side by side: claim verdicts, the recommended engine, and 00's ceilings."""
+    return {
+        "verdicts": recommend.verdicts_by_machine(runs),
+        "recommendations": recommend.recommendation_by_machine(runs, min_cosine),
+        "ceilings": recommend.ceilings_by_machine(runs),
+    }
+
+
+def write_tables(frames: dict[str, pd.DataFrame], prefix: str) -> None:
+    """results/<prefix>_<name>.csv for each frame (with its index: the row labels)."""
+    for name, frame in frames.items():
+        frame.to_csv(paths.result_table(f"{prefix}_{name}"))
+
+
+def hosts_figure(runs: dict[str, Path]):
+    """03's speed-up per engine at one shape, one panel per run compared."""
+    return charts_report.hosts_side_by_side({label: load_tables(d)["03_cpu_sweep"] for label, d in runs.items()})
