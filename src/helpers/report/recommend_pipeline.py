@@ -26,6 +26,16 @@ def files_dir(model: str) -> Path:
     return paths.artifacts_dir() / "07_pipeline" / str(model).replace("/", "__")
 
 
+def results(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with each corpus row's memory (stage memory) merged onto it."""
+    if df is None or not len(df):
+        return pd.DataFrame()
+    memory = df[df["stage"] == "memory"][["candidate", "peak_rss_mb", "memory_note"]]
+    rest = df[df["stage"] != "memory"].drop(columns=["peak_rss_mb", "memory_note"], errors="ignore")
+    corpus = rest[rest["stage"] == "corpus"].merge(memory, on="candidate", how="left")
+    return pd.concat([rest[rest["stage"] != "corpus"], corpus], ignore_index=True)
+
+
 def recommended(df: pd.DataFrame) -> pd.Series | None:
     """The fastest whole-corpus pipeline (the naive one aside) that met both floors."""
     corpus = df[(df["stage"] == "corpus") & (df["candidate"] != NAIVE)] if len(df) else df

@@ -40,6 +40,7 @@ from helpers.report.recommend_pipeline import (  # noqa: F401 (the notebook's ca
     machine_label,
     recommendation_note,
     recommended,
+    results,
     waterfall,
     write_recommendation,
 )
@@ -444,13 +445,3 @@ def run_search(run, params: dict | None = None, log=print) -> pd.DataFrame:
     search.memory()
     log(f"{time.perf_counter() - search.start:.0f} s: done")
     return results(table.read())
-
-
-def results(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with each corpus row's memory (stage memory) merged onto it."""
-    if df is None or not len(df):
-        return pd.DataFrame()
-    memory = df[df["stage"] == "memory"][["candidate", "peak_rss_mb", "memory_note"]]
-    rest = df[df["stage"] != "memory"].drop(columns=["peak_rss_mb", "memory_note"], errors="ignore")
-    corpus = rest[rest["stage"] == "corpus"].merge(memory, on="candidate", how="left")
-    return pd.concat([rest[rest["stage"] != "corpus"], corpus], ignore_index=True)
