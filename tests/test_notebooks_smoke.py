@@ -211,6 +211,8 @@ def check_08_report(out):
     assert set(ceilings.columns) == set(verdicts.columns) and (ceilings > 0).all().all()
     machines = pd.read_csv(out / "results" / "08_machines_recommendations.csv")
     assert {"this run"} <= set(machines["run"]) and machines["machine"].str.contains(r"cores .* #[0-9a-f]{8}").all()
+    cells = json.loads((out / "runs" / "smoke" / "08_report.ipynb").read_text())["cells"]
+    assert "speedup_over_naive" in json.dumps([c.get("outputs", []) for c in cells])  # 07's whole pipeline
     return ["08_summary", "08_machines"]
 
 

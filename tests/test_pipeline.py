@@ -121,3 +121,16 @@ def test_the_recommendation_is_the_fastest_that_meets_the_floor():
     text = pipeline_takeaway(df, 0.999, 0.95)
     assert "**ort-int8-skip-ffn-down**" in text and "**2.00x**" in text and "95% CI 1.80-2.20" in text
     assert list(study.waterfall(df)["waterfall_step"]) == ["naive", "precision"]
+
+
+def test_the_report_reads_the_whole_pipeline():
+    from helpers.report import recommend
+
+    df = _corpus_rows({"ort-int8-skip-ffn-down sorted@8": 0.9995}).assign(
+        model="minilm", peak_rss_mb=float("nan"), memory_note=""
+    )
+    row = recommend.whole_pipeline({"07_pipeline": df}).iloc[0]
+    assert row["speedup_over_naive"] == 2.0 and (row["ci_low"], row["ci_high"]) == (1.8, 2.2)
+    assert row["pipeline"].startswith("ort-int8-skip-ffn-down (int8), sorted batches of 8, 2 threads")
+    below = _corpus_rows({"ort-int8-pc sorted@8": 0.99}).assign(model="minilm", peak_rss_mb=1.0, memory_note="")
+    assert recommend.whole_pipeline({"07_pipeline": below}).empty and recommend.whole_pipeline({}).empty

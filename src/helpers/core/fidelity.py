@@ -8,6 +8,7 @@ with any runner, so every engine is compared on exactly the same tokenized batch
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -215,3 +216,32 @@ def predict_texts(
     """Predicted label (as text) of every text: `head` on a runner's hidden states."""
     logits = _over_batches(run_batch, texts, tokenizer, batch_size, max_length, input_names, head, sort_by_length=True)
     return [str(id2label.get(int(i), i)) for i in logits.argmax(axis=1)]
+
+
+# -- a pipeline's answers against the reference, and fidelity floors ------------------------
+def text_fidelity(reference: np.ndarray, emb: np.ndarray) -> dict:
+    """Per-text cosine (min and mean) against the reference, recall@10 (NaN below 11 texts)."""
+    cos = cosines(reference, emb)
+    recall = recall_at_k(reference, emb, k=10) if len(reference) > 10 else float("nan")
+    return {"cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()), "recall_at_10": recall}
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def meets_floors(row, min_cosine: float, min_recall: float) -> bool:
+    """The measured fidelity is at or above both floors (recall unmeasurable below 11 texts)."""
+    recall = row.get("recall_at_10")
+    recall_ok = _missing(recall) or recall >= min_recall
+    return bool(not _missing(row.get("cosine_min")) and row["cosine_min"] >= min_cosine and recall_ok)
+
+
+def floor_message(row, min_cosine: float, min_recall: float) -> str:
+    """Which floor a measurement misses, and by how much ('' when it meets both)."""
+    parts = []
+    if not row["cosine_min"] >= min_cosine:
+        parts.append(f"cosine_min {row['cosine_min']:.5f} < min_cosine {min_cosine:g}")
+    if not _missing(row.get("recall_at_10")) and row["recall_at_10"] < min_recall:
+        parts.append(f"recall_at_10 {row['recall_at_10']:.3f} < min_recall_at_10 {min_recall:g}")
+    return "; ".join(parts)

@@ -30,6 +30,7 @@ TABLES = (
     "06_generation",
     "06_memory",
     "06_agreement",
+    "07_pipeline",
 )
 
 

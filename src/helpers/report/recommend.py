@@ -122,6 +122,38 @@ def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def whole_pipeline(t: dict) -> pd.DataFrame:
+    """07_pipeline's recommendation as one row: the fastest whole pipeline (tokenization,
+    batching, engine and precision, layout) that met its floors on the whole corpus, and its
+    speed-up over the naive pipeline (eager fp32, one text at a time; not over eager fp32 at
+    the same shape, as the rows of `recommendations`). Empty when 07 did not run or no
+    pipeline met its floors."""
+    from helpers.report.recommend_pipeline import recommended, results
+
+    df = t.get("07_pipeline")
+    best = recommended(results(df)) if df is not None and len(df) else None
+    if best is None:
+        return pd.DataFrame()
+    layout = "threads" if best["layout"] == "threads" else "single-threaded processes"
+    overlap = ", tokenization overlapped" if str(best["overlap"]) == "True" else ""
+    return pd.DataFrame(
+        [
+            {
+                "model": best["model"],
+                "texts": int(best["n_texts"]),
+                "pipeline": f"{best['variant']} ({best['precision']}), {best['strategy']} batches of "
+                f"{int(best['batch_size'])}, {int(best['threads'])} {layout}{overlap}",
+                "speedup_over_naive": float(best["speedup"]),
+                "ci_low": float(best["speedup_ci_low"]),
+                "ci_high": float(best["speedup_ci_high"]),
+                "cosine_min": float(best["cosine_min"]),
+                "recall_at_10": float(best["recall_at_10"]),
+                "peak_rss_mb": float(best.get("peak_rss_mb", np.nan)),
+            }
+        ]
+    )
+
+
 # ---------------------------------------------------------------- summary across notebooks
 def summary_points(t: dict) -> pd.DataFrame:
     """One point per engine and notebook: speed-up over its fp32 baseline (median over the

@@ -23,7 +23,7 @@ from helpers.core import paths
 from helpers.params import ParameterError
 from helpers.report.claims import FAILS, HOLDS, UNTESTABLE, _link, evaluate_claims, load_tables
 from helpers.report.figures import gallery
-from helpers.report.recommend import _main_model, _min_cosine_of, describe_run, recommendations
+from helpers.report.recommend import _main_model, _min_cosine_of, describe_run, recommendations, whole_pipeline
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 FINDINGS_START = re.compile(r"<!-- findings:start reference=([a-z0-9._-]+) -->")
@@ -196,6 +196,7 @@ def findings_markdown(
             for r in recs.itertuples()
         ]
         lines.append("")
+    lines += _whole_pipeline_lines(t, results_dir)
     lines += [
         f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
         f"{counts.get(UNTESTABLE, 0)} cannot be tested here.",
@@ -209,3 +210,24 @@ def findings_markdown(
         for v in verdicts
     ]
     return "\n".join(lines)
+
+
+def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
+    """07_pipeline's recommended whole pipeline, when the run has one (no lines otherwise, so
+    the findings of a run without 07 are unchanged)."""
+    import json
+
+    row = whole_pipeline(t)
+    if not len(row):
+        return []
+    r = row.iloc[0]
+    saved = results_dir / "recommended_pipeline.json"
+    floors = json.loads(saved.read_text()).get("info", {}).get("floors", {}) if saved.exists() else {}
+    at = ", ".join(f"{k} {v:g}" for k, v in floors.items())
+    return [
+        f"**Whole pipeline** (07_pipeline, {r.model}, {r.texts} texts embedded whole, tokenization included"
+        f"{'; floors ' + at if at else ''}): {r.pipeline}, **{r.speedup_over_naive:.2f}×** the naive pipeline "
+        f"(eager fp32, one text at a time; 95% CI {r.ci_low:.2f}–{r.ci_high:.2f}), worst-text cosine "
+        f"{r.cosine_min:.5f}, recall@10 {r.recall_at_10:.3f}.",
+        "",
+    ]

@@ -1,6 +1,6 @@
 """What 08_report shows, composed from claims, recommend and charts_report: the note on the
 tables found, the recommendation table or why there is none, and this run beside the
-references (the run list, the machine tables and their chart). 07 measures nothing, so it
+references (the run list, the machine tables and their chart). 08 measures nothing, so it
 has no study module; this is the module its cells call."""
 
 from __future__ import annotations
@@ -35,6 +35,17 @@ def recommendations_view(recommendations: pd.DataFrame):
     if len(recommendations):
         return recommendations.round(3)
     return Markdown("No sweep results to recommend from (run 03 or 04).")
+
+
+def whole_pipeline_view(tables: dict):
+    """07_pipeline's recommended whole pipeline (its speed-up is over the naive pipeline), or a
+    note that there is none."""
+    from IPython.display import Markdown
+
+    row = recommend.whole_pipeline(tables)
+    if len(row):
+        return row.round(3)
+    return Markdown("No whole pipeline to recommend: 07_pipeline did not run here, or no pipeline met its floors.")
 
 
 def runs_markdown(runs: dict[str, Path]) -> str:

@@ -12,7 +12,7 @@ def _floors(min_cosine: float, min_recall: float) -> str:
 def pipeline_takeaway(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
     """The recommended pipeline and what it buys over the naive one, or, when no pipeline meets
     the floors, which came closest."""
-    from helpers.studies.pipeline import NAIVE, closest, recommended
+    from helpers.report.recommend_pipeline import NAIVE, closest, recommended
 
     best = recommended(df) if len(df) else None
     if best is None:

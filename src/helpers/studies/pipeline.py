@@ -27,55 +27,35 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from helpers.core.fidelity import floor_message as _floor_message
+from helpers.core.fidelity import meets_floors as meets
+from helpers.core.fidelity import text_fidelity as fidelity
 from helpers.core.tables import SAMPLES
 from helpers.pipeline import PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
+from helpers.report.recommend_pipeline import (  # noqa: F401 (the notebook's calls)
+    NAIVE,
+    STEPS,
+    closest,
+    files_dir,
+    machine_label,
+    recommendation_note,
+    recommended,
+    results,
+    waterfall,
+    write_recommendation,
+)
+from helpers.workloads.corpora import sample_texts as corpus_texts
 
 TABLE = "07_pipeline"
 KEY = ["stage", "candidate"]
-NAIVE = "naive"
 KNEE_SHARE = 0.95  # a strategy's knee: the smallest batch size within 5% of its best items/s
 # 02_quantization's method names for the variants it measures
 FROM_02 = {v: v for v in ("eager", "torch-bf16", "torch-int8", "ort-int8-pc", "ort-int8-static")}
-STEPS = ("naive", "batching", "sorting", "engine", "precision", "layout")
-
-
-# -- inputs -----------------------------------------------------------------------------------
-def corpus_texts(corpus: str, n: int, text_column: str = "text", encoding: str = "utf-8", seed: int = 0) -> list[str]:
-    """n texts of the corpus, drawn reproducibly, in a random arrival order (as 05 does)."""
-    from helpers.workloads.corpora import load_corpus
-
-    texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
-    return [texts[i] for i in np.random.default_rng(seed).permutation(len(texts))[:n]]
 
 
 def naive(model: str, max_length: int, threads: int) -> Pipeline:
     """Eager fp32, one text at a time, in corpus order: the pipeline everything is compared with."""
     return Pipeline(model, "eager", "unsorted", 1, max_length, "threads", threads)
-
-
-def fidelity(reference: np.ndarray, emb: np.ndarray) -> dict:
-    """Per-text cosine (min and mean) against the reference, recall@10 (NaN below 11 texts)."""
-    from helpers.core.fidelity import cosines, recall_at_k
-
-    cos = cosines(reference, emb)
-    recall = recall_at_k(reference, emb, k=10) if len(reference) > 10 else float("nan")
-    return {"cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()), "recall_at_10": recall}
-
-
-def meets(row: dict | pd.Series, min_cosine: float, min_recall: float) -> bool:
-    """The row's measured fidelity is at or above both floors (recall unmeasurable below 11 texts)."""
-    recall = row.get("recall_at_10")
-    recall_ok = recall is None or pd.isna(recall) or recall >= min_recall
-    return bool(pd.notna(row.get("cosine_min")) and row["cosine_min"] >= min_cosine and recall_ok)
-
-
-def _floor_message(row: dict, min_cosine: float, min_recall: float) -> str:
-    parts = []
-    if not row["cosine_min"] >= min_cosine:
-        parts.append(f"cosine_min {row['cosine_min']:.5f} < min_cosine {min_cosine:g}")
-    if pd.notna(row.get("recall_at_10")) and row["recall_at_10"] < min_recall:
-        parts.append(f"recall_at_10 {row['recall_at_10']:.3f} < min_recall_at_10 {min_recall:g}")
-    return "; ".join(parts)
 
 
 def describe(pipe: Pipeline) -> dict:
@@ -443,14 +423,13 @@ def prior_fidelity(model: str) -> dict[str, dict]:
 
 
 # -- the whole study --------------------------------------------------------------------------
-def run_search(run, log=print, **params) -> pd.DataFrame:
+def run_search(run, params: dict | None = None, log=print) -> pd.DataFrame:
     """Every stage, rows to results/07_pipeline.csv as they are measured; the merged table
-    (corpus rows with their memory) is returned. Resumes where a run stopped."""
-    from helpers.core import paths
-
+    (corpus rows with their memory) is returned. Resumes where a run stopped. `params` are the
+    notebook's parameters (default `run.params`, what its `parameters` cell declares)."""
+    params = dict(run.params if params is None else params)
     table = run.table(TABLE, key=KEY)
-    folder = paths.artifacts_dir() / "07_pipeline" / str(params["model"]).replace("/", "__")
-    search = Search(table, params, folder, log)
+    search = Search(table, params, files_dir(params["model"]), log)
     log(f"{time.perf_counter() - search.start:.0f} s: probing variants")
     search.probe_variants()
     passing = search.passing()
@@ -466,121 +445,3 @@ def run_search(run, log=print, **params) -> pd.DataFrame:
     search.memory()
     log(f"{time.perf_counter() - search.start:.0f} s: done")
     return results(table.read())
-
-
-def results(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with each corpus row's memory (stage memory) merged onto it."""
-    if df is None or not len(df):
-        return pd.DataFrame()
-    memory = df[df["stage"] == "memory"][["candidate", "peak_rss_mb", "memory_note"]]
-    rest = df[df["stage"] != "memory"].drop(columns=["peak_rss_mb", "memory_note"], errors="ignore")
-    corpus = rest[rest["stage"] == "corpus"].merge(memory, on="candidate", how="left")
-    return pd.concat([rest[rest["stage"] != "corpus"], corpus], ignore_index=True)
-
-
-# -- the recommendation -------------------------------------------------------------------------
-def recommended(df: pd.DataFrame) -> pd.Series | None:
-    """The fastest whole-corpus pipeline (the naive one aside) that met both floors."""
-    corpus = df[(df["stage"] == "corpus") & (df["candidate"] != NAIVE)] if len(df) else df
-    ok = corpus[(corpus["status"] == "ok") & corpus["items_per_s"].notna()] if len(corpus) else corpus
-    return None if not len(ok) else ok.sort_values("items_per_s", ascending=False).iloc[0]
-
-
-def closest(df: pd.DataFrame) -> pd.Series | None:
-    """The measured candidate nearest the floors (highest cosine_min, then fastest)."""
-    if not len(df) or "cosine_min" not in df:
-        return None
-    rows = df[(df["candidate"] != NAIVE) & df["cosine_min"].notna()]
-    corpus = rows[rows["stage"] == "corpus"]
-    rows = corpus if len(corpus) else rows  # whole-corpus measurements first, else the probes
-    if not len(rows):
-        return None
-    return rows.sort_values(["cosine_min", "items_per_s"], ascending=False).iloc[0]
-
-
-def write_recommendation(df: pd.DataFrame, path: str | Path, params: dict, machine: str) -> Path | None:
-    """results/recommended_pipeline.json: the recommended pipeline, what it meets and buys, and
-    the machine; None (and no file, an old one removed) when no pipeline met the floors."""
-    path = Path(path)
-    best = recommended(df)
-    if best is None:
-        path.unlink(missing_ok=True)
-        return None
-    pipe = Pipeline(
-        params["model"],
-        best["variant"],
-        best["strategy"],
-        int(best["batch_size"]),
-        int(params["max_length"]),
-        best["layout"],
-        int(best["threads"]),
-        bool(best["overlap"]),
-        onnx_file=_artifact(params, best),
-        calibration_texts=corpus_texts(params["corpus"], 2 * params["calibration_size"], params["text_column"],
-                                       params["encoding"], seed=1)[: params["calibration_size"]]
-        if best["variant"] == "ort-int8-static" else [],
-    )  # fmt: skip
-    pipe.info = {
-        "candidate": best["candidate"],
-        "floors": {"min_cosine": params["min_cosine"], "min_recall_at_10": params["min_recall_at_10"]},
-        "measured": {
-            "cosine_min": float(best["cosine_min"]),
-            "recall_at_10": None if pd.isna(best["recall_at_10"]) else float(best["recall_at_10"]),
-            "items_per_s": float(best["items_per_s"]),
-            "peak_rss_mb": None if pd.isna(best.get("peak_rss_mb")) else float(best["peak_rss_mb"]),
-        },
-        "speedup_over_naive": {
-            "speedup": float(best["speedup"]),
-            "ci_low": float(best["speedup_ci_low"]),
-            "ci_high": float(best["speedup_ci_high"]),
-            "naive": "eager fp32, one text at a time, in corpus order",
-        },
-        "corpus": {"corpus": str(params["corpus"]), "n_texts": int(best["n_texts"])},
-        "machine": machine,
-        "run_id": str(best.get("run_id", "")),
-    }
-    return pipe.to_json(path)
-
-
-def recommendation_note(written: Path | None) -> str:
-    """What the notebook says about results/recommended_pipeline.json."""
-    if written is None:
-        return "No pipeline met the floors: no `recommended_pipeline.json` was written (an older one was removed)."
-    return (
-        f"Written to `{Path(written).name}` in results/. Reuse it: "
-        f"`Pipeline.from_json(path).encode(texts)` (from `helpers.pipeline`): embeddings in input order."
-    )
-
-
-def _artifact(params: dict, best: pd.Series) -> str:
-    from helpers.core import paths
-
-    name = best.get("onnx_file")
-    if not isinstance(name, str) or not name:
-        return ""
-    return str(paths.artifacts_dir() / "07_pipeline" / str(params["model"]).replace("/", "__") / name)
-
-
-def machine_label() -> str:
-    from helpers.core.fingerprint import fingerprint, machine, machine_label
-
-    return machine_label(machine(fingerprint()))
-
-
-def waterfall(df: pd.DataFrame) -> pd.DataFrame:
-    """The measured steps naive -> recommended: one row per step that changed the pipeline,
-    in STEPS order, with its items/s and speed-up over naive (every one its own measurement).
-    Steps are those planned towards the predicted best; the recommended pipeline closes it
-    when it is another one."""
-    corpus = df[(df["stage"] == "corpus") & (df["status"] == "ok")] if len(df) else df
-    if not len(corpus) or "waterfall_step" not in corpus:
-        return pd.DataFrame()
-    best = recommended(df)
-    steps = corpus[corpus["waterfall_step"].isin(STEPS[:-1])].copy()
-    steps = steps.assign(order=steps["waterfall_step"].map(STEPS.index)).sort_values("order")
-    if best is not None and best["candidate"] not in set(steps["candidate"]):
-        last = steps.iloc[-1] if len(steps) else None
-        label = "layout" if last is not None and last["variant"] == best["variant"] else "recommended"
-        steps = pd.concat([steps, best.to_frame().T.assign(waterfall_step=label)])
-    cols = ["waterfall_step", "candidate", "items_per_s", "speedup", "speedup_ci_low", "speedup_ci_high"]
-    return steps[cols].reset_index(drop=True)

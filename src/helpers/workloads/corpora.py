@@ -411,3 +411,9 @@ def texts_at_length(
     chosen = [rows[(offset + i) % len(rows)] for i in range(batch_size)]
     batch = tokenizer(chosen, padding="max_length", truncation=True, max_length=seq_len, return_tensors="pt")
     return dict(batch), int(batch["attention_mask"].sum())
+
+
+def sample_texts(corpus: str, n: int, text_column: str = "text", encoding: str = "utf-8", seed: int = 0) -> list[str]:
+    """n texts of the corpus, drawn reproducibly, in a random arrival order (as 05 does)."""
+    texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
+    return [texts[i] for i in np.random.default_rng(seed).permutation(len(texts))[:n]]
