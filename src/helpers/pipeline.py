@@ -323,21 +323,11 @@ def _worker_encode(texts: list[str]) -> np.ndarray:
     return _WORKER.encode(texts)
 
 
-def _tokenize(tokenizer, texts: Sequence[str], length: int, fixed: bool):
-    return tokenizer(
-        list(texts),
-        padding="max_length" if fixed else True,
-        truncation=True,
-        max_length=length,
-        return_tensors="pt",
-    )
-
-
 def encode_with(engine, tokenizer, input_names, texts: Sequence[str], pipe: Pipeline) -> np.ndarray:
     """One pass of a pipeline's batching over `texts` with a built engine: tokenization
     included (lengths first where the strategy orders by them), answers in input order."""
-    from helpers.core.fidelity import mean_pool, normalize
-    from helpers.workloads.batching import Batch, plan, token_lengths_capped
+    from helpers.core.fidelity import normalize
+    from helpers.workloads.batching import Batch, plan, run_dataset, token_lengths_capped
 
     n, size = len(texts), pipe.batch_size
     if pipe.strategy in ("fixed", "unsorted"):  # arrival order: no length pass needed
@@ -345,33 +335,8 @@ def encode_with(engine, tokenizer, input_names, texts: Sequence[str], pipe: Pipe
     else:
         lengths, _ = token_lengths_capped(texts, tokenizer, pipe.max_length)
         batches = plan(lengths, pipe.strategy, size, pipe.max_length)
-    fixed = pipe.strategy == "fixed"
-
-    def tokenized(batch):
-        return _tokenize(tokenizer, [texts[i] for i in batch.indices], batch.length, fixed)
-
-    out = None
-    pool = None
-    if pipe.overlap and len(batches) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
-        pending = pool.submit(tokenized, batches[0])
-    try:
-        for i, batch in enumerate(batches):
-            if pool is not None:
-                enc = pending.result()
-                if i + 1 < len(batches):
-                    pending = pool.submit(tokenized, batches[i + 1])
-            else:
-                enc = tokenized(batch)
-            emb = mean_pool(engine({k: enc[k] for k in input_names}), enc["attention_mask"])
-            if out is None:
-                out = np.zeros((n, emb.shape[1]), dtype=np.float32)
-            out[batch.indices] = emb
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+    padding = "max_length" if pipe.strategy == "fixed" else True  # the others: to the batch's longest text
+    out = run_dataset(engine, texts, tokenizer, batches, input_names, padding=padding, overlap=pipe.overlap)
     return normalize(out) if pipe.normalize else out
 
 

@@ -6,6 +6,7 @@ Lengths are token counts with special tokens, truncated at the model's maximum l
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -104,23 +105,35 @@ def run_dataset(
     tokenizer,
     batches: list[Batch],
     input_names: Sequence[str],
+    *,
+    padding: bool | str = "max_length",
+    overlap: bool = False,
 ) -> np.ndarray:
-    """Mean-pooled embeddings of every text, in the dataset's original order."""
+    """Mean-pooled embeddings of every text, in the dataset's original order. Each batch is
+    padded to its planned length ("max_length") or to its longest text (True); with `overlap`,
+    a background thread tokenizes the next batch while the engine runs this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from helpers.core.fidelity import mean_pool
 
+    def tokenized(batch: Batch):
+        texts_of_batch = [texts[i] for i in batch.indices]
+        return tokenizer(texts_of_batch, padding=padding, truncation=True, max_length=batch.length, return_tensors="pt")
+
     out = None
-    for batch in batches:
-        enc = tokenizer(
-            [texts[i] for i in batch.indices],
-            padding="max_length",
-            truncation=True,
-            max_length=batch.length,
-            return_tensors="pt",
-        )
-        emb = mean_pool(run_batch({k: enc[k] for k in input_names}), enc["attention_mask"])
-        if out is None:
-            out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
-        out[batch.indices] = emb
+    with ThreadPoolExecutor(1, thread_name_prefix="tokenize") if overlap else nullcontext() as pool:
+        pending = pool.submit(tokenized, batches[0]) if pool and batches else None
+        for i, batch in enumerate(batches):
+            if pool:
+                enc = pending.result()
+                if i + 1 < len(batches):
+                    pending = pool.submit(tokenized, batches[i + 1])
+            else:
+                enc = tokenized(batch)
+            emb = mean_pool(run_batch({k: enc[k] for k in input_names}), enc["attention_mask"])
+            if out is None:
+                out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
+            out[batch.indices] = emb
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
