@@ -10,6 +10,7 @@ from transformers import AutoTokenizer, RobertaConfig, RobertaModel
 
 from helpers.core.fidelity import cosines
 from helpers.pipeline import Pipeline, excluded_nodes, make_variant_file
+from helpers.report import recommend_pipeline
 from helpers.report.takeaways_pipeline import pipeline_takeaway
 from helpers.studies import pipeline as study
 from helpers.workloads.corpora import load_corpus
@@ -45,8 +46,16 @@ def test_round_trip_through_json(minilm_files, tmp_path):
     _, folder = minilm_files
     local = tmp_path / "files"
     shutil.copytree(folder, local)
-    pipe = Pipeline("minilm", "ort-int8-skip-ffn-down", "token_budget", 4, 64, overlap=True,
-                    onnx_file=str(local / "ort-int8-skip-ffn-down.onnx"), info={"speedup": 2.0})  # fmt: skip
+    pipe = Pipeline(
+        "minilm",
+        "ort-int8-skip-ffn-down",
+        "token_budget",
+        4,
+        64,
+        overlap=True,
+        onnx_file=str(local / "ort-int8-skip-ffn-down.onnx"),
+        info={"speedup": 2.0},
+    )
     path = pipe.to_json(tmp_path / "recommended_pipeline.json")
     stored = json.loads(path.read_text())
     assert stored["onnx_file"] == "files/ort-int8-skip-ffn-down.onnx"  # relative: the folder can move
@@ -70,8 +79,16 @@ def test_a_corpus_smaller_than_the_batch_and_every_layout():
 
 def test_a_model_without_token_type_ids(tmp_path):
     folder = tmp_path / "tiny-roberta"
-    config = RobertaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, type_vocab_size=1, pad_token_id=0, max_position_embeddings=130)  # fmt: skip
+    config = RobertaConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        type_vocab_size=1,
+        pad_token_id=0,
+        max_position_embeddings=130,
+    )
     RobertaModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(minilm_dir(), model_input_names=["input_ids", "attention_mask"]).save_pretrained(
         folder
@@ -86,16 +103,45 @@ def test_a_model_without_token_type_ids(tmp_path):
 
 
 def _corpus_rows(cosines_by_name: dict) -> pd.DataFrame:
-    rows = [{"stage": "corpus", "candidate": "naive", "variant": "eager", "status": "ok", "cosine_min": 1.0,
-             "recall_at_10": 1.0, "items_per_s": 10.0, "speedup": 1.0, "speedup_ci_low": 0.9, "speedup_ci_high": 1.1,
-             "waterfall_step": "naive"}]  # fmt: skip
+    rows = [
+        {
+            "stage": "corpus",
+            "candidate": "naive",
+            "variant": "eager",
+            "status": "ok",
+            "cosine_min": 1.0,
+            "recall_at_10": 1.0,
+            "items_per_s": 10.0,
+            "speedup": 1.0,
+            "speedup_ci_low": 0.9,
+            "speedup_ci_high": 1.1,
+            "waterfall_step": "naive",
+        }
+    ]
     for i, (name, cos) in enumerate(cosines_by_name.items()):
         ok = cos >= 0.999
-        rows.append({"stage": "corpus", "candidate": name, "variant": name.split()[0], "precision": "int8",
-                     "strategy": "sorted", "batch_size": 8, "layout": "threads", "threads": 2, "overlap": False,
-                     "status": "ok" if ok else "mismatch", "cosine_min": cos, "recall_at_10": 0.97,
-                     "items_per_s": 20.0 + i, "speedup": 2.0 + i, "speedup_ci_low": 1.8 + i, "speedup_ci_high": 2.2 + i,
-                     "n_texts": 40, "waterfall_step": "precision" if i == 0 else ""})  # fmt: skip
+        rows.append(
+            {
+                "stage": "corpus",
+                "candidate": name,
+                "variant": name.split()[0],
+                "precision": "int8",
+                "strategy": "sorted",
+                "batch_size": 8,
+                "layout": "threads",
+                "threads": 2,
+                "overlap": False,
+                "status": "ok" if ok else "mismatch",
+                "cosine_min": cos,
+                "recall_at_10": 0.97,
+                "items_per_s": 20.0 + i,
+                "speedup": 2.0 + i,
+                "speedup_ci_low": 1.8 + i,
+                "speedup_ci_high": 2.2 + i,
+                "n_texts": 40,
+                "waterfall_step": "precision" if i == 0 else "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -103,24 +149,26 @@ def test_no_pipeline_meets_the_floor(tmp_path):
     df = _corpus_rows({"ort-int8-pc sorted@8": 0.995, "ort-int8-skip-last sorted@8": 0.998})
     path = tmp_path / "recommended_pipeline.json"
     path.write_text("{}")  # an older recommendation must not survive
-    assert study.write_recommendation(df, path, {"model": "minilm"}, "machine") is None and not path.exists()
+    assert (
+        recommend_pipeline.write_recommendation(df, path, {"model": "minilm"}, "machine") is None and not path.exists()
+    )
     text = pipeline_takeaway(df, 0.999, 0.95)
     assert (
         text.startswith("No pipeline meets min_cosine 0.999")
         and "the closest is **ort-int8-skip-last sorted@8**" in text
     )
     assert "0.99800" in text
-    steps = study.waterfall(df)
+    steps = recommend_pipeline.waterfall(df)
     assert list(steps["waterfall_step"]) == ["naive"]
 
 
 def test_the_recommendation_is_the_fastest_that_meets_the_floor():
     df = _corpus_rows({"ort-int8-skip-ffn-down sorted@8": 0.9995, "ort-int8-pc sorted@8": 0.99})
-    best = study.recommended(df)
+    best = recommend_pipeline.recommended(df)
     assert best["candidate"] == "ort-int8-skip-ffn-down sorted@8"  # the faster one is below the floor
     text = pipeline_takeaway(df, 0.999, 0.95)
     assert "**ort-int8-skip-ffn-down**" in text and "**2.00x**" in text and "95% CI 1.80-2.20" in text
-    assert list(study.waterfall(df)["waterfall_step"]) == ["naive", "precision"]
+    assert list(recommend_pipeline.waterfall(df)["waterfall_step"]) == ["naive", "precision"]
 
 
 def test_the_report_reads_the_whole_pipeline():

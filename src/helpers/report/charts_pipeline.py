@@ -24,8 +24,9 @@ def pareto(df: pd.DataFrame, min_cosine: float):
     ax.scatter(gap, corpus["items_per_s"], s=size.fillna(40), c=colors, alpha=0.7, edgecolor="k", lw=0.5)
     for (_, r), x in zip(corpus.iterrows(), gap):
         mem = f", {r['peak_rss_mb']:.0f} MB" if pd.notna(r.get("peak_rss_mb")) else ""
-        ax.annotate(f"{r['candidate']}{mem}", (x, r["items_per_s"]), fontsize=6.5, xytext=(4, 3),
-                    textcoords="offset points")  # fmt: skip
+        ax.annotate(
+            f"{r['candidate']}{mem}", (x, r["items_per_s"]), fontsize=6.5, xytext=(4, 3), textcoords="offset points"
+        )
     ax.axvline(max(1 - min_cosine, 1e-8), color="C3", ls="--", lw=1, label=f"floor: cosine {min_cosine:g}")
     ax.set_xscale("log")
     ax.invert_xaxis()

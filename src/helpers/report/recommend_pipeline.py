@@ -73,10 +73,12 @@ def write_recommendation(df: pd.DataFrame, path: str | Path, params: dict, machi
         int(best["threads"]),
         bool(best["overlap"]),
         onnx_file=_artifact(params, best),
-        calibration_texts=sample_texts(params["corpus"], 2 * params["calibration_size"], params["text_column"],
-                                       params["encoding"], seed=1)[: params["calibration_size"]]
-        if best["variant"] == "ort-int8-static" else [],
-    )  # fmt: skip
+        calibration_texts=sample_texts(
+            params["corpus"], 2 * params["calibration_size"], params["text_column"], params["encoding"], seed=1
+        )[: params["calibration_size"]]
+        if best["variant"] == "ort-int8-static"
+        else [],
+    )
     pipe.info = {
         "candidate": best["candidate"],
         "floors": {"min_cosine": params["min_cosine"], "min_recall_at_10": params["min_recall_at_10"]},

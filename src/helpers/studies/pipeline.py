@@ -27,24 +27,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from helpers.core.fidelity import floor_message as _floor_message
-from helpers.core.fidelity import meets_floors as meets
-from helpers.core.fidelity import text_fidelity as fidelity
+from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
 from helpers.core.tables import SAMPLES
 from helpers.pipeline import PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
-from helpers.report.recommend_pipeline import (  # noqa: F401 (the notebook's calls)
-    NAIVE,
-    STEPS,
-    closest,
-    files_dir,
-    machine_label,
-    recommendation_note,
-    recommended,
-    results,
-    waterfall,
-    write_recommendation,
-)
-from helpers.workloads.corpora import sample_texts as corpus_texts
+from helpers.report.recommend_pipeline import NAIVE, files_dir, results
+from helpers.workloads.corpora import sample_texts
 
 TABLE = "07_pipeline"
 KEY = ["stage", "candidate"]
@@ -89,12 +76,13 @@ class Search:
         self.deadline = self.start + float(params["budget_s"])
         self.loaded = load_model(params["model"])
         self.max_length = min(int(params["max_length"]), self.loaded.max_length or params["max_length"])
-        self.texts = corpus_texts(
+        self.texts = sample_texts(
             params["corpus"], params["corpus_size"], params["text_column"], params["encoding"], seed=0
         )
         self.sample = self.texts[: min(params["probe_size"], len(self.texts))]
-        self.calibration = corpus_texts(params["corpus"], 2 * params["calibration_size"], params["text_column"],
-                                        params["encoding"], seed=1)[: params["calibration_size"]]  # fmt: skip
+        self.calibration = sample_texts(
+            params["corpus"], 2 * params["calibration_size"], params["text_column"], params["encoding"], seed=1
+        )[: params["calibration_size"]]
         self.cores = int(params["cores"]) or _logical_cores()
         self.files: dict[str, dict] = {}
         self.built: dict[str, Pipeline] = {}
@@ -158,16 +146,32 @@ class Search:
             if (
                 known is not None
                 and v != "eager"
-                and not meets(known, self.p["min_cosine"], self.p["min_recall_at_10"])
+                and not meets_floors(known, self.p["min_cosine"], self.p["min_recall_at_10"])
             ):
-                why = _floor_message(known, self.p["min_cosine"], self.p["min_recall_at_10"])
-                self._row("probe-variant", v, None, variant=v, precision=PRECISION[v], status="mismatch",
-                          source="02_quantization", message=f"pruned by 02_quantization: {why}",
-                          cosine_min=known["cosine_min"], recall_at_10=known["recall_at_10"])  # fmt: skip
+                why = floor_message(known, self.p["min_cosine"], self.p["min_recall_at_10"])
+                self._row(
+                    "probe-variant",
+                    v,
+                    None,
+                    variant=v,
+                    precision=PRECISION[v],
+                    status="mismatch",
+                    source="02_quantization",
+                    message=f"pruned by 02_quantization: {why}",
+                    cosine_min=known["cosine_min"],
+                    recall_at_10=known["recall_at_10"],
+                )
                 continue
             if self.left_s() <= 0:
-                self._row("probe-variant", v, None, variant=v, precision=PRECISION[v], status="skipped",
-                          message=f"budget_s {self.p['budget_s']:g} s spent before this probe")  # fmt: skip
+                self._row(
+                    "probe-variant",
+                    v,
+                    None,
+                    variant=v,
+                    precision=PRECISION[v],
+                    status="skipped",
+                    message=f"budget_s {self.p['budget_s']:g} s spent before this probe",
+                )
                 continue
             self.log(f"  probe {v}")
             self._probe_variant(v, size, reference)
@@ -177,8 +181,16 @@ class Search:
         made = self.make_file(v)
         pipe = None
         if made["status"] != "ok":
-            self._row("probe-variant", v, None, variant=v, precision=PRECISION[v], status="error",
-                      message=made["message"], make_s=made["seconds"])  # fmt: skip
+            self._row(
+                "probe-variant",
+                v,
+                None,
+                variant=v,
+                precision=PRECISION[v],
+                status="error",
+                message=made["message"],
+                make_s=made["seconds"],
+            )
             return
         try:
             pipe = self.pipeline(v, "sorted", size)
@@ -187,12 +199,20 @@ class Search:
         except Exception as exc:  # recorded on its row; the search goes on
             self._row("probe-variant", v, pipe, status="error", message=f"{type(exc).__name__}: {exc}")
             return
-        fid = fidelity(reference, out)
-        ok = meets(fid, self.p["min_cosine"], self.p["min_recall_at_10"])
-        self._row("probe-variant", v, pipe, n_texts=len(self.sample), items_per_s=len(self.sample) / (ms / 1e3),
-                  make_s=made["seconds"], source="probe", **fid, status="ok" if ok else "mismatch",
-                  message=made["message"] if ok else _floor_message(fid, self.p["min_cosine"],
-                                                                    self.p["min_recall_at_10"]))  # fmt: skip
+        fid = text_fidelity(reference, out)
+        ok = meets_floors(fid, self.p["min_cosine"], self.p["min_recall_at_10"])
+        self._row(
+            "probe-variant",
+            v,
+            pipe,
+            n_texts=len(self.sample),
+            items_per_s=len(self.sample) / (ms / 1e3),
+            make_s=made["seconds"],
+            source="probe",
+            **fid,
+            status="ok" if ok else "mismatch",
+            message=made["message"] if ok else floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
+        )
 
     def passing(self) -> list[str]:
         """Variants that passed both floors on the sample, fastest first."""
@@ -209,13 +229,24 @@ class Search:
                     continue
                 pipe = self.pipeline(variant, s, b)
                 if self.left_s() <= 0:
-                    self._row("probe-batching", name, pipe, status="skipped",
-                              message=f"budget_s {self.p['budget_s']:g} s spent before this probe")  # fmt: skip
+                    self._row(
+                        "probe-batching",
+                        name,
+                        pipe,
+                        status="skipped",
+                        message=f"budget_s {self.p['budget_s']:g} s spent before this probe",
+                    )
                     continue
                 pipe.encode(self.sample[: 2 * b])  # warm-up at this batch size
                 ms, _ = _timed_pass(pipe, self.sample)
-                self._row("probe-batching", name, pipe, n_texts=len(self.sample),
-                          items_per_s=len(self.sample) / (ms / 1e3), source="probe")  # fmt: skip
+                self._row(
+                    "probe-batching",
+                    name,
+                    pipe,
+                    n_texts=len(self.sample),
+                    items_per_s=len(self.sample) / (ms / 1e3),
+                    source="probe",
+                )
         return self.rows("probe-batching")
 
     def knees(self) -> dict[str, int]:
@@ -288,7 +319,7 @@ class Search:
                     continue
                 if i == 0:  # warm-up (pools started, shapes seen), and the answers to check
                     reference = out if step == "naive" else reference
-                    checks[pipe.name] = fidelity(reference, out)
+                    checks[pipe.name] = text_fidelity(reference, out)
                 else:
                     samples[pipe.name].append(ms)
         for pipe, _ in plan:
@@ -301,13 +332,24 @@ class Search:
                 continue
             stats = summarize(samples[pipe.name])
             fid = checks[pipe.name]
-            ok = step == "naive" or meets(fid, self.p["min_cosine"], self.p["min_recall_at_10"])  # the reference
-            self._row("corpus", name, pipe, waterfall_step=step, n_texts=len(self.texts), passes=passes, **stats,
-                      items_per_s=len(self.texts) / (stats["p50_ms"] / 1e3), **fid, meets_floor=ok,
-                      **ratio_of_medians(base, samples[pipe.name]), status="ok" if ok else "mismatch",
-                      message="" if ok else _floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
-                      onnx_file=Path(pipe.onnx_file).name if pipe.onnx_file else "",
-                      **{SAMPLES: samples[pipe.name]})  # fmt: skip
+            ok = step == "naive" or meets_floors(fid, self.p["min_cosine"], self.p["min_recall_at_10"])  # the reference
+            self._row(
+                "corpus",
+                name,
+                pipe,
+                waterfall_step=step,
+                n_texts=len(self.texts),
+                passes=passes,
+                **stats,
+                items_per_s=len(self.texts) / (stats["p50_ms"] / 1e3),
+                **fid,
+                meets_floor=ok,
+                **ratio_of_medians(base, samples[pipe.name]),
+                status="ok" if ok else "mismatch",
+                message="" if ok else floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
+                onnx_file=Path(pipe.onnx_file).name if pipe.onnx_file else "",
+                **{SAMPLES: samples[pipe.name]},
+            )
         return self.rows("corpus")
 
     def _fit_budget(self, plan):
@@ -321,8 +363,13 @@ class Search:
             extras = [i for i, (_, s) in enumerate(keep) if not s]
             if extras:
                 pipe, _ = keep.pop(extras[-1])
-                self._row("corpus", pipe.name, pipe, status="skipped",
-                          message=f"not measured: budget_s {self.p['budget_s']:g} s would be exceeded")  # fmt: skip
+                self._row(
+                    "corpus",
+                    pipe.name,
+                    pipe,
+                    status="skipped",
+                    message=f"not measured: budget_s {self.p['budget_s']:g} s would be exceeded",
+                )
             elif passes > 1:
                 passes -= 1
             else:
@@ -377,10 +424,17 @@ class Search:
         """Memory columns written beside the corpus rows (a second row per candidate, stage memory)."""
         for _, r in df.iterrows():
             if not self.table.done(stage="memory", candidate=r["candidate"]):
-                self.table.append({"stage": "memory", "candidate": r["candidate"], "model": self.p["model"],
-                                   "peak_rss_mb": r["peak_rss_mb"], "memory_note": r["memory_note"],
-                                   "status": "ok" if pd.notna(r["peak_rss_mb"]) else "skipped",
-                                   "message": r["memory_note"]})  # fmt: skip
+                self.table.append(
+                    {
+                        "stage": "memory",
+                        "candidate": r["candidate"],
+                        "model": self.p["model"],
+                        "peak_rss_mb": r["peak_rss_mb"],
+                        "memory_note": r["memory_note"],
+                        "status": "ok" if pd.notna(r["peak_rss_mb"]) else "skipped",
+                        "message": r["memory_note"],
+                    }
+                )
 
     def rows(self, stage: str) -> pd.DataFrame:
         df = self.table.read()
@@ -437,8 +491,14 @@ def run_search(run, params: dict | None = None, log=print) -> pd.DataFrame:
         search.probe_batching(passing[0])
     else:
         for s in params["strategies"]:
-            search._row("probe-batching", s, None, strategy=s, status="skipped",
-                        message="no variant met the floors on the sample")  # fmt: skip
+            search._row(
+                "probe-batching",
+                s,
+                None,
+                strategy=s,
+                status="skipped",
+                message="no variant met the floors on the sample",
+            )
     log(f"{time.perf_counter() - search.start:.0f} s: the finalists on the whole corpus")
     search.measure_corpus(search.plan_finalists())
     log(f"{time.perf_counter() - search.start:.0f} s: memory of each in a fresh process")
