@@ -1,4 +1,4 @@
-"""Drawing helpers shared by the charts_<topic> modules: panels side by side, lines against
+"""Drawing helpers shared by the charts_<topic> modules: panels side by side, lines (with CIs) against
 batch size, crosses on flagged rows, and a figure that says why there is nothing to plot."""
 
 from __future__ import annotations
@@ -17,6 +17,20 @@ def mark_flagged(ax, sub, x, y):
     bad = sub[(sub["status"] == "mismatch") | sub.get("noisy", False).astype(bool)]
     if len(bad):
         ax.scatter(bad[x], bad[y], marker="x", color="k", s=30, zorder=5, label="noisy or mismatch")
+
+
+def ci_line(ax, rows: pd.DataFrame, x: str, y: str, low: str, high: str, label: str):
+    """One line of `y` against `x` with its 95% CI as error bars (`low`, `high` columns)."""
+    rows = rows.sort_values(x)
+    ax.errorbar(
+        rows[x],
+        rows[y],
+        yerr=[rows[y] - rows[low], rows[high] - rows[y]],
+        marker="o",
+        ms=3,
+        capsize=2,
+        label=label,
+    )
 
 
 def lines_by_batch(data: pd.DataFrame, panel: str, line: str, y: str, ylabel: str, width: float = 5.5):

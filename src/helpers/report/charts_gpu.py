@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.report.charts_common import lines_by_batch, per_model_axes
+from helpers.report.charts_common import ci_line, lines_by_batch, per_model_axes
 
 
 def _gpu_ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -36,16 +36,7 @@ def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
     fig, axes = per_model_axes(models)
     for ax, model in zip(axes, models):
         for engine, e in sub[sub["model"] == model].groupby("engine", sort=False):
-            e = e.sort_values("batch_size")
-            ax.errorbar(
-                e["batch_size"],
-                e["speedup"],
-                yerr=[e["speedup"] - e["speedup_ci_low"], e["speedup_ci_high"] - e["speedup"]],
-                marker="o",
-                ms=3,
-                capsize=2,
-                label=engine,
-            )
+            ci_line(ax, e, "batch_size", "speedup", "speedup_ci_low", "speedup_ci_high", engine)
         ax.axhline(1, color="0.4", lw=1, ls="--")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from helpers.core.tables import at_most_threads
-from helpers.report.charts_common import lines_by_batch, mark_flagged, per_model_axes
+from helpers.report.charts_common import ci_line, lines_by_batch, mark_flagged, per_model_axes
 
 
 def _sweep_slice(df: pd.DataFrame, part: str) -> pd.DataFrame:
@@ -35,16 +35,7 @@ def latency_vs(df: pd.DataFrame, x: str):
     for ax, model in zip(axes, models):
         sub = sl[sl["model"] == model]
         for engine, e in sub.groupby("engine", sort=False):
-            e = e.sort_values(x)
-            ax.errorbar(
-                e[x],
-                e["p50_ms"],
-                yerr=[e["p50_ms"] - e["ci_low_ms"], e["ci_high_ms"] - e["p50_ms"]],
-                marker="o",
-                ms=3,
-                capsize=2,
-                label=engine,
-            )
+            ci_line(ax, e, x, "p50_ms", "ci_low_ms", "ci_high_ms", engine)
         mark_flagged(ax, sub, x, "p50_ms")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
