@@ -102,25 +102,6 @@ def test_gpu_int8_claim_is_never_silently_tested():
         checks.c4({"04_gpu_sweep": None})
 
 
-def test_sorting_claim_reads_batch_16_and_64():
-    rows = []
-    for strategy, t16, t64 in (("unsorted", 1.0, 1.2), ("sorted", 1.0, 0.9)):
-        for bs, t in ((16, t16), (64, t64)):
-            rows.append(
-                {
-                    "distribution": "docstrings",
-                    "engine": "eager",
-                    "strategy": strategy,
-                    "batch_size": bs,
-                    "p50_ms": t * 1000,
-                    "n_texts": 1000,
-                    "status": "ok",
-                }
-            )
-    verdict, ours, _ = checks.c14({"05_sorting": pd.DataFrame(rows)})
-    assert verdict == report.HOLDS and "unsorted +20%, sorted -10%" in ours
-
-
 def tiny_tables():
     """Only bert-tiny, at 1 thread, batch 1 and 8 × 128 tokens: most claims cannot be tested."""
     cells = {(e, bs, 128): ms * bs for bs in (1, 8) for e, ms in (("eager", 10.0), ("torchscript", 9.0), ("ort", 5.0))}
