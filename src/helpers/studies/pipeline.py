@@ -299,7 +299,7 @@ class Search:
 
     def measure_corpus(self, plan: list[tuple[Pipeline, str]]) -> pd.DataFrame:
         """Interleaved passes of every planned pipeline over the whole corpus (stage corpus)."""
-        from helpers.core.timing import ratio_of_medians, summarize
+        from helpers.core.timing import timing_columns
 
         names = [p.name if s != "naive" else NAIVE for p, s in plan]
         if all(self.table.done(stage="corpus", candidate=n) for n in names):
@@ -330,7 +330,6 @@ class Search:
             if pipe.name in errors:
                 self._row("corpus", name, pipe, waterfall_step=step, status="error", message=errors[pipe.name])
                 continue
-            stats = summarize(samples[pipe.name])
             fid = checks[pipe.name]
             ok = step == "naive" or meets_floors(fid, self.p["min_cosine"], self.p["min_recall_at_10"])  # the reference
             self._row(
@@ -340,11 +339,9 @@ class Search:
                 waterfall_step=step,
                 n_texts=len(self.texts),
                 passes=passes,
-                **stats,
-                items_per_s=len(self.texts) / (stats["p50_ms"] / 1e3),
+                **timing_columns(samples[pipe.name], len(self.texts), baseline_ms=base, flag_noisy=False),
                 **fid,
                 meets_floor=ok,
-                **ratio_of_medians(base, samples[pipe.name]),
                 status="ok" if ok else "mismatch",
                 message="" if ok else floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
                 onnx_file=Path(pipe.onnx_file).name if pipe.onnx_file else "",
