@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from helpers.report import text
 from helpers.report.claim_rows import (
     Untestable,
     anchor_len,
@@ -26,9 +27,6 @@ from helpers.report.claim_rows import (
     trusted_table,
     widest,
 )
-from helpers.report.text import ci as _ci
-from helpers.report.text import less as _less
-from helpers.report.text import times as _x
 
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "cannot be tested here"
 
@@ -76,8 +74,8 @@ def c1(t):
         f"{model}, {n} tokens: {ours}",
         (
             f"ORT is the fastest of the three at {'every' if wins.all() else 'only some'} measured batch size "
-            f"({', '.join(str(b) for b in p.index[wins]) or 'none'}); its margin is {_x((p['eager'] / p['ort']).min())}–"
-            f"{_x((p['eager'] / p['ort']).max())} over eager, not the 50× of their setup"
+            f"({', '.join(str(b) for b in p.index[wins]) or 'none'}); its margin is {text.times((p['eager'] / p['ort']).min())}–"
+            f"{text.times((p['eager'] / p['ort']).max())} over eager, not the 50× of their setup"
         ),
     )
 
@@ -109,10 +107,10 @@ def c3(t):
     best = ort.loc[ort["speedup"].idxmax()]
     trt = df[df["engine"] == "ort-trt"]
     ok = _roughly(best.speedup, C3_ORT)
-    ours = f"best ORT: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}"
+    ours = f"best ORT: {best.engine} at batch {best.batch_size} × {best.seq_len}, {text.ci(best)}"
     if len(trt) and trt["speedup"].notna().any():
         t_best = trt.loc[trt["speedup"].idxmax()]
-        ours += f"; TensorRT: {_ci(t_best)}"
+        ours += f"; TensorRT: {text.ci(t_best)}"
         ok = ok and _roughly(t_best.speedup, C3_TENSORRT)
         note = ""
     else:
@@ -154,7 +152,7 @@ def c5(t):
         _verdict(gain >= C5_BATCHING_GAIN),
         (
             f"{model}, eager, {n} tokens: batching from {e['batch_size'].iloc[0]} to "
-            f"{e['batch_size'].iloc[-1]} raises items/s {_x(gain)}{spread}"
+            f"{e['batch_size'].iloc[-1]} raises items/s {text.times(gain)}{spread}"
         ),
         (
             "batching pays on this CPU"
@@ -187,12 +185,12 @@ def c6(t):
     mem = t.get("06_memory")
     has_mem = mem is not None and {"engine", "status", "inference_mb", "batch_size", "seq_len"} <= set(mem.columns)
     mem = mem[mem["status"] == "ok"].set_index("engine") if has_mem else pd.DataFrame()
-    ours = f"batch {r.batch_size} × {r.seq_len} input, {r.new_tokens} new tokens: {_ci(r)}"
+    ours = f"batch {r.batch_size} × {r.seq_len} input, {r.new_tokens} new tokens: {text.ci(r)}"
     ok = _roughly(r.speedup, C6_SPEEDUP)
     reason = f"{C6_SPEEDUP:g}× faster and {C6_MEMORY_RATIO:g}× less inference memory, each within a factor {ROUGHLY}"
     if {"torch", "ort-o3-int8"} <= set(mem.index):
         a, b = mem.loc["torch", "inference_mb"], mem.loc["ort-o3-int8", "inference_mb"]
-        ours += f"; inference memory at batch {mem.loc['torch', 'batch_size']} × {mem.loc['torch', 'seq_len']}: +{a:.1f} → +{b:.1f} MB ({_less(a, b)})"
+        ours += f"; inference memory at batch {mem.loc['torch', 'batch_size']} × {mem.loc['torch', 'seq_len']}: +{a:.1f} → +{b:.1f} MB ({text.less(a, b)})"
         ok = ok and _roughly(a / b, C6_MEMORY_RATIO)
     else:
         reason += "; the inference memory of torch and ort-o3-int8 was not measured, so that part is untested"
@@ -214,7 +212,7 @@ def _size_groups(ratio: pd.Series, df: pd.DataFrame, small: float, large: float,
     parts, ok = [], True
     for group, want, label in ((small_r, small, "small"), (large_r, large, "base-size")):
         if len(group):
-            parts.append(f"{label}: " + ", ".join(f"{m} {_x(v)}" for m, v in group.items()))
+            parts.append(f"{label}: " + ", ".join(f"{m} {text.times(v)}" for m, v in group.items()))
             ok = ok and _roughly(float(group.median()), want)
     return ok, f"{what} " + "; ".join(parts)
 
@@ -246,7 +244,7 @@ def c8(t):
         model, m = widest(df[df["n_params"] <= SMALL_PARAMS], "seq_len", ("ort", "ort-int8"), {"batch_size": 8})
         p = pivot(m, "seq_len")
         by_len = p["ort"] / p["ort-int8"]
-        ours += f"; {model} at batch 8 over lengths {by_len.index.min()}–{by_len.index.max()}: {_x(by_len.min())}–{_x(by_len.max())}"
+        ours += f"; {model} at batch 8 over lengths {by_len.index.min()}–{by_len.index.max()}: {text.times(by_len.min())}–{text.times(by_len.max())}"
         ok = ok and all(_roughly(v, C8_BY_LENGTH) for v in by_len)
     except Untestable:
         ours += "; no small-model length sweep"
@@ -269,13 +267,13 @@ def c9(t):
     if small.empty:
         raise Untestable(f"the batch sweep of {model} starts at batch {s.index.min()} (no batch 1–8)")
     ok = small.mean() > large.mean()
-    ours = f"{model}, {n} tokens: ORT over eager {_x(small.mean())} at batch 1–8, {_x(large.mean())} at 32–64"
+    ours = f"{model}, {n} tokens: ORT over eager {text.times(small.mean())} at batch 1–8, {text.times(large.mean())} at 32–64"
     p = pivot(m, "batch_size")
     if "ort-int8" in p:
         q = (p["ort"] / p["ort-int8"]).dropna()
         above, below = q[q.index > C9_INT8_FROM], q[q.index <= C9_INT8_FROM]
         if len(above) and len(below):
-            ours += f"; INT8 over ORT fp32 {_x(below.mean())} up to batch 32, {_x(above.mean())} above"
+            ours += f"; INT8 over ORT fp32 {text.times(below.mean())} up to batch 32, {text.times(above.mean())} above"
             ok = ok and above.mean() > below.mean()
     return _verdict(ok), ours, "ORT's edge is largest at small batch, and INT8's grows above batch 32"
 
@@ -291,7 +289,9 @@ def c10(t):
     trend = "grows" if grows else ("shrinks" if long_.speedup < short.speedup / C10_GROWS else "stays level")
     return (
         _verdict(grows),
-        (f"{model}, batch 8: ORT over eager {_ci(short)} at {s.index[0]} tokens, {_ci(long_)} at {s.index[-1]}"),
+        (
+            f"{model}, batch 8: ORT over eager {text.ci(short)} at {s.index[0]} tokens, {text.ci(long_)} at {s.index[-1]}"
+        ),
         f"ORT's advantage {trend} with length (more than 10% counts)",
     )
 
@@ -308,9 +308,7 @@ def c11(t):
     clear = (below["speedup_ci_low"] > 1).all() and (
         p.loc[below.index, "ort"] < p.loc[below.index, "torchscript"]
     ).all()
-    ours = (
-        f"{model}, {n} tokens: ORT over eager {_x(below['speedup'].min())}–{_x(below['speedup'].max())} below batch 32"
-    )
+    ours = f"{model}, {n} tokens: ORT over eager {text.times(below['speedup'].min())}–{text.times(below['speedup'].max())} below batch 32"
     if p.index.max() < C11_AT:
         return (
             _verdict(clear),
@@ -348,7 +346,7 @@ def c12(t):
         (
             f"{model}, {length} tokens: eager stops gaining 10% per doubling at batch "
             f"{knee_batch}; best per-item time {best.engine} at batch {best.batch_size}, "
-            f"{_x(gain)} over batch-{knee.index[0]} eager"
+            f"{text.times(gain)} over batch-{knee.index[0]} eager"
         ),
         f"{C12_GAIN:g}× (T4) to 28× (V100) over batch-1 PyTorch",
     )

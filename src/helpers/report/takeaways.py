@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.core.tables import at_most_threads, trusted
+from helpers.report import text
 from helpers.report.claim_checks import (
     C6_MEMORY_MIB,
     C6_MEMORY_RATIO,
@@ -12,8 +13,6 @@ from helpers.report.claim_checks import (
     per_item_change,
     per_item_change_text,
 )
-from helpers.report.text import ci as _ci
-from helpers.report.text import fmt_list as _fmt_list
 
 
 def export_takeaway(df: pd.DataFrame) -> str:
@@ -75,7 +74,7 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
                 head += f" {method}: {r.speedup:.2f}× ({r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f})."
         mism = sub[status == "mismatch"].index.tolist()
         if mism:
-            head += f" Outside tolerance (never recommended): {_fmt_list(mism)}."
+            head += f" Outside tolerance (never recommended): {text.fmt_list(mism)}."
         lines.append(head)
     for model, sub in variants.groupby("model", sort=False):
         sub = sub.set_index("method")
@@ -100,7 +99,7 @@ def _fastest(rows: pd.DataFrame) -> str:
         return "no engine besides eager was measured"
     best = others.loc[others["speedup"].idxmax()]
     verdict = "faster than" if best.speedup_ci_low > 1 else "not clearly faster than"
-    return f"**{best.engine}**, {_ci(best)} over eager ({verdict} eager)"
+    return f"**{best.engine}**, {text.ci(best)} over eager ({verdict} eager)"
 
 
 def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]:
@@ -125,8 +124,8 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
         short, long_ = s.loc[s["seq_len"].idxmin()], s.loc[s["seq_len"].idxmax()]
         trend = "grows" if long_.speedup > short.speedup else "shrinks"
         out["length"] = (
-            f"{largest}: ORT fp32 over eager is {_ci(short)} at {short.seq_len} tokens and "
-            f"{_ci(long_)} at {long_.seq_len} tokens: its advantage {trend} with length."
+            f"{largest}: ORT fp32 over eager is {text.ci(short)} at {short.seq_len} tokens and "
+            f"{text.ci(long_)} at {long_.seq_len} tokens: its advantage {trend} with length."
         )
     else:
         out["length"] = "ORT fp32 was not measured at several lengths."
@@ -138,7 +137,7 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
             f"{heatmap_model}: share of batch × length cells where each engine is faster than eager "
             f"(CI above 1): "
             + ", ".join(f"{e} {100 * v:.0f}%" for e, v in wins.sort_values(ascending=False).items())
-            + f". Largest speed-up: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}."
+            + f". Largest speed-up: {best.engine} at batch {best.batch_size} × {best.seq_len}, {text.ci(best)}."
         )
     else:
         out["heatmap"] = "No batch × length grid was measured (heatmap_model is empty or not among the models)."
@@ -171,7 +170,9 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
     one = one[one["batch_size"] == one["batch_size"].min()]
     out["size"] = (
         "At 1 thread and batch 1, ORT fp32 over eager by model size: "
-        + ", ".join(f"{r.model} ({r.n_params / 1e6:.0f}M) {_ci(r)}" for r in one.sort_values("n_params").itertuples())
+        + ", ".join(
+            f"{r.model} ({r.n_params / 1e6:.0f}M) {text.ci(r)}" for r in one.sort_values("n_params").itertuples()
+        )
         + "."
         if len(one)
         else "ORT fp32 was not measured at 1 thread."
@@ -218,7 +219,7 @@ def sorting_takeaway(df: pd.DataFrame, engine: str) -> str:
         if "sorted" in top.index and "speedup" in top:
             r = top.loc["sorted"]
             lines.append(
-                f"**{dist}** (batch {int(r.batch_size)}): sorted is {_ci(r)} over unsorted; padding waste "
+                f"**{dist}** (batch {int(r.batch_size)}): sorted is {text.ci(r)} over unsorted; padding waste "
                 f"{top.loc['unsorted', 'padding_waste']:.2f} unsorted vs {r.padding_waste:.2f} sorted; sorted runs at "
                 f"{r.over_ideal:.2f}× the ideal time of the real tokens alone."
             )
@@ -229,7 +230,7 @@ def sorting_takeaway(df: pd.DataFrame, engine: str) -> str:
         if len(bad):
             lines.append(
                 f"{dist}: answers differ from one-by-one for "
-                + _fmt_list(f"{r.strategy} at batch {r.batch_size} ({r.message})" for r in bad.itertuples())
+                + text.fmt_list(f"{r.strategy} at batch {r.batch_size} ({r.message})" for r in bad.itertuples())
                 + "."
             )
     return "\n\n".join(lines) or "Nothing was measured."
@@ -253,7 +254,7 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
     gen = gen.reindex(columns=list(dict.fromkeys([*gen.columns, *needed])))  # failed runs lack some
     recipe = _cell_rows(gen, "ort-o3-int8")
     if len(recipe):
-        parts = [f"batch {r.batch_size} × {r.seq_len} input: {_ci(r)}" for r in recipe.itertuples()]
+        parts = [f"batch {r.batch_size} × {r.seq_len} input: {text.ci(r)}" for r in recipe.itertuples()]
         lines.append(
             f"**ORT O3 + INT8 over PyTorch fp32** ({int(recipe['new_tokens'].iloc[0])} new tokens): "
             + "; ".join(parts)
@@ -287,8 +288,10 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
         measured = agreement[agreement["exact_match"].notna()] if "exact_match" in agreement else agreement.iloc[:0]
         exact = measured[measured["exact_match"] == 1.0]["engine"]
         lines.append(
-            f"Identical token sequences to PyTorch fp32: {_fmt_list(exact)}; "
-            + _fmt_list(f"{r.engine} {r.exact_match:.0%}" for r in measured[measured["exact_match"] < 1].itertuples())
+            f"Identical token sequences to PyTorch fp32: {text.fmt_list(exact)}; "
+            + text.fmt_list(
+                f"{r.engine} {r.exact_match:.0%}" for r in measured[measured["exact_match"] < 1].itertuples()
+            )
             + " for the others."
         )
         distinct = measured["reference_distinct_tokens"].max() if len(measured) else 0
@@ -300,7 +303,7 @@ def seq2seq_takeaway(gen: pd.DataFrame, memory: pd.DataFrame, agreement: pd.Data
         bad = agreement[agreement["status"] != "ok"]
         if len(bad):
             lines.append(
-                "Not trusted: " + _fmt_list(f"{r.engine} ({r.status}: {r.message})" for r in bad.itertuples()) + "."
+                "Not trusted: " + text.fmt_list(f"{r.engine} ({r.status}: {r.message})" for r in bad.itertuples()) + "."
             )
     return "\n\n".join(lines) or "Nothing was measured."
 
@@ -344,7 +347,7 @@ def gpu_takeaway(df: pd.DataFrame, fits: pd.DataFrame, seq_len: int) -> str:
         best = m.loc[m["speedup"].idxmax()] if m["speedup"].notna().any() else None
         if best is not None:
             lines.append(
-                f"Best speed-up over eager fp32: {best.engine} at batch {best.batch_size} × {best.seq_len}, {_ci(best)}."
+                f"Best speed-up over eager fp32: {best.engine} at batch {best.batch_size} × {best.seq_len}, {text.ci(best)}."
             )
         f = (
             fits[(fits["model"] == model) & fits["first_oom_batch"].notna()]
