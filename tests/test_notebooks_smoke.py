@@ -188,7 +188,17 @@ def check_07_pipeline(out):
     printed = json.dumps([c.get("outputs", []) for c in cells])
     assert "The fastest whole pipeline meeting min_cosine 0.99 and min_recall_at_10 0.95 is" in printed
     assert "the naive pipeline (eager fp32, one text at a time; 95% CI" in printed
-    return ["07_pareto", "07_waterfall"]
+    assert "At the looser floor min_cosine 0.95, the fastest is" in printed
+    times = pd.read_csv(out / "results" / "07_time.csv").set_index("candidate")
+    assert set(times.index) == set(corpus.index)  # every whole-corpus pipeline: timed, or why not
+    timed = times[times["status"] == "ok"]
+    assert "naive" in timed.index and (times.loc[times["status"] != "ok", "message"].str.len() > 0).all()
+    phases = timed[["lengths_ms", "tokenize_ms", "engine_ms", "other_ms"]].sum(axis=1)
+    assert ((phases - timed["total_ms"]).abs() < 0.02 * timed["total_ms"] + 0.5).all()
+    assert (timed["real_tokens"] <= timed["computed_tokens"]).all() and timed.loc["naive", "padding_share"] == 0
+    assert (timed["efficiency"] > 0).all()  # 00_environment ran first: its ceilings are there
+    assert "x the naive pipeline means a corpus pass of" in printed and "Removing one cost after another" in printed
+    return ["07_pareto", "07_waterfall", "07_time"]
 
 
 def check_08_report(out):

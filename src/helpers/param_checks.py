@@ -296,6 +296,8 @@ CHECKS: dict[str, Check] = {
     "max_gflop": _number(),
     "min_cosine": _number(0, 1, what=" (a cosine)"),
     "min_recall_at_10": _number(0, 1, what=" (a recall)"),
+    "relaxed_min_cosine": _number(0, 1, what=" (a cosine)"),
+    "target_speedup": _number(1, what=" (times the naive pipeline)"),
     "budget_s": _number(what=" (seconds)"),
     # models
     "model": _check_model,

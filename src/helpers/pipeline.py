@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -277,15 +278,18 @@ class Pipeline:
             pass
 
     # -- encoding -----------------------------------------------------------------------------
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of `texts`, one row per text in their order (float32)."""
+    def encode(self, texts: Sequence[str], phases: dict | None = None) -> np.ndarray:
+        """Embeddings of `texts`, one row per text in their order (float32). `phases`
+        (workloads.batching.new_phases()) gathers where the time went, in this process only."""
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         if self.layout == "processes" and self.threads > 1 and len(texts) > 1:
+            if phases is not None:
+                raise ValueError("phases are timed in one process; the 'processes' layout spreads the work")
             return self._encode_processes(texts)
         engine, loaded = self.engine(), self._load()
-        return encode_with(engine, loaded.tokenizer, loaded.input_names, texts, self)
+        return encode_with(engine, loaded.tokenizer, loaded.input_names, texts, self, phases)
 
     def _encode_processes(self, texts: list[str]) -> np.ndarray:
         if self._pool is None:
@@ -323,7 +327,9 @@ def _worker_encode(texts: list[str]) -> np.ndarray:
     return _WORKER.encode(texts)
 
 
-def encode_with(engine, tokenizer, input_names, texts: Sequence[str], pipe: Pipeline) -> np.ndarray:
+def encode_with(
+    engine, tokenizer, input_names, texts: Sequence[str], pipe: Pipeline, phases: dict | None = None
+) -> np.ndarray:
     """One pass of a pipeline's batching over `texts` with a built engine: tokenization
     included (lengths first where the strategy orders by them), answers in input order."""
     from helpers.core.fidelity import normalize
@@ -333,10 +339,15 @@ def encode_with(engine, tokenizer, input_names, texts: Sequence[str], pipe: Pipe
     if pipe.strategy in ("fixed", "unsorted"):  # arrival order: no length pass needed
         batches = [Batch(list(range(i, min(i + size, n))), pipe.max_length) for i in range(0, n, size)]
     else:
+        start = time.perf_counter()
         lengths, _ = token_lengths_capped(texts, tokenizer, pipe.max_length)
         batches = plan(lengths, pipe.strategy, size, pipe.max_length)
+        if phases is not None:
+            phases["lengths_s"] += time.perf_counter() - start
     padding = "max_length" if pipe.strategy == "fixed" else True  # the others: to the batch's longest text
-    out = run_dataset(engine, texts, tokenizer, batches, input_names, padding=padding, overlap=pipe.overlap)
+    out = run_dataset(
+        engine, texts, tokenizer, batches, input_names, padding=padding, overlap=pipe.overlap, phases=phases
+    )
     return normalize(out) if pipe.normalize else out
 
 

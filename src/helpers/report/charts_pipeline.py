@@ -59,3 +59,43 @@ def waterfall(steps: pd.DataFrame):
     ax.set_ylim(0, max(speed.max() + high.max(), 1) * 1.25)
     fig.suptitle("From the naive pipeline to the recommended one, step by step (each step measured)")
     return fig
+
+
+PHASES = [  # (column or derived name, label, colour)
+    ("lengths_ms", "length pass (tokenizer)", "C1"),
+    ("tokenize_ms", "tokenizing the batches", "C2"),
+    ("engine_real_ms", "engine on real tokens", "C0"),
+    ("engine_pad_ms", "engine on padding (by FLOP share)", "C9"),
+    ("other_ms", "the rest (Python, copies, normalizing)", "0.6"),
+]
+
+
+def time_breakdown(times: pd.DataFrame, target: float):
+    """Each timed pipeline's whole-corpus pass split into phases (ms, stacked bars), with the
+    pass time `target` times faster than the naive one as a dashed line."""
+    ok = times[times["status"] == "ok"].copy() if len(times) else times
+    fig, ax = plt.subplots(figsize=(8, 0.6 * max(len(ok), 2) + 2.4))
+    if not len(ok):
+        ax.text(0.5, 0.5, "no pipeline was timed phase by phase", ha="center", transform=ax.transAxes)
+        fig.suptitle("Where the time goes")
+        return fig
+    share = (ok["real_gflop"] / ok["computed_gflop"]).fillna(1.0)
+    ok["engine_real_ms"], ok["engine_pad_ms"] = ok["engine_ms"] * share, ok["engine_ms"] * (1 - share)
+    y = np.arange(len(ok))[::-1]
+    left = np.zeros(len(ok))
+    for column, label, colour in PHASES:
+        ax.barh(y, ok[column], left=left, color=colour, label=label, height=0.6)
+        left += ok[column].to_numpy()
+    for yi, total, (_, r) in zip(y, left, ok.iterrows()):
+        eff = f", engine at {r['efficiency']:.0%} of {r['precision']} GEMM rate" if pd.notna(r["efficiency"]) else ""
+        ax.text(total, yi, f" {total:.0f} ms{eff}", va="center", fontsize=7)
+    naive = ok[ok["candidate"] == "naive"]["total_ms"]
+    if len(naive):
+        ax.axvline(naive.iloc[0] / target, color="C3", ls="--", lw=1, label=f"{target:g}x faster than naive")
+    ax.set_yticks(y, ok["candidate"], fontsize=7)
+    ax.set_xlabel("ms per whole-corpus pass (one process, phases one after the other)")
+    ax.set_xlim(0, left.max() * 1.45)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=7, frameon=False)
+    fig.suptitle("Where the time goes: each pipeline's pass, phase by phase")
+    fig.tight_layout()
+    return fig

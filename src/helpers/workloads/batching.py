@@ -6,6 +6,7 @@ Lengths are token counts with special tokens, truncated at the model's maximum l
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -99,6 +100,14 @@ def padding(batches: list[Batch], lengths: Sequence[int], max_length: int) -> di
     }
 
 
+def new_phases() -> dict:
+    """Where one pass's time went, filled by `run_dataset` (and the length pass of
+    `helpers.pipeline.encode_with`): seconds tokenizing the batches, in the engine (mean
+    pooling included) and measuring lengths; each batch's (rows, padded length) as the engine
+    saw it, and each text's real length in tokens."""
+    return {"tokenize_s": 0.0, "engine_s": 0.0, "lengths_s": 0.0, "shapes": [], "lengths": []}
+
+
 def run_dataset(
     run_batch: Callable[[dict], np.ndarray],
     texts: Sequence[str],
@@ -108,17 +117,23 @@ def run_dataset(
     *,
     padding: bool | str = "max_length",
     overlap: bool = False,
+    phases: dict | None = None,
 ) -> np.ndarray:
     """Mean-pooled embeddings of every text, in the dataset's original order. Each batch is
     padded to its planned length ("max_length") or to its longest text (True); with `overlap`,
-    a background thread tokenizes the next batch while the engine runs this one."""
+    a background thread tokenizes the next batch while the engine runs this one. `phases`, when
+    given, gathers where the time went (see `new_phases`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from helpers.core.fidelity import mean_pool
 
     def tokenized(batch: Batch):
         texts_of_batch = [texts[i] for i in batch.indices]
-        return tokenizer(texts_of_batch, padding=padding, truncation=True, max_length=batch.length, return_tensors="pt")
+        start = time.perf_counter()
+        enc = tokenizer(texts_of_batch, padding=padding, truncation=True, max_length=batch.length, return_tensors="pt")
+        if phases is not None:
+            phases["tokenize_s"] += time.perf_counter() - start
+        return enc
 
     out = None
     with ThreadPoolExecutor(1, thread_name_prefix="tokenize") if overlap else nullcontext() as pool:
@@ -130,7 +145,12 @@ def run_dataset(
                     pending = pool.submit(tokenized, batches[i + 1])
             else:
                 enc = tokenized(batch)
+            start = time.perf_counter()
             emb = mean_pool(run_batch({k: enc[k] for k in input_names}), enc["attention_mask"])
+            if phases is not None:
+                phases["engine_s"] += time.perf_counter() - start
+                phases["shapes"].append(tuple(enc["input_ids"].shape))
+                phases["lengths"].extend(int(n) for n in enc["attention_mask"].sum(1))
             if out is None:
                 out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
             out[batch.indices] = emb
