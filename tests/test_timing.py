@@ -3,6 +3,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers.core import timing
 from helpers.core.timing import (
     NOISY_CV,
     bootstrap_median_ci,
@@ -133,3 +134,58 @@ def test_timing_columns_optional_columns():
     assert noisy["noisy"] is True and noisy["cv"] > NOISY_CV and "speedup" not in noisy
     plain = timing_columns([2.0, 2.0], items=2, tokens=10, flag_noisy=False)
     assert "noisy" not in plain and plain["items_per_s"] == pytest.approx(1000.0)
+
+
+def _noisy(spread: float, seed: int = 0, fake_ms: float = 10.0):
+    """A callable whose 'duration' is fake_ms x (1 + uniform noise of +-spread), read from a
+    patched clock: deterministic, and no real waiting."""
+    rng = np.random.default_rng(seed)
+    clock = {"ns": 0}
+
+    def fn():
+        clock["ns"] += int(fake_ms * 1e6 * (1 + rng.uniform(-spread, spread)))
+
+    return fn, clock
+
+
+def test_measure_stops_once_the_median_is_known_to_the_target(monkeypatch):
+    fn, clock = _noisy(0.10)
+    monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: clock["ns"])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["ns"] / 1e9)
+    t = timing.measure(fn, warmup=0, min_count=3, min_time_s=0, max_time_s=100, target_ci=0.02)
+    assert not t.capped and timing.relative_half_width(t.samples_ms) <= 0.02
+    assert 10 < t.samples_ms.size < 500  # +-10% noise needs tens of samples for +-2%, not thousands
+    cols = timing.timing_columns(t.samples_ms, 1, target_ci=0.02)
+    assert cols["ci_half_width"] <= 0.02 and not cols["ci_capped"]  # recorded as stopped
+    tighter = timing.measure(_noisy(0.10, seed=1)[0], warmup=0, min_count=3, min_time_s=0, max_time_s=100)
+    assert tighter.samples_ms.size >= 3  # without a target: min_count and min_time_s only
+
+
+def test_a_measurement_the_cap_stops_is_flagged(monkeypatch):
+    fn, clock = _noisy(0.50)
+    monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: clock["ns"])
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["ns"] / 1e9)
+    t = timing.measure(fn, warmup=0, min_count=3, min_time_s=0, max_time_s=0.1, target_ci=0.01)
+    assert t.capped and t.samples_ms.size == pytest.approx(10, abs=3)  # 0.1 s of ~10 ms calls
+    cols = timing.timing_columns(t.samples_ms, 1, target_ci=0.01)
+    assert cols["ci_half_width"] > 0.01 and cols["ci_capped"]
+    assert "ci_capped" not in timing.timing_columns(t.samples_ms, 1)  # no target, no flag
+
+
+def test_relative_half_width_of_known_samples():
+    assert timing.relative_half_width([10.0]) == float("inf")
+    assert timing.relative_half_width([10.0] * 30) == 0.0
+    x = [9.0, 9.5, 10.0, 10.5, 11.0]
+    low, high = bootstrap_median_ci(x)  # the interval the rows record
+    assert timing.relative_half_width(x) == pytest.approx((high - low) / 2 / 10.0) and 0 < high - low <= 2
+
+
+def test_a_speedup_whose_ci_holds_one_is_no_detectable_difference():
+    from types import SimpleNamespace
+
+    from helpers.report import text
+
+    same = SimpleNamespace(speedup=1.01, speedup_ci_low=0.96, speedup_ci_high=1.06)
+    assert text.ci(same) == "1.01× (95% CI 0.96–1.06: no detectable difference)"
+    faster = SimpleNamespace(speedup=1.2, speedup_ci_low=1.1, speedup_ci_high=1.3)
+    assert text.ci(faster) == "1.20× (95% CI 1.10–1.30)"

@@ -299,6 +299,7 @@ CHECKS: dict[str, Check] = {
     "relaxed_min_cosine": _number(0, 1, what=" (a cosine)"),
     "target_speedup": _number(1, what=" (times the naive pipeline)"),
     "budget_s": _number(what=" (seconds)"),
+    "target_ci": _number(0, 1, what=" (the 95% CI half-width as a share of the median, e.g. 0.02)"),
     # models
     "model": _check_model,
     "models": _check_model,

@@ -21,6 +21,10 @@ from helpers.core.tables import ProcessFailure, failure_status
 
 PRELOAD = ("helpers.backends.workers", "helpers.backends.engines")
 
+# Idle runtime threads spin for a while after a run before they block (ONNX Runtime ~40 ms): the
+# next measurer starts only after that, so it never shares the cores with a spinning neighbour.
+SETTLE_S = 0.05
+
 
 @dataclass
 class EngineSpec:

@@ -16,6 +16,15 @@ def ceilings_by_precision(ceilings: pd.DataFrame | None, threads: int) -> dict[s
     return {p: ceiling_for(ceilings, p, threads=threads) for p in ("fp32", "bf16", "int8", "fp16")}
 
 
+def nominal_by_precision(ceilings: pd.DataFrame | None, threads: int) -> dict[str, float]:
+    """The nominal peak per precision at `threads` from 00_ceilings' 'nominal' rows (empty if
+    00 did not compute them)."""
+    if ceilings is None or ceilings.empty:
+        return {}
+    rows = ceilings[(ceilings["kind"] == "nominal") & (ceilings["threads"] == threads) & (ceilings["status"] == "ok")]
+    return dict(zip(rows["precision"], rows["value"].astype(float)))
+
+
 def default_thread_counts(cores: int | None = None) -> list[int]:
     """1, 2, 4 ... and the machine's logical core count itself."""
     cores = cores or os.cpu_count() or 1

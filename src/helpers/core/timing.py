@@ -1,8 +1,12 @@
-"""Timing: warm-up, adaptive repeats, raw samples, robust statistics, speed-up ratios.
+"""Timing: warm-up, repeats until a target precision, raw samples, robust statistics,
+speed-up ratios.
 
 Every number the study prints about speed comes through `measure` (one engine, one
 configuration) and `ratio_of_medians` (speed-ups from measurements interleaved in time);
 `timing_columns` turns raw samples into a result row's timing columns, in every study.
+With `target_ci`, `measure` repeats until the 95% CI of the median is within that share of
+the median (or a cap is reached), so a tiny model is not timed thousands of times and a
+large one is not left at n = 6; rows record the achieved half-width and flag capped ones.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ STAT_COLUMNS = ("n", "mean_ms", "std_ms", "cv", "p50_ms", "p90_ms", "p99_ms", "m
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_MAX_N = 2000
 NOISY_CV = 0.10  # a measurement whose CV is above this is flagged as noisy
+TARGET_CI = 0.02  # default precision target: the 95% CI of the median within +-2% of it
 
 
 def bootstrap_median_ci(
@@ -49,6 +54,24 @@ def _order_statistic_median_ci(x: np.ndarray, confidence: float) -> tuple[float,
     return float(x[max(lo, 0)]), float(x[min(hi, x.size - 1)])
 
 
+def relative_half_width(samples) -> float:
+    """Half the width of the median's 95% CI as a share of the median: the interval the rows
+    record (`summarize`), so a measurement stopped at the target is recorded at it. Infinite
+    below 2 samples."""
+    x = np.asarray(samples, dtype=float)
+    if x.size < 2:
+        return float("inf")
+    low, high = bootstrap_median_ci(x)
+    median = float(np.percentile(x, 50))
+    return (high - low) / 2 / median if median > 0 else float("inf")
+
+
+def _check_due(n: int) -> bool:
+    """Check precision after every call up to 50 samples, then about every 10% more samples
+    (each check resamples the median: cheap at first, not after thousands of samples)."""
+    return n < 50 or n % max(n // 10, 1) == 0
+
+
 def summarize(samples_ms) -> dict:
     """Statistics of raw samples in ms: n, mean, std, CV, p50/p90/p99, min, 95% CI of the median."""
     x = np.asarray(samples_ms, dtype=float)
@@ -78,6 +101,7 @@ class Timing:
     samples_ms: np.ndarray
     cold_ms: float
     warmup: int = 0
+    capped: bool = False  # stopped by max_count / max_time_s before reaching target_ci
 
     @cached_property
     def stats(self) -> dict:
@@ -112,10 +136,13 @@ def measure(
     max_count: int = 10_000,
     max_time_s: float = 10.0,
     sync: Callable | None = None,
+    target_ci: float | None = None,
 ) -> Timing:
     """Time fn(): the first call is the cold start, `warmup` more calls are discarded, then
-    repeat until both `min_count` samples and `min_time_s` seconds are reached, stopping at
-    `max_count` samples or `max_time_s` seconds (whichever comes first, never below 1 sample).
+    repeat until `min_count` samples and `min_time_s` seconds are reached and, with
+    `target_ci`, the 95% CI of the median is within target_ci x the median; stopping at
+    `max_count` samples or `max_time_s` seconds (whichever comes first, never below 1 sample:
+    a stop before the target is `capped`).
     """
     if min_count < 1 or max_count < min_count:
         raise ValueError(f"measure: need 1 <= min_count <= max_count, got {min_count}, {max_count}")
@@ -124,14 +151,18 @@ def measure(
         _timed_call(fn, sync)
     samples: list[float] = []
     start = time.perf_counter()
+    precise = target_ci is None
     while True:
         samples.append(_timed_call(fn, sync))
         elapsed = time.perf_counter() - start
         enough = len(samples) >= min_count and elapsed >= min_time_s
-        capped = len(samples) >= max_count or elapsed >= max_time_s
-        if enough or capped:
+        if enough and not precise and _check_due(len(samples)):
+            precise = relative_half_width(samples) <= target_ci
+        if enough and precise:
             break
-    return Timing(np.array(samples), cold_ms, warmup)
+        if len(samples) >= max_count or elapsed >= max_time_s:
+            break
+    return Timing(np.array(samples), cold_ms, warmup, capped=not (enough and precise))
 
 
 def cuda_sync_for(device: str) -> Callable | None:
@@ -167,13 +198,24 @@ def ratio_of_medians(
 
 
 def timing_columns(
-    samples_ms, items: float, tokens: float | None = None, baseline_ms=None, *, flag_noisy: bool = True
+    samples_ms,
+    items: float,
+    tokens: float | None = None,
+    baseline_ms=None,
+    *,
+    flag_noisy: bool = True,
+    target_ci: float | None = None,
 ) -> dict:
     """A result row's timing columns from raw samples (ms per call, `items` texts and
-    `tokens` real tokens per call): the statistics of `summarize`, items_per_s and
-    tokens_per_s at the median, `noisy` (CV above NOISY_CV; left out with flag_noisy=False),
-    and with baseline samples the speed-up over them with its bootstrap CI."""
+    `tokens` real tokens per call): the statistics of `summarize`, `ci_half_width` (of the
+    median's 95% CI, a share of the median), items_per_s and tokens_per_s at the median,
+    `noisy` (CV above NOISY_CV; left out with flag_noisy=False), with `target_ci` the flag
+    `ci_capped` (the half-width missed the target: the cap stopped it first), and with
+    baseline samples the speed-up over them with its bootstrap CI."""
     columns = summarize(samples_ms)
+    columns["ci_half_width"] = (columns["ci_high_ms"] - columns["ci_low_ms"]) / 2 / columns["p50_ms"]
+    if target_ci is not None:
+        columns["ci_capped"] = bool(columns["ci_half_width"] > target_ci)
     per_s = 1e3 / columns["p50_ms"]
     columns["items_per_s"] = items * per_s
     if tokens is not None:

@@ -151,16 +151,24 @@ def latency_vs_model_size(df: pd.DataFrame):
 
 
 def efficiency_vs_ceiling(df: pd.DataFrame):
-    """Achieved GFLOP/s against work per call, with the measured ceilings as lines."""
+    """Achieved GFLOP/s against work per call, with the measured ceilings (dashed) and the
+    nominal peaks (dotted) as lines; rows above their measured ceiling are ringed in red."""
     sub = at_most_threads(df[df["gflops"].notna()])
     fig, ax = plt.subplots()
     if "ceiling_gflops" not in sub or sub["ceiling_gflops"].isna().all():
         ax.text(0.5, 0.5, "no ceilings from 00_environment at these thread counts", ha="center", transform=ax.transAxes)
     for engine, e in sub.groupby("engine", sort=False):
         ax.scatter(e["flops"] / 1e9, e["gflops"], s=12, label=engine)
+    above = sub[sub["efficiency"] > 1] if "efficiency" in sub else sub.iloc[0:0]
+    if len(above):  # never shown as if fine: the measured ceiling is below what these rows reach
+        label = "above the measured ceiling (measured too low)"
+        ax.scatter(above["flops"] / 1e9, above["gflops"], s=60, facecolors="none", edgecolors="red", label=label)
     ceilings = sub.groupby("precision")["ceiling_gflops"].max().dropna()
     for i, (precision, value) in enumerate(ceilings.items()):
         ax.axhline(value, color=f"C{i}", ls="--", lw=0.8, label=f"{precision} GEMM ceiling (00)")
+    nominal = sub.groupby("precision")["nominal_gflops"].max().dropna() if "nominal_gflops" in sub else pd.Series()
+    for i, (precision, value) in enumerate(nominal.items()):
+        ax.axhline(value, color=f"C{i}", ls=":", lw=0.8, label=f"{precision} nominal peak (ISA x clock)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("model GFLOP per call")

@@ -285,7 +285,7 @@ def ceilings_by_machine(runs: dict[str, Path]) -> pd.DataFrame:
         df = load_tables(d)["00_ceilings"]
         if df is None:
             continue
-        ok = df[df["status"] == "ok"]
+        ok = df[(df["status"] == "ok") & (df["kind"] != "nominal")]  # measured rates only
         best = ok.groupby(["kind", "library", "precision", "device", "unit"])["value"].max()
         out[label] = {f"{kind} {lib} {prec} ({dev}, {unit})": v for (kind, lib, prec, dev, unit), v in best.items()}
     return pd.DataFrame(out)

@@ -102,6 +102,40 @@ def _fastest(rows: pd.DataFrame) -> str:
     return f"**{best.engine}**, {text.ci(best)} over eager ({verdict} eager)"
 
 
+GEMM_BOUND_SHARE = 0.8  # the best engine of a precision should reach this share of its GEMM rate
+
+
+def _efficiency_text(eff: pd.DataFrame) -> str:
+    """The best efficiency per precision against the measured GEMM rate (and the nominal peak),
+    rows above the measured rate flagged, and a precision below GEMM_BOUND_SHARE named."""
+    parts, short = [], []
+    for precision, g in eff.groupby("precision", sort=False):
+        top = g.loc[g["efficiency"].idxmax()]
+        nominal = top.get("nominal_efficiency") if "nominal_efficiency" in g else float("nan")
+        of_nominal = f", {100 * nominal:.0f}% of its nominal peak" if nominal == nominal else ""
+        parts.append(
+            f"{precision}: {top.engine} on {top.model} at batch {top.batch_size} × {top.seq_len}, "
+            f"{top.gflops:.0f} GFLOP/s = {100 * top.efficiency:.0f}% of the measured GEMM rate{of_nominal}"
+        )
+        if top.efficiency < GEMM_BOUND_SHARE:
+            short.append(f"{precision} ({100 * top.efficiency:.0f}% at best)")
+    text = "Best efficiency per precision: " + "; ".join(parts) + "."
+    text += f" Median over all configurations: {100 * eff['efficiency'].median():.0f}%."
+    above = eff[eff["efficiency"] > 1]
+    if len(above):
+        text += (
+            f" **{len(above)} row(s) run above 00's measured GEMM rate** (up to {100 * above['efficiency'].max():.0f}%): "
+            "that rate was measured too low (one GEMM shape, one library) and is not the limit for them."
+        )
+    if short:
+        text += (
+            f" Below {GEMM_BOUND_SHARE:.0%} of the GEMM rate at every measured shape: {', '.join(short)}: "
+            "the largest shapes measured are not GEMM-bound enough (small matrices, attention and element-wise "
+            "work between the GEMMs), or the engine does not use the fastest kernels."
+        )
+    return text
+
+
 def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]:
     """One computed sentence under each chart of a sweep notebook."""
     ok = at_most_threads(trusted(df))
@@ -180,12 +214,7 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
     measured = df[(df["scope"] == "model") & (df["status"] == "ok")]
     eff = measured[measured["efficiency"].notna()] if "efficiency" in measured else measured.iloc[0:0]
     if len(eff):
-        top = eff.loc[eff["efficiency"].idxmax()]
-        out["efficiency"] = (
-            f"Best efficiency: {top.engine} on {top.model} at batch {top.batch_size} × {top.seq_len}, "
-            f"{top.gflops:.0f} GFLOP/s = {100 * top.efficiency:.0f}% of the {top.precision} GEMM ceiling. "
-            f"Median over all configurations: {100 * eff['efficiency'].median():.0f}%."
-        )
+        out["efficiency"] = _efficiency_text(eff)
     else:
         out["efficiency"] = "No ceilings from 00_environment: efficiency was not computed."
     mem = big.loc[big.groupby("engine")["flops"].idxmax()]

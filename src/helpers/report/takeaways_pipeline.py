@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from helpers.report import text
+
 
 def _floors(min_cosine: float, min_recall: float) -> str:
     return f"min_cosine {min_cosine:.10g} and min_recall_at_10 {min_recall:.10g}"
@@ -56,6 +58,8 @@ def _at_floor(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
     recall = "" if pd.isna(best.get("recall_at_10")) else f", recall@10 {best['recall_at_10']:.3f}"
     memory = f", peak RSS {best['peak_rss_mb']:.0f} MB" if pd.notna(best.get("peak_rss_mb")) else ""
     overlap = ", tokenization overlapped" if bool(best["overlap"]) else ""
+    if text.straddles_one(best["speedup_ci_low"], best["speedup_ci_high"]):
+        overlap += f" ({text.NO_DIFFERENCE} from the naive pipeline)"
     return (
         f"The fastest whole pipeline meeting {_floors(min_cosine, min_recall)} is **{best['variant']}** "
         f"({best['precision']}), {best['strategy']} batches of {int(best['batch_size'])}, "

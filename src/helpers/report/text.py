@@ -9,9 +9,19 @@ def times(value: float) -> str:
     return f"{value:.2f}×"
 
 
+NO_DIFFERENCE = "no detectable difference"
+
+
+def straddles_one(low: float, high: float) -> bool:
+    """A speed-up whose 95% CI holds 1: faster or slower cannot be told apart from noise."""
+    return low <= 1.0 <= high
+
+
 def ci(r) -> str:
-    """A row's speed-up with its 95% CI: 2.00× (95% CI 1.90–2.10)."""
-    return f"{r.speedup:.2f}× (95% CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f})"
+    """A row's speed-up with its 95% CI: 2.00× (95% CI 1.90–2.10), labelled when the CI
+    straddles 1: 1.01× (95% CI 0.96–1.06: no detectable difference)."""
+    label = f": {NO_DIFFERENCE}" if straddles_one(r.speedup_ci_low, r.speedup_ci_high) else ""
+    return f"{r.speedup:.2f}× (95% CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f}{label})"
 
 
 def less(before: float, after: float) -> str:

@@ -16,8 +16,8 @@ import pandas as pd
 
 from helpers.backends import engines
 from helpers.backends.variants import prepare_files
-from helpers.backends.workers import EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
-from helpers.core.machine import ceilings_by_precision
+from helpers.backends.workers import SETTLE_S, EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
+from helpers.core.machine import ceilings_by_precision, nominal_by_precision
 from helpers.core.tables import SAMPLES, failure_row
 from helpers.core.timing import timing_columns
 
@@ -28,11 +28,6 @@ BASELINE = "eager"
 
 
 CHECK_ROWS = 2
-
-
-# ONNX Runtime's idle threads spin ~40 ms after a run before they block: the next worker
-# starts measuring only after that, so it never shares the cores with a spinning neighbour.
-SETTLE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -124,8 +119,11 @@ def config_rows(
     real_tokens: int,
     flops: int,
     ceilings: dict[str, float],
+    target_ci: float | None = None,
+    nominal: dict[str, float] | None = None,
 ) -> list[dict]:
-    """One row per engine: statistics, speed-up over eager with CI, agreement, memory, efficiency."""
+    """One row per engine: statistics (the CI half-width flagged against `target_ci`), speed-up
+    over eager with CI, agreement, memory, efficiency."""
     base = results.get(BASELINE)
     base_ok = isinstance(base, list) and base
     reference = base[0].check if base_ok and base[0].check else None
@@ -138,8 +136,10 @@ def config_rows(
             rows.append({**row, **failure_row(outcome)})
             continue
         samples = pooled_samples(outcome)
-        timing = timing_columns(samples, config.batch_size, real_tokens, pooled_samples(base) if base_ok else None)
-        ceiling = ceilings.get(info.get("precision", "fp32"), math.nan)
+        baseline = pooled_samples(base) if base_ok else None
+        timing = timing_columns(samples, config.batch_size, real_tokens, baseline, target_ci=target_ci)
+        precision = info.get("precision", "fp32")
+        ceiling, peak = ceilings.get(precision, math.nan), (nominal or {}).get(precision, math.nan)
         achieved, share = efficiency(flops, timing["p50_ms"], ceiling)
         row.update(
             cold_ms=outcome[0].cold_ms,
@@ -149,6 +149,9 @@ def config_rows(
             gflops=achieved,
             ceiling_gflops=ceiling,
             efficiency=share,
+            nominal_gflops=peak,
+            nominal_efficiency=efficiency(flops, timing["p50_ms"], peak)[1],
+            above_ceiling=bool(share > 1),  # the measured ceiling is too low: it is not the limit
             status="ok",
             message="",
         )
@@ -312,9 +315,10 @@ class Sweep:
         results.update({n: self.failed[n] for n in item.engines if n in self.failed})
         info = {n: w.info for n, w in self.workers.items()}
         flops = encoder_flops(self.model_config, c.batch_size, c.seq_len)
-        for row in config_rows(
-            c, item.scope, results, info, real_tokens, flops, ceilings_by_precision(self.ceilings, c.threads)
-        ):
+        ceilings = ceilings_by_precision(self.ceilings, c.threads)
+        nominal = nominal_by_precision(self.ceilings, c.threads)
+        target = self.timing_kwargs.get("target_ci")
+        for row in config_rows(c, item.scope, results, info, real_tokens, flops, ceilings, target, nominal):
             if row["engine"] in item.engines:
                 self.table.append({**row, "n_params": self.n_params, "flops": flops})
         self._replace_dead_workers()

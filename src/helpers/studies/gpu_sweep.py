@@ -179,9 +179,11 @@ def config_rows(
     mask,
     n_params: int,
     device: str,
+    target_ci: float | None = None,
 ) -> list[dict]:
-    """One row per engine: statistics, throughput, speed-up over eager fp32 with CI, memory,
-    copy time, and agreement of this batch's output with eager fp32's."""
+    """One row per engine: statistics (CI half-width flagged against `target_ci`), throughput,
+    speed-up over eager fp32 with CI, memory, copy time, and agreement of this batch's output
+    with eager fp32's."""
     base = outcome.get(BASELINE, {})
     rows = []
     for name, result in outcome.items():
@@ -216,7 +218,13 @@ def config_rows(
             message="",
         )
         row.update(
-            timing_columns(samples, batch_size, real_tokens, base["timing"].samples_ms if "timing" in base else None)
+            timing_columns(
+                samples,
+                batch_size,
+                real_tokens,
+                base["timing"].samples_ms if "timing" in base else None,
+                target_ci=target_ci,
+            )
         )
         row[SAMPLES] = samples
         if "timing" in base:
@@ -269,6 +277,7 @@ def run_sweep(
             batch["attention_mask"],
             loaded.n_params,
             device,
+            timing_kwargs.get("target_ci"),
         )
         for row in rows:
             if row["status"] == "oom":
@@ -350,6 +359,7 @@ def measure_models(
     warmup_count: int,
     min_time_s: float,
     max_time_s: float,
+    target_ci: float | None = None,
 ) -> None:
     """The sweep of 04, one model at a time: build every engine on the device, check their
     fidelity on real text (unless a resumed run has it), measure every missing (batch,
@@ -361,7 +371,9 @@ def measure_models(
     from helpers.workloads.models import load_model
 
     texts = load_corpus().texts
-    timing_kwargs = dict(warmup=warmup_count, min_count=5, min_time_s=min_time_s, max_time_s=max_time_s)
+    timing_kwargs = dict(
+        warmup=warmup_count, min_count=5, min_time_s=min_time_s, max_time_s=max_time_s, target_ci=target_ci
+    )
     for model in models:
         loaded = load_model(model)
         built = build_all(engines, loaded, device, paths.artifacts_dir() / "04_gpu_sweeps")

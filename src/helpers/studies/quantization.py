@@ -105,7 +105,7 @@ def speed_rows(
                 **built[name].describe(),
                 "engine": name,
                 "cold_ms": t.cold_ms,
-                **timing_columns(t.samples_ms, batch_size, real_tokens, base),
+                **timing_columns(t.samples_ms, batch_size, real_tokens, base, target_ci=timing_kwargs.get("target_ci")),
                 SAMPLES: t.samples_ms,
             }
         )
@@ -224,9 +224,10 @@ def load_texts(corpus: str, text_column: str = "text", label_column: str = "", e
     return load_corpus(corpus, text_column=text_column, label_column=label_column or None, encoding=encoding)
 
 
-def timing(min_time_s: float) -> dict:
-    """The timing settings of every variant and round."""
-    return dict(warmup=1, min_count=3, min_time_s=min_time_s, max_time_s=max(10.0, 5 * min_time_s))
+def timing(min_time_s: float, target_ci: float | None = None) -> dict:
+    """The timing settings of every variant and round (until the median's 95% CI is within
+    target_ci of it, or the cap)."""
+    return dict(warmup=1, min_count=3, min_time_s=min_time_s, max_time_s=max(1.0, 5 * min_time_s), target_ci=target_ci)
 
 
 def pending_work(

@@ -101,7 +101,9 @@ def measure_cell(
     return outcome
 
 
-def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_len: int) -> list[dict]:
+def cell_rows(
+    outcome: dict, statuses: dict[str, dict], batch_size: int, input_len: int, target_ci: float | None = None
+) -> list[dict]:
     """One row per (engine, new tokens): statistics, time to first token (the 1-token call),
     per-token decode time (the rest, divided by the extra tokens), throughput, and the
     speed-up over PyTorch fp32 with a bootstrap CI."""
@@ -120,7 +122,7 @@ def cell_rows(outcome: dict, statuses: dict[str, dict], batch_size: int, input_l
             continue
         base = outcome.get((BASELINE, n))
         base_ms = base.samples_ms if base is not None and not isinstance(base, Exception) else None
-        timing = timing_columns(result.samples_ms, batch_size, batch_size * n, base_ms)
+        timing = timing_columns(result.samples_ms, batch_size, batch_size * n, base_ms, target_ci=target_ci)
         first = outcome.get((name, 1))
         ttft = first.median_ms if first is not None and not isinstance(first, Exception) else float("nan")
         row.update(
@@ -164,7 +166,7 @@ def measure_grid(
     for bs, n_in in progress(cells):
         batch = batch_of(loaded, texts, bs, n_in)
         outcome = measure_cell(built, batch, token_counts, rounds, timing_kwargs)
-        rows = cell_rows(outcome, statuses, bs, n_in)
+        rows = cell_rows(outcome, statuses, bs, n_in, timing_kwargs.get("target_ci"))
         table.append_new({"model": loaded.name, "threads": threads, **row} for row in rows)
 
 

@@ -66,6 +66,16 @@ def ideal_seconds(
     return real_tokens / (packed / (t.median_ms / 1e3))
 
 
+MIN_PASSES = 3  # timed passes before the precision target may stop a batch size early
+
+
+def _precise(samples: dict[str, list], target_ci: float | None) -> bool:
+    """Every strategy's median known to within target_ci (never, without a target)."""
+    from helpers.core.timing import relative_half_width
+
+    return target_ci is not None and all(relative_half_width(x) <= target_ci for x in samples.values())
+
+
 def measure_distribution(
     table,
     distribution: str,
@@ -78,8 +88,9 @@ def measure_distribution(
     passes: int,
     max_length: int,
     min_time_s: float,
+    target_ci: float | None = None,
 ) -> None:
-    """For every engine and batch size: `passes` timed passes of each strategy over the whole
+    """For every engine and batch size: up to `passes` timed passes of each strategy over the whole
     dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose answers
     are checked against one-by-one processing; rows go to `table` as each batch size ends."""
     from helpers.core.timing import timing_columns
@@ -99,6 +110,8 @@ def measure_distribution(
             plans = {s: plan(lengths, s, b, max_length) for s in strategies}
             samples, peaks, checks = {s: [] for s in strategies}, {s: 0.0 for s in strategies}, {}
             for p in range(passes + 1):
+                if p > min(MIN_PASSES, passes) and _precise(samples, target_ci):
+                    break
                 for s in strategies:
                     seconds, peak, out = time_pass(engine, texts, tokenizer, plans[s], input_names)
                     if p == 0:  # warm-up, and the answers to check
@@ -114,7 +127,12 @@ def measure_distribution(
                 if (s, b) not in todo:
                     continue
                 timing = timing_columns(
-                    samples[s], len(texts), pad[s]["real_tokens"], samples.get("unsorted"), flag_noisy=False
+                    samples[s],
+                    len(texts),
+                    pad[s]["real_tokens"],
+                    samples.get("unsorted"),
+                    flag_noisy=False,
+                    target_ci=target_ci,
                 )
                 seconds = timing["p50_ms"] / 1e3
                 row = {
@@ -212,6 +230,7 @@ def measure_datasets(
     passes: int,
     max_length: int,
     min_time_s: float,
+    target_ci: float | None = None,
 ) -> None:
     """`measure_distribution` over every dataset (rows a resumed run holds are kept), with a
     progress bar."""
@@ -230,4 +249,5 @@ def measure_datasets(
             passes,
             max_length,
             min_time_s,
+            target_ci,
         )
