@@ -33,6 +33,13 @@ def check_00_environment(out):
     env = json.loads((out / "results" / "environment.json").read_text())
     assert env["profile"] == "smoke" and env["notebooks"]["00_environment"]["gemm_size"] == 256
     assert set(ceilings["threads"]) == {1, 2}
+    nominal = ceilings[ceilings["kind"] == "nominal"]
+    assert set(nominal["precision"]) == {"fp32", "bf16", "int8"} and (nominal["message"].str.contains("clock")).all()
+    fp32 = nominal[(nominal["precision"] == "fp32") & (nominal["threads"] == 1)]["value"]
+    assert fp32.iloc[0] > 1 or fp32.isna().all()  # GFLOP/s, or no clock figure on this OS
+    check = pd.read_csv(out / "results" / "00_harness_check.csv").iloc[0]
+    assert check["worker_p50_ms"] > 0 and check["inprocess_p50_ms"] > 0 and check["ratio_ci_low"] <= check["ratio"]
+    assert "Harness self-check (bert-mini" in check["message"]
     return ["00_ceilings"]
 
 
@@ -88,6 +95,8 @@ def check_03_cpu_sweeps(out):
     assert model["max_abs_diff"].notna().all() and (model["p50_ms"] > 0).all()
     assert (df["tokens_per_s"] > df["items_per_s"]).all() and (df["peak_rss_mb"] > df["load_mb"]).all()
     assert model["efficiency"].notna().any()  # 00's ceilings were used where thread counts match
+    assert model["nominal_efficiency"].notna().any() and (model["above_ceiling"] == (model["efficiency"] > 1)).all()
+    assert df["ci_half_width"].between(0, 1).all() and (df["ci_capped"] == (df["ci_half_width"] > 0.1)).all()
     return [
         "03_latency_vs_batch",
         "03_latency_vs_length",

@@ -31,6 +31,7 @@ TABLES = (
     "06_memory",
     "06_agreement",
     "07_pipeline",
+    "00_harness_check",
 )
 
 

@@ -27,6 +27,21 @@ def tables_note(results_dir: str | Path, tables: dict) -> str:
     )
 
 
+def harness_note(tables: dict) -> str:
+    """00's harness self-check in one sentence, with what it means for the verdicts when the
+    worker harness and a plain loop disagree."""
+    df = tables.get("00_harness_check")
+    if df is None or not len(df):
+        return "00_environment's harness self-check is not in this run: the verdicts assume the harness is neutral."
+    row = df.iloc[-1]
+    if bool(row["agrees"]):
+        return str(row["message"])
+    return (
+        f"{row['message']} The verdicts above compare engines measured through the same harness, "
+        "so they stand; a figure compared across notebooks (worker processes against in-process loops) does not."
+    )
+
+
 def recommendations_view(recommendations: pd.DataFrame):
     """The recommendation table to display (rounded), or a note that there is nothing to
     recommend from."""

@@ -89,7 +89,7 @@ def harness_check(threads: int, timing: dict, rounds: int = 5) -> dict:
             local_ms += list(measure(lambda: local.run_prepared(prepared), **kwargs).samples_ms)
     ratio = ratio_of_medians(worker_ms, local_ms)  # worker median / in-process median
     low, high = ratio["speedup_ci_low"], ratio["speedup_ci_high"]
-    return {
+    row = {
         **shape,
         "threads": threads,
         "rounds": rounds,
@@ -102,8 +102,8 @@ def harness_check(threads: int, timing: dict, rounds: int = 5) -> dict:
         "ratio_ci_high": high,
         "agrees": bool(1 - AGREEMENT <= ratio["speedup"] <= 1 + AGREEMENT),
         "status": "ok",
-        "message": "",
     }
+    return row | {"message": harness_check_text(row)}  # the sentence 08_report quotes
 
 
 def measure_harness_check(table, thread_counts: list[int], timing: dict) -> pd.Series:
