@@ -1,16 +1,17 @@
 """The build cache (helpers.backends.cache): a file is built once per key and reused, a changed
 recipe or model builds a new entry, failures are cached, lost files are rebuilt, an interrupted
-build leaves nothing."""
+build leaves nothing, and the real export and quantization go through it."""
 
 import copy
 import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from helpers.backends import cache
+from helpers.backends import cache, export, quantize
 from helpers.workloads.models import load_model
 
 
@@ -141,3 +142,23 @@ def test_relative_paths_and_clear(own_cache):
     (own_cache / "notes.txt").write_text("not the cache's")
     assert cache.clear() == 2
     assert sorted(p.name for p in own_cache.iterdir()) == ["notes.txt"]
+
+
+def test_the_real_export_and_int8_quantization_go_through_the_cache(tiny):
+    plain = export.produce("onnx", tiny)
+    again = export.produce("onnx", tiny)
+    assert (plain.status, plain.cache, again.cache) == ("ok", "miss", "hit")
+    assert again.path == plain.path and again.row()["export_seconds"] == plain.seconds > 0
+    assert (again.node_count, again.warning_count, again.size_mb) == (
+        plain.node_count,
+        plain.warning_count,
+        plain.size_mb,
+    )
+    int8 = quantize.cached_variant(tiny, {"kind": "dynamic", "per_channel": True})
+    reused = quantize.cached_variant(tiny, {"kind": "dynamic", "per_channel": True, "op_types": None})
+    assert (int8.status, int8.cache, reused.cache) == ("ok", "miss", "hit"), int8.message
+    assert reused.path == int8.path and reused.seconds == int8.seconds and reused.row()["cache"] == "hit"
+    assert reused.details["per_channel"] is True and reused.size_mb < 0.5 * plain.size_mb
+    assert np.isfinite(quantize.smoke_run(reused.path)).all()  # a working file
+    per_tensor = quantize.cached_variant(tiny, {"kind": "dynamic", "per_channel": False})
+    assert per_tensor.cache == "miss" and per_tensor.path != int8.path
