@@ -10,10 +10,10 @@ KERNEL := inference-workbook
 
 .DEFAULT_GOAL := help
 NAME ?=
-.PHONY: help install study reference test lint lab lock clean
+.PHONY: help install study reference test lint lab lock clean clean-cache
 
 help: ## list the commands
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo "  PROFILE=smoke|quick|full selects the study profile (default: quick)"
 
 install: $(STAMP) ## create .venv and install the pinned stack and the project kernel
@@ -48,5 +48,8 @@ lock: install ## rewrite constraints.txt from the installed environment
 	  echo "onnxruntime-gpu==1.31.1"; echo "nvidia-ml-py==13.615.71"; } | awk '!seen[$$0]++' > constraints.new
 	mv constraints.new constraints.txt
 
-clean: ## remove runs/ (archived runs included) and artifacts/ (keeps your current results/ and figures/)
+clean: ## remove runs/ (archived runs included) and artifacts/ (keeps your current results/, figures/ and the build cache)
 	rm -rf runs artifacts
+
+clean-cache: ## empty the build cache of exported and quantized model files (cache/, or $WORKBOOK_CACHE)
+	PYTHONPATH=src $(PYTHON) -m helpers.backends.cache clear

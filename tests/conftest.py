@@ -1,4 +1,6 @@
-"""Every test writes below a temporary output root; caches go there too; no hub access."""
+"""Every test writes below a temporary output root; caches go there too (the build cache of
+model files is one temporary folder for the whole session, so notebooks of the smoke study
+reuse each other's files as a real run does); no hub access."""
 
 import os
 
@@ -20,6 +22,7 @@ def pytest_collection_modifyitems(items):
 def _isolated_outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("out")
     os.environ["WORKBOOK_OUT"] = str(root)
+    os.environ["WORKBOOK_CACHE"] = str(tmp_path_factory.mktemp("build-cache"))
     os.environ["XDG_CACHE_HOME"] = str(root / "cache")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(root / "inductor")
     for var in ("WORKBOOK_PROFILE", "WORKBOOK_RUN_ID", "WORKBOOK_HEADLESS"):

@@ -79,8 +79,8 @@ def test_catalogue_keeps_the_original_names():
 
 
 @pytest.mark.parametrize("name", CPU_ENGINES)
-def test_engine_agrees_with_eager_at_untraced_shapes(name, tiny, batches, references, tmp_path):
-    engine = engines.build_engine(name, tiny, threads=2, workdir=tmp_path)
+def test_engine_agrees_with_eager_at_untraced_shapes(name, tiny, batches, references):
+    engine = engines.build_engine(name, tiny, threads=2)
     shapes = ["3x40-padded"] if name == "compile" else list(batches)  # compile: 1 shape, it is slow
     for shape in shapes:
         out = engine(batches[shape])
@@ -91,16 +91,16 @@ def test_engine_agrees_with_eager_at_untraced_shapes(name, tiny, batches, refere
         assert check["status"] == "ok", (name, shape, check)
 
 
-def test_prepare_then_run_prepared_equals_call(tiny, batches, tmp_path):
+def test_prepare_then_run_prepared_equals_call(tiny, batches):
     for name in ("eager", "ort"):
-        engine = engines.build_engine(name, tiny, threads=1, workdir=tmp_path)
+        engine = engines.build_engine(name, tiny, threads=1)
         batch = batches["3x40"]
         prepared = engine.prepare(batch)
         np.testing.assert_array_equal(engine.to_numpy(engine.run_prepared(prepared)), engine(batch))
 
 
-def test_describe_reports_runtime_precision_graph_provider(tiny, tmp_path):
-    ort = engines.build_engine("ort-o3", tiny, threads=1, workdir=tmp_path).describe()
+def test_describe_reports_runtime_precision_graph_provider(tiny):
+    ort = engines.build_engine("ort-o3", tiny, threads=1).describe()
     assert ort == {
         "name": "ort-o3",
         "runtime": "onnxruntime",
@@ -112,7 +112,6 @@ def test_describe_reports_runtime_precision_graph_provider(tiny, tmp_path):
         "cold_start": "",
     }
     assert torch.get_num_threads() == 1  # torch and ORT threads are set together
-    assert list(tmp_path.iterdir()) == []  # the scratch export is gone once the session holds it
     int8 = engines.build_engine("torch-int8", tiny, threads=2).describe()
     assert (int8["runtime"], int8["precision"], int8["provider"], int8["threads"]) == ("torch", "int8", "cpu", 2)
     assert engines.build_engine("compile", tiny).describe()["cold_start"].startswith("compile")

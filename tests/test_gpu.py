@@ -42,13 +42,13 @@ class OomAbove(engines.TorchEngine):
         return super().run_prepared(prepared)
 
 
-def built_engines(tiny, tmp_path, limit=2):
+def built_engines(tiny, limit=2):
     eager = engines.build_engine("eager", tiny)
     fake = OomAbove(**{f.name: getattr(eager, f.name) for f in dataclasses.fields(eager)}, limit=limit)
     fake.name = "fragile"
     return {
         "eager": eager,
-        "ort": engines.build_engine("ort", tiny, workdir=tmp_path),
+        "ort": engines.build_engine("ort", tiny),
         "fragile": fake,
         "ort-trt": engines.EngineUnavailable("onnxruntime has no TensorrtExecutionProvider"),
     }
@@ -92,7 +92,7 @@ def test_cuda_branch_with_a_fake_device(tiny, texts, monkeypatch):
 
 
 def test_sweep_records_oom_skips_larger_batches_and_resumes(tiny, texts, tmp_path):
-    built = built_engines(tiny, tmp_path)
+    built = built_engines(tiny)
     table = ResultTable(tmp_path / "sweep.csv", KEY)
     configs = gpu.grid([1, 4, 8], [16, 600], tiny.max_length)
     assert configs == [(1, 16), (4, 16), (8, 16)]  # 600 is above the model's maximum

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer, RobertaConfig, RobertaModel
 
+from helpers.backends import export
+from helpers.backends.quantize import excluded_nodes
 from helpers.core.fidelity import cosines
-from helpers.pipeline import Pipeline, excluded_nodes, make_variant_file
+from helpers.pipeline import Pipeline, make_variant_file
 from helpers.report import recommend_pipeline
 from helpers.report.takeaways_pipeline import pipeline_takeaway
 from helpers.studies import pipeline as study
@@ -20,22 +22,19 @@ TEXTS = load_corpus().texts[:30]
 
 
 @pytest.fixture(scope="module")
-def minilm_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pipeline-files")
+def minilm_files():
     loaded = load_model("minilm")
-    made = make_variant_file("ort-int8-skip-ffn-down", loaded, folder)
+    made = make_variant_file("ort-int8-skip-ffn-down", loaded)
     assert made["status"] == "ok" and made["excluded"] == 6, made  # one FFN down-projection per layer
-    return loaded, folder
+    return loaded, made["file"]
 
 
 def test_a_recipe_keeps_its_nodes_in_fp32_and_stays_within_the_floor(minilm_files):
-    loaded, folder = minilm_files
-    last = excluded_nodes(folder / "model.onnx", "last-layer")
+    loaded, file = minilm_files
+    last = excluded_nodes(export.produce("onnx", loaded).path, "last-layer")
     assert last and all("layer.5/" in n for n in last)
     reference = study.naive("minilm", 128, 2).encode(TEXTS)
-    pipe = Pipeline(
-        "minilm", "ort-int8-skip-ffn-down", "sorted", 8, 128, onnx_file=str(folder / "ort-int8-skip-ffn-down.onnx")
-    )
+    pipe = Pipeline("minilm", "ort-int8-skip-ffn-down", "sorted", 8, 128, onnx_file=file)
     out = pipe.encode(TEXTS)
     assert out.shape == reference.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
@@ -43,9 +42,10 @@ def test_a_recipe_keeps_its_nodes_in_fp32_and_stays_within_the_floor(minilm_file
 
 
 def test_round_trip_through_json(minilm_files, tmp_path):
-    _, folder = minilm_files
+    _, file = minilm_files
     local = tmp_path / "files"
-    shutil.copytree(folder, local)
+    local.mkdir()
+    shutil.copy(file, local / "ort-int8-skip-ffn-down.onnx")
     pipe = Pipeline(
         "minilm",
         "ort-int8-skip-ffn-down",
@@ -95,7 +95,7 @@ def test_a_model_without_token_type_ids(tmp_path):
     )
     assert load_model(str(folder)).input_names == ["input_ids", "attention_mask"]
     reference = study.naive(str(folder), 64, 1).encode(TEXTS[:12])
-    made = make_variant_file("ort-int8-matmul", load_model(str(folder)), tmp_path / "files")
+    made = make_variant_file("ort-int8-matmul", load_model(str(folder)))
     assert made["status"] == "ok", made
     for variant, file in (("ort-o2", ""), ("ort-int8-matmul", made["file"])):
         pipe = Pipeline(str(folder), variant, "sorted", 4, 64, onnx_file=file)

@@ -6,9 +6,10 @@ thread/process layout, answers in input order.
     vectors = pipe.encode(texts)  # (len(texts), dim) float32, rows in the order of texts
 
 A `Pipeline` is plain data (JSON-able): `variant` names the engine and precision (VARIANTS),
-with the quantization recipe that makes its ONNX file (RECIPES); the file is rebuilt from the
-recipe when missing. Embeddings are mean-pooled over real tokens (the project's sentence
-embedding, all-MiniLM-L6-v2's pooling), unit-normalized unless `normalize` is False.
+with the recipe that makes its ONNX file (RECIPES); the file comes from the build cache
+(helpers.backends.cache) and is rebuilt from the recipe when missing. Embeddings are
+mean-pooled over real tokens (the project's sentence embedding, all-MiniLM-L6-v2's pooling),
+unit-normalized unless `normalize` is False.
 07_pipeline searches these and writes the fastest one that meets its fidelity floors.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -65,96 +65,31 @@ def check_variant(name: str) -> None:
 
 
 # -- making the ONNX file of a variant --------------------------------------------------------
-_LAYER = re.compile(r"layers?[._/](\d+)[./]")
-
-
-def matmul_nodes(onnx_path: str | Path) -> list[str]:
-    import onnx
-
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    return [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm")]
-
-
-def excluded_nodes(onnx_path: str | Path, rule: str | None) -> list[str]:
-    """Names of the MatMul nodes a recipe keeps in fp32: 'last-layer' (the encoder's last
-    layer, found by the layer index in node names), 'ffn-down' (the FFN output projections,
-    whose input carries GELU outliers), 'attn-out' (the attention output projections)."""
-    from helpers.backends.quantize import down_projection_matmuls
-
-    if not rule:
-        return []
-    if rule == "ffn-down":
-        return down_projection_matmuls(onnx_path)
-    names = matmul_nodes(onnx_path)
-    if rule == "last-layer":
-        layers = [int(m.group(1)) for n in names if (m := _LAYER.search(n))]
-        return [n for n in names if layers and (m := _LAYER.search(n)) and int(m.group(1)) == max(layers)]
-    if rule == "attn-out":
-        return [n for n in names if re.search(r"attention[./]output|out_lin|attn[./]o(ut)?_?proj", n)]
-    raise ValueError(f"exclude={rule!r}; accepted: last-layer, ffn-down, attn-out")
-
-
-def make_variant_file(
-    variant: str, loaded, out_dir: str | Path, calibration_texts: Sequence[str] = (), calibration_size: int = 32
-) -> dict:
-    """The ONNX file of an ORT variant under out_dir (reused when present): {file, seconds,
-    status, message, excluded}. Never raises for a failed method (status error)."""
-    import time
-
+def make_variant_file(variant: str, loaded, calibration_texts: Sequence[str] = (), calibration_size: int = 32) -> dict:
+    """The ONNX file of an ORT variant, from the build cache (made once per model, recipe and
+    library versions, shared with 01-05 and every run): {file, seconds (the build's, also when
+    reused), cache (hit | miss), status, message, excluded (MatMuls kept fp32)}. Never raises
+    for a failed method (status error)."""
     from helpers.backends import export, quantize
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = RECIPES[variant]
-    out = out_dir / f"{variant}.onnx"
-    plain = out_dir / "model.onnx"
-    start = time.perf_counter()
-    row = {"file": str(out), "status": "ok", "message": "", "excluded": 0}
-    try:
-        if not plain.exists():
-            export.export_onnx(loaded, plain).raise_for_status()
-        excluded = excluded_nodes(plain, recipe.get("exclude"))
-        row["excluded"] = len(excluded)
-        if out.exists():
-            return {**row, "seconds": 0.0, "message": "reused"}
-        if recipe["kind"] == "optimize":
-            rec = export.optimize_onnx(plain, recipe["level"], out, **export.fusion_dims(loaded.config))
-            rec.raise_for_status()
-        elif recipe["kind"] == "static":
-            if not calibration_texts:
-                raise ValueError("static INT8 needs calibration texts")
-            rec = quantize.ort_static(
-                plain, out, list(calibration_texts), loaded.tokenizer, loaded.input_names, calibration_size
-            )
-            if rec.status != "ok":
-                raise RuntimeError(rec.message)
-        else:
-            _dynamic(plain, out, recipe, excluded)
-    except Exception as exc:  # recorded on the candidate's row
-        row.update(status="error", message=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    if recipe.get("exclude") and row["status"] == "ok" and not row["message"]:
-        row["message"] = f"{row['excluded']} MatMul node(s) kept in fp32 ({recipe['exclude']})"
-    return {**row, "seconds": time.perf_counter() - start}
-
-
-def _dynamic(plain: Path, out: Path, recipe: dict, excluded: list[str]) -> None:
-    import logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level, root.level = root.level, logging.ERROR
-    try:
-        quantize_dynamic(
-            plain,
-            out,
-            per_channel=recipe["per_channel"],
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=recipe["op_types"],
-            nodes_to_exclude=excluded or None,
-        )
-    finally:
-        root.setLevel(level)
+    recipe = dict(RECIPES[variant])
+    if recipe["kind"] == "optimize":
+        record = export.produce(f"onnx-{recipe['level']}", loaded)
+        if record.status == "ok":
+            record.message = ""  # the exporter's warnings are 01's business
+    else:
+        if recipe["kind"] == "static":
+            recipe["calibration_size"] = calibration_size
+        record = quantize.cached_variant(loaded, recipe, calibration_texts)
+    ok = record.status == "ok"
+    return {
+        "file": record.path or "",
+        "seconds": record.seconds,
+        "cache": record.cache or "",
+        "status": "ok" if ok else "error",
+        "message": record.message if ok else (record.message.splitlines() or [""])[0],
+        "excluded": record.details.get("excluded_nodes") or 0,
+    }
 
 
 # -- the pipeline -----------------------------------------------------------------------------
@@ -254,10 +189,7 @@ class Pipeline:
             self._engine = engines.build_engine(self.variant, loaded, threads=threads)
             return self._engine
         if not self.onnx_file or not Path(self.onnx_file).exists():
-            from helpers.core import paths
-
-            folder = paths.artifacts_dir() / "pipeline" / self.model.replace("/", "__")
-            made = make_variant_file(self.variant, loaded, folder, self.calibration_texts or _corpus_sample())
+            made = make_variant_file(self.variant, loaded, self.calibration_texts or _corpus_sample())
             if made["status"] != "ok":
                 raise RuntimeError(f"{self.variant}: {made['message']}")
             self.onnx_file = made["file"]

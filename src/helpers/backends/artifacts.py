@@ -4,12 +4,17 @@ quantized variant (02) and seq2seq ONNX directory (06) the study makes.
 A producer never raises on a failed method: its Artifact says `status="error"` (or
 "skipped") and why, so a notebook can tabulate failures beside successes;
 `raise_for_status()` turns a failure back into an exception. `row()` gives the columns of
-the table the artifact's `kind` goes to (ROW_LAYOUT), as each notebook has always written them.
+the table the artifact's `kind` goes to (ROW_LAYOUT), as each notebook has always written them,
+plus `cache` (hit or miss) for a file that came from the build cache (`cached_artifact`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from helpers.backends import cache
 
 # kind: (the name's column, the seconds' column, whether the path is a column, extra columns)
 ROW_LAYOUT = {
@@ -36,6 +41,7 @@ class Artifact:
     node_count: int | None = None
     fused_ops: dict[str, int] | int | None = None
     details: dict = field(default_factory=dict)
+    cache: str | None = None  # "hit" / "miss" for a file from the build cache; seconds: its build's
 
     def __post_init__(self) -> None:
         if self.kind not in ROW_LAYOUT:
@@ -63,9 +69,49 @@ class Artifact:
         row.update(self.details)
         if self.kind == "quantization":
             row["label"] = self.label
+        if self.cache is not None:
+            row["cache"] = self.cache
         return row
 
     def raise_for_status(self) -> "Artifact":
         if self.status != "ok":
             raise RuntimeError(f"{self.name} {self.kind} {self.status}: {self.message}")
         return self
+
+
+# what entry.json keeps of an Artifact, to give it back on a hit
+_KEPT = ("size_mb", "warning_count", "node_count", "fused_ops", "details")
+
+
+def _outcome(record: Artifact, folder: Path) -> dict:
+    """A producer's Artifact as the outcome of a cached build (see cache.cached)."""
+    inside = record.path and Path(record.path).resolve().is_relative_to(folder.resolve())
+    return {
+        "file": Path(record.path).resolve().relative_to(folder.resolve()).as_posix() if inside else None,
+        "status": record.status,
+        "message": record.message,
+        "seconds": record.seconds,
+        "info": {k: v for k, v in asdict(record).items() if k in _KEPT},
+    }
+
+
+def cached_artifact(fields: dict, produce: Callable[[Path], Artifact], kind: str, name: str) -> Artifact:
+    """The Artifact of a file from the build cache: `produce(folder)` makes it into `folder` on a
+    miss; on a hit it is given back from the entry, with the original build's seconds, size,
+    status, message and statistics, and `cache="hit"`. `kind` and `name` label the record."""
+    entry = cache.cached(fields, lambda folder: _outcome(produce(folder), folder))
+    info = entry.get("info") or {}
+    return Artifact(
+        kind,
+        name,
+        entry["path"],
+        entry["built_s"],
+        info.get("size_mb", float("nan")),
+        entry["status"],
+        entry["message"],
+        info.get("warning_count"),
+        info.get("node_count"),
+        info.get("fused_ops"),
+        info.get("details") or {},
+        cache=entry["cache"],
+    )

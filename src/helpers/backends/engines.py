@@ -9,7 +9,6 @@ last hidden state as float32 numpy, or `prepare` a batch once and time `run_prep
 from __future__ import annotations
 
 import copy
-import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from helpers.backends import export, onnxrt
-from helpers.core import fidelity, paths
+from helpers.core import fidelity
 from helpers.workloads.models import LoadedModel
 
 ENGINES = {
@@ -354,15 +353,10 @@ def ort_session(onnx_path: str | Path, device: str, threads: int, tensorrt: bool
     return session
 
 
-def _default_onnx(name: str, loaded: LoadedModel, workdir: Path) -> Path:
-    """Export the model and optimize it to the engine's level, into workdir."""
-    plain = export.export_onnx(loaded, workdir / "model.onnx").raise_for_status()
+def _default_onnx(name: str, loaded: LoadedModel) -> Path:
+    """The engine's graph from the build cache: the plain export, optimized to its level."""
     level = _ORT_LEVEL[name]
-    if level is None:
-        return Path(plain.path)
-    record = export.optimize_onnx(
-        plain.path, level, workdir / f"model-{level}.onnx", **export.fusion_dims(loaded.config)
-    )
+    record = export.produce("onnx" if level is None else f"onnx-{level}", loaded)
     if record.status == "skipped":
         raise EngineUnavailable(record.message)
     return Path(record.raise_for_status().path)
@@ -384,17 +378,14 @@ def _ort_engine(name: str, onnx_path: Path, device: str, threads: int) -> OrtEng
     )
 
 
-def _ort(name, loaded, device, threads, *, workdir: Path, onnx_path=None):
+def _ort(name, loaded, device, threads, *, onnx_path=None):
     if name in ("ort-fp16", "ort-trt"):
         _needs_cuda(name, device)
     if onnx_path is not None:
         return _ort_engine(name, Path(onnx_path), device, threads)
     if name not in _ORT_LEVEL:
         raise ValueError(f"{name} needs onnx_path= (a quantized graph, e.g. from 02_quantization)")
-    # A private scratch directory: engines built in parallel processes never share files,
-    # and the graphs are deleted once the session holds them in memory.
-    with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{name}-") as scratch:
-        return _ort_engine(name, _default_onnx(name, loaded, Path(scratch)), device, threads)
+    return _ort_engine(name, _default_onnx(name, loaded), device, threads)
 
 
 _BUILDERS = {
@@ -415,17 +406,16 @@ def build_engine(
     *,
     device: str = "cpu",
     threads: int | None = None,
-    workdir: str | Path | None = None,
     onnx_path: str | Path | None = None,
 ) -> Engine:
     """Build engine `name` (one of ENGINE_NAMES) for a loaded model.
 
     threads: torch intra-op threads and ORT intra_op_num_threads, set together (None: keep
     torch's current setting and give ORT the same). ORT engines run `onnx_path` as it is
-    when given (any .onnx: plain, optimized, quantized elsewhere); otherwise the model is
-    exported to a scratch directory under `workdir` (default: artifacts/engines) and
-    optimized to the engine's level ("ort" uses O2, the fused graph that keeps exact GELU);
-    pass onnx_path to reuse one export across engines. Raises EngineUnavailable
+    when given (any .onnx: plain, optimized, quantized elsewhere); otherwise the graph comes
+    from the build cache (helpers.backends.cache): the model's export, optimized to the
+    engine's level ("ort" uses O2, the fused graph that keeps exact GELU), made once and
+    shared by every engine, notebook and run. Raises EngineUnavailable
     when the engine cannot run here (CUDA-only engines on CPU, a missing ORT provider).
     """
     if name not in _BUILDERS:
@@ -436,9 +426,7 @@ def build_engine(
     threads = _threads(threads)
     if not name.startswith("ort"):
         return _BUILDERS[name](name, loaded, device, threads)
-    workdir = Path(workdir) if workdir is not None else paths.artifacts_dir() / "engines"
-    workdir.mkdir(parents=True, exist_ok=True)
-    return _ort(name, loaded, device, threads, workdir=workdir, onnx_path=onnx_path)
+    return _ort(name, loaded, device, threads, onnx_path=onnx_path)
 
 
 def _array(x: Any) -> np.ndarray:

@@ -4,6 +4,9 @@ API and CLI), and ONNX Runtime graph optimization levels O1-O4.
 Every export returns an `Artifact` of kind "export" (time, size, status, warnings; node
 counts and fused operators for ONNX graphs) instead of raising, so a notebook can tabulate
 failures and skips beside successes; `raise_for_status()` turns a failure back into an exception.
+`produce(fmt, loaded)` is how the studies get a format: from the build cache
+(helpers.backends.cache), made once per model, format and library versions; the functions
+below it write one file where they are told.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from typing import Any, Callable
 import onnx
 import torch
 
-from helpers.backends.artifacts import Artifact
+from helpers.backends import cache
+from helpers.backends.artifacts import Artifact, cached_artifact
 from helpers.workloads.models import LoadedModel, describe_model_name, minilm_dir
 
 OUTPUT_NAME = "last_hidden_state"
+OPSET = 17  # of every ONNX export the studies make
 LEVELS = ("O1", "O2", "O3", "O4")
 # Operators the ORT transformer optimizer (and quantizers) fuse subgraphs into.
 FUSED_OPS = (
@@ -182,7 +187,7 @@ def export_torchscript(loaded: LoadedModel, example: dict | None, path: str | Pa
 # ---------------------------------------------------------------- ONNX (torch exporter)
 
 
-def export_onnx(loaded: LoadedModel, path: str | Path, opset: int = 17) -> Artifact:
+def export_onnx(loaded: LoadedModel, path: str | Path, opset: int = OPSET) -> Artifact:
     """Legacy (TorchScript-based) torch.onnx.export: ORT's optimizer fuses Attention only on
     its graphs. Inputs are the model's own input names; batch and sequence axes are dynamic
     on every input and on the output `last_hidden_state`."""
@@ -324,19 +329,17 @@ def optimize_onnx(
         raise ValueError(f"level={level!r}; accepted: {LEVELS}")
     out_path = Path(out_path)
     if level == "O4" and not cuda_provider_available():
-        return Artifact(
-            "export",
-            f"onnx-{level}",
-            str(out_path),
-            status="skipped",
-            warning_count=0,
-            message="O4 (fp16) needs onnxruntime's CUDAExecutionProvider; this machine has none",
-        )
+        return _o4_skipped(str(out_path))
     return _record(
         f"onnx-{level}",
         out_path,
         lambda: _optimize(Path(onnx_path), level, out_path, model_type, num_heads, hidden_size),
     )
+
+
+def _o4_skipped(path: str | None) -> Artifact:
+    message = "O4 (fp16) needs onnxruntime's CUDAExecutionProvider; this machine has none"
+    return Artifact("export", "onnx-O4", path, status="skipped", warning_count=0, message=message)
 
 
 def fusion_dims(config: Any) -> dict:
@@ -348,22 +351,51 @@ def fusion_dims(config: Any) -> dict:
 # ---------------------------------------------------------------- every format, by name
 
 FORMATS = ("torchscript", "onnx", "optimum-api", "optimum-cli", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-O4")
+# the build cache's kind (folder) and recipe of each exported format; graph levels are "optimized"
+_KEYS = {
+    "torchscript": ("torchscript", {"example": "1x16"}, None),
+    "onnx": ("onnx", {"exporter": "torch.onnx", "dynamo": False}, OPSET),
+    "optimum-api": ("optimum-onnx", {"via": "api", "task": "feature-extraction"}, None),
+    "optimum-cli": ("optimum-onnx", {"via": "cli", "task": "feature-extraction"}, None),
+}
 
 
-def produce(fmt: str, loaded: LoadedModel, out_dir: str | Path, plain_onnx: str | Path | None = None) -> Artifact:
-    """Produce format `fmt` (one of FORMATS) of a model into out_dir. Graph levels are
-    optimized from `plain_onnx`, the legacy export (made here if not given)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _build(fmt: str, loaded: LoadedModel, folder: Path) -> Artifact:
     if fmt == "torchscript":
-        return export_torchscript(loaded, None, out_dir / "model.pt")
+        return export_torchscript(loaded, None, folder / "model.pt")
     if fmt == "onnx":
-        return export_onnx(loaded, out_dir / "model.onnx")
-    if fmt in ("optimum-api", "optimum-cli"):
-        record = export_optimum(loaded, out_dir / fmt, via=fmt.split("-")[1])
-        record.name = fmt
-        return record
+        return export_onnx(loaded, folder / "model.onnx", OPSET)
+    record = export_optimum(loaded, folder, via=fmt.split("-")[1])
+    record.name = fmt
+    return record
+
+
+def _optimized(loaded: LoadedModel, level: str) -> Artifact:
+    if level == "O4" and not cuda_provider_available():
+        return _o4_skipped(None)  # not cached: it says what this machine lacks
+    plain = produce("onnx", loaded)
+    if plain.status != "ok":
+        message = f"the plain ONNX export failed: {plain.message}"
+        return Artifact("export", f"onnx-{level}", None, status="error", message=message, warning_count=0)
+    dims = fusion_dims(loaded.config)
+    fields = cache.key_fields(loaded, "optimized", level=level, recipe={"model_type": "bert", **dims}, opset=OPSET)
+    return cached_artifact(
+        fields,
+        lambda folder: optimize_onnx(plain.path, level, folder / f"model-{level}.onnx", **dims),
+        kind="export",
+        name=f"onnx-{level}",
+    )
+
+
+def produce(fmt: str, loaded: LoadedModel) -> Artifact:
+    """Format `fmt` (one of FORMATS) of a model, from the build cache: made once per model,
+    format and library versions, then reused by every notebook and run. The record's `cache`
+    says "hit" or "miss" and its seconds are those of the build that made the file; a failed
+    build is cached as a failure. Graph levels are optimized from the cached plain ONNX export."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format={fmt!r}; accepted: {', '.join(FORMATS)}")
     if fmt.startswith("onnx-O"):
-        plain = plain_onnx or export_onnx(loaded, out_dir / "model.onnx").raise_for_status().path
-        return optimize_onnx(plain, fmt[-2:], out_dir / f"model-{fmt[-2:]}.onnx", **fusion_dims(loaded.config))
-    raise ValueError(f"format={fmt!r}; accepted: {', '.join(FORMATS)}")
+        return _optimized(loaded, fmt[-2:])
+    kind, recipe, opset = _KEYS[fmt]
+    fields = cache.key_fields(loaded, kind, recipe=recipe, opset=opset)
+    return cached_artifact(fields, lambda folder: _build(fmt, loaded, folder), kind="export", name=fmt)

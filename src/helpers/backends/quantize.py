@@ -1,9 +1,12 @@
 """Quantized and reduced-precision ONNX variants of an fp32 ONNX encoder.
 
 Every function reads an fp32 ONNX file (the UN-optimized legacy export: quantizing an
-ORT-optimized graph fails on fused operators) and writes a new file, returning a
-an `Artifact` of kind "quantization". Nothing raises on a failed method: the record says `status="error"` and
+ORT-optimized graph fails on fused operators) and writes a new file, returning an `Artifact`
+of kind "quantization". Nothing raises on a failed method: the record says `status="error"` and
 why, and a written file that onnxruntime cannot run on this machine is an error too.
+`cached_variant(loaded, recipe)` is how the studies get a variant: from the build cache
+(helpers.backends.cache), made from the cached plain export once per model, recipe and
+library versions.
 
 Torch-side variants (torch dynamic INT8, bf16) are built at run time by helpers.engines.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 import tempfile
 import time
 from collections import Counter
@@ -20,7 +24,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from helpers.backends.artifacts import Artifact
+from helpers.backends import cache, export
+from helpers.backends.artifacts import Artifact, cached_artifact
 from helpers.backends.export import size_mb
 from helpers.backends.onnxrt import cpu_session, session_options
 
@@ -176,21 +181,36 @@ def ort_dynamic_optimum(
     return _build("optimum_dynamic", out_path, produce, **details)
 
 
-def ort_dynamic(onnx_path: str | Path, out_path: str | Path, per_channel: bool, reduce_range: bool = False) -> Artifact:
+def ort_dynamic(
+    onnx_path: str | Path,
+    out_path: str | Path,
+    per_channel: bool,
+    reduce_range: bool = False,
+    *,
+    op_types: Sequence[str] | None = None,
+    exclude: str | None = None,
+) -> Artifact:
     """Dynamic INT8 with onnxruntime.quantization.quantize_dynamic: QInt8 weights, uint8
-    activations quantized at run time per batch."""
+    activations quantized at run time per batch. `op_types` limits the operators quantized
+    (None: every one ORT quantizes); `exclude` names a rule of `excluded_nodes` whose MatMuls
+    stay fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    excluded: list[str] = []  # filled inside produce(), so a bad file is recorded, not raised
+
     def produce() -> None:
+        excluded.extend(excluded_nodes(onnx_path, exclude))
         quantize_dynamic(
             Path(onnx_path),
             Path(out_path),
             per_channel=per_channel,
             reduce_range=reduce_range,
             weight_type=QuantType.QInt8,
+            op_types_to_quantize=list(op_types) if op_types else None,
+            nodes_to_exclude=excluded or None,
         )
 
-    return _build(
+    record = _build(
         "ort_dynamic",
         Path(out_path),
         produce,
@@ -200,6 +220,16 @@ def ort_dynamic(onnx_path: str | Path, out_path: str | Path, per_channel: bool, 
         activation_type="QUInt8",
         quant_format="QOperator",
     )
+    return _note_excluded(record, excluded, exclude)
+
+
+def _note_excluded(record: Artifact, excluded: list[str], rule: str | None) -> Artifact:
+    """The count of MatMuls kept fp32 in the record's details and, when nothing else is said, its message."""
+    if rule:
+        record.details["excluded_nodes"] = len(excluded)
+    if excluded and not record.message:
+        record.message = f"{len(excluded)} MatMul node(s) kept in fp32 ({rule})"
+    return record
 
 
 def calibration_subset(texts: Sequence[str], n: int) -> list[str]:
@@ -249,6 +279,33 @@ def down_projection_matmuls(onnx_path: str | Path) -> list[str]:
     return names
 
 
+_LAYER = re.compile(r"layers?[._/](\d+)[./]")
+
+
+def matmul_nodes(onnx_path: str | Path) -> list[str]:
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    return [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm")]
+
+
+def excluded_nodes(onnx_path: str | Path, rule: str | None) -> list[str]:
+    """Names of the MatMul nodes a recipe keeps in fp32: 'last-layer' (the encoder's last
+    layer, found by the layer index in node names), 'ffn-down' (the FFN output projections,
+    whose input carries GELU outliers), 'attn-out' (the attention output projections)."""
+    if not rule:
+        return []
+    if rule == "ffn-down":
+        return down_projection_matmuls(onnx_path)
+    names = matmul_nodes(onnx_path)
+    if rule == "last-layer":
+        layers = [int(m.group(1)) for n in names if (m := _LAYER.search(n))]
+        return [n for n in names if layers and (m := _LAYER.search(n)) and int(m.group(1)) == max(layers)]
+    if rule == "attn-out":
+        return [n for n in names if re.search(r"attention[./]output|out_lin|attn[./]o(ut)?_?proj", n)]
+    raise ValueError(f"exclude={rule!r}; accepted: last-layer, ffn-down, attn-out")
+
+
 def ort_static(
     onnx_path: str | Path,
     out_path: str | Path,
@@ -261,7 +318,7 @@ def ort_static(
     seq_len: int = 128,
     batch_size: int = 8,
     op_types: Sequence[str] | None = ("MatMul", "Gather"),
-    exclude_down_projections: bool = True,
+    exclude: str | None = "ffn-down",
 ) -> Artifact:
     """Static INT8 (QDQ, signed weights and activations, MinMax ranges) calibrated on
     `calibration_size` texts spread over `calibration_texts`, tokenized to `seq_len`.
@@ -269,7 +326,8 @@ def ort_static(
     Defaults, from measurements on all-MiniLM-L6-v2: MatMul (weights and activations) and
     Gather (the embedding tables, most of a small model's size) are quantized; every other
     operator (op_types=None) wrecks the embeddings (cosine ~0.1). The FFN down-projections
-    stay fp32 (`exclude_down_projections`): quantized, they alone cost ~0.1 of min cosine.
+    stay fp32 (`exclude`, a rule of `excluded_nodes`): quantized, they alone cost ~0.1 of min
+    cosine.
     `input_names` default to the graph's inputs.
 
     Speed: ORT's CPU provider fuses only the MatMuls whose output is quantized again into
@@ -285,8 +343,7 @@ def ort_static(
 
     def produce() -> None:
         names = list(input_names) if input_names is not None else onnx_input_names(onnx_path)
-        if exclude_down_projections:
-            excluded.extend(down_projection_matmuls(onnx_path))
+        excluded.extend(excluded_nodes(onnx_path, exclude))
         reader = TextCalibrationReader(texts, tokenizer, names, seq_len, batch_size)
         quantize_static(
             Path(onnx_path),
@@ -313,10 +370,7 @@ def ort_static(
         calibration_size=len(texts),
         calibration_seq_len=seq_len,
     )
-    record.details["excluded_nodes"] = len(excluded)
-    if excluded and not record.message:
-        record.message = f"{len(excluded)} FFN down-projection MatMuls kept in fp32"
-    return record
+    return _note_excluded(record, excluded, exclude)
 
 
 # ---------------------------------------------------------------- FP16
@@ -361,3 +415,81 @@ def fp16(onnx_path: str | Path, out_path: str | Path) -> Artifact:
             ops = ", ".join(f"{op} x{n}" for op, n in fallback.items())
             record.message = f"on CPU onnxruntime runs these in fp32 behind inserted Casts: {ops}"
     return record
+
+
+# ---------------------------------------------------------------- recipes, through the build cache
+
+# A recipe says how a variant file is made from the plain export: its kind (the method, and the
+# cache's folder) and options; absent options take these defaults, so equal files key equally.
+RECIPE_DEFAULTS = {
+    "dynamic": {"per_channel": True, "reduce_range": False, "op_types": None, "exclude": None},
+    "static": {
+        "per_channel": True,
+        "op_types": ["MatMul", "Gather"],
+        "exclude": "ffn-down",
+        "calibration_size": 128,
+        "seq_len": 128,
+        "batch_size": 8,
+    },
+    "fp16": {},
+    "optimum-dynamic": {"per_channel": True, "config": None},  # config None: this CPU's
+}
+_CACHE_KIND = {"dynamic": "dynamic-int8", "static": "static-int8", "fp16": "fp16", "optimum-dynamic": "optimum-int8"}
+_METHOD = {"dynamic": "ort_dynamic", "static": "ort_static", "fp16": "fp16", "optimum-dynamic": "optimum_dynamic"}
+
+
+def full_recipe(recipe: dict) -> dict:
+    """`recipe` with every option of its kind filled in; raises on an unknown kind or option."""
+    kind = recipe.get("kind")
+    if kind not in RECIPE_DEFAULTS:
+        raise ValueError(f"recipe kind={kind!r}; accepted: {', '.join(RECIPE_DEFAULTS)}")
+    unknown = set(recipe) - {"kind", *RECIPE_DEFAULTS[kind]}
+    if unknown:
+        raise ValueError(
+            f"unknown options {sorted(unknown)} of a {kind} recipe; accepted: {list(RECIPE_DEFAULTS[kind])}"
+        )
+    full = {"kind": kind, **RECIPE_DEFAULTS[kind], **recipe}
+    if kind == "optimum-dynamic" and full["config"] is None:
+        full["config"] = default_quant_config_name()  # in the key: another CPU, another file
+    if full.get("op_types"):
+        full["op_types"] = list(full["op_types"])
+    return full
+
+
+def _make(recipe: dict, plain: str, folder: Path, loaded, texts: list[str]) -> Artifact:
+    """Build a full recipe's file from the plain export into `folder`."""
+    kind, out = recipe["kind"], folder / "model.onnx"
+    if kind == "dynamic":
+        options = {k: recipe[k] for k in ("per_channel", "reduce_range")}
+        return ort_dynamic(plain, out, **options, op_types=recipe["op_types"], exclude=recipe["exclude"])
+    if kind == "static":
+        options = {k: recipe[k] for k in ("per_channel", "seq_len", "batch_size", "op_types", "exclude")}
+        size = recipe["calibration_size"]
+        return ort_static(plain, out, texts, loaded.tokenizer, loaded.input_names, size, **options)
+    if kind == "fp16":
+        return fp16(plain, out)
+    return ort_dynamic_optimum(plain, folder, recipe["per_channel"], recipe["config"])
+
+
+def cached_variant(loaded, recipe: dict, calibration_texts: Sequence[str] = ()) -> Artifact:
+    """The ONNX file of a quantization `recipe` (kind dynamic | static | fp16 | optimum-dynamic
+    and its options, see RECIPE_DEFAULTS) of a loaded model, from the build cache: made from
+    the cached plain export once per model, recipe (static: the calibration texts used too)
+    and library versions, then reused. The record's `cache` says "hit" or "miss"; its seconds
+    are those of the build. A failed build is cached as a failure; never raises for one."""
+    recipe = full_recipe(recipe)
+    kind, method = recipe["kind"], _METHOD[recipe["kind"]]
+    plain = export.produce("onnx", loaded)
+    if plain.status != "ok":
+        return variant_record(method, None, None, None, "error", f"the plain ONNX export failed: {plain.message}")
+    key = dict(recipe)
+    texts: list[str] = []
+    if kind == "static":
+        texts = calibration_subset(calibration_texts, recipe["calibration_size"])
+        if not texts:
+            return variant_record(method, None, None, None, "error", "static INT8 needs calibration texts")
+        key["calibration"] = cache.texts_digest(texts)
+    fields = cache.key_fields(loaded, _CACHE_KIND[kind], recipe=key, opset=export.OPSET)
+    return cached_artifact(
+        fields, lambda folder: _make(recipe, plain.path, folder, loaded, texts), kind="quantization", name=method
+    )

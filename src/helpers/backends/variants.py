@@ -1,5 +1,6 @@
 """Precision variants of a model (torch bf16/int8, ONNX fp32/INT8/fp16): make the file, build the
-engine, and the files an ORT engine of a sweep needs. best_int8_method reads 02's choice
+engine, and the files an ORT engine of a sweep needs. ONNX files come from the build cache
+(helpers.backends.cache), so 02, 03 and 05 share them. best_int8_method reads 02's choice
 from its result tables."""
 
 from __future__ import annotations
@@ -33,24 +34,14 @@ def best_int8_method(variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame
     return best, f"{best}: fastest ORT INT8 method within tolerance in 02_quantization"
 
 
-def prepare_files(
-    loaded, wanted: list[str], out_dir: Path, ort_level: str, int8_method: str, calibration_texts
-) -> dict[str, str]:
-    """ONNX files for the ORT engines among `wanted` (cached on disk between runs)."""
+def prepare_files(loaded, wanted: list[str], ort_level: str, int8_method: str, calibration_texts) -> dict[str, str]:
+    """ONNX files for the ORT engines among `wanted` ("ort": the graph at `ort_level`,
+    "ort-int8": `int8_method`), from the build cache; raises if one cannot be made."""
     files = {}
-    if not any(e.startswith("ort") for e in wanted):
-        return files
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plain = out_dir / "model.onnx"
-    if not plain.exists():
-        export.export_onnx(loaded, plain).raise_for_status()
     if "ort" in wanted:
-        level = out_dir / f"model-{ort_level}.onnx"
-        if not level.exists():
-            export.optimize_onnx(plain, ort_level, level, **export.fusion_dims(loaded.config)).raise_for_status()
-        files["ort"] = str(level)
+        files["ort"] = export.produce(f"onnx-{ort_level}", loaded).raise_for_status().path
     if "ort-int8" in wanted:
-        row = produce(int8_method, loaded, plain, out_dir, calibration_texts, 64)
+        row = produce(int8_method, loaded, calibration_texts, 64)
         if row["status"] != "ok":
             raise RuntimeError(f"{int8_method}: {row['message']}")
         files["ort-int8"] = row["file"]
@@ -73,6 +64,15 @@ METHODS = {
 
 
 TORCH_METHODS = ("eager", "torch-bf16", "torch-bf16-weights", "torch-int8")
+# how each ONNX method but ort-fp32 (the plain export itself) is made (quantize.full_recipe)
+RECIPES = {
+    "ort-int8-pt": {"kind": "dynamic", "per_channel": False},
+    "ort-int8-pc": {"kind": "dynamic", "per_channel": True},
+    "optimum-int8-pt": {"kind": "optimum-dynamic", "per_channel": False},
+    "optimum-int8-pc": {"kind": "optimum-dynamic", "per_channel": True},
+    "ort-int8-static": {"kind": "static", "per_channel": True},
+    "ort-fp16": {"kind": "fp16"},
+}
 
 
 def _state_dict_mb(model: torch.nn.Module) -> float:
@@ -83,10 +83,21 @@ def _state_dict_mb(model: torch.nn.Module) -> float:
         return path.stat().st_size / 2**20
 
 
-def produce(
-    method: str, loaded: LoadedModel, plain_onnx: Path, out_dir: Path, calibration_texts, calibration_size: int
-) -> dict:
-    """Make variant `method`; a row with its file (ONNX variants), size, time and status."""
+def _onnx_record(method: str, loaded: LoadedModel, calibration_texts, calibration_size: int):
+    if method == "ort-fp32":  # the plain export: nothing to quantize
+        plain = export.produce("onnx", loaded)
+        record = quantize.variant_record(method, plain.path, 0.0, plain.size_mb, plain.status)
+        record.message, record.cache = ("" if plain.status == "ok" else plain.message), plain.cache
+        return record
+    recipe = dict(RECIPES[method])
+    if recipe["kind"] == "static":
+        recipe["calibration_size"] = calibration_size
+    return quantize.cached_variant(loaded, recipe, calibration_texts)
+
+
+def produce(method: str, loaded: LoadedModel, calibration_texts, calibration_size: int) -> dict:
+    """Make variant `method`; a row with its file (ONNX variants, from the build cache), size,
+    time (quant_seconds: the build's, also when reused) and status, and `cache` (hit or miss)."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}; accepted: {', '.join(METHODS)}")
     if method in TORCH_METHODS:
@@ -99,20 +110,9 @@ def produce(
             "quant_seconds": 0.0,
             "status": "ok",
             "message": "",
+            "cache": "",
         }
-    out = out_dir / f"{method}.onnx"
-    if method == "ort-fp32":
-        record = quantize.variant_record(method, str(plain_onnx), 0.0, export.size_mb(plain_onnx), "ok")
-    elif method in ("ort-int8-pt", "ort-int8-pc"):
-        record = quantize.ort_dynamic(plain_onnx, out, per_channel=method.endswith("pc"))
-    elif method in ("optimum-int8-pt", "optimum-int8-pc"):
-        record = quantize.ort_dynamic_optimum(plain_onnx, out_dir / method, per_channel=method.endswith("pc"))
-    elif method == "ort-int8-static":
-        record = quantize.ort_static(
-            plain_onnx, out, calibration_texts, loaded.tokenizer, loaded.input_names, calibration_size=calibration_size
-        )
-    else:
-        record = quantize.fp16(plain_onnx, out)
+    record = _onnx_record(method, loaded, calibration_texts, calibration_size)
     return {
         "method": method,
         "file": record.path or "",
@@ -120,7 +120,8 @@ def produce(
         "quant_seconds": record.seconds,
         "status": record.status,
         "message": record.message,
-        "config": record.details["config"] or "",
+        "config": record.details.get("config") or "",
+        "cache": record.cache or "",
     }
 
 

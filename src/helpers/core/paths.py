@@ -2,7 +2,9 @@
 
 Inputs (notebooks, params, data) live in the project; outputs (results, figures, runs) live
 under one output root, the project by default, redirected with `WORKBOOK_OUT` or
-`set_out_root()` (the study runner's `--out`, and the tests).
+`set_out_root()` (the study runner's `--out`, and the tests). The build cache of model files
+is not an output of one run: it lives in the project (`cache/`), redirected with `WORKBOOK_CACHE`,
+so runs with different output roots share it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 OUT_ENV = "WORKBOOK_OUT"
 DATA_ENV = "WORKBOOK_DATA"
+CACHE_ENV = "WORKBOOK_CACHE"
 
 
 def _find_root() -> Path:
@@ -61,8 +64,14 @@ def runs_dir(profile: str) -> Path:
 
 
 def artifacts_dir() -> Path:
-    """Exported models and other large intermediates (ignored by git)."""
+    """06's seq2seq ONNX files (ignored by git); every other model file is in the build cache."""
     return _ensure(out_root() / "artifacts")
+
+
+def cache_dir() -> Path:
+    """The build cache of exported, optimized and quantized model files (helpers.backends.cache):
+    WORKBOOK_CACHE if set, else <project>/cache, whatever the output root."""
+    return _ensure(Path(os.environ[CACHE_ENV]).expanduser().resolve() if os.environ.get(CACHE_ENV) else ROOT / "cache")
 
 
 def data_dir() -> Path:

@@ -19,13 +19,6 @@ NAIVE = "naive"  # the candidate name of the naive pipeline (eager fp32, one tex
 STEPS = ("naive", "batching", "sorting", "engine", "precision", "layout")  # the waterfall, in order
 
 
-def files_dir(model: str) -> Path:
-    """Where 07_pipeline keeps the ONNX files of `model`'s variants."""
-    from helpers.core import paths
-
-    return paths.artifacts_dir() / "07_pipeline" / str(model).replace("/", "__")
-
-
 def results(df: pd.DataFrame) -> pd.DataFrame:
     """The table with each corpus row's memory (stage memory) merged onto it."""
     if df is None or not len(df):
@@ -72,7 +65,7 @@ def write_recommendation(df: pd.DataFrame, path: str | Path, params: dict, machi
         best["layout"],
         int(best["threads"]),
         bool(best["overlap"]),
-        onnx_file=_artifact(params, best),
+        onnx_file=_artifact(best),
         calibration_texts=sample_texts(
             params["corpus"], 2 * params["calibration_size"], params["text_column"], params["encoding"], seed=1
         )[: params["calibration_size"]]
@@ -111,11 +104,15 @@ def recommendation_note(written: Path | None) -> str:
     )
 
 
-def _artifact(params: dict, best: pd.Series) -> str:
+def _artifact(best: pd.Series) -> str:
+    """The absolute path of the recommended pipeline's ONNX file (the table holds it relative
+    to the build cache)."""
+    from helpers.backends import cache
+
     name = best.get("onnx_file")
     if not isinstance(name, str) or not name:
         return ""
-    return str(files_dir(params["model"]) / name)
+    return str(cache.resolve(name))
 
 
 def machine_label() -> str:

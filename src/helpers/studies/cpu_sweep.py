@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -234,7 +233,6 @@ class Sweep:
         timing_kwargs: dict,
         max_gflop: float,
         ceilings: pd.DataFrame | None,
-        files_dir: Path,
         ort_level: str,
         int8_method: str,
         calibration_texts,
@@ -242,7 +240,7 @@ class Sweep:
         self.table, self.texts, self.rounds, self.timing_kwargs = table, texts, rounds, timing_kwargs
         self.names = [BASELINE] + [n for n in names if n != BASELINE]
         self.scopes, self.max_gflop, self.ceilings = scopes, max_gflop, ceilings
-        self.files_dir, self.ort_level, self.int8_method = files_dir, ort_level, int8_method
+        self.ort_level, self.int8_method = ort_level, int8_method
         self.calibration_texts = calibration_texts
         self.group, self.workers, self.failed = None, {}, {}
 
@@ -278,14 +276,7 @@ class Sweep:
         self.tokenizer, self.model_config, self.n_params = loaded.tokenizer, loaded.config, loaded.n_params
         self.lengths = token_lengths(self.texts, loaded.tokenizer)
         try:
-            files = prepare_files(
-                loaded,
-                self.names,
-                self.files_dir / model.replace("/", "__"),
-                self.ort_level,
-                self.int8_method,
-                self.calibration_texts,
-            )
+            files = prepare_files(loaded, self.names, self.ort_level, self.int8_method, self.calibration_texts)
         except Exception as exc:  # the ORT engines of this model are recorded as errors
             files, ort_failure = {}, exc
         else:

@@ -3,9 +3,7 @@ with, and what does it cost?"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from helpers.backends import export
+from helpers.backends import cache, export
 from helpers.backends.engines import Engine, check_against_reference, engine_for_file
 from helpers.workloads.models import LoadedModel
 
@@ -30,21 +28,13 @@ def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, te
     return worst
 
 
-def export_and_check(
-    fmt: str,
-    loaded: LoadedModel,
-    reference: Engine,
-    out_dir: str | Path,
-    texts,
-    lengths,
-    shapes,
-    plain_onnx: str | Path | None = None,
-) -> dict:
-    """Produce one format, run the file it produced and check it against eager fp32 at
-    every shape: one result row (export cost, graph statistics, agreement, status)."""
-    record = export.produce(fmt, loaded, out_dir, plain_onnx)
+def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, texts, lengths, shapes) -> dict:
+    """Produce one format (from the build cache), run the file it produced and check it
+    against eager fp32 at every shape: one result row (export cost: the build's, also when
+    reused, with `cache` hit or miss; graph statistics, agreement, status)."""
+    record = export.produce(fmt, loaded)
     row = {k: v for k, v in record.row().items() if k != "path"}
-    row["file"] = Path(record.path).name if record.status == "ok" else ""
+    row["file"] = cache.relative(record.path) if record.status == "ok" else ""
     if record.status != "ok":
         return row
     engine = engine_for_file(fmt, record.path, loaded, threads=reference.threads)
@@ -76,9 +66,9 @@ def check_shapes(batch_sizes: list[int], seq_lens: list[int]) -> list[tuple[int,
 
 def export_models(table, models: list[str], formats: list[str], texts, shapes) -> None:
     """Produce and check every format of every model that the table does not hold yet; the
-    plain ONNX file, once produced, is the input of the optimized formats."""
+    files come from the build cache, where the plain ONNX export is the input of the
+    optimized formats."""
     from helpers.backends import engines
-    from helpers.core import paths
     from helpers.core.progress import track
     from helpers.workloads.corpora import token_lengths
     from helpers.workloads.models import load_model
@@ -87,11 +77,7 @@ def export_models(table, models: list[str], formats: list[str], texts, shapes) -
         loaded = load_model(model_name)
         reference = engines.build_engine("eager", loaded)
         lengths = token_lengths(texts, loaded.tokenizer)
-        out_dir = paths.artifacts_dir() / "01_export" / model_name.replace("/", "__")
-        plain = out_dir / "model.onnx"
         todo = [f for f in formats if not table.done(model=model_name, format=f)]
         for fmt in track(todo, desc=f"export {model_name}"):
-            row = export_and_check(
-                fmt, loaded, reference, out_dir, texts, lengths, shapes, plain if plain.exists() else None
-            )
+            row = export_and_check(fmt, loaded, reference, texts, lengths, shapes)
             table.append({"model": model_name, "model_label": loaded.label, "n_params": loaded.n_params, **row})

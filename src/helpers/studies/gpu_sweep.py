@@ -85,13 +85,13 @@ class OomTracker:
         return None
 
 
-def build_all(names: list[str], loaded, device: str, workdir) -> dict[str, Any]:
+def build_all(names: list[str], loaded, device: str) -> dict[str, Any]:
     """Every engine on `device`, or the exception that stopped it (EngineUnavailable: the
     piece is missing here, recorded as skipped; anything else: an error)."""
     built: dict[str, Any] = {}
     for name in names:
         try:
-            built[name] = engine_lib.build_engine(name, loaded, device=device, workdir=workdir)
+            built[name] = engine_lib.build_engine(name, loaded, device=device)
         except Exception as exc:
             built[name] = exc
     return built
@@ -365,7 +365,6 @@ def measure_models(
     fidelity on real text (unless a resumed run has it), measure every missing (batch,
     length) configuration, then free the engines and return the cached GPU memory to the
     device (`torch.cuda.empty_cache`) before the next model is loaded."""
-    from helpers.core import paths
     from helpers.core.progress import track
     from helpers.workloads.corpora import load_corpus
     from helpers.workloads.models import load_model
@@ -376,7 +375,7 @@ def measure_models(
     )
     for model in models:
         loaded = load_model(model)
-        built = build_all(engines, loaded, device, paths.artifacts_dir() / "04_gpu_sweeps")
+        built = build_all(engines, loaded, device)
         if any(not fidelity_table.done(model=model, engine=e) for e in engines):
             fidelity_table.append_new(fidelity_rows(built, loaded, texts[:fidelity_size]))
         configs = grid(batch_sizes, seq_lens, loaded.max_length)

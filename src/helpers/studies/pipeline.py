@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from helpers.backends import cache
 from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
 from helpers.core.tables import SAMPLES
 from helpers.pipeline import PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
-from helpers.report.recommend_pipeline import NAIVE, files_dir, results
+from helpers.report.recommend_pipeline import NAIVE, results
 from helpers.studies import pipeline_time
 from helpers.workloads.corpora import sample_texts
 
@@ -69,10 +69,10 @@ def _timed_pass(pipe: Pipeline, texts: Sequence[str]) -> tuple[float, np.ndarray
 class Search:
     """Everything 07_pipeline measures, for one model and corpus (see the module doc)."""
 
-    def __init__(self, table, params: dict, files_dir: Path, log=print):
+    def __init__(self, table, params: dict, log=print):
         from helpers.workloads.models import load_model
 
-        self.table, self.p, self.files_dir, self.log = table, params, Path(files_dir), log
+        self.table, self.p, self.log = table, params, log
         self.start = time.perf_counter()
         self.deadline = self.start + float(params["budget_s"])
         self.loaded = load_model(params["model"])
@@ -124,11 +124,9 @@ class Search:
 
     def make_file(self, variant: str) -> dict:
         if variant in TORCH_VARIANTS:
-            return {"status": "ok", "message": "", "seconds": 0.0, "file": ""}
+            return {"status": "ok", "message": "", "seconds": 0.0, "file": "", "cache": ""}
         if variant not in self.files:
-            self.files[variant] = make_variant_file(
-                variant, self.loaded, self.files_dir, self.calibration, self.p["calibration_size"]
-            )
+            self.files[variant] = make_variant_file(variant, self.loaded, self.calibration, self.p["calibration_size"])
         return self.files[variant]
 
     # -- stage 1: probes ------------------------------------------------------------------------
@@ -188,6 +186,7 @@ class Search:
                 status="error",
                 message=made["message"],
                 make_s=made["seconds"],
+                make_cache=made["cache"],
             )
             return
         try:
@@ -206,6 +205,7 @@ class Search:
             n_texts=len(self.sample),
             items_per_s=len(self.sample) / (ms / 1e3),
             make_s=made["seconds"],
+            make_cache=made["cache"],
             source="probe",
             **fid,
             status="ok" if ok else "mismatch",
@@ -350,7 +350,7 @@ class Search:
                 meets_floor=ok,
                 status="ok" if ok else "mismatch",
                 message="" if ok else floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
-                onnx_file=Path(pipe.onnx_file).name if pipe.onnx_file else "",
+                onnx_file=cache.relative(pipe.onnx_file) if pipe.onnx_file else "",
                 **{SAMPLES: samples[pipe.name]},
             )
         return self.rows("corpus")
@@ -486,7 +486,7 @@ def run_search(run, params: dict | None = None, log=print) -> pd.DataFrame:
     notebook's parameters (default `run.params`, what its `parameters` cell declares)."""
     params = dict(run.params if params is None else params)
     table = run.table(TABLE, key=KEY)
-    search = Search(table, params, files_dir(params["model"]), log)
+    search = Search(table, params, log)
     log(f"{time.perf_counter() - search.start:.0f} s: probing variants")
     search.probe_variants()
     passing = search.passing()

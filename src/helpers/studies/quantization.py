@@ -3,9 +3,7 @@ on real text."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from helpers.backends import engines, export, quantize
+from helpers.backends import cache, engines, export, quantize
 from helpers.backends.variants import TORCH_METHODS, build, produce
 from helpers.core.memory import ProcessMemory, in_fresh_process
 from helpers.core.tables import SAMPLES
@@ -125,17 +123,15 @@ def classification_task(model: str, corpus, n: int):
 
 
 class ModelVariants:
-    """Everything 02_quantization does for one model: produce each variant once, check and
-    score it against eager fp32, then time them together; rows go to the two tables."""
+    """Everything 02_quantization does for one model: produce each variant once (ONNX files
+    from the build cache, shared with the other notebooks and runs), check and score it
+    against eager fp32, then time them together; rows go to the two tables."""
 
-    def __init__(self, model: str, out_dir: Path, seq_len: int, fidelity_texts, task=None):
+    def __init__(self, model: str, seq_len: int, fidelity_texts, task=None):
         self.loaded = load_model(model)
         self.model, self.seq_len, self.fidelity_texts, self.task = model, seq_len, fidelity_texts, task
-        self.out_dir = out_dir
         self.lengths = None  # token lengths of the corpus, computed once when timing
-        self.plain = out_dir / "model.onnx"
-        if not self.plain.exists():
-            export.export_onnx(self.loaded, self.plain).raise_for_status()
+        export.produce("onnx", self.loaded).raise_for_status()  # the input of every ONNX variant
         self.built = {"eager": build("eager", self.loaded, None)}
         from helpers.core import fidelity
         from helpers.workloads.corpora import texts_at_length
@@ -155,7 +151,7 @@ class ModelVariants:
             "model_label": self.loaded.label,
             "engine": method,
             "method": method,
-            **produce(method, self.loaded, self.plain, self.out_dir, calibration_texts, calibration_size),
+            **produce(method, self.loaded, calibration_texts, calibration_size),
         }
         if row["status"] != "ok":
             return row
@@ -181,13 +177,13 @@ class ModelVariants:
                 load_increment_mb=mem.load_increment_mb,
                 inference_increment_mb=mem.inference_increment_mb,
             )
-        row["file"] = str(Path(row["file"]).relative_to(self.out_dir)) if row["file"] else ""
+        row["file"] = cache.relative(row["file"]) if row["file"] else ""
         return row
 
     def engine(self, method: str, file: str) -> engines.Engine:
         """A variant's engine: built during evaluation, or rebuilt from its file on resume."""
         if method not in self.built:
-            self.built[method] = build(method, self.loaded, self.out_dir / file if file else None)
+            self.built[method] = build(method, self.loaded, cache.resolve(file) if file else None)
         return self.built[method]
 
     def speed(
@@ -265,7 +261,6 @@ def measure_models(
     """Produce, check and time every variant of every model, resuming: a model whose rows are
     all written is not even loaded; otherwise only its missing variants are produced and scored
     (rows to 02_variants) and only its missing (variant, batch size) pairs timed (02_speed)."""
-    from helpers.core import paths
     from helpers.core.progress import track
     from helpers.workloads.corpora import texts_at_length
 
@@ -273,13 +268,7 @@ def measure_models(
         todo, pending_speed = pending_work(variant_table, speed_table, model_name, methods, batch_sizes, seq_len)
         if not todo and not pending_speed:
             continue
-        mv = ModelVariants(
-            model_name,
-            paths.artifacts_dir() / "02_quantization" / model_name.replace("/", "__"),
-            seq_len,
-            fidelity_texts,
-            classification_task(model_name, data, fidelity_size),
-        )
+        mv = ModelVariants(model_name, seq_len, fidelity_texts, classification_task(model_name, data, fidelity_size))
         memory_batch, _ = texts_at_length(data.texts, mv.loaded.tokenizer, max(batch_sizes), seq_len)
         for method in track(todo, desc=f"variants {model_name}"):
             variant_table.append(mv.evaluate(method, calibration_texts, calibration_size, measure_memory, memory_batch))

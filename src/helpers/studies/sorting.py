@@ -166,11 +166,10 @@ def prepare(
     encoding: str = "utf-8",
 ):
     """(the loaded model, the texts of each dataset, corpus first, the built engines, a line
-    naming the model and the INT8 method). ORT files are made once under artifacts/; the INT8
+    naming the model and the INT8 method). ORT files come from the build cache; the INT8
     method is the one 02 found fastest within tolerance, calibrated on odd corpus texts."""
     from helpers.backends import engines as engine_lib
     from helpers.backends.variants import best_int8_method, prepare_files
-    from helpers.core import paths
     from helpers.core.tables import read_table
     from helpers.workloads import batching
     from helpers.workloads.models import load_model
@@ -179,14 +178,7 @@ def prepare(
     int8_method, int8_reason = best_int8_method(read_table("02_variants"), read_table("02_speed"))
     texts_of = batching.datasets(corpus, scenarios, dataset_size, seed=0, text_column=text_column, encoding=encoding)
     corpus_texts = next(iter(texts_of.values()))  # the corpus comes first
-    files = prepare_files(
-        loaded,
-        engines,
-        paths.artifacts_dir() / "05_sequence_sorting" / model.replace("/", "__"),
-        "O2",
-        int8_method,
-        corpus_texts[1::2],
-    )
+    files = prepare_files(loaded, engines, "O2", int8_method, corpus_texts[1::2])
     built = {
         name: (
             engine_lib.engine_for_file(name, files[name], loaded)
