@@ -294,6 +294,7 @@ CHECKS: dict[str, Check] = {
     "min_time_s": _number(),
     "max_time_s": _check_max_time,
     "max_gflop": _number(),
+    "end_to_end_max_gflop": _number(),
     "min_cosine": _number(0, 1, what=" (a cosine)"),
     "min_recall_at_10": _number(0, 1, what=" (a recall)"),
     "relaxed_min_cosine": _number(0, 1, what=" (a cosine)"),
