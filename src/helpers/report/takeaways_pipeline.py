@@ -7,6 +7,11 @@ import pandas as pd
 from helpers.report import text
 
 
+def _cosine(value: float) -> str:
+    """A cosine with the digits that tell it from 1 (0.99800, 0.9999993)."""
+    return f"{value:.7f}" if value >= 0.99995 else f"{value:.5f}"
+
+
 def _floors(min_cosine: float, min_recall: float) -> str:
     return f"min_cosine {min_cosine:.10g} and min_recall_at_10 {min_recall:.10g}"
 
@@ -35,7 +40,7 @@ def _at_relaxed_floor(df: pd.DataFrame, min_cosine: float, relaxed: float, min_r
     return (
         f"At the looser floor min_cosine {relaxed:.10g}, the fastest is **{best['candidate']}**{same}: "
         f"{best['speedup']:.2f}x the naive pipeline (95% CI {best['speedup_ci_low']:.2f}-{best['speedup_ci_high']:.2f}), "
-        f"worst-text cosine {best['cosine_min']:.5f}."
+        f"worst-text cosine {_cosine(best['cosine_min'])}."
     )
 
 
@@ -50,7 +55,7 @@ def _at_floor(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
         recall = "" if pd.isna(near.get("recall_at_10")) else f", recall@10 {near['recall_at_10']:.3f}"
         return (
             f"No pipeline meets min_cosine {min_cosine:.10g} (and min_recall_at_10 {min_recall:.10g}); the closest is "
-            f"**{near['candidate']}** (worst-text cosine {near['cosine_min']:.5f}{recall}). "
+            f"**{near['candidate']}** (worst-text cosine {_cosine(near['cosine_min'])}{recall}). "
             "No recommended pipeline was written."
         )
     naive = df[(df["stage"] == "corpus") & (df["candidate"] == NAIVE)]
@@ -67,5 +72,5 @@ def _at_floor(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
         f"{overlap}: **{best['speedup']:.2f}x** the naive pipeline (eager fp32, one text at a time; 95% CI "
         f"{best['speedup_ci_low']:.2f}-{best['speedup_ci_high']:.2f}), {best['items_per_s']:.1f} texts/s"
         f"{naive_rate} over {int(best['n_texts'])} texts, tokenization included. Its worst text's cosine to "
-        f"eager fp32 is {best['cosine_min']:.5f}{recall}{memory}."
+        f"eager fp32 is {_cosine(best['cosine_min'])}{recall}{memory}."
     )
