@@ -142,17 +142,20 @@ def _dynamic(plain: Path, out: Path, recipe: dict, excluded: list[str]) -> None:
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from helpers.core import progress
+
     root = logging.getLogger()
     level, root.level = root.level, logging.ERROR
     try:
-        quantize_dynamic(
-            plain,
-            out,
-            per_channel=recipe["per_channel"],
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=recipe["op_types"],
-            nodes_to_exclude=excluded or None,
-        )
+        with progress.phase(f"quantizing {progress.short(out)}"):
+            quantize_dynamic(
+                plain,
+                out,
+                per_channel=recipe["per_channel"],
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=recipe["op_types"],
+                nodes_to_exclude=excluded or None,
+            )
     finally:
         root.setLevel(level)
 
