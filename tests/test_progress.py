@@ -13,7 +13,7 @@ from helpers import study
 from helpers.core import progress, runlog
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
-RUNNER_ENV = ("WORKBOOK_PROFILE", "WORKBOOK_RUN_ID", "WORKBOOK_HEADLESS")
+RUNNER_ENV = ("WORKBOOK_PROFILE", "WORKBOOK_RUN_ID", "WORKBOOK_HEADLESS", runlog.RUNS_ENV)
 
 
 @pytest.fixture(autouse=True)

@@ -146,10 +146,12 @@ def run(
     replace: bool = False,
 ) -> int:
     """Validate everything, then run the selected notebooks in order; 0 if all succeeded."""
+    os.environ.pop(runlog.RUNS_ENV, None)
     if reference_name:
         if out:
             raise ParameterError("--out: a reference run is written under reference/; give --out or --reference")
         out = reference.staging_dir(reference.check_name(reference_name, replace))
+        os.environ[runlog.RUNS_ENV] = str(paths.out_root() / "runs")
     if out:
         paths.set_out_root(out)
     all_nbs = discover_notebooks()

@@ -5,6 +5,9 @@
 - `durations.json`: each notebook's duration in the last run that completed it; the runner
   estimates the study's end from it (`start_note`). runs/<profile>/ outlives the runs that
   are archived, so a fresh run still has the durations of the previous one.
+
+A reference run keeps both in the runs/ it would use without --reference: its staging folder
+is deleted once the run is published.
 """
 
 from __future__ import annotations
@@ -20,10 +23,21 @@ from helpers.core import paths
 
 LOG = "study.log"
 DURATIONS = "durations.json"
+# runs/ of a reference run: the project's, not its staging folder's, which is deleted once published
+RUNS_ENV = "WORKBOOK_RUNLOG_RUNS"
+
+
+def folder(profile: str) -> Path:
+    """runs/<profile>/ of the output root (or of RUNS_ENV, set by the runner)."""
+    if not os.environ.get(RUNS_ENV):
+        return paths.runs_dir(profile)
+    path = Path(os.environ[RUNS_ENV]) / profile
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def log_file(profile: str) -> Path:
-    return paths.runs_dir(profile) / LOG
+    return folder(profile) / LOG
 
 
 def append(profile: str, text: str) -> None:
@@ -35,7 +49,7 @@ def append(profile: str, text: str) -> None:
 
 def read_durations(profile: str) -> dict[str, float]:
     """notebook -> seconds it took in the last run that completed it ({} when none did)."""
-    path = paths.runs_dir(profile) / DURATIONS
+    path = folder(profile) / DURATIONS
     try:
         return {k: float(v) for k, v in json.loads(path.read_text()).items()}
     except (OSError, ValueError, AttributeError):
@@ -44,7 +58,7 @@ def read_durations(profile: str) -> dict[str, float]:
 
 def record_duration(profile: str, notebook: str, seconds: float) -> None:
     durations = read_durations(profile) | {notebook: round(seconds, 1)}
-    path = paths.runs_dir(profile) / DURATIONS
+    path = folder(profile) / DURATIONS
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(durations, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
