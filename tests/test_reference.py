@@ -36,6 +36,8 @@ def test_the_reference_command_publishes_a_whole_run(ref_project, capsys):
     ref = ref_project / "reference" / "box-smoke"
     assert (ref / "results" / "01_rows.csv").exists() and (ref / "results" / "run.json").exists()
     assert not (ref_project / "reference" / ".partial-box-smoke").exists()
+    log = (ref_project / "out" / "runs" / "smoke" / "study.log").read_text()  # kept where runs/ is
+    assert "[1/1] 01_first ok" in log and "reference: published" in log
     nb = nbformat.read(ref / "notebooks" / "01_first.ipynb", as_version=4)
     assert "input_path" not in nb.metadata["papermill"] and "output_path" not in nb.metadata["papermill"]
     text = json.dumps(nb)

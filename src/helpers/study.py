@@ -12,18 +12,28 @@ error and the others still run. results/ holds one run (see helpers.core.session
 on the same machine resumes it; anything else first archives it to runs/archive/<run id>/.
 `--reference NAME` runs the study in reference/.partial-NAME/ and, when every notebook
 succeeded, publishes it as reference/NAME/ (see helpers.report.reference): the only writer there.
+
+As each notebook starts the runner says how long it took last time and when the study should
+end (from runs/<profile>/durations.json); every line it prints also goes, timestamped, to
+runs/<profile>/study.log (see helpers.core.runlog). Ctrl-C stops the notebook's kernel, says
+what finished and the command that resumes, and exits with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
+import shlex
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from helpers.core import paths
+from helpers.core import paths, runlog
 from helpers.core import session as runs
 from helpers.core.progress import HEADLESS_ENV
 from helpers.core.session import PROFILE_ENV, RUN_ID_ENV, RunRecordError
@@ -82,9 +92,30 @@ def ensure_kernel() -> str:
 
 
 def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
+    """Run one notebook with papermill, in a thread of its own: Ctrl-C then reaches the runner
+    here (nbclient would take it in the main thread, for a slow kernel shutdown that prints
+    tracebacks), which stops the kernel at once and lets papermill save the outputs so far."""
+    start, errors = time.perf_counter(), []
+    thread = threading.Thread(target=_papermill, args=(nb, out_dir, params, kernel, errors), daemon=True)
+    thread.start()
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        papermill_log = logging.getLogger("papermill")
+        level = papermill_log.level
+        papermill_log.setLevel(logging.CRITICAL)  # "Kernel died ...": the runner says why
+        try:
+            stop_kernel()
+            thread.join(30)
+        finally:
+            papermill_log.setLevel(level)
+        raise
+    return Outcome(nb.stem, time.perf_counter() - start, errors[0] if errors else "")
+
+
+def _papermill(nb: Path, out_dir: Path, params: dict, kernel: str, errors: list[str]) -> None:
     import papermill as pm
 
-    start = time.perf_counter()
     try:
         pm.execute_notebook(
             str(nb),
@@ -95,13 +126,14 @@ def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
             cwd=str(nb.parent),
             progress_bar=False,
             log_output=False,
+            # bars and phase lines go to the kernel's real stderr, the runner's terminal: without
+            # this, ipykernel would also copy every bar update into the executed notebook
+            extra_arguments=["--IPKernelApp.capture_fd_output=False"],
         )
-        return Outcome(nb.stem, time.perf_counter() - start)
     except pm.PapermillExecutionError as exc:
-        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+        errors.append(f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}")
     except Exception as exc:  # kernel died, notebook unreadable ...
-        error = f"{type(exc).__name__}: {exc}"
-    return Outcome(nb.stem, time.perf_counter() - start, error)
+        errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def run(
@@ -114,29 +146,42 @@ def run(
     replace: bool = False,
 ) -> int:
     """Validate everything, then run the selected notebooks in order; 0 if all succeeded."""
+    os.environ.pop(runlog.RUNS_ENV, None)
     if reference_name:
         if out:
             raise ParameterError("--out: a reference run is written under reference/; give --out or --reference")
         out = reference.staging_dir(reference.check_name(reference_name, replace))
+        os.environ[runlog.RUNS_ENV] = str(paths.out_root() / "runs")
     if out:
         paths.set_out_root(out)
     all_nbs = discover_notebooks()
     chosen = select(all_nbs, only)
     given = parse_overrides(overrides or [])
     params = resolve(chosen, load_profile(profile), given, all_nbs)
-    say_who_uses(given, params)
-    record = runs.begin(profile, {nb.stem: params[nb.stem] for nb in chosen}, fresh)
+    say_who_uses(given, params, lambda line: say(profile, line))
+    record = runs.begin(profile, {nb.stem: params[nb.stem] for nb in chosen}, fresh, lambda line: say(profile, line))
     outcomes = execute_all(chosen, params, profile, record["run_id"])
     if not any(o.error for o in outcomes):
         runs.mark_finished()
         if reference_name:
-            print(f"reference: published {reference.publish(reference_name, profile)}")
+            say(profile, f"reference: published {reference.publish(reference_name, profile)}")
     elif reference_name:
-        print(
+        say(
+            profile,
             f"reference: not published (a notebook failed); the run stays in {paths.out_root()}: "
-            "the same command resumes it"
+            "the same command resumes it",
         )
     return 1 if any(o.error for o in outcomes) else 0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a notebook, once the runner has said what finished."""
+
+
+def say(profile: str, line: str, err: bool = False) -> None:
+    """Print a runner line and append it, timestamped, to runs/<profile>/study.log."""
+    print(line, file=sys.stderr if err else sys.stdout, flush=True)
+    runlog.append(profile, line)
 
 
 def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> list[Outcome]:
@@ -144,39 +189,118 @@ def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> 
     kernel = ensure_kernel()
     out_dir = paths.runs_dir(profile)
     outcomes = []
-    print(f"study: profile {profile}, run {run_id}, {len(chosen)} notebook(s), output under {paths.out_root()}")
+    say(
+        profile,
+        f"study: profile {profile}, run {run_id}, {len(chosen)} notebook(s), output under {paths.out_root()}; "
+        f"log in {runlog.log_file(profile)}",
+    )
     for i, nb in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] {nb.stem} ...", flush=True)
+        label = f"[{i}/{len(chosen)}] {nb.stem}"
+        spent = spent_seconds()
+        left = [n.stem for n in chosen[i - 1 :]]
+        note = runlog.start_note(left, runlog.read_durations(profile), spent, datetime.now().astimezone())
+        say(profile, f"{label} ... ({note})")
         runs.mark_notebook(nb.stem, started=runs.now(), finished=None, status="running")
-        outcome = execute(nb, out_dir, params[nb.stem], kernel)
-        runs.mark_notebook(
-            nb.stem,
-            finished=runs.now(),
-            seconds=round(outcome.seconds, 1),
-            status="failed" if outcome.error else "ok",
-            error=outcome.error,
-        )
-        status = "ok" if not outcome.error else f"FAILED: {outcome.error}"
-        print(f"[{i}/{len(chosen)}] {nb.stem} {status} ({outcome.seconds:.0f} s)", flush=True)
+        start = time.perf_counter()
+        try:
+            outcome = execute(nb, out_dir, params[nb.stem], kernel)
+        except KeyboardInterrupt:
+            seconds = time.perf_counter() - start
+            finish_notebook(profile, nb.stem, seconds, "interrupted", "Ctrl-C", spent.get(nb.stem, 0.0))
+            say_interrupted(profile, nb.stem, seconds, outcomes)
+            raise Interrupted from None
+        status = "failed" if outcome.error else "ok"
+        finish_notebook(profile, nb.stem, outcome.seconds, status, outcome.error, spent.get(nb.stem, 0.0))
+        shown = "ok" if not outcome.error else f"FAILED: {outcome.error}"
+        say(profile, f"{label} {shown} ({runlog.span(outcome.seconds)})")
         outcomes.append(outcome)
     failed = [o for o in outcomes if o.error]
     total = sum(o.seconds for o in outcomes)
-    print(
-        f"study: {len(outcomes) - len(failed)} of {len(outcomes)} notebooks ran in {total:.0f} s; "
-        f"executed notebooks in {out_dir}"
+    say(
+        profile,
+        f"study: {len(outcomes) - len(failed)} of {len(outcomes)} notebooks ran in {runlog.span(total)}; "
+        f"executed notebooks in {out_dir}",
     )
     for o in failed:
-        print(f"  FAILED {o.notebook}: {o.error}  (see {out_dir / (o.notebook + '.ipynb')})")
+        say(profile, f"  FAILED {o.notebook}: {o.error}  (see {out_dir / (o.notebook + '.ipynb')})")
     return outcomes
 
 
-def say_who_uses(given: dict, params: dict[str, dict]) -> None:
+def spent_seconds() -> dict[str, float]:
+    """Seconds each notebook already ran in the current run, over its tries (inf once one completed)."""
+    notebooks = runs.read_record()["notebooks"]
+    return {nb: math.inf if e.get("status") == "ok" else float(e.get("spent_s") or 0) for nb, e in notebooks.items()}
+
+
+def finish_notebook(profile: str, notebook: str, seconds: float, status: str, error: str, before: float) -> None:
+    """Record a notebook's outcome in run.json; when it first completes in this run, its time
+    over every try becomes its duration in runs/<profile>/durations.json."""
+    spent = (0.0 if before == math.inf else before) + seconds
+    runs.mark_notebook(
+        notebook,
+        finished=runs.now(),
+        seconds=round(seconds, 1),
+        spent_s=round(spent, 1),
+        status=status,
+        error=error,
+    )
+    if status == "ok" and before != math.inf:
+        runlog.record_duration(profile, notebook, spent)
+
+
+def stop_kernel() -> None:
+    """Stop what an interrupted notebook left running: its kernel (in a session of its own,
+    so Ctrl-C does not reach it) and the kernel's processes (engine workers). Killed at once:
+    every finished row is already on disk, a shutdown request would wait for the running
+    cell, and a worker left behind prints a traceback when it finds its pipe closed."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):  # listed before any dies
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def say_interrupted(profile: str, notebook: str, seconds: float, outcomes: list[Outcome]) -> None:
+    finished = ", ".join(f"{o.notebook} ({'FAILED, ' if o.error else ''}{runlog.span(o.seconds)})" for o in outcomes)
+    say(
+        profile,
+        f"study: interrupted (Ctrl-C) in {notebook} after {runlog.span(seconds)}; "
+        "every row it measured is saved (tables are written row by row)",
+        err=True,
+    )
+    say(profile, f"study: finished in this run: {finished or 'no notebook'}", err=True)
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this run: the same request, less --fresh (which would archive it)."""
+    parts = ["run", "--profile", args.profile]
+    parts += ["--only", args.only] if args.only else []
+    parts += [a for o in args.overrides for a in ("-p", o)]
+    parts += ["--out", args.out] if args.out else []
+    parts += ["--reference", args.reference] if args.reference else []
+    parts += ["--replace"] if args.reference and args.replace else []
+    python = os.path.relpath(sys.executable)
+    command = shlex.join([python if not python.startswith("..") else sys.executable, "-m", "helpers.study", *parts])
+    plain = not (args.only or args.overrides or args.out or args.reference)
+    return command + (f"  (or: make study PROFILE={args.profile})" if plain else "")
+
+
+def interrupted(args: argparse.Namespace, reported: bool) -> int:
+    if not reported:
+        say(args.profile, "study: interrupted (Ctrl-C)", err=True)
+    say(args.profile, f"study: to resume where it stopped: {resume_command(args)}", err=True)
+    return 130
+
+
+def say_who_uses(given: dict, params: dict[str, dict], out=print) -> None:
     """Name the notebooks that use the model and the corpus given with -p."""
     for names in (("model", "models"), ("corpus",)):
         for name in (n for n in names if n in given):
             users = [nb for nb, values in params.items() if any(n in values for n in names)]
             others = [nb for nb in params if nb not in users]
-            print(
+            out(
                 f"{name}={given[name]}: used by {', '.join(users)}"
                 + (f"; not by {', '.join(others)} (no {names[0]} parameter)" if others else "")
             )
@@ -227,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"readme: {reference.write_readmes(args.name)}")
             return 0
         return run(args.profile, args.only, args.overrides, args.out, args.fresh, args.reference, args.replace)
+    except KeyboardInterrupt as exc:
+        if args.command != "run":
+            raise
+        return interrupted(args, reported=isinstance(exc, Interrupted))
     except ParameterError as exc:
         print(f"study: bad parameters, nothing was run:\n{exc}", file=sys.stderr)
         return 2

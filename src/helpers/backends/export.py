@@ -26,6 +26,7 @@ import torch
 
 from helpers.backends import cache
 from helpers.backends.artifacts import Artifact, cached_artifact
+from helpers.core import progress
 from helpers.workloads.models import LoadedModel, describe_model_name, minilm_dir
 
 OUTPUT_NAME = "last_hidden_state"
@@ -146,7 +147,7 @@ def _record(fmt: str, path: Path, produce: Callable[[], Any]) -> Artifact:
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        with collect_warnings() as caught:
+        with progress.phase(f"exporting {progress.short(path)} ({fmt})"), collect_warnings() as caught:
             produce()
     except Exception as exc:  # recorded, not raised: a notebook tabulates failures
         message = f"{type(exc).__name__}: {exc}"[:500]

@@ -20,6 +20,7 @@ import torch
 from helpers.backends import export
 from helpers.backends.artifacts import Artifact
 from helpers.backends.onnxrt import session_options
+from helpers.core import progress
 from helpers.core.memory import in_fresh_process
 from helpers.core.tables import failure_row
 from helpers.workloads.models import minilm_dir, seeded_random_model
@@ -260,7 +261,8 @@ def produce_files(loaded: LoadedSeq2Seq, variants: list[str], workdir: str | Pat
     }
     for variant in variants:
         out = workdir / variant
-        records[variant] = _record(variant, out, lambda step=steps[variant], out=out: step(out))
+        with progress.phase(f"exporting {progress.short(out)}"):
+            records[variant] = _record(variant, out, lambda step=steps[variant], out=out: step(out))
     return records
 
 

@@ -28,6 +28,7 @@ from helpers.backends import cache, export
 from helpers.backends.artifacts import Artifact, cached_artifact
 from helpers.backends.export import size_mb
 from helpers.backends.onnxrt import cpu_session, session_options
+from helpers.core import progress
 
 # ORT's quantizer and optimum log advice at INFO/WARNING on every call; keep notebooks quiet.
 _NOISY_LOGGERS = ("", "optimum", "onnxruntime")  # "" is the root logger
@@ -122,7 +123,8 @@ def _build(method: str, out_path: Path, produce: Callable[[], None], **details) 
     try:
         for lg in quiet:
             lg.setLevel(logging.ERROR)
-        produce()
+        with progress.phase(f"quantizing {progress.short(out_path)} ({method})"):
+            produce()
     except Exception as e:  # the record carries the failure; a notebook shows it
         return variant_record(
             method, None, time.perf_counter() - start, None, "error", f"{type(e).__name__}: {e}", **details

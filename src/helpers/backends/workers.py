@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from helpers.core import progress
 from helpers.core.memory import MemoryWatch, death_of
 from helpers.core.tables import ProcessFailure, failure_status
 
@@ -149,9 +150,10 @@ class EngineWorker:
         self.spec, self.timeout_s = spec, timeout_s
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, spec), daemon=True)
-        self.proc.start()
-        child.close()
-        self.info = self._receive()
+        with progress.phase(f"starting worker {spec.engine} ({spec.model}, {spec.threads} thread(s))"):
+            self.proc.start()
+            child.close()
+            self.info = self._receive()
 
     def _receive(self):
         with MemoryWatch() as watch:

@@ -198,12 +198,15 @@ def stop(workers: dict[str, EngineWorker]) -> None:
 
 def start_workers(model: str, names: list[str], threads: int, files: dict[str, str]):
     """Workers for every engine; an engine that cannot be built gives its exception instead."""
+    from helpers.core import progress
+
     workers, failed = {}, {}
-    for name in names:
-        try:
-            workers[name] = EngineWorker(EngineSpec(model, name, threads, files.get(name)))
-        except (WorkerError, MemoryError) as exc:
-            failed[name] = exc
+    with progress.phase(f"starting workers {', '.join(names)} ({model}, {threads} thread(s))"):
+        for name in names:
+            try:
+                workers[name] = EngineWorker(EngineSpec(model, name, threads, files.get(name)))
+            except (WorkerError, MemoryError) as exc:
+                failed[name] = exc
     return workers, failed
 
 
@@ -246,26 +249,28 @@ class Sweep:
         self.calibration_texts = calibration_texts
         self.group, self.workers, self.failed = None, {}, {}
 
+    def items(self, configs: list[Config]) -> list[tuple[Config, str]]:
+        """Every (configuration, scope) the sweep measures: the heatmap grid is timed
+        model-only (end to end is covered by the sweeps)."""
+        return [(c, s) for c in configs for s in self.scopes if c.part != "heatmap" or s == "model"]
+
     def pending(self, configs: list[Config]) -> list[Pending]:
         items = []
-        for c in configs:
-            # the heatmap grid is timed model-only: end to end is covered by the sweeps
-            for scope in (s for s in self.scopes if c.part != "heatmap" or s == "model"):
-                missing = [
-                    e
-                    for e in self.names
-                    if not self.table.done(
-                        model=c.model,
-                        engine=e,
-                        threads=c.threads,
-                        batch_size=c.batch_size,
-                        seq_len=c.seq_len,
-                        scope=scope,
-                    )
-                ]
-                if missing:
-                    items.append(Pending(c, scope, missing))
+        for c, scope in self.items(configs):
+            key = dict(model=c.model, threads=c.threads, batch_size=c.batch_size, seq_len=c.seq_len, scope=scope)
+            missing = [e for e in self.names if not self.table.done(engine=e, **key)]
+            if missing:
+                items.append(Pending(c, scope, missing))
         return items
+
+    def gflop(self, item: Pending) -> float:
+        """The work of measuring a pending item: GFLOP of one call times the engines measured
+        (nearly nothing above max_gflop: it is recorded as skipped)."""
+        from helpers.workloads.models import encoder_flops, model_config
+
+        c = item.config
+        gflop = encoder_flops(model_config(c.model), c.batch_size, c.seq_len) / 1e9
+        return gflop * len(item.engines) if gflop <= self.max_gflop else 1e-3
 
     def _enter_group(self, model: str, threads: int) -> None:
         from helpers.workloads.corpora import token_lengths
@@ -380,12 +385,15 @@ def earlier_results(ort_level: str) -> tuple[str, pd.DataFrame | None, str]:
 
 
 def run_sweep(sweep: Sweep, configs: list[Config], desc: str = "03 sweep") -> None:
-    """Measure every configuration the table does not hold yet, with a progress bar; the
-    engine workers are stopped at the end, also when a configuration raises."""
-    from helpers.core.progress import track
+    """Measure every configuration the table does not hold yet, with a progress bar weighed
+    by each one's FLOPs (its time left is by work, not by count); a resumed run says how many
+    it already holds. The engine workers are stopped at the end, also when one raises."""
+    from helpers.core import progress
 
+    pending, total = sweep.pending(configs), len(sweep.items(configs))
+    progress.resumed(total - len(pending), total)
     try:
-        for item in track(sweep.pending(configs), desc=desc, label=str):
+        for item in progress.track(pending, desc=desc, label=str, weight=sweep.gflop):
             sweep.run(item)
     finally:
         sweep.close()

@@ -69,10 +69,12 @@ def export_models(table, models: list[str], formats: list[str], texts, shapes) -
     files come from the build cache, where the plain ONNX export is the input of the
     optimized formats."""
     from helpers.backends import engines
-    from helpers.core.progress import track
+    from helpers.core.progress import resumed, track
     from helpers.workloads.corpora import token_lengths
     from helpers.workloads.models import load_model
 
+    done = sum(table.done(model=m, format=f) for m in models for f in formats)
+    resumed(done, len(models) * len(formats), "model formats")
     for model_name in models:
         loaded = load_model(model_name)
         reference = engines.build_engine("eager", loaded)

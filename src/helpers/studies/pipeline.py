@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.backends import cache
+from helpers.core import progress
 from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
 from helpers.core.tables import SAMPLES
 from helpers.pipeline import PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
@@ -69,7 +70,7 @@ def _timed_pass(pipe: Pipeline, texts: Sequence[str]) -> tuple[float, np.ndarray
 class Search:
     """Everything 07_pipeline measures, for one model and corpus (see the module doc)."""
 
-    def __init__(self, table, params: dict, log=print):
+    def __init__(self, table, params: dict, log=progress.note):
         from helpers.workloads.models import load_model
 
         self.table, self.p, self.log = table, params, log
@@ -480,7 +481,7 @@ def prior_fidelity(model: str) -> dict[str, dict]:
 
 
 # -- the whole study --------------------------------------------------------------------------
-def run_search(run, params: dict | None = None, log=print) -> pd.DataFrame:
+def run_search(run, params: dict | None = None, log=progress.note) -> pd.DataFrame:
     """Every stage, rows to results/07_pipeline.csv as they are measured; the merged table
     (corpus rows with their memory) is returned. Resumes where a run stopped. `params` are the
     notebook's parameters (default `run.params`, what its `parameters` cell declares)."""

@@ -12,6 +12,7 @@ import time
 
 import pandas as pd
 
+from helpers.core import progress
 from helpers.core.machine import ceilings_by_precision
 from helpers.core.tables import read_table
 from helpers.workloads.batching import new_phases
@@ -68,7 +69,7 @@ def ceilings(threads: int) -> dict[str, float]:
     return ceilings_by_precision(read_table("00_ceilings"), threads)
 
 
-def measure(run, search, corpus: pd.DataFrame, log=print) -> pd.DataFrame:
+def measure(run, search, corpus: pd.DataFrame, log=progress.note) -> pd.DataFrame:
     """A row per whole-corpus pipeline of `search`: its phases in one process (`passes`
     passes), or why not."""
     table = run.table(TABLE, KEY)

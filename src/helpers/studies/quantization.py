@@ -261,11 +261,14 @@ def measure_models(
     """Produce, check and time every variant of every model, resuming: a model whose rows are
     all written is not even loaded; otherwise only its missing variants are produced and scored
     (rows to 02_variants) and only its missing (variant, batch size) pairs timed (02_speed)."""
-    from helpers.core.progress import track
+    from helpers.core.progress import resumed, track
     from helpers.workloads.corpora import texts_at_length
 
+    pending = {m: pending_work(variant_table, speed_table, m, methods, batch_sizes, seq_len) for m in models}
+    total = len(models) * len(methods) * (1 + len(batch_sizes))
+    resumed(total - sum(len(todo) + len(speed) for todo, speed in pending.values()), total, "variants and timings")
     for model_name in models:
-        todo, pending_speed = pending_work(variant_table, speed_table, model_name, methods, batch_sizes, seq_len)
+        todo, pending_speed = pending[model_name]
         if not todo and not pending_speed:
             continue
         mv = ModelVariants(model_name, seq_len, fidelity_texts, classification_task(model_name, data, fidelity_size))

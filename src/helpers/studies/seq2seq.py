@@ -153,7 +153,9 @@ def measure_grid(
     progress=lambda cells: cells,
 ) -> None:
     """Every batch size × input length cell not yet complete in `table` (a resumed run
-    re-measures only those), its rows appended as the cell finishes."""
+    re-measures only those), its rows appended as the cell finishes; a resumed run says how
+    many cells it already holds."""
+    from helpers.core.progress import resumed
 
     def missing(bs: int, n_in: int) -> bool:
         return any(
@@ -163,6 +165,8 @@ def measure_grid(
         )
 
     cells = [(bs, n_in) for n_in in input_lens for bs in batch_sizes if missing(bs, n_in)]
+    total = len(input_lens) * len(batch_sizes)
+    resumed(total - len(cells), total, "batch size x input length cells")
     for bs, n_in in progress(cells):
         batch = batch_of(loaded, texts, bs, n_in)
         outcome = measure_cell(built, batch, token_counts, rounds, timing_kwargs)

@@ -224,11 +224,24 @@ def measure_datasets(
     min_time_s: float,
     target_ci: float | None = None,
 ) -> None:
-    """`measure_distribution` over every dataset (rows a resumed run holds are kept), with a
-    progress bar."""
-    from helpers.core.progress import track
+    """`measure_distribution` over every dataset (rows a resumed run holds are kept, and
+    counted in a resume message), with a progress bar weighed by each dataset's work left:
+    its real tokens times the rows it still needs."""
+    from helpers.core import progress
 
-    for d in track(list(texts_of), desc="05 datasets"):
+    cells = [(e, s, b) for e in built for s in strategies for b in batch_sizes]
+    left = {
+        d: sum(not table.done(distribution=d, engine=e, strategy=s, batch_size=b) for e, s, b in cells)
+        for d in texts_of
+    }
+    total = len(cells) * len(texts_of)
+    progress.resumed(total - sum(left.values()), total)
+
+    def work(d: str) -> float:
+        tokens, _ = token_lengths_capped(texts_of[d], loaded.tokenizer, max_length)
+        return float(tokens.sum()) * left[d]
+
+    for d in progress.track([d for d in texts_of if left[d]], desc="05 datasets", weight=work):
         measure_distribution(
             table,
             d,
