@@ -296,6 +296,16 @@ def notebook_params(notebook: str, namespace: Mapping) -> dict:
     return {name: namespace[name] for name in declared}
 
 
+def _quiet_kernel_exit() -> None:
+    """At kernel exit asyncio may log a pending task after the kernel's output streams have
+    closed; the logging module would print that failure as a traceback on the runner's
+    terminal. Nothing is measured then: logging errors are dropped from that point on."""
+    import atexit
+    import logging
+
+    atexit.register(setattr, logging, "raiseExceptions", False)
+
+
 def start(notebook: str, namespace: Mapping | None = None) -> Run:
     """Begin (or resume) this notebook's part of the run. `namespace` is the notebook's
     globals(): the parameters recorded are the names its `parameters` cell declares
@@ -304,6 +314,7 @@ def start(notebook: str, namespace: Mapping | None = None) -> Run:
     from helpers.report import figures as plots
 
     params = notebook_params(notebook, namespace or {})
+    _quiet_kernel_exit()
     record = _join_run(notebook, params)
     env = record_environment(notebook, record, params)
     plots.apply_style()

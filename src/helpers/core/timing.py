@@ -22,7 +22,6 @@ STAT_COLUMNS = ("n", "mean_ms", "std_ms", "cv", "p50_ms", "p90_ms", "p99_ms", "m
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_MAX_N = 2000
 NOISY_CV = 0.10  # a measurement whose CV is above this is flagged as noisy
-TARGET_CI = 0.02  # default precision target: the 95% CI of the median within +-2% of it
 
 
 def bootstrap_median_ci(
