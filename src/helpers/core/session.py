@@ -297,13 +297,18 @@ def notebook_params(notebook: str, namespace: Mapping) -> dict:
 
 
 def _quiet_kernel_exit() -> None:
-    """At kernel exit asyncio may log a pending task after the kernel's output streams have
-    closed; the logging module would print that failure as a traceback on the runner's
-    terminal. Nothing is measured then: logging errors are dropped from that point on."""
+    """At kernel exit asyncio logs the kernel's own pending control task ("Task was destroyed
+    but it is pending"), sometimes after the output streams have closed (a logging traceback).
+    Both would reach the runner's terminal; nothing is measured then, so from exit on the
+    asyncio logger is silenced and logging errors are dropped."""
     import atexit
     import logging
 
-    atexit.register(setattr, logging, "raiseExceptions", False)
+    def silence() -> None:
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+        logging.raiseExceptions = False
+
+    atexit.register(silence)
 
 
 def start(notebook: str, namespace: Mapping | None = None) -> Run:
