@@ -95,11 +95,20 @@ def _outcome(record: Artifact, folder: Path) -> dict:
     }
 
 
-def cached_artifact(fields: dict, produce: Callable[[Path], Artifact], kind: str, name: str) -> Artifact:
+def cached_artifact(
+    fields: dict, produce: Callable[[Path], Artifact], kind: str, name: str, label: str = ""
+) -> Artifact:
     """The Artifact of a file from the build cache: `produce(folder)` makes it into `folder` on a
-    miss; on a hit it is given back from the entry, with the original build's seconds, size,
-    status, message and statistics, and `cache="hit"`. `kind` and `name` label the record."""
-    entry = cache.cached(fields, lambda folder: _outcome(produce(folder), folder))
+    miss (a phase line says `label`, e.g. "exporting minilm to onnx"); on a hit it is given back
+    from the entry, with the original build's seconds, size, status, message and statistics, and
+    `cache="hit"`. `kind` and `name` label the record."""
+    from helpers.core import progress
+
+    def build(folder: Path) -> dict:
+        with progress.phase(label or f"building {name}"):
+            return _outcome(produce(folder), folder)
+
+    entry = cache.cached(fields, build)
     info = entry.get("info") or {}
     return Artifact(
         kind,

@@ -385,6 +385,7 @@ def _optimized(loaded: LoadedModel, level: str) -> Artifact:
         lambda folder: optimize_onnx(plain.path, level, folder / f"model-{level}.onnx", **dims),
         kind="export",
         name=f"onnx-{level}",
+        label=f"optimizing {loaded.name}'s ONNX graph at {level}",
     )
 
 
@@ -399,4 +400,5 @@ def produce(fmt: str, loaded: LoadedModel) -> Artifact:
         return _optimized(loaded, fmt[-2:])
     kind, recipe, opset = _KEYS[fmt]
     fields = cache.key_fields(loaded, kind, recipe=recipe, opset=opset)
-    return cached_artifact(fields, lambda folder: _build(fmt, loaded, folder), kind="export", name=fmt)
+    build = lambda folder: _build(fmt, loaded, folder)  # noqa: E731
+    return cached_artifact(fields, build, kind="export", name=fmt, label=f"exporting {loaded.name} to {fmt}")

@@ -492,6 +492,11 @@ def cached_variant(loaded, recipe: dict, calibration_texts: Sequence[str] = ()) 
             return variant_record(method, None, None, None, "error", "static INT8 needs calibration texts")
         key["calibration"] = cache.texts_digest(texts)
     fields = cache.key_fields(loaded, _CACHE_KIND[kind], recipe=key, opset=export.OPSET)
+    options = ", ".join(f"{k} {v}" for k, v in recipe.items() if k != "kind" and v not in (None, False, []))
     return cached_artifact(
-        fields, lambda folder: _make(recipe, plain.path, folder, loaded, texts), kind="quantization", name=method
+        fields,
+        lambda folder: _make(recipe, plain.path, folder, loaded, texts),
+        kind="quantization",
+        name=method,
+        label=f"quantizing {loaded.name}: {method} ({options})",
     )
