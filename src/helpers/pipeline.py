@@ -228,6 +228,9 @@ class Pipeline:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
+            from helpers.core.memory import steady_allocator
+
+            steady_allocator()
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(list(PRELOAD))
             one = {**self.to_dict(), "layout": "threads", "threads": 1}

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from helpers.core import paths, runlog
 from helpers.core import session as runs
+from helpers.core.memory import steady_allocator
 from helpers.core.progress import HEADLESS_ENV
 from helpers.core.session import PROFILE_ENV, RUN_ID_ENV, RunRecordError
 from helpers.core.tables import ForeignRowsError
@@ -186,6 +187,7 @@ def say(profile: str, line: str, err: bool = False) -> None:
 
 def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> list[Outcome]:
     os.environ.update({PROFILE_ENV: profile, RUN_ID_ENV: run_id, HEADLESS_ENV: "1"})
+    steady_allocator()  # the kernels and every process they start
     kernel = ensure_kernel()
     out_dir = paths.runs_dir(profile)
     outcomes = []
