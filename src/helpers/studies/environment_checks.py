@@ -52,7 +52,7 @@ def nominal_text(df: pd.DataFrame) -> str:
         return "No nominal peak could be computed here (no clock figure or no known instruction set)."
     source = df[df["kind"] == "nominal"]["message"].iloc[0].split("; ")[-1]
     text = (
-        f"Measured GEMM rate against the nominal peak at {top} thread(s): " + "; ".join(parts) + f" (clock: {source})."
+        f"Measured GEMM rate against the nominal peak at {top} thread(s): " + "; ".join(parts) + f" ({source})."
     )
     if above:
         text += (
