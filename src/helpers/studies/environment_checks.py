@@ -51,9 +51,7 @@ def nominal_text(df: pd.DataFrame) -> str:
     if not parts:
         return "No nominal peak could be computed here (no clock figure or no known instruction set)."
     source = df[df["kind"] == "nominal"]["message"].iloc[0].split("; ")[-1]
-    text = (
-        f"Measured GEMM rate against the nominal peak at {top} thread(s): " + "; ".join(parts) + f" ({source})."
-    )
+    text = f"Measured GEMM rate against the nominal peak at {top} thread(s): " + "; ".join(parts) + f" ({source})."
     if above:
         text += (
             f" **Above the nominal peak: {', '.join(above)}**: the clock figure is below the running clock "
