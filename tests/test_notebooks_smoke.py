@@ -96,7 +96,10 @@ def check_03_cpu_sweeps(out):
     assert (df["tokens_per_s"] > df["items_per_s"]).all() and (df["peak_rss_mb"] > df["load_mb"]).all()
     assert model["efficiency"].notna().any()  # 00's ceilings were used where thread counts match
     assert model["nominal_efficiency"].notna().any() and (model["above_ceiling"] == (model["efficiency"] > 1)).all()
-    assert df["ci_half_width"].between(0, 1).all() and (df["ci_capped"] == (df["ci_half_width"] > 0.1)).all()
+    assert (
+        df["ci_half_width"].between(0, 1).all()
+        and (df["ci_capped"] == ((df["ci_half_width"] > 0.1) | (df["n"] < 5))).all()
+    )
     return [
         "03_latency_vs_batch",
         "03_latency_vs_length",

@@ -170,6 +170,8 @@ def test_a_measurement_the_cap_stops_is_flagged(monkeypatch):
     cols = timing.timing_columns(t.samples_ms, 1, target_ci=0.01)
     assert cols["ci_half_width"] > 0.01 and cols["ci_capped"]
     assert "ci_capped" not in timing.timing_columns(t.samples_ms, 1)  # no target, no flag
+    two = timing.timing_columns([100.0, 100.1], 1, target_ci=0.01)  # a narrow interval from 2 samples
+    assert two["ci_half_width"] < 0.01 and two["ci_capped"]
 
 
 def test_relative_half_width_of_known_samples():

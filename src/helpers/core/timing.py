@@ -22,6 +22,7 @@ STAT_COLUMNS = ("n", "mean_ms", "std_ms", "cv", "p50_ms", "p90_ms", "p99_ms", "m
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_MAX_N = 2000
 NOISY_CV = 0.10  # a measurement whose CV is above this is flagged as noisy
+MIN_CI_SAMPLES = 5  # below this many samples a median's CI says little: such a row is flagged capped
 
 
 def bootstrap_median_ci(
@@ -209,12 +210,13 @@ def timing_columns(
     `tokens` real tokens per call): the statistics of `summarize`, `ci_half_width` (of the
     median's 95% CI, a share of the median), items_per_s and tokens_per_s at the median,
     `noisy` (CV above NOISY_CV; left out with flag_noisy=False), with `target_ci` the flag
-    `ci_capped` (the half-width missed the target: the cap stopped it first), and with
+    `ci_capped` (the half-width missed the target, or fewer than MIN_CI_SAMPLES samples: the
+    cap stopped it first), and with
     baseline samples the speed-up over them with its bootstrap CI."""
     columns = summarize(samples_ms)
     columns["ci_half_width"] = (columns["ci_high_ms"] - columns["ci_low_ms"]) / 2 / columns["p50_ms"]
     if target_ci is not None:
-        columns["ci_capped"] = bool(columns["ci_half_width"] > target_ci)
+        columns["ci_capped"] = bool(columns["ci_half_width"] > target_ci or columns["n"] < MIN_CI_SAMPLES)
     per_s = 1e3 / columns["p50_ms"]
     columns["items_per_s"] = items * per_s
     if tokens is not None:
