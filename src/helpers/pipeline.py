@@ -225,14 +225,11 @@ class Pipeline:
 
     def _encode_processes(self, texts: list[str]) -> np.ndarray:
         if self._pool is None:
-            import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            from helpers.core.memory import steady_allocator
+            from helpers.core.memory import forkserver
 
-            steady_allocator()
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(list(PRELOAD))
+            ctx = forkserver(PRELOAD)
             one = {**self.to_dict(), "layout": "threads", "threads": 1}
             # a worker that cannot start breaks the pool (an error here), never a silent respawn loop
             self._pool = ProcessPoolExecutor(self.threads, mp_context=ctx, initializer=_worker_init, initargs=(one,))

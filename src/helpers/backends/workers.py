@@ -9,7 +9,6 @@ it takes no CPU from the measurement.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from helpers.core import progress
-from helpers.core.memory import MemoryWatch, death_of, steady_allocator
+from helpers.core.memory import MemoryWatch, death_of, forkserver
 from helpers.core.tables import ProcessFailure, failure_status
 
 PRELOAD = ("helpers.backends.workers", "helpers.backends.engines")
@@ -145,9 +144,7 @@ class EngineWorker:
     """A process holding one engine; `measure` blocks until the worker answers."""
 
     def __init__(self, spec: EngineSpec, timeout_s: float = 1800):
-        steady_allocator()
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(list(PRELOAD))
+        ctx = forkserver(PRELOAD)
         self.spec, self.timeout_s = spec, timeout_s
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, spec), daemon=True)

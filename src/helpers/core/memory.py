@@ -32,6 +32,17 @@ def steady_allocator() -> None:
         os.environ.setdefault(name, value)
 
 
+def forkserver(preload=()):
+    """The multiprocessing context every process the study starts comes from: a fork server
+    that has imported `preload` (children start in a second, holding nothing of this process)
+    and runs with the steady allocator."""
+    steady_allocator()  # before the fork server starts: it passes its environment on
+    ctx = mp.get_context("forkserver")
+    if preload:
+        ctx.set_forkserver_preload(list(preload))
+    return ctx
+
+
 def rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
@@ -203,10 +214,7 @@ def in_fresh_process(
     parent blocks on the pipe while the child works: it does not poll, so it takes no CPU
     from the measurement.
     """
-    steady_allocator()
-    ctx = mp.get_context("forkserver")
-    if preload:
-        ctx.set_forkserver_preload(list(preload))
+    ctx = forkserver(preload)
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, load, run, args))
     proc.start()
