@@ -228,17 +228,19 @@ def timing_columns(
     return columns
 
 
+def round_kwargs(kwargs: dict, first: bool) -> dict:
+    """measure()'s settings for one of several interleaved rounds: only the first round pays
+    (and reports) the cold start and the warm-up."""
+    return dict(kwargs) if first else {**kwargs, "warmup": 0}
+
+
 def interleaved(fns: dict[str, Callable], *, rounds: int = 5, **measure_kwargs) -> dict[str, Timing]:
     """Measure several callables in rounds A, B, C, A, B, C ... so drift in machine speed falls
     on each alike; returns one Timing per name with the samples of all rounds pooled."""
     pooled: dict[str, list[Timing]] = {name: [] for name in fns}
     for r in range(rounds):
         for name, fn in fns.items():
-            # only the first round pays (and reports) the cold start and warm-up
-            kwargs = dict(measure_kwargs)
-            if r > 0:
-                kwargs["warmup"] = 0
-            pooled[name].append(measure(fn, **kwargs))
+            pooled[name].append(measure(fn, **round_kwargs(measure_kwargs, r == 0)))
     return {
         name: Timing(np.concatenate([t.samples_ms for t in ts]), ts[0].cold_ms, ts[0].warmup)
         for name, ts in pooled.items()

@@ -18,7 +18,7 @@ from helpers.backends.variants import prepare_files
 from helpers.backends.workers import SETTLE_S, EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
 from helpers.core.machine import ceilings_by_precision, nominal_by_precision
 from helpers.core.tables import SAMPLES, failure_row
-from helpers.core.timing import timing_columns
+from helpers.core.timing import round_kwargs, timing_columns
 
 SCOPES = ("model", "end_to_end")
 
@@ -69,10 +69,6 @@ def sweep_configs(
 
 
 # -- measuring one configuration ---------------------------------------------------------------
-def _timing(kwargs: dict, first_round: bool) -> dict:
-    return {**kwargs, "warmup": kwargs.get("warmup", 1) if first_round else 0}
-
-
 def measure_config(
     workers: dict[str, EngineWorker],
     batch: dict,
@@ -94,7 +90,7 @@ def measure_config(
                     worker.measure(
                         batch,
                         seq_len,
-                        _timing(timing_kwargs, r == 0),
+                        round_kwargs(timing_kwargs, r == 0),
                         texts if scope == "end_to_end" else None,
                         CHECK_ROWS if r == 0 and scope == "model" else 0,
                     )

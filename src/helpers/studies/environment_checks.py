@@ -50,7 +50,8 @@ def nominal_text(df: pd.DataFrame) -> str:
             above.append(precision)
     if not parts:
         return "No nominal peak could be computed here (no clock figure or no known instruction set)."
-    source = df[df["kind"] == "nominal"]["message"].iloc[0].split("; ")[-1]
+    clock = df[df["kind"] == "nominal"].iloc[0]
+    source = f"clock {clock['clock_mhz']:.0f} MHz: {clock['clock_source']}"
     text = f"Measured GEMM rate against the nominal peak at {top} thread(s): " + "; ".join(parts) + f" ({source})."
     if above:
         text += (
@@ -66,7 +67,7 @@ def harness_check(threads: int, timing: dict, rounds: int = 5) -> dict:
     result row with both medians and in-process / worker with its 95% CI."""
     from helpers.backends import engines
     from helpers.backends.workers import SETTLE_S, EngineSpec, EngineWorker
-    from helpers.core.timing import measure, ratio_of_medians, summarize
+    from helpers.core.timing import measure, ratio_of_medians, round_kwargs, summarize
     from helpers.studies.environment import torch_threads
     from helpers.workloads.corpora import load_corpus, texts_at_length
     from helpers.workloads.models import load_model
@@ -80,7 +81,7 @@ def harness_check(threads: int, timing: dict, rounds: int = 5) -> dict:
     worker_ms, local_ms = [], []
     with EngineWorker(EngineSpec(shape["model"], "eager", threads)) as worker, torch_threads(threads):
         for r in range(rounds):
-            kwargs = {**timing, "warmup": timing.get("warmup", 1) if r == 0 else 0}
+            kwargs = round_kwargs(timing, r == 0)
             time.sleep(SETTLE_S)
             worker_ms += worker.measure(batch, shape["seq_len"], kwargs).samples_ms
             time.sleep(SETTLE_S)
