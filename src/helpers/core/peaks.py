@@ -90,6 +90,8 @@ def nominal_rows(flags: dict, vendor: str | None, cores: list[int], clock: tuple
                     "threads": n,
                     "value": ops * mhz * 1e6 * n / 1e9,
                     "unit": "GOP/s" if precision == "int8" else "GFLOP/s",
+                    "clock_mhz": mhz,
+                    "clock_source": source,
                     "status": "ok" if mhz == mhz else "skipped",
                     "message": f"{ops} ops/cycle/core ({basis}); {n} core(s); clock {mhz:.0f} MHz: {source}",
                 }
