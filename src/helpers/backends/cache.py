@@ -124,6 +124,11 @@ def key_of(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def folder_of(fields: dict) -> Path:
+    """The entry folder of `fields` (whether built yet or not)."""
+    return paths.cache_dir() / str(fields["kind"]) / key_of(fields)
+
+
 # -- entries ------------------------------------------------------------------------------------
 def _read(folder: Path) -> dict | None:
     try:
@@ -197,8 +202,8 @@ def cached(fields: dict, build: Callable[[Path], Any]) -> dict:
     Returns entry.json's content (status, message, file, files, built_s, built_at, key,
     fields, info) plus `cache` ("hit" or "miss"), `folder` and `path` (the main file, or None).
     """
-    kind_dir = paths.cache_dir() / str(fields["kind"])
-    folder = kind_dir / key_of(fields)
+    folder = folder_of(fields)
+    kind_dir = folder.parent
     entry = _read(folder)
     if _usable(entry, folder):
         return _returned(entry, folder, "hit")
