@@ -68,10 +68,16 @@ def tensor_digest(tensor) -> bytes:
     return f"{int(words.sum())}|".encode() + sample.tobytes() + raw[words.size * 8 :].tobytes()
 
 
+# Left out of a config's key: where it was loaded from, the library version (keyed apart), and
+# what saving the model fills in (the class, the weights' dtype): both are in the weights digest
+# (tensor names and dtypes), and a key must not change because the model was saved.
+CONFIG_UNKEYED = ("_name_or_path", "_commit_hash", "transformers_version", "architectures", "dtype", "torch_dtype")
+
+
 def _config(config: Any) -> dict:
-    """The config as a dict, without where it was loaded from or the library version (keyed apart)."""
+    """The config as a dict, without the fields of CONFIG_UNKEYED."""
     data = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
-    return {k: v for k, v in data.items() if k not in ("_name_or_path", "_commit_hash", "transformers_version")}
+    return {k: v for k, v in data.items() if k not in CONFIG_UNKEYED}
 
 
 def _weights_digest(model) -> str:
