@@ -48,8 +48,8 @@ lock: install ## rewrite constraints.txt from the installed environment
 	  echo "onnxruntime-gpu==1.31.1"; echo "nvidia-ml-py==13.615.71"; } | awk '!seen[$$0]++' > constraints.new
 	mv constraints.new constraints.txt
 
-clean: ## remove runs/ (archived runs included) and artifacts/ (keeps your current results/, figures/ and the build cache)
-	rm -rf runs artifacts
+clean: ## remove runs/, archived runs included (keeps your current results/, figures/ and the build cache)
+	rm -rf runs
 
 clean-cache: ## empty the build cache of exported and quantized model files (cache/, or $WORKBOOK_CACHE)
 	PYTHONPATH=src $(PYTHON) -m helpers.backends.cache clear

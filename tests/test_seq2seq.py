@@ -14,22 +14,37 @@ from helpers.workloads.corpora import load_corpus
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("t5")
-    loaded = seq2seq.load_seq2seq("t5-tiny", workdir)
-    records = seq2seq.produce_files(loaded, seq2seq.needed_files(seq2seq.ENGINE_NAMES), workdir)
-    built = seq2seq.build_all(seq2seq.ENGINE_NAMES, workdir, 2, loaded.model)
+def tiny():
+    loaded = seq2seq.load_seq2seq("t5-tiny")
+    files, records = seq2seq.produce_files(loaded, seq2seq.needed_files(seq2seq.ENGINE_NAMES))
+    built = seq2seq.build_all(seq2seq.ENGINE_NAMES, files, 2, loaded.model)
     texts = load_corpus("docstrings").texts
-    return loaded, workdir, records, built, texts
+    return loaded, files, records, built, texts
 
 
 def test_every_file_variant_is_produced(tiny):
-    _, workdir, records, _, _ = tiny
+    _, files, records, _, _ = tiny
     assert set(records) == set(seq2seq.FILE_VARIANTS)
     assert all(r.status == "ok" for r in records.values()), {v: r.message for v, r in records.items()}
-    assert all(seq2seq.files_present(workdir, v) for v in records)
+    assert all(seq2seq.files_present(files, v) for v in records)
     assert records["onnx-O2"].node_count < records["onnx"].node_count
     assert records["onnx-int8"].size_mb < 0.5 * records["onnx"].size_mb
+
+
+def test_file_variants_come_from_the_build_cache_once_built(tiny):
+    """A rerun (or a new run) reuses every file set, with its build's time and statistics;
+    another model builds its own."""
+    loaded, files, records, _, _ = tiny
+    again_files, again = seq2seq.produce_files(seq2seq.load_seq2seq("t5-tiny"), ["onnx", "onnx-O3", "onnx-O3-int8"])
+    assert {v: r.cache for v, r in again.items()} == dict.fromkeys(again, "hit")
+    assert again["onnx-O3"].seconds == records["onnx-O3"].seconds
+    assert again["onnx-O3"].node_count == records["onnx-O3"].node_count
+    assert again_files["onnx-O3-int8"] == files["onnx-O3-int8"]
+    other = seq2seq.load_seq2seq("t5-tiny")
+    with torch.no_grad():
+        other.model.lm_head.weight.add_(1.0)
+    other_files, other_records = seq2seq.produce_files(other, ["onnx"])
+    assert other_records["onnx"].cache == "miss" and other_files["onnx"] != files["onnx"]
 
 
 @pytest.mark.parametrize("new_tokens", [1, 7])
@@ -44,8 +59,8 @@ def test_every_engine_generates_the_forced_number_of_tokens(tiny, new_tokens):
 
 def test_forced_length_overrides_end_of_sequence(tiny):
     """Even a model that wants to stop at once (EOS logit boosted) generates every token."""
-    loaded, workdir, _, _, texts = tiny
-    model = seq2seq.build_engine("torch", workdir, 1).model
+    loaded, files, _, _, texts = tiny
+    model = seq2seq.build_engine("torch", files, 1).model
     with torch.no_grad():
         model.lm_head.bias = None
         model.lm_head.weight[loaded.config.eos_token_id] *= 50
@@ -65,9 +80,9 @@ def test_ort_fp32_matches_torch_fp32_token_for_token(tiny):
 
 
 def test_agreement_rows_flag_a_perturbed_engine(tiny):
-    loaded, workdir, _, built, texts = tiny
+    loaded, files, _, built, texts = tiny
     batch = seq2seq.batch_of(loaded, texts, 4, 16)
-    broken = seq2seq.build_engine("torch", workdir, 1)
+    broken = seq2seq.build_engine("torch", files, 1)
     with torch.no_grad():
         for p in broken.model.decoder.parameters():
             p.add_(torch.randn_like(p) * 0.5)

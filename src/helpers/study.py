@@ -129,7 +129,9 @@ def _papermill(nb: Path, out_dir: Path, params: dict, kernel: str, errors: list[
             log_output=False,
             # bars and phase lines go to the kernel's real stderr, the runner's terminal: without
             # this, ipykernel would also copy every bar update into the executed notebook
-            extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+            # and its log at ERROR: ipykernel 7 warns at every start that a local TCP kernel is
+            # unencrypted, on the terminal of every notebook of the run
+            extra_arguments=["--IPKernelApp.capture_fd_output=False", "--IPKernelApp.log_level=ERROR"],
         )
     except pm.PapermillExecutionError as exc:
         errors.append(f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}")

@@ -68,10 +68,16 @@ def tensor_digest(tensor) -> bytes:
     return f"{int(words.sum())}|".encode() + sample.tobytes() + raw[words.size * 8 :].tobytes()
 
 
+# Left out of a config's key: where it was loaded from, the library version (keyed apart), and
+# what saving the model fills in (the class, the weights' dtype): both are in the weights digest
+# (tensor names and dtypes), and a key must not change because the model was saved.
+CONFIG_UNKEYED = ("_name_or_path", "_commit_hash", "transformers_version", "architectures", "dtype", "torch_dtype")
+
+
 def _config(config: Any) -> dict:
-    """The config as a dict, without where it was loaded from or the library version (keyed apart)."""
+    """The config as a dict, without the fields of CONFIG_UNKEYED."""
     data = config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
-    return {k: v for k, v in data.items() if k not in ("_name_or_path", "_commit_hash", "transformers_version")}
+    return {k: v for k, v in data.items() if k not in CONFIG_UNKEYED}
 
 
 def _weights_digest(model) -> str:
@@ -122,6 +128,11 @@ def key_fields(loaded, kind: str, *, level: str | None = None, recipe: dict | No
 def key_of(fields: dict) -> str:
     """The hash that names an entry's folder."""
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def folder_of(fields: dict) -> Path:
+    """The entry folder of `fields` (whether built yet or not)."""
+    return paths.cache_dir() / str(fields["kind"]) / key_of(fields)
 
 
 # -- entries ------------------------------------------------------------------------------------
@@ -197,8 +208,8 @@ def cached(fields: dict, build: Callable[[Path], Any]) -> dict:
     Returns entry.json's content (status, message, file, files, built_s, built_at, key,
     fields, info) plus `cache` ("hit" or "miss"), `folder` and `path` (the main file, or None).
     """
-    kind_dir = paths.cache_dir() / str(fields["kind"])
-    folder = kind_dir / key_of(fields)
+    folder = folder_of(fields)
+    kind_dir = folder.parent
     entry = _read(folder)
     if _usable(entry, folder):
         return _returned(entry, folder, "hit")

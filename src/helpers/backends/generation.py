@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from helpers.backends import export
-from helpers.backends.artifacts import Artifact
+from helpers.backends import cache, export
+from helpers.backends.artifacts import Artifact, cached_artifact
 from helpers.backends.onnxrt import session_options
-from helpers.core import progress
 from helpers.core.memory import in_fresh_process
 from helpers.core.tables import failure_row
 from helpers.workloads.models import minilm_dir, seeded_random_model
@@ -100,7 +99,6 @@ class LoadedSeq2Seq:
     random_weights: bool
     label: str
     n_params: int
-    source_dir: Path  # a saved copy that optimum exports from
 
 
 def _accepted() -> str:
@@ -134,13 +132,12 @@ def shape_config(name: str):
     )
 
 
-def load_seq2seq(name: str, workdir: str | Path) -> LoadedSeq2Seq:
+def load_seq2seq(name: str) -> LoadedSeq2Seq:
     """A seq2seq model and its tokenizer. Shapes get seeded random weights and the MiniLM
     WordPiece tokenizer (ids below T5's vocabulary; only lengths matter for speed)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5ForConditionalGeneration
 
     check_model_name(name)
-    source = Path(workdir) / "source"
     if name in SHAPES:
         model = seeded_random_model(T5ForConditionalGeneration, shape_config(name), SEED)
         tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
@@ -149,10 +146,8 @@ def load_seq2seq(name: str, workdir: str | Path) -> LoadedSeq2Seq:
         model = AutoModelForSeq2SeqLM.from_pretrained(name).eval()
         tokenizer = AutoTokenizer.from_pretrained(name)
         label = f"{name} (pretrained weights)"
-    if not (source / "config.json").is_file():
-        model.save_pretrained(source)
     n_params = sum(p.numel() for p in model.parameters())
-    return LoadedSeq2Seq(name, model, tokenizer, model.config, name in SHAPES, label, n_params, source)
+    return LoadedSeq2Seq(name, model, tokenizer, model.config, name in SHAPES, label, n_params)
 
 
 def batch_of(loaded: LoadedSeq2Seq, texts, batch_size: int, input_len: int) -> dict:
@@ -164,6 +159,13 @@ def batch_of(loaded: LoadedSeq2Seq, texts, batch_size: int, input_len: int) -> d
 
 
 # ---------------------------------------------------------------- ONNX files
+# Every file set is a build-cache entry (helpers.backends.cache), keyed by the model's
+# fingerprint and the variant: "source" (the saved model that optimum exports from and a fresh
+# process loads) and each of FILE_VARIANTS, a directory of GRAPHS under standard names.
+# `Files`: what an engine is built from, the name ("source" or a variant) -> its directory.
+Files = dict[str, Path]
+
+
 def _standard_names(directory: Path, suffix: str) -> None:
     """optimum writes encoder_model_optimized.onnx etc.; ORTModelForSeq2SeqLM loads standard names."""
     for graph in GRAPHS:
@@ -172,10 +174,10 @@ def _standard_names(directory: Path, suffix: str) -> None:
             produced.replace(directory / graph)
 
 
-def _export(loaded: LoadedSeq2Seq, out: Path) -> None:
+def _export(source: Path, out: Path) -> None:
     from optimum.onnxruntime import ORTModelForSeq2SeqLM
 
-    ORTModelForSeq2SeqLM.from_pretrained(loaded.source_dir, export=True, use_cache=True).save_pretrained(out)
+    ORTModelForSeq2SeqLM.from_pretrained(source, export=True, use_cache=True).save_pretrained(out)
 
 
 def _optimize(plain: Path, level: str, out: Path) -> None:
@@ -195,7 +197,7 @@ def _quantize(source: Path, out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     for item in source.iterdir():
-        if item.suffix != ".onnx":
+        if item.suffix != ".onnx" and item.name != cache.ENTRY:
             shutil.copy2(item, out / item.name)
     for graph in GRAPHS:
         quantize_dynamic(
@@ -209,18 +211,19 @@ def _quantize(source: Path, out: Path) -> None:
 
 def _record(variant: str, out: Path, produce) -> Artifact:
     """The directory's Artifact (kind "files": variant, seconds, size_mb, status, message,
-    node_count, fused_ops: contrib-operator nodes, all graphs together)."""
-    start = time.perf_counter()
+    node_count, fused_ops: contrib-operator nodes, all graphs together); its path is the
+    encoder graph, the entry's main file."""
+    start, main = time.perf_counter(), str(out / GRAPHS[0])
     try:
         with export.collect_warnings(), contextlib.redirect_stdout(None):
             produce()
     except Exception as exc:  # recorded: the engines built on it are reported as errors
         message = f"{type(exc).__name__}: {exc}"[:500]
-        return Artifact("files", variant, str(out), time.perf_counter() - start, None, "error", message)
+        return Artifact("files", variant, main, time.perf_counter() - start, None, "error", message)
     seconds = time.perf_counter() - start
     nodes, fused = zip(*(_graph_counts(out / g) for g in GRAPHS))
     size = sum((out / g).stat().st_size for g in GRAPHS) / 2**20
-    return Artifact("files", variant, str(out), seconds, size, "ok", node_count=sum(nodes), fused_ops=sum(fused))
+    return Artifact("files", variant, main, seconds, size, "ok", node_count=sum(nodes), fused_ops=sum(fused))
 
 
 def _graph_counts(path: Path) -> tuple[int, int]:
@@ -242,28 +245,51 @@ def needed_files(engines: list[str]) -> list[str]:
     return [v for v in FILE_VARIANTS if v in needed]
 
 
-def files_present(workdir: str | Path, variant: str) -> bool:
-    return all((Path(workdir) / variant / g).is_file() for g in GRAPHS)
+def files_present(files: Files, variant: str) -> bool:
+    return variant in files and all((files[variant] / g).is_file() for g in GRAPHS)
 
 
-def produce_files(loaded: LoadedSeq2Seq, variants: list[str], workdir: str | Path) -> dict[str, Artifact]:
-    """Produce each of `variants` (from needed_files) under workdir, timed, never raising."""
-    workdir = Path(workdir)
+def source_files(loaded: LoadedSeq2Seq) -> Path:
+    """The saved model (config and weights) in the build cache."""
+
+    def save(folder: Path) -> Path:
+        loaded.model.save_pretrained(folder)
+        return folder / "config.json"
+
+    return Path(cache.cached(cache.key_fields(loaded, "seq2seq", level="source"), save)["folder"])
+
+
+# what each variant is made from, and the options that change it (the cache key's recipe)
+MADE_FROM = {"onnx": "source", "onnx-O1": "onnx", "onnx-O2": "onnx", "onnx-O3": "onnx", "onnx-int8": "onnx"}
+MADE_FROM["onnx-O3-int8"] = "onnx-O3"
+INT8_RECIPE = {"per_channel": True, "weight_type": "QInt8", "default_tensor_type": "FLOAT"}
+
+
+def _step(variant: str, parent: Path):
+    if variant == "onnx":
+        return lambda out: _export(parent, out)
+    if variant.endswith("int8"):
+        return lambda out: _quantize(parent, out)
+    return lambda out: _optimize(parent, variant.removeprefix("onnx-"), out)
+
+
+def produce_files(loaded: LoadedSeq2Seq, variants: list[str]) -> tuple[Files, dict[str, Artifact]]:
+    """The saved model and each of `variants` (from needed_files, in order), from the build
+    cache or built into it, never raising: (name -> directory, variant -> its Artifact, whose
+    `cache` says hit or miss and whose seconds are the build's)."""
+    files: Files = {"source": source_files(loaded)}
     records: dict[str, Artifact] = {}
-    plain, o3 = workdir / "onnx", workdir / "onnx-O3"
-    steps = {
-        "onnx": lambda out: _export(loaded, out),
-        "onnx-O1": lambda out: _optimize(plain, "O1", out),
-        "onnx-O2": lambda out: _optimize(plain, "O2", out),
-        "onnx-O3": lambda out: _optimize(plain, "O3", out),
-        "onnx-int8": lambda out: _quantize(plain, out),
-        "onnx-O3-int8": lambda out: _quantize(o3, out),
-    }
     for variant in variants:
-        out = workdir / variant
-        with progress.phase(f"exporting {progress.short(out)}"):
-            records[variant] = _record(variant, out, lambda step=steps[variant], out=out: step(out))
-    return records
+        parent = MADE_FROM[variant]
+        recipe = {"from": parent, **(INT8_RECIPE if variant.endswith("int8") else {})}
+        fields = cache.key_fields(loaded, "seq2seq", level=variant, recipe=recipe)
+
+        def produce(out: Path, variant=variant, step=_step(variant, files[parent])) -> Artifact:
+            return _record(variant, out, lambda: step(out))
+
+        records[variant] = cached_artifact(fields, produce, "files", variant, f"exporting {loaded.name} to {variant}")
+        files[variant] = cache.folder_of(fields)
+    return files, records
 
 
 # ---------------------------------------------------------------- engines
@@ -297,11 +323,9 @@ class GenerationEngine:
         return logits[:, 0, :].float().numpy()
 
 
-def build_engine(
-    name: str, workdir: str | Path, threads: int, model: torch.nn.Module | None = None
-) -> GenerationEngine:
-    """An engine over the files produce_files wrote under workdir (torch engines use `model`,
-    or the saved copy in workdir/source); threads are set for torch and ORT alike."""
+def build_engine(name: str, files: Files, threads: int, model: torch.nn.Module | None = None) -> GenerationEngine:
+    """An engine over the files of produce_files (torch engines use `model`, or the saved
+    model of files["source"]); threads are set for torch and ORT alike."""
     if name not in ENGINES:
         raise ValueError(f"generation engine {name!r} unknown; accepted: {', '.join(ENGINE_NAMES)}")
     torch.set_num_threads(threads)
@@ -309,9 +333,9 @@ def build_engine(
         if model is None:
             from transformers import AutoModelForSeq2SeqLM
 
-            model = AutoModelForSeq2SeqLM.from_pretrained(Path(workdir) / "source").eval()
+            model = AutoModelForSeq2SeqLM.from_pretrained(files["source"]).eval()
         return GenerationEngine(name, model, torch.bfloat16 if name == "torch-bf16" else None)
-    return GenerationEngine(name, _ort_model(Path(workdir) / FILES_OF[name], name != "ort-nopast", threads))
+    return GenerationEngine(name, _ort_model(Path(files[FILES_OF[name]]), name != "ort-nopast", threads))
 
 
 def _ort_model(directory: Path, use_cache: bool, threads: int):
@@ -328,12 +352,12 @@ def _ort_model(directory: Path, use_cache: bool, threads: int):
     )
 
 
-def build_all(names: list[str], workdir: str | Path, threads: int, model: torch.nn.Module) -> dict[str, Any]:
+def build_all(names: list[str], files: Files, threads: int, model: torch.nn.Module) -> dict[str, Any]:
     """Every engine, or the exception that stopped it (reported in every table it would be in)."""
     built: dict[str, Any] = {}
     for name in names:
         try:
-            built[name] = build_engine(name, workdir, threads, model)
+            built[name] = build_engine(name, files, threads, model)
         except Exception as exc:
             built[name] = exc
     return built
@@ -344,8 +368,8 @@ def build_all(names: list[str], workdir: str | Path, threads: int, model: torch.
 MEMORY_PRELOAD = ("torch", "transformers", "onnxruntime", "optimum.onnxruntime")
 
 
-def _memory_load(name: str, workdir: str, threads: int, batch: dict, new_tokens: int):
-    engine = build_engine(name, workdir, threads)
+def _memory_load(name: str, files: Files, threads: int, batch: dict, new_tokens: int):
+    engine = build_engine(name, files, threads)
     if name in TORCH_ENGINES:  # safetensors maps weights lazily: page them in now, as loading
         with torch.no_grad():
             for p in engine.model.parameters():
@@ -358,12 +382,12 @@ def _memory_run(loaded) -> int:
     return int(engine.generate(batch, new_tokens).shape[1])
 
 
-def fresh_process_memory(name: str, workdir: str | Path, threads: int, batch: dict, new_tokens: int) -> dict:
+def fresh_process_memory(name: str, files: Files, threads: int, batch: dict, new_tokens: int) -> dict:
     """Load the engine in a new process, generate once; RSS increments of loading and of
     inference (peak during generation minus RSS after loading), as a row."""
     try:
         mem = in_fresh_process(
-            _memory_load, _memory_run, name, str(workdir), threads, batch, new_tokens, preload=MEMORY_PRELOAD
+            _memory_load, _memory_run, name, files, threads, batch, new_tokens, preload=MEMORY_PRELOAD
         )
     except Exception as exc:
         return {"engine": name, **failure_row(exc)}

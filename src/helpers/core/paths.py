@@ -63,11 +63,6 @@ def runs_dir(profile: str) -> Path:
     return _ensure(out_root() / "runs" / profile)
 
 
-def artifacts_dir() -> Path:
-    """06's seq2seq ONNX files (ignored by git); every other model file is in the build cache."""
-    return _ensure(out_root() / "artifacts")
-
-
 def cache_dir() -> Path:
     """The build cache of exported, optimized and quantized model files (helpers.backends.cache):
     WORKBOOK_CACHE if set, else <project>/cache, whatever the output root."""

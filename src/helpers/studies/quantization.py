@@ -278,6 +278,6 @@ def measure_models(
         variant_rows = variant_table.read()
         variant_rows = variant_rows[variant_rows["model"] == model_name]
         for batch_size in track(batch_sizes, desc=f"speed {model_name}"):
-            pending = [m for m, b in pending_speed if b == batch_size]
-            for row in mv.speed(variant_rows, batch_size, pending, data.texts, timing_kwargs, rounds):
+            untimed = [m for m, b in pending_speed if b == batch_size]
+            for row in mv.speed(variant_rows, batch_size, untimed, data.texts, timing_kwargs, rounds):
                 speed_table.append(row)

@@ -176,19 +176,17 @@ def measure_grid(
 
 # -- the notebook's steps ---------------------------------------------------------------------
 def prepare(seq2seq_model: str, corpus: str, text_column: str = "text", encoding: str = "utf-8"):
-    """(threads, the model's folder under artifacts/, the loaded model, the corpus texts): one
-    thread count, every core, for PyTorch and ONNX Runtime alike."""
+    """(threads, the loaded model, the corpus texts): one thread count, every core, for
+    PyTorch and ONNX Runtime alike."""
     import os
 
     from helpers.backends import generation
-    from helpers.core import paths
     from helpers.workloads.corpora import load_corpus
 
     threads = os.cpu_count()
-    workdir = paths.artifacts_dir() / "06_seq2seq" / seq2seq_model.replace("/", "__")
-    loaded = generation.load_seq2seq(seq2seq_model, workdir)
+    loaded = generation.load_seq2seq(seq2seq_model)
     texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
-    return threads, workdir, loaded, texts
+    return threads, loaded, texts
 
 
 def token_counts(new_tokens: list[int]) -> list[int]:
@@ -203,19 +201,20 @@ def model_note(loaded, threads: int) -> str:
     )
 
 
-def record_files(table, loaded, model: str, engines: list[str], workdir) -> None:
-    """Produce the ONNX files the engines need that are not in `workdir` yet; a row per file."""
+def record_files(table, loaded, model: str, engines: list[str]) -> dict:
+    """The ONNX files the engines need, from the build cache or built into it, with a row per
+    file set (its build's time, and whether this run reused it); name -> directory."""
     from helpers.backends import generation
 
-    todo = [v for v in generation.needed_files(engines) if not generation.files_present(workdir, v)]
-    records = generation.produce_files(loaded, todo, workdir)
+    files, records = generation.produce_files(loaded, generation.needed_files(engines))
     table.append_new({"model": model, **r.row()} for r in records.values())
+    return files
 
 
-def build_engines(engines: list[str], workdir, threads: int, loaded) -> dict:
+def build_engines(engines: list[str], files: dict, threads: int, loaded) -> dict:
     from helpers.backends import generation
 
-    return generation.build_all(engines, workdir, threads, loaded.model)
+    return generation.build_all(engines, files, threads, loaded.model)
 
 
 def record_agreement(
@@ -238,7 +237,7 @@ def engine_statuses(agreement) -> dict:
 
 
 def record_memory(
-    table, loaded, texts, model: str, engines: list[str], workdir, threads: int, largest: dict, measure_memory: bool
+    table, loaded, texts, model: str, engines: list[str], files: dict, threads: int, largest: dict, measure_memory: bool
 ) -> None:
     """Each engine's memory increments in a fresh process at the `largest` configuration
     (skipped rows when `measure_memory` is off); engines a resumed run holds are kept."""
@@ -253,5 +252,5 @@ def record_memory(
         return
     memory_batch = generation.batch_of(loaded, texts, largest["batch_size"], largest["seq_len"])
     for name in track([e for e in engines if not table.done(model=model, engine=e)], desc="06 memory"):
-        row = generation.fresh_process_memory(name, workdir, threads, memory_batch, largest["new_tokens"])
+        row = generation.fresh_process_memory(name, files, threads, memory_batch, largest["new_tokens"])
         table.append({"model": model, **largest, **row})
