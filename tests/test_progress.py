@@ -194,3 +194,14 @@ def test_phase_lines_in_jupyterlab(capsys):
         "starting worker ort (bert-base, 2 thread(s)): done in 0 s",
     ]
     assert progress.short("/x/artifacts/03_cpu_sweeps/bert-mini/model-O2.onnx") == "bert-mini/model-O2.onnx"
+
+
+def test_a_sweep_configuration_weighs_its_expected_seconds():
+    """03's bar weighs a configuration by the time it should take: a tiny one the minimum
+    measuring time per engine and round, a large one the cap, or one call when a call is longer."""
+    from helpers.studies.cpu_sweep import ROUGH_GFLOPS, expected_seconds
+
+    timing = {"min_time_s": 0.1, "max_time_s": 3.0}
+    assert expected_seconds(0.01, 7, 2, timing) == pytest.approx(7 * 2 * 0.1)
+    assert expected_seconds(100.0, 7, 2, timing) == pytest.approx(7 * 2 * 3.0)
+    assert expected_seconds(10 * ROUGH_GFLOPS, 1, 2, timing) == pytest.approx(2 * 10.0)

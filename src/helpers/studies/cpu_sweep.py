@@ -217,6 +217,22 @@ class Pending:
         return f"{c.model} {c.threads}t b{c.batch_size}x{c.seq_len} {self.scope}"
 
 
+# Only for the progress bar's time left: a rough fp32 rate (GFLOP/s) and samples per engine
+# and round. A call's FLOPs alone would make a bert-base call weigh 10^5 bert-tiny ones, whose
+# time is the minimum measuring time instead: the bar would first promise days.
+ROUGH_GFLOPS = 100.0
+ROUGH_SAMPLES = 20
+
+
+def expected_seconds(gflop: float, engines: int, rounds: int, timing_kwargs: dict) -> float:
+    """Rough seconds to measure one configuration: each engine, each round, measures for
+    min_time_s to max_time_s (ROUGH_SAMPLES calls in between), and at least one call."""
+    call_s = gflop / ROUGH_GFLOPS
+    low, high = timing_kwargs.get("min_time_s", 0.0), timing_kwargs.get("max_time_s", float("inf"))
+    per_round = max(min(max(low, ROUGH_SAMPLES * call_s), high), call_s)
+    return engines * rounds * per_round
+
+
 class Sweep:
     """Runs pending configurations in order, keeping one set of workers alive per (model,
     threads) and appending each configuration's rows as soon as it is measured."""
@@ -259,14 +275,16 @@ class Sweep:
                 items.append(Pending(c, scope, missing))
         return items
 
-    def gflop(self, item: Pending) -> float:
-        """The work of measuring a pending item: GFLOP of one call times the engines measured
-        (nearly nothing above max_gflop: it is recorded as skipped)."""
+    def expected_seconds(self, item: Pending) -> float:
+        """What measuring a pending item should take, the progress bar's weight (nearly nothing
+        above max_gflop: it is recorded as skipped)."""
         from helpers.workloads.models import encoder_flops, model_config
 
         c = item.config
         gflop = encoder_flops(model_config(c.model), c.batch_size, c.seq_len) / 1e9
-        return gflop * len(item.engines) if gflop <= self.max_gflop else 1e-3
+        if gflop > self.max_gflop:
+            return 1e-3
+        return expected_seconds(gflop, len(item.engines), self.rounds, self.timing_kwargs)
 
     def _enter_group(self, model: str, threads: int) -> None:
         from helpers.workloads.corpora import token_lengths
@@ -382,14 +400,14 @@ def earlier_results(ort_level: str) -> tuple[str, pd.DataFrame | None, str]:
 
 def run_sweep(sweep: Sweep, configs: list[Config], desc: str = "03 sweep") -> None:
     """Measure every configuration the table does not hold yet, with a progress bar weighed
-    by each one's FLOPs (its time left is by work, not by count); a resumed run says how many
-    it already holds. The engine workers are stopped at the end, also when one raises."""
+    by each one's expected seconds (its time left is by work, not by count); a resumed run says
+    how many it already holds. The engine workers are stopped at the end, also when one raises."""
     from helpers.core import progress
 
     pending, total = sweep.pending(configs), len(sweep.items(configs))
     progress.resumed(total - len(pending), total)
     try:
-        for item in progress.track(pending, desc=desc, label=str, weight=sweep.gflop):
+        for item in progress.track(pending, desc=desc, label=str, weight=sweep.expected_seconds):
             sweep.run(item)
     finally:
         sweep.close()
