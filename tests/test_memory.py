@@ -90,3 +90,29 @@ def test_peak_counter_resets_and_sees_a_known_allocation():
     before = rss_mb()
     allocate()
     assert peak_rss_mb() - before == pytest.approx(ALLOC_MB, rel=0.10)
+
+
+RELEASE_SCRIPT = """
+from helpers.core.memory import release_free_memory, rss_mb
+base = rss_mb()
+chunks = [bytearray(1 << 20) for _ in range(300)]  # 300 MiB in 1 MiB blocks, written
+del chunks
+kept = rss_mb() - base
+release_free_memory()
+print(kept, rss_mb() - base)
+"""
+
+
+def test_released_memory_leaves_a_steady_process():
+    """Under the steady allocator a process keeps what it frees (300 MiB here) until
+    release_free_memory hands it back."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers.core.memory import STEADY_MALLOC
+
+    env = {**os.environ, **STEADY_MALLOC}
+    out = subprocess.run([sys.executable, "-c", RELEASE_SCRIPT], env=env, capture_output=True, text=True, check=True)
+    kept, after = map(float, out.stdout.split())
+    assert kept > 250 and after < 50, (kept, after)

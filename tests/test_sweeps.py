@@ -76,3 +76,21 @@ def test_parent_blocks_while_a_worker_measures(tiny_batch):
 def test_an_engine_that_cannot_be_built_is_reported():
     with pytest.raises(WorkerError, match="torch-fp16 runs on CUDA only"):
         EngineWorker(EngineSpec("bert-tiny", "torch-fp16", 1))
+
+
+def test_a_worker_that_would_not_fit_in_memory_is_not_started(monkeypatch):
+    """With less memory available than a worker needs while it loads, the engine is an oom
+    failure with the reason, and no process is started (the kernel is not killed)."""
+    import types
+
+    import psutil
+
+    from helpers.core.tables import failure_row
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: types.SimpleNamespace(available=2 * 2**30))
+    need = sweeps.worker_memory_mb(335_000_000)  # bert-large
+    assert 3500 < need < 4000
+    workers, failed = sweeps.start_workers("bert-large", ["eager", "ort"], 2, {}, need)
+    assert workers == {} and set(failed) == {"eager", "ort"}
+    row = failure_row(failed["eager"])
+    assert row["status"] == "oom" and "2048 MB available" in row["message"], row

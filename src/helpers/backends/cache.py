@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from helpers.core import paths
+from helpers.core.memory import release_free_memory
 
 ENTRY = "entry.json"
 TMP_PREFIX = ".tmp-"  # a build in progress (or one killed outright): never read, removed by clear()
@@ -218,6 +219,7 @@ def cached(fields: dict, build: Callable[[Path], Any]) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{folder.name}-", dir=kind_dir))
     try:
         outcome = _run(build, tmp)
+        release_free_memory()  # a build's peak (an export, a quantization) is not kept
         entry = {
             **outcome,
             "files": _files(tmp, outcome["file"]),

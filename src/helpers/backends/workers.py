@@ -100,13 +100,14 @@ def _quiet_background_threads() -> None:
 
 
 def _serve(conn, spec: EngineSpec) -> None:
-    from helpers.core.memory import rss_mb
+    from helpers.core.memory import release_free_memory, rss_mb
 
     try:
         _quiet_background_threads()
         base = rss_mb()
         start = time.perf_counter()
         engine, tokenizer = _build(spec)
+        release_free_memory()  # what loading and building left (the engine's own memory stays)
         conn.send(
             (
                 "ready",

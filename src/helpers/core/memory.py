@@ -25,6 +25,22 @@ MB = 1024 * 1024
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
 
 
+def release_free_memory() -> None:
+    """Hand the allocator's free memory back to the OS (glibc's malloc_trim; elsewhere nothing).
+    Under STEADY_MALLOC a process keeps every byte it frees, so after a build (an export, a
+    quantization, an engine's load) it would hold that step's peak for good: 03's seven
+    bert-large workers beside a kernel that had exported bert-large did not fit in 24 GiB.
+    Called between phases, never while timing (warm-up faults the buffers in again)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def steady_allocator() -> None:
     """Put STEADY_MALLOC in this process's environment, for every process it starts from now
     on (glibc reads it at process start; a value already set is kept)."""

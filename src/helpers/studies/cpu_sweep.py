@@ -192,13 +192,30 @@ def stop(workers: dict[str, EngineWorker]) -> None:
         worker.close()
 
 
-def start_workers(model: str, names: list[str], threads: int, files: dict[str, str]):
-    """Workers for every engine; an engine that cannot be built gives its exception instead."""
+def worker_memory_mb(n_params: int) -> float:
+    """Rough memory an engine worker needs while it loads: the fp32 weights twice (the model and
+    the engine built from it) and a runtime."""
+    return 2 * n_params * 4 / 2**20 + 1024
+
+
+def start_workers(model: str, names: list[str], threads: int, files: dict[str, str], need_mb: float = 0.0):
+    """Workers for every engine; an engine that cannot be built gives its exception instead,
+    and so does one that would not fit: with less than `need_mb` available it is not started
+    (rather than the kernel being killed for memory, seven bert-large workers on 24 GiB)."""
+    import psutil
+
     from helpers.core import progress
 
     workers, failed = {}, {}
     with progress.phase(f"starting workers {', '.join(names)} ({model}, {threads} thread(s))"):
         for name in names:
+            available = psutil.virtual_memory().available / 2**20
+            if available < need_mb:
+                failed[name] = MemoryError(
+                    f"{name} not started: {available:.0f} MB available, a {model} worker needs about "
+                    f"{need_mb:.0f} MB while it loads (the other engines' workers hold the rest)"
+                )
+                continue
             try:
                 workers[name] = EngineWorker(EngineSpec(model, name, threads, files.get(name)))
             except (WorkerError, MemoryError) as exc:
@@ -287,6 +304,7 @@ class Sweep:
         return expected_seconds(gflop, len(item.engines), self.rounds, self.timing_kwargs)
 
     def _enter_group(self, model: str, threads: int) -> None:
+        from helpers.core.memory import release_free_memory
         from helpers.workloads.corpora import token_lengths
         from helpers.workloads.models import load_model
 
@@ -303,8 +321,10 @@ class Sweep:
         else:
             ort_failure = None
         del loaded  # the workers hold their own copies
+        release_free_memory()  # the exports' and quantizations' peak, before the workers load
         names = [n for n in self.names if not (ort_failure and n.startswith("ort"))]
-        self.workers, self.failed = start_workers(model, names, threads, files)
+        need = worker_memory_mb(self.n_params)
+        self.workers, self.failed = start_workers(model, names, threads, files, need)
         self.failed.update({n: ort_failure for n in self.names if ort_failure and n.startswith("ort")})
         self.group = (model, threads)
 
@@ -357,6 +377,7 @@ class Sweep:
                     [name],
                     worker.spec.threads,
                     {name: worker.spec.onnx_path} if worker.spec.onnx_path else {},
+                    worker_memory_mb(self.n_params),
                 )
                 self.workers.update(new)
                 self.failed.update(failed)
