@@ -97,7 +97,7 @@ def check_03_cpu_sweeps(out):
     assert model["efficiency"].notna().any()  # 00's ceilings were used where thread counts match
     assert model["nominal_efficiency"].notna().any() and (model["above_ceiling"] == (model["efficiency"] > 1)).all()
     assert (
-        df["ci_half_width"].between(0, 1).all()
+        (df["ci_half_width"] >= 0).all()  # above 1 too on a loaded machine: a CI beyond twice the median
         and (df["ci_capped"] == ((df["ci_half_width"] > 0.1) | (df["n"] < 5))).all()
     )
     return [
