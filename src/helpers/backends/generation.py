@@ -245,10 +245,6 @@ def needed_files(engines: list[str]) -> list[str]:
     return [v for v in FILE_VARIANTS if v in needed]
 
 
-def files_present(files: Files, variant: str) -> bool:
-    return variant in files and all((files[variant] / g).is_file() for g in GRAPHS)
-
-
 def source_files(loaded: LoadedSeq2Seq) -> Path:
     """The saved model (config and weights) in the build cache."""
 
@@ -260,8 +256,14 @@ def source_files(loaded: LoadedSeq2Seq) -> Path:
 
 
 # what each variant is made from, and the options that change it (the cache key's recipe)
-MADE_FROM = {"onnx": "source", "onnx-O1": "onnx", "onnx-O2": "onnx", "onnx-O3": "onnx", "onnx-int8": "onnx"}
-MADE_FROM["onnx-O3-int8"] = "onnx-O3"
+MADE_FROM = {
+    "onnx": "source",
+    "onnx-O1": "onnx",
+    "onnx-O2": "onnx",
+    "onnx-O3": "onnx",
+    "onnx-int8": "onnx",
+    "onnx-O3-int8": "onnx-O3",
+}
 INT8_RECIPE = {"per_channel": True, "weight_type": "QInt8", "default_tensor_type": "FLOAT"}
 
 
