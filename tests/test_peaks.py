@@ -59,6 +59,20 @@ def test_nominal_peaks_and_a_measured_rate_above_one():
     assert "Above" not in environment_checks.nominal_text(df[df["precision"] != "fp32"])
 
 
+def test_a_clock_below_what_the_measured_rates_need_is_raised_and_labelled():
+    measured = [("fp32", 1, 186.0), ("fp32", 2, 359.0), ("bf16", 2, 400.0)]
+    mhz, why = peaks.clock_needed(measured, SAPPHIRE_RAPIDS, "GenuineIntel")
+    assert mhz == pytest.approx(186e3 / 64) and why.startswith("the measured fp32 GEMM rate at 1 core(s), 186")
+    os_clock = (2600.0, "cpu MHz in /proc/cpuinfo")
+    raised, source = peaks.running_clock(os_clock, (mhz, why))
+    assert raised == mhz and "at least the clock the measured fp32" in source and "the OS says 2600 MHz" in source
+    assert peaks.running_clock((3500.0, "cpufreq"), (mhz, why)) == (3500.0, "cpufreq")  # the OS's figure suffices
+    assert peaks.running_clock(os_clock, peaks.clock_needed([], SAPPHIRE_RAPIDS, "GenuineIntel")) == os_clock
+    rows = peaks.nominal_rows(SAPPHIRE_RAPIDS, "GenuineIntel", [1, 2], (raised, source))
+    fp32 = {r["threads"]: r["value"] for r in rows if r["precision"] == "fp32"}
+    assert fp32[1] == pytest.approx(186.0) and 359.0 < fp32[2]  # every measured rate within its peak
+
+
 def test_the_harness_check_row_and_its_verdict():
     row = environment_checks.harness_check(threads=1, timing=dict(warmup=1, min_count=3, min_time_s=0.02), rounds=2)
     assert row["worker_p50_ms"] > 0 and row["inprocess_p50_ms"] > 0 and row["n_worker"] >= 6
@@ -91,3 +105,6 @@ def test_efficiency_takeaway_flags_rows_above_the_measured_rate():
     )
     assert "**1 row(s) run above 00's measured GEMM rate** (up to 105%)" in text
     assert "Below 80% of the GEMM rate at every measured shape: bf16 (40% at best)" in text
+    assert "above the nominal peak" not in text
+    over = _efficiency_text(eff.assign(nominal_efficiency=[1.02, 0.6, 0.08]))
+    assert "**1 row(s) run above the nominal peak** (up to 102%)" in over

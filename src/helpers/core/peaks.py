@@ -4,7 +4,10 @@ times the cores. A measured GEMM rate is only a ceiling if it stays below this; 
 means the clock figure is below the running clock (turbo) or the unit count assumed is wrong,
 and is flagged as such rather than shown as if it were fine.
 
-The clock comes from the best source the OS offers, and every figure says which it used.
+The clock comes from the best source the OS offers, and every figure says which it used. Where
+that figure is below the running clock (a hypervisor reporting the base clock while turbo runs),
+00's measured GEMM rates prove it: the clock is then raised to the lowest one at which every
+measured rate fits its peak (`clock_needed`), and labelled so.
 """
 
 from __future__ import annotations
@@ -73,6 +76,30 @@ def clock_mhz(cpuinfo: str | None = None, sys_cpu: Path = Path("/sys/devices/sys
     if current:
         return float(current.group(1)), "cpu MHz in /proc/cpuinfo (may be the base clock: turbo can exceed it)"
     return float("nan"), "no clock figure available"
+
+
+def clock_needed(measured: list[tuple[str, int, float]], flags: dict, vendor: str | None) -> tuple[float, str]:
+    """(MHz, which rate needs it): the lowest clock at which every measured (precision, cores,
+    GOP/s) rate fits within its nominal peak, i.e. the largest rate / (ops per cycle x cores)."""
+    ops = per_cycle(flags, vendor)
+    best, why = float("nan"), ""
+    for precision, cores, rate in measured:
+        if precision in ops and rate == rate and cores:
+            mhz = rate * 1e3 / (ops[precision][0] * cores)
+            if not mhz <= best:
+                best, why = mhz, f"the measured {precision} GEMM rate at {cores} core(s), {rate:.0f} GOP/s"
+    return best, why
+
+
+def running_clock(clock: tuple[float, str], needed: tuple[float, str]) -> tuple[float, str]:
+    """The OS's clock figure, or the clock the measured rates need when that is higher (the
+    OS's figure then cannot be the running clock)."""
+    (mhz, source), (need, why) = clock, needed
+    if need == need and not need <= mhz:
+        return need, (
+            f"at least the clock {why} needs; the OS says {mhz:.0f} MHz ({source}), below the running clock"
+        )
+    return clock
 
 
 def nominal_rows(flags: dict, vendor: str | None, cores: list[int], clock: tuple[float, str]) -> list[dict]:

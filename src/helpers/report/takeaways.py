@@ -127,6 +127,13 @@ def _efficiency_text(eff: pd.DataFrame) -> str:
             f" **{len(above)} row(s) run above 00's measured GEMM rate** (up to {100 * above['efficiency'].max():.0f}%): "
             "that rate was measured too low (one GEMM shape, one library) and is not the limit for them."
         )
+    over_nominal = eff[eff.get("nominal_efficiency", pd.Series(dtype=float)) > 1]
+    if len(over_nominal):
+        text += (
+            f" **{len(over_nominal)} row(s) run above the nominal peak** (up to "
+            f"{100 * over_nominal['nominal_efficiency'].max():.0f}%): the clock or the units 00 assumed are below "
+            "what this CPU runs, so that peak is not a bound here."
+        )
     if short:
         text += (
             f" Below {GEMM_BOUND_SHARE:.0%} of the GEMM rate at every measured shape: {', '.join(short)}: "

@@ -21,16 +21,26 @@ CHECK_SHAPE = dict(model="bert-mini", engine="eager", batch_size=8, seq_len=128)
 
 
 # -- nominal peaks -------------------------------------------------------------------------------
-def nominal_rows(thread_counts: list[int]) -> list[dict]:
-    """00_ceilings rows of kind 'nominal' at each thread count (physical cores at most)."""
+def nominal_rows(thread_counts: list[int], measured: pd.DataFrame | None = None) -> list[dict]:
+    """00_ceilings rows of kind 'nominal' at each thread count (physical cores at most), at a
+    clock no lower than the one the `measured` GEMM rows need."""
     from helpers.core.fingerprint import cpu_info
 
     cpu = cpu_info()
+    flags, vendor = cpu.get("flags") or {}, cpu.get("vendor")
     physical = cpu.get("physical_cores") or max(thread_counts)
-    clock = peaks.clock_mhz()
+
+    def cores(threads) -> int:
+        return min(int(threads), physical)
+
+    rates = []
+    if measured is not None and "kind" in measured:
+        gemm = measured[(measured["kind"] == "gemm") & (measured["device"] == "cpu") & (measured["status"] == "ok")]
+        rates = [(r.precision, cores(r.threads), float(r.value)) for r in gemm.itertuples()]
+    clock = peaks.running_clock(peaks.clock_mhz(), peaks.clock_needed(rates, flags, vendor))
     rows = []
     for t in thread_counts:
-        for row in peaks.nominal_rows(cpu.get("flags") or {}, cpu.get("vendor"), [min(t, physical)], clock):
+        for row in peaks.nominal_rows(flags, vendor, [cores(t)], clock):
             rows.append(row | {"threads": t})
     return rows
 
