@@ -96,9 +96,7 @@ def running_clock(clock: tuple[float, str], needed: tuple[float, str]) -> tuple[
     OS's figure then cannot be the running clock)."""
     (mhz, source), (need, why) = clock, needed
     if need == need and not need <= mhz:
-        return need, (
-            f"at least the clock {why} needs; the OS says {mhz:.0f} MHz ({source}), below the running clock"
-        )
+        return need, (f"at least the clock {why} needs; the OS says {mhz:.0f} MHz ({source}), below the running clock")
     return clock
 
 
