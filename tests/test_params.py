@@ -151,3 +151,7 @@ def test_every_shipped_profile_is_valid_for_every_notebook(profile):
 
 def test_empty_threads_means_up_to_the_cores(nb):
     assert resolve(nb, threads=[])["threads"] == []
+    from helpers.core import machine
+
+    assert machine.thread_counts([]) == machine.default_thread_counts() and machine.thread_counts([3]) == [3]
+    assert machine.default_thread_counts(6) == [1, 2, 4, 6] and machine.default_thread_counts(4) == [1, 2, 4]

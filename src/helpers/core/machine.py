@@ -32,6 +32,11 @@ def default_thread_counts(cores: int | None = None) -> list[int]:
     return counts if counts[-1] == cores else counts + [cores]
 
 
+def thread_counts(threads: list[int]) -> list[int]:
+    """The thread counts to measure: `threads`, or 1, 2, 4 ... up to the logical cores when empty."""
+    return threads or default_thread_counts()
+
+
 def ceiling_for(
     df, precision: str, device: str = "cpu", threads: int | None = None, library: str | None = None
 ) -> float:

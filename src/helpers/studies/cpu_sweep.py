@@ -388,20 +388,6 @@ class Sweep:
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
-def load_texts(corpus: str, text_column: str = "text", encoding: str = "utf-8") -> list[str]:
-    """The real texts 03 packs into its inputs."""
-    from helpers.workloads.corpora import load_corpus
-
-    return load_corpus(corpus, text_column=text_column, encoding=encoding).texts
-
-
-def thread_counts(threads: list[int]) -> list[int]:
-    """The thread counts swept: `threads`, or 1, 2, 4 ... up to the logical cores when empty."""
-    from helpers.core.machine import default_thread_counts
-
-    return threads or default_thread_counts()
-
-
 def earlier_results(ort_level: str) -> tuple[str, pd.DataFrame | None, str]:
     """What 03 takes from earlier notebooks of this run: the ORT INT8 method 02 found fastest
     within tolerance, 00's ceilings (None when 00 has not run), and a line saying both."""

@@ -443,13 +443,6 @@ def takeaway(df) -> str:
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
-def thread_counts(threads: list[int]) -> list[int]:
-    """The thread counts measured: `threads`, or 1, 2, 4 ... up to the logical cores when empty."""
-    from helpers.core.machine import default_thread_counts
-
-    return threads or default_thread_counts()
-
-
 def timing(min_time_s: float) -> dict:
     """The timing settings of every ceiling and of the harness check."""
     return dict(warmup=2, min_count=5, min_time_s=min_time_s, max_time_s=max(10.0, 3 * min_time_s))

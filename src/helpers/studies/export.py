@@ -52,13 +52,6 @@ def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, texts, le
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
-def load_texts(corpus: str, text_column: str = "text", encoding: str = "utf-8") -> list[str]:
-    """The real texts the exported files are checked on."""
-    from helpers.workloads.corpora import load_corpus
-
-    return load_corpus(corpus, text_column=text_column, encoding=encoding).texts
-
-
 def check_shapes(batch_sizes: list[int], seq_lens: list[int]) -> list[tuple[int, int]]:
     """Every (batch size, sequence length) pair of the correctness check."""
     return [(b, n) for b in batch_sizes for n in seq_lens]
