@@ -205,3 +205,29 @@ def test_a_sweep_configuration_weighs_its_expected_seconds():
     assert expected_seconds(0.01, 7, 2, timing) == pytest.approx(7 * 2 * 0.1)
     assert expected_seconds(100.0, 7, 2, timing) == pytest.approx(7 * 2 * 3.0)
     assert expected_seconds(10 * ROUGH_GFLOPS, 1, 2, timing) == pytest.approx(2 * 10.0)
+
+
+def test_sorting_advances_per_engine_of_each_dataset_and_skips_what_it_holds(headless, monkeypatch):
+    """05's bar moves as each engine of a dataset ends (not once per dataset), and a resumed
+    run measures only the engines with rows left."""
+    import numpy as np
+
+    from helpers.studies import sorting
+
+    calls = []
+    monkeypatch.setattr(sorting, "token_lengths_capped", lambda texts, tok, n: (np.full(len(texts), 10), 0))
+    monkeypatch.setattr(sorting, "measure_distribution", lambda table, d, texts, built, *a: calls.append((d, *built)))
+
+    class Table:
+        def done(self, distribution, engine, strategy, batch_size):
+            return (distribution, engine) == ("corpus", "eager")
+
+    class Loaded:
+        tokenizer, input_names = None, ["input_ids"]
+
+    texts_of = {"corpus": ["a"] * 4, "sentences": ["b"] * 2}
+    kwargs = dict(strategies=["fixed", "sorted"], batch_sizes=[4], passes=1, max_length=8, min_time_s=0.1)
+    sorting.measure_datasets(Table(), texts_of, {"eager": 1, "ort": 2}, Loaded(), **kwargs)
+    assert calls == [("corpus", "ort"), ("sentences", "eager"), ("sentences", "ort")]
+    out = headless.getvalue()
+    assert "Resumed: 2 of 8 configurations already done" in out and "3/3 sentences · ort" in out

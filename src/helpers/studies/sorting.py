@@ -224,29 +224,29 @@ def measure_datasets(
     min_time_s: float,
     target_ci: float | None = None,
 ) -> None:
-    """`measure_distribution` over every dataset (rows a resumed run holds are kept, and
-    counted in a resume message), with a progress bar weighed by each dataset's work left:
-    its real tokens times the rows it still needs."""
+    """`measure_distribution` over every dataset and engine (rows a resumed run holds are kept,
+    and counted in a resume message), with a progress bar that advances as each engine of a
+    dataset ends, weighed by its work left: the dataset's real tokens times the rows it still needs."""
     from helpers.core import progress
 
-    cells = [(e, s, b) for e in built for s in strategies for b in batch_sizes]
+    cells = [(s, b) for s in strategies for b in batch_sizes]
     left = {
-        d: sum(not table.done(distribution=d, engine=e, strategy=s, batch_size=b) for e, s, b in cells)
+        (d, e): sum(not table.done(distribution=d, engine=e, strategy=s, batch_size=b) for s, b in cells)
         for d in texts_of
+        for e in built
     }
-    total = len(cells) * len(texts_of)
+    total = len(cells) * len(built) * len(texts_of)
     progress.resumed(total - sum(left.values()), total)
-
-    def work(d: str) -> float:
-        tokens, _ = token_lengths_capped(texts_of[d], loaded.tokenizer, max_length)
-        return float(tokens.sum()) * left[d]
-
-    for d in progress.track([d for d in texts_of if left[d]], desc="05 datasets", weight=work):
+    tokens = {d: float(token_lengths_capped(texts_of[d], loaded.tokenizer, max_length)[0].sum()) for d in texts_of}
+    steps = [step for step, n in left.items() if n]
+    for d, e in progress.track(
+        steps, desc="05 engines", weight=lambda step: tokens[step[0]] * left[step], label=" · ".join
+    ):
         measure_distribution(
             table,
             d,
             texts_of[d],
-            built,
+            {e: built[e]},
             loaded.tokenizer,
             loaded.input_names,
             strategies,
