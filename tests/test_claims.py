@@ -381,3 +381,36 @@ def test_c15_int8_fidelity_differs_by_model():
     assert verdict == report.HOLDS and "ranges 0.950 (base, ort-int8-pc) to 0.990" in ours
     verdict, ours, reason = checks.c15(int8_variants((0.990, 0.995)))
     assert verdict == report.FAILS and "0 of 2 INT8 variants fail" in ours and "about the same" in reason
+
+
+def test_a_batch_claim_is_judged_on_the_largest_model_spanning_the_batches_it_needs():
+    from helpers.report.claim_rows import widest
+
+    ranges = {"bert-medium": (41, [1, 8, 32, 64, 128]), "bert-base": (109, [1, 8, 32, 64]), "bert-large": (335, [1, 8])}
+    df = pd.DataFrame(
+        [
+            {"model": m, "n_params": n, "engine": e, "batch_size": b, "seq_len": 128}
+            for m, (n, batches) in ranges.items()
+            for b in batches
+            for e in ("eager", "ort")
+        ]
+    )
+    assert widest(df, "batch_size", ("eager", "ort"), {"seq_len": 128})[0] == "bert-medium"  # the widest
+    model, rows = widest(df, "batch_size", ("eager", "ort"), {"seq_len": 128}, spans=(8, 64))
+    assert model == "bert-base" and set(rows["batch_size"]) == {1, 8, 32, 64}
+    assert widest(df, "batch_size", ("eager", "ort"), {"seq_len": 128}, spans=(8, 256))[0] == "bert-medium"
+
+
+def test_a_claim_about_bert_base_is_judged_on_the_model_nearest_its_size():
+    from helpers.report.claim_rows import largest
+
+    df = pd.DataFrame(
+        [
+            {"model": m, "n_params": n, "engine": e}
+            for m, n in (("bert-mini", 11e6), ("bert-base", 109e6), ("bert-large", 335e6))
+            for e in ("eager", "ort")
+        ]
+    )
+    assert largest(df, ("eager", "ort"))[0] == "bert-large"
+    assert largest(df, ("eager", "ort"), near=110e6)[0] == "bert-base"
+    assert largest(df[df["model"] != "bert-base"], ("eager", "ort"), near=110e6)[0] == "bert-large"

@@ -102,3 +102,15 @@ def test_summary_notes_the_tables_and_writes_the_machine_tables(tmp_path, monkey
     summary.write_tables({"verdicts": pd.DataFrame({"this run": ["holds"]}, index=["C1"])}, "07_machines")
     written = pd.read_csv(tmp_path / "results" / "07_machines_verdicts.csv", index_col=0)
     assert written.loc["C1", "this run"] == "holds"
+
+
+def test_a_run_is_not_compared_with_the_reference_it_was_published_as(tmp_path):
+    import json
+
+    from helpers.report.recommend import runs_to_compare
+
+    for folder, run_id in (("results", "run-a"), ("reference/same/results", "run-a"), ("reference/other/results", "run-b")):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "run.json").write_text(json.dumps({"run_id": run_id}))
+    runs = runs_to_compare(tmp_path / "results", tmp_path / "reference")
+    assert list(runs) == ["this run", "reference other"]

@@ -33,6 +33,7 @@ HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "cannot be tested here"
 # ---------------------------------------------------------------- thresholds and their figures
 ROUGHLY = 1.5  # "roughly their figure": within this factor of it
 SMALL_PARAMS, LARGE_PARAMS = 30e6, 100e6  # "small BERTs" (3.6M-29M) and BERT-base size
+BERT_BASE_PARAMS = 110e6  # the model C1 names
 C3_ORT, C3_TENSORRT = 3.0, 5.0  # ORT/Triton 2-4× (its middle), TensorRT about 5×
 C5_BATCHING_GAIN = 1.2  # batching "pays" when it raises eager items/s at least this much
 C6_SPEEDUP, C6_MEMORY_RATIO = 5.0, 2.2  # ONNX + O3 + INT8 over PyTorch: time, inference memory
@@ -63,7 +64,7 @@ def _verdict(ok: bool) -> str:
 def c1(t):
     df = cpu_rows(t)
     n = anchor_len(df)
-    model, m = largest(df[df["seq_len"] == n], ("eager", "torchscript", "ort"))
+    model, m = largest(df[df["seq_len"] == n], ("eager", "torchscript", "ort"), near=BERT_BASE_PARAMS)
     p = complete(m, "batch_size", ("eager", "torchscript", "ort"), model)
     wins = p["ort"] < p[["eager", "torchscript"]].min(axis=1)
     ours = "; ".join(
@@ -258,7 +259,8 @@ def c8(t):
 def c9(t):
     df = cpu_rows(t, "speedup")
     n = anchor_len(df)
-    model, m = widest(df, "batch_size", ("eager", "ort"), {"seq_len": n})
+    spans = (C9_SMALL_BATCH, C9_LARGE_BATCHES[1])
+    model, m = widest(df, "batch_size", ("eager", "ort"), {"seq_len": n}, spans)
     s = m[m["engine"] == "ort"].set_index("batch_size")["speedup"]
     lo, hi = C9_LARGE_BATCHES
     small, large = s[s.index <= C9_SMALL_BATCH], s[(s.index >= lo) & (s.index <= hi)]
@@ -299,7 +301,8 @@ def c10(t):
 def c11(t):
     df = cpu_rows(t, "speedup", "speedup_ci_low")
     n = anchor_len(df)
-    model, m = widest(df, "batch_size", ("eager", "torchscript", "ort"), {"seq_len": n})
+    spans = (C11_BELOW - 1, C11_AT)
+    model, m = widest(df, "batch_size", ("eager", "torchscript", "ort"), {"seq_len": n}, spans)
     p = complete(m, "batch_size", ("eager", "torchscript", "ort"), model)
     s = m[m["engine"] == "ort"].set_index("batch_size")
     below = s[s.index < C11_BELOW]

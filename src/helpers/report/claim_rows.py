@@ -4,6 +4,8 @@ the results hold no such rows."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from helpers.core.tables import at_most_threads, trusted
@@ -63,19 +65,28 @@ def gpu_rows(t: dict, *columns: str) -> pd.DataFrame:
     return ok
 
 
-def largest(df: pd.DataFrame, engines: tuple[str, ...]) -> tuple[str, pd.DataFrame]:
-    """The largest model for which all `engines` were measured."""
+def largest(df: pd.DataFrame, engines: tuple[str, ...], near: float | None = None) -> tuple[str, pd.DataFrame]:
+    """The largest model for which all `engines` were measured; with `near` (parameters), the
+    one closest to that size (a claim about BERT-base is judged on bert-base, not bert-large)."""
     have = df.groupby("model")["engine"].apply(set)
     models = [m for m, e in have.items() if set(engines) <= e]
     if not models:
         raise Untestable(f"no model has all of {', '.join(engines)} measured")
-    model = df[df["model"].isin(models)].sort_values("n_params")["model"].iloc[-1]
+    params = df[df["model"].isin(models)].groupby("model")["n_params"].first()
+    if near:
+        model = min(params.index, key=lambda m: (abs(math.log(params[m] / near)), -params[m]))
+    else:
+        model = params.idxmax()
     return model, df[df["model"] == model]
 
 
-def widest(df: pd.DataFrame, column: str, engines: tuple[str, ...], fixed: dict) -> tuple[str, pd.DataFrame]:
+def widest(
+    df: pd.DataFrame, column: str, engines: tuple[str, ...], fixed: dict, spans: tuple | None = None
+) -> tuple[str, pd.DataFrame]:
     """The model with the widest range of `column` measured for `engines` at `fixed` values
-    (ties: the larger model)."""
+    (ties: the larger model). With `spans` (lo, hi): the largest model measured from lo or
+    below to hi or above, the range a claim needs, so a claim about BERT-base is judged on the
+    model nearest it; the widest one when none spans it."""
     sub = df[df["engine"].isin(engines)]
     for k, v in fixed.items():
         sub = sub[sub[k] == v]
@@ -86,6 +97,10 @@ def widest(df: pd.DataFrame, column: str, engines: tuple[str, ...], fixed: dict)
     span = full.groupby("model")[column].agg(lambda s: s.max() / s.min())
     params = sub.groupby("model")["n_params"].first()
     model = max(span.index, key=lambda m: (span[m], params[m]))
+    if spans:
+        bounds = full.groupby("model")[column].agg(["min", "max"])
+        covering = bounds[(bounds["min"] <= spans[0]) & (bounds["max"] >= spans[1])].index
+        model = max(covering, key=lambda m: params[m], default=model)
     keep = full[full["model"] == model][column]
     return model, sub[(sub["model"] == model) & sub[column].isin(keep)]
 

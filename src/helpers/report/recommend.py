@@ -248,16 +248,25 @@ def _min_cosine_of(results_dir: Path, default: float = 0.95) -> float:
 
 
 def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple = ()) -> dict[str, Path]:
-    """This run, every committed reference under reference/, and any extra results folders,
-    by label."""
+    """This run, every committed reference under reference/ but the one this run was
+    published as (the same run id), and any extra results folders, by label."""
     runs = {"this run": Path(results_dir)}
+    this = _run_id(Path(results_dir))
     if reference_root.is_dir():
         for ref in sorted(
             p for p in reference_root.iterdir() if (p / "results").is_dir() and not p.name.startswith(".")
         ):
-            runs[f"reference {ref.name}"] = ref / "results"
+            if this is None or _run_id(ref / "results") != this:
+                runs[f"reference {ref.name}"] = ref / "results"
     runs.update({f"results {Path(d).name or d}": Path(d) for d in extra})
     return runs
+
+
+def _run_id(results: Path) -> str | None:
+    try:
+        return json.loads((results / "run.json").read_text()).get("run_id")
+    except (OSError, ValueError):
+        return None
 
 
 def verdicts_by_machine(runs: dict[str, Path]) -> pd.DataFrame:
