@@ -109,7 +109,11 @@ def test_a_run_is_not_compared_with_the_reference_it_was_published_as(tmp_path):
 
     from helpers.report.recommend import runs_to_compare
 
-    for folder, run_id in (("results", "run-a"), ("reference/same/results", "run-a"), ("reference/other/results", "run-b")):
+    for folder, run_id in (
+        ("results", "run-a"),
+        ("reference/same/results", "run-a"),
+        ("reference/other/results", "run-b"),
+    ):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "run.json").write_text(json.dumps({"run_id": run_id}))
     runs = runs_to_compare(tmp_path / "results", tmp_path / "reference")
