@@ -409,7 +409,7 @@ def c14(t):
     if change is None:
         lo, hi = C14_BATCHES
         raise Untestable(
-            f"05 did not measure unsorted and sorted at batch {lo} and {hi} (batches {sorted(d['batch_size'].unique())})"
+            f"05 did not measure unsorted and sorted at batch {lo} and {hi} (batches {', '.join(str(int(b)) for b in sorted(d['batch_size'].unique()))})"
         )
     ok = change["unsorted"] > change["sorted"] and change["sorted"] < C14_SORTED_MAX
     return (
