@@ -115,6 +115,6 @@ def test_a_run_is_not_compared_with_the_reference_it_was_published_as(tmp_path):
         ("reference/other/results", "run-b"),
     ):
         (tmp_path / folder).mkdir(parents=True)
-        (tmp_path / folder / "run.json").write_text(json.dumps({"run_id": run_id}))
+        (tmp_path / folder / "environment.json").write_text(json.dumps({"run_id": run_id}))
     runs = runs_to_compare(tmp_path / "results", tmp_path / "reference")
     assert list(runs) == ["this run", "reference other"]

@@ -251,22 +251,15 @@ def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple
     """This run, every committed reference under reference/ but the one this run was
     published as (the same run id), and any extra results folders, by label."""
     runs = {"this run": Path(results_dir)}
-    this = _run_id(Path(results_dir))
+    this = environment_of(results_dir).get("run_id")
     if reference_root.is_dir():
         for ref in sorted(
             p for p in reference_root.iterdir() if (p / "results").is_dir() and not p.name.startswith(".")
         ):
-            if this is None or _run_id(ref / "results") != this:
+            if this is None or environment_of(ref / "results").get("run_id") != this:
                 runs[f"reference {ref.name}"] = ref / "results"
     runs.update({f"results {Path(d).name or d}": Path(d) for d in extra})
     return runs
-
-
-def _run_id(results: Path) -> str | None:
-    try:
-        return json.loads((results / "run.json").read_text()).get("run_id")
-    except (OSError, ValueError):
-        return None
 
 
 def verdicts_by_machine(runs: dict[str, Path]) -> pd.DataFrame:
