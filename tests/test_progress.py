@@ -216,7 +216,9 @@ def test_sorting_advances_per_engine_of_each_dataset_and_skips_what_it_holds(hea
 
     calls = []
     monkeypatch.setattr(sorting, "token_lengths_capped", lambda texts, tok, n: (np.full(len(texts), 10), 0))
-    monkeypatch.setattr(sorting, "measure_distribution", lambda table, d, texts, built, *a: calls.append((d, *built)))
+    monkeypatch.setattr(
+        sorting, "measure_distribution", lambda table, d, texts, built, *a, **k: calls.append((d, *built))
+    )
 
     class Table:
         def done(self, distribution, engine, strategy, batch_size):

@@ -89,13 +89,16 @@ def measure_distribution(
     max_length: int,
     min_time_s: float,
     target_ci: float | None = None,
+    *,
+    capped: tuple[np.ndarray, int],
 ) -> None:
     """For every engine and batch size: up to `passes` timed passes of each strategy over the whole
     dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose answers
-    are checked against one-by-one processing; rows go to `table` as each batch size ends."""
+    are checked against one-by-one processing; rows go to `table` as each batch size ends.
+    `capped`: the texts' token lengths at max_length and how many were truncated."""
     from helpers.core.timing import timing_columns
 
-    lengths, truncated = token_lengths_capped(texts, tokenizer, max_length)
+    lengths, truncated = capped
     for name, engine in built.items():
         todo = {
             (s, b)
@@ -237,10 +240,10 @@ def measure_datasets(
     }
     total = len(cells) * len(built) * len(texts_of)
     progress.resumed(total - sum(left.values()), total)
-    tokens = {d: float(token_lengths_capped(texts_of[d], loaded.tokenizer, max_length)[0].sum()) for d in texts_of}
     steps = [step for step, n in left.items() if n]
+    capped = {d: token_lengths_capped(texts_of[d], loaded.tokenizer, max_length) for d in {d for d, _ in steps}}
     for d, e in progress.track(
-        steps, desc="05 engines", weight=lambda step: tokens[step[0]] * left[step], label=" · ".join
+        steps, desc="05 engines", weight=lambda step: float(capped[step[0]][0].sum()) * left[step], label=" · ".join
     ):
         measure_distribution(
             table,
@@ -255,4 +258,5 @@ def measure_datasets(
             max_length,
             min_time_s,
             target_ci,
+            capped=capped[d],
         )
