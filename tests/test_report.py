@@ -105,10 +105,6 @@ def test_summary_notes_the_tables_and_writes_the_machine_tables(tmp_path, monkey
 
 
 def test_a_run_is_not_compared_with_the_reference_it_was_published_as(tmp_path):
-    import json
-
-    from helpers.report.recommend import runs_to_compare
-
     for folder, run_id in (
         ("results", "run-a"),
         ("reference/same/results", "run-a"),
@@ -116,5 +112,5 @@ def test_a_run_is_not_compared_with_the_reference_it_was_published_as(tmp_path):
     ):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "environment.json").write_text(json.dumps({"run_id": run_id}))
-    runs = runs_to_compare(tmp_path / "results", tmp_path / "reference")
+    runs = recommend.runs_to_compare(tmp_path / "results", tmp_path / "reference")
     assert list(runs) == ["this run", "reference other"]
