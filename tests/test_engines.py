@@ -117,6 +117,20 @@ def test_describe_reports_runtime_precision_graph_provider(tiny):
     assert engines.build_engine("compile", tiny).describe()["cold_start"].startswith("compile")
 
 
+def test_compile_raises_at_its_recompile_limit_instead_of_running_eager(monkeypatch):
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    compiled = engines.torch_compile(lambda x: x * 2, backend="eager", dynamic=False)
+    assert torch._dynamo.config.recompile_limit >= engines.RECOMPILE_LIMIT  # above any sweep's shapes
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    for n in (1, 2):
+        assert compiled(torch.ones(n)).sum() == 2 * n
+    with pytest.raises(Exception, match="recompile_limit|cache_size_limit"):
+        compiled(torch.ones(3))  # a third shape: torch would otherwise run it eagerly, unannounced
+    torch._dynamo.reset()
+
+
 def test_perturbed_weights_are_a_mismatch(tiny, batches, references):
     broken = dataclasses.replace(tiny, model=copy.deepcopy(tiny.model))
     with torch.no_grad():

@@ -250,9 +250,26 @@ def _torchscript(name, loaded, device, threads):
     )
 
 
+# torch.compile runs a function eagerly, silently, once it has been recompiled
+# `recompile_limit` times (8): a sweep over many shapes would time eager fp32 as "compile".
+# The limit is raised above any sweep's shapes, and reaching it raises (the row is an error).
+RECOMPILE_LIMIT = 256
+
+
+def torch_compile(module, **options):
+    """torch.compile(module, **options), never falling back to eager without an error."""
+    import torch._dynamo
+
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
+    return torch.compile(module, **options)
+
+
 def _compile(name, loaded, device, threads):
     with export.collect_warnings() as caught:  # importing dynamo warns of jit deprecations
-        fn = torch.compile(export.wrap(loaded, _model_on(loaded, device)), dynamic=False)
+        # torch's default shapes, what `torch.compile(model)` gives a user: the first shape
+        # static, then one recompile with dynamic sizes where a size changes (not one per shape)
+        fn = torch_compile(export.wrap(loaded, _model_on(loaded, device)))
     return _torch(
         name,
         loaded,
@@ -260,7 +277,7 @@ def _compile(name, loaded, device, threads):
         threads,
         fn,
         graph="compile",
-        cold_start="compile (once per new shape, dynamic=False)",
+        cold_start="compile (the first shape static, then dynamic sizes where a size changes)",
         notes=export.summarize_warnings(caught),
     )
 
@@ -268,7 +285,7 @@ def _compile(name, loaded, device, threads):
 def _compile_cudagraphs(name, loaded, device, threads):
     _needs_cuda(name, device)
     with export.collect_warnings() as caught:
-        fn = torch.compile(export.wrap(loaded, _model_on(loaded, device)), mode="reduce-overhead", dynamic=False)
+        fn = torch_compile(export.wrap(loaded, _model_on(loaded, device)), mode="reduce-overhead", dynamic=False)
     return _torch(
         name,
         loaded,
