@@ -7,6 +7,7 @@ import pytest
 
 from helpers.backends.variants import best_int8_method
 from helpers.backends.workers import EngineSpec, EngineWorker, WorkerError
+from helpers.core import paths
 from helpers.studies import cpu_sweep as sweeps
 from helpers.workloads.corpora import load_corpus, texts_at_length
 from helpers.workloads.models import load_model
@@ -94,3 +95,13 @@ def test_a_worker_that_would_not_fit_in_memory_is_not_started(monkeypatch):
     assert workers == {} and set(failed) == {"eager", "ort"}
     row = failure_row(failed["eager"])
     assert row["status"] == "oom" and "2048 MB available" in row["message"], row
+
+
+def test_heatmap_takeaway_says_when_an_engine_has_fewer_cells():
+    from helpers.report.takeaways import sweep_takeaways
+
+    df = pd.read_csv(paths.REFERENCE / "xeon-spr-2c-full" / "results" / "03_cpu_sweep.csv")
+    text = sweep_takeaways(df, "bert-base")["heatmap"]
+    # compile's cells past torch's recompile limit are error rows in this reference (41: the rest are over max_gflop)
+    assert "compile 100% of its 8 measured cells (of 41)" in text
+    assert "ort-int8 100%," in text and "of its" not in text.split("compile")[0]

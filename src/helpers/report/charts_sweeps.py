@@ -61,6 +61,7 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
     written in each cell, batch size growing upwards."""
     sub = at_most_threads(df[(df["model"] == model) & df["speedup"].notna() & (df["engine"] != "eager")])
     names = list(dict.fromkeys(sub["engine"]))
+    batches, lengths = sorted(set(sub["batch_size"])), sorted(set(sub["seq_len"]))
     cols = min(4, max(len(names), 1))
     rows = max(1, -(-len(names) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
@@ -72,6 +73,7 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
         )
     for ax, engine in zip(axes.flat, names):
         grid = sub[sub["engine"] == engine].pivot_table(index="batch_size", columns="seq_len", values="speedup")
+        grid = grid.reindex(index=batches, columns=lengths)  # every panel on the same axes; missing cells empty
         sns.heatmap(
             np.log2(grid),
             ax=ax,
