@@ -183,6 +183,7 @@ def check_07_pipeline(out):
     assert naive["batch_size"] == 1 and naive["variant"] == "eager" and naive["n_texts"] == 24
     measured = corpus[corpus["status"].isin(["ok", "mismatch"])]
     assert (measured["speedup_ci_low"] <= measured["speedup"]).all() and (measured["cosine_min"] <= 1 + 1e-6).all()
+    assert (measured["n"] == 1).all() and measured["ci_capped"].all()  # 1 pass (smoke): below the 5 a CI needs
     assert {"threads", "processes"} <= set(measured["layout"]) and measured["overlap"].any()
     memory = df[df["stage"] == "memory"].set_index("candidate")
     assert set(memory.index) == set(corpus.index) and (memory.loc[measured.index, "peak_rss_mb"] > 100).all()

@@ -191,3 +191,13 @@ def test_a_speedup_whose_ci_holds_one_is_no_detectable_difference():
     assert text.ci(same) == "1.01× (95% CI 0.96–1.06: no detectable difference)"
     faster = SimpleNamespace(speedup=1.2, speedup_ci_low=1.1, speedup_ci_high=1.3)
     assert text.ci(faster) == "1.20× (95% CI 1.10–1.30)"
+
+
+def test_all_precise_needs_every_set_within_the_target_and_enough_samples():
+    rng = np.random.default_rng(0)
+    tight = 100 + rng.normal(0, 0.5, 40)  # CI of the median well within 2%
+    noisy = 100 * rng.lognormal(0, 0.5, 40)  # far outside 2%
+    assert timing.all_precise({"a": tight, "b": tight[::-1]}, 0.02)
+    assert not timing.all_precise({"a": tight, "b": noisy}, 0.02)  # one imprecise set holds all back
+    assert not timing.all_precise({"a": tight[:4]}, 0.02, min_samples=5)  # too few samples for a CI
+    assert not timing.all_precise({"a": tight}, None)  # no target: never stop early

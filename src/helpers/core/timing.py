@@ -66,6 +66,14 @@ def relative_half_width(samples) -> float:
     return (high - low) / 2 / median if median > 0 else float("inf")
 
 
+def all_precise(samples: dict, target_ci: float | None, min_samples: int = 1) -> bool:
+    """Whether every sample set (e.g. interleaved passes of several strategies) has at least
+    `min_samples` samples and its median known to within target_ci (never, without a target)."""
+    return target_ci is not None and all(
+        len(x) >= min_samples and relative_half_width(x) <= target_ci for x in samples.values()
+    )
+
+
 def _check_due(n: int) -> bool:
     """Check precision after every call up to 50 samples, then about every 10% more samples
     (each check resamples the median: cheap at first, not after thousands of samples)."""

@@ -305,8 +305,9 @@ class Search:
         return out
 
     def measure_corpus(self, plan: list[tuple[Pipeline, str]]) -> pd.DataFrame:
-        """Interleaved passes of every planned pipeline over the whole corpus (stage corpus)."""
-        from helpers.core.timing import timing_columns
+        """Interleaved passes of every planned pipeline over the whole corpus (stage corpus): at
+        most `passes`, fewer once every pipeline's median is known to within `target_ci`."""
+        from helpers.core.timing import MIN_CI_SAMPLES, all_precise, timing_columns
 
         names = [p.name if s != "naive" else NAIVE for p, s in plan]
         if all(self.table.done(stage="corpus", candidate=n) for n in names):
@@ -315,7 +316,11 @@ class Search:
         samples = {p.name: [] for p, _ in plan}
         checks, errors = {}, {}
         reference = None
+        target = self.p.get("target_ci")
         for i in range(passes + 1):
+            timed = {n: x for n, x in samples.items() if n not in errors}
+            if all_precise(timed, target, MIN_CI_SAMPLES):
+                break
             for pipe, step in plan:
                 if pipe.name in errors:
                     continue
@@ -345,8 +350,10 @@ class Search:
                 pipe,
                 waterfall_step=step,
                 n_texts=len(self.texts),
-                passes=passes,
-                **timing_columns(samples[pipe.name], len(self.texts), baseline_ms=base, flag_noisy=False),
+                passes=len(samples[pipe.name]),
+                **timing_columns(
+                    samples[pipe.name], len(self.texts), baseline_ms=base, flag_noisy=False, target_ci=target
+                ),
                 **fid,
                 meets_floor=ok,
                 status="ok" if ok else "mismatch",

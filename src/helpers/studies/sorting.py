@@ -69,13 +69,6 @@ def ideal_seconds(
 MIN_PASSES = 3  # timed passes before the precision target may stop a batch size early
 
 
-def _precise(samples: dict[str, list], target_ci: float | None) -> bool:
-    """Every strategy's median known to within target_ci (never, without a target)."""
-    from helpers.core.timing import relative_half_width
-
-    return target_ci is not None and all(relative_half_width(x) <= target_ci for x in samples.values())
-
-
 def measure_distribution(
     table,
     distribution: str,
@@ -96,7 +89,7 @@ def measure_distribution(
     dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose answers
     are checked against one-by-one processing; rows go to `table` as each batch size ends.
     `capped`: the texts' token lengths at max_length and how many were truncated."""
-    from helpers.core.timing import timing_columns
+    from helpers.core.timing import all_precise, timing_columns
 
     lengths, truncated = capped
     for name, engine in built.items():
@@ -113,7 +106,7 @@ def measure_distribution(
             plans = {s: plan(lengths, s, b, max_length) for s in strategies}
             samples, peaks, checks = {s: [] for s in strategies}, {s: 0.0 for s in strategies}, {}
             for p in range(passes + 1):
-                if p > min(MIN_PASSES, passes) and _precise(samples, target_ci):
+                if p > min(MIN_PASSES, passes) and all_precise(samples, target_ci):
                     break
                 for s in strategies:
                     seconds, peak, out = time_pass(engine, texts, tokenizer, plans[s], input_names)
