@@ -33,8 +33,10 @@ reference: install ## write a committed reference run: make reference NAME=epyc-
 	@test -n "$(NAME)" || { echo "make reference: give NAME=<machine>-<profile>, e.g. NAME=epyc-zen4-2c-full"; exit 2; }
 	$(PY) -m helpers.study run --profile $(PROFILE) --reference $(NAME) $(if $(REPLACE),--replace)
 
+# Tests: one process per file, files in collection order (the smoke study first, alone on its
+# worker while the other takes the rest), not xdist's default order of most tests first.
 test: lint ## lint, then the test suite (unit tests + every notebook with the smoke profile)
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 lint: install ## ruff: lint and format check of src/, tests/ and notebooks/
 	$(VENV)/bin/ruff check src tests notebooks
