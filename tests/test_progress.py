@@ -64,6 +64,9 @@ def test_eta_without_previous_durations_says_so():
         "no previous run to estimate from; study ETA 12:30 or later, at least 2 h 00 min left, "
         "not counting 1 notebook(s) with no previous run"
     )
+    done = {"03_cpu_sweeps": float("inf")}  # a resumed run: the only notebook with a duration is done
+    resumed = runlog.start_note(["03_cpu_sweeps", "05_sorting"], {"03_cpu_sweeps": 90.0}, done, NOW)
+    assert resumed == "already done in this run; no study ETA: the 1 notebook(s) left have no previous run"
     assert runlog.start_note(["x"], {"x": 5 * 3600.0}, {}, datetime(2026, 3, 2, 22, 0)).endswith(
         "study ETA Tue 03:00, about 5 h 00 min left"  # another day: its name
     )

@@ -97,6 +97,8 @@ def start_note(left: Sequence[str], durations: Mapping[str, float], spent: Mappi
     seconds = sum(max(durations[nb] - spent.get(nb, 0.0), 0.0) for nb in known)
     eta = clock(now + timedelta(seconds=seconds), now)
     unknown = len(left) - len(known)
+    if unknown and seconds < 1:  # what had a previous run is done: nothing left to estimate from
+        return f"{head}; no study ETA: the {unknown} notebook(s) left have no previous run"
     if unknown:
         return (
             f"{head}; study ETA {eta} or later, at least {span(seconds)} left, "
