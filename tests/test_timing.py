@@ -201,3 +201,21 @@ def test_all_precise_needs_every_set_within_the_target_and_enough_samples():
     assert not timing.all_precise({"a": tight, "b": noisy}, 0.02)  # one imprecise set holds all back
     assert not timing.all_precise({"a": tight[:4]}, 0.02, min_samples=5)  # too few samples for a CI
     assert not timing.all_precise({"a": tight}, None)  # no target: never stop early
+
+
+def test_interleaved_rounds_share_the_samples_the_pooled_target_needs(monkeypatch):
+    kwargs = dict(warmup=0, min_count=5, min_time_s=0, max_time_s=100, target_ci=0.02)
+    shared, alone = [], []
+    for seed in range(12):  # stopping times vary widely from seed to seed: compare means
+        fn, clock = _noisy(0.10, seed=seed)
+        monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: clock["ns"])
+        monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["ns"] / 1e9)
+        pooled = interleaved({"a": fn}, rounds=2, **kwargs)["a"].samples_ms
+        assert timing.relative_half_width(pooled) <= 0.02  # the row (both rounds pooled) meets the target
+        shared.append(pooled.size)
+        alone.append(sum(timing.measure(fn, **kwargs).samples_ms.size for _ in range(2)))  # each round alone
+    assert np.mean(shared) < 0.75 * np.mean(alone)  # about half: no round measures past what the row needs
+    first = timing.round_kwargs(kwargs, 0, 2)
+    last = timing.round_kwargs(kwargs, 1, 2, prior_ms=[1.0, 2.0])
+    assert first["target_ci"] == pytest.approx(0.02 * 2**0.5) and first["prior_ms"] == []
+    assert last["target_ci"] == pytest.approx(0.02) and last["prior_ms"] == [1.0, 2.0] and last["warmup"] == 0

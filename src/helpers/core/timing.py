@@ -11,6 +11,7 @@ large one is not left at n = 6; rows record the achieved half-width and flag cap
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -145,12 +146,14 @@ def measure(
     max_time_s: float = 10.0,
     sync: Callable | None = None,
     target_ci: float | None = None,
+    prior_ms=(),
 ) -> Timing:
     """Time fn(): the first call is the cold start, `warmup` more calls are discarded, then
     repeat until `min_count` samples and `min_time_s` seconds are reached and, with
     `target_ci`, the 95% CI of the median is within target_ci x the median; stopping at
     `max_count` samples or `max_time_s` seconds (whichever comes first, never below 1 sample:
-    a stop before the target is `capped`).
+    a stop before the target is `capped`). `prior_ms`: samples of earlier rounds of the same
+    measurement, judged together with this round's against the target (not returned).
     """
     if min_count < 1 or max_count < min_count:
         raise ValueError(f"measure: need 1 <= min_count <= max_count, got {min_count}, {max_count}")
@@ -158,14 +161,15 @@ def measure(
     for _ in range(warmup):
         _timed_call(fn, sync)
     samples: list[float] = []
+    prior = list(prior_ms)
     start = time.perf_counter()
     precise = target_ci is None
     while True:
         samples.append(_timed_call(fn, sync))
         elapsed = time.perf_counter() - start
         enough = len(samples) >= min_count and elapsed >= min_time_s
-        if enough and not precise and _check_due(len(samples)):
-            precise = relative_half_width(samples) <= target_ci
+        if enough and not precise and _check_due(len(prior) + len(samples)):
+            precise = relative_half_width(prior + samples) <= target_ci
         if enough and precise:
             break
         if len(samples) >= max_count or elapsed >= max_time_s:
@@ -236,10 +240,17 @@ def timing_columns(
     return columns
 
 
-def round_kwargs(kwargs: dict, first: bool) -> dict:
-    """measure()'s settings for one of several interleaved rounds: only the first round pays
-    (and reports) the cold start and the warm-up."""
-    return dict(kwargs) if first else {**kwargs, "warmup": 0}
+def round_kwargs(kwargs: dict, r: int, rounds: int = 1, prior_ms=()) -> dict:
+    """measure()'s settings for round r (from 0) of `rounds` interleaved ones: only the first
+    pays (and reports) the cold start and the warm-up. With a target_ci, round r stops once its
+    samples and the earlier rounds' (`prior_ms`) are within target_ci x sqrt(rounds / (r + 1)):
+    the rounds share the samples the pooled row needs to reach target_ci (each round reaching
+    it alone took about `rounds` times as many), and the last round judges the pooled ones."""
+    out = dict(kwargs) if r == 0 else {**kwargs, "warmup": 0}
+    if out.get("target_ci") is not None:
+        out["target_ci"] *= math.sqrt(rounds / (r + 1))
+        out["prior_ms"] = list(prior_ms)
+    return out
 
 
 def interleaved(fns: dict[str, Callable], *, rounds: int = 5, **measure_kwargs) -> dict[str, Timing]:
@@ -248,7 +259,8 @@ def interleaved(fns: dict[str, Callable], *, rounds: int = 5, **measure_kwargs) 
     pooled: dict[str, list[Timing]] = {name: [] for name in fns}
     for r in range(rounds):
         for name, fn in fns.items():
-            pooled[name].append(measure(fn, **round_kwargs(measure_kwargs, r == 0)))
+            prior = [x for t in pooled[name] for x in t.samples_ms]
+            pooled[name].append(measure(fn, **round_kwargs(measure_kwargs, r, rounds, prior)))
     return {
         name: Timing(np.concatenate([t.samples_ms for t in ts]), ts[0].cold_ms, ts[0].warmup)
         for name, ts in pooled.items()

@@ -91,10 +91,10 @@ def harness_check(threads: int, timing: dict, rounds: int = 5) -> dict:
     worker_ms, local_ms = [], []
     with EngineWorker(EngineSpec(shape["model"], "eager", threads)) as worker, torch_threads(threads):
         for r in range(rounds):
-            kwargs = round_kwargs(timing, r == 0)
             time.sleep(SETTLE_S)
-            worker_ms += worker.measure(batch, shape["seq_len"], kwargs).samples_ms
+            worker_ms += worker.measure(batch, shape["seq_len"], round_kwargs(timing, r, rounds, worker_ms)).samples_ms
             time.sleep(SETTLE_S)
+            kwargs = round_kwargs(timing, r, rounds, local_ms)
             local_ms += list(measure(lambda: local.run_prepared(prepared), **kwargs).samples_ms)
     ratio = ratio_of_medians(worker_ms, local_ms)  # worker median / in-process median
     low, high = ratio["speedup_ci_low"], ratio["speedup_ci_high"]
