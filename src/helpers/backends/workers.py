@@ -204,4 +204,5 @@ class EngineWorker:
 
 
 def pooled_samples(measurements: list[Measurement]) -> np.ndarray:
-    return np.concatenate([np.asarray(m.samples_ms) for m in measurements])
+    """Every round's samples in one array (empty before the first round)."""
+    return np.concatenate([np.asarray(m.samples_ms) for m in measurements]) if measurements else np.empty(0)

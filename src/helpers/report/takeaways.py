@@ -173,8 +173,8 @@ def sweep_takeaways(df: pd.DataFrame, heatmap_model: str = "") -> dict[str, str]
     grid = ok[(ok["model"] == heatmap_model) & (ok["engine"] != "eager")]
     if len(grid):
         wins = grid.groupby("engine").apply(lambda g: (g["speedup_ci_low"] > 1).mean(), include_groups=False)
-        cells = grid.groupby("engine").apply(lambda g: len(g.groupby(["batch_size", "seq_len"])), include_groups=False)
-        n_cells = len(grid.groupby(["batch_size", "seq_len"]))
+        cells = grid.drop_duplicates(["engine", "batch_size", "seq_len"]).groupby("engine").size()
+        n_cells = len(grid.drop_duplicates(["batch_size", "seq_len"]))
         best = grid.loc[grid["speedup"].idxmax()]
 
         def share(e, v):  # an engine missing cells (errors) is judged on the ones it has, and says so

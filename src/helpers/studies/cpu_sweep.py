@@ -90,7 +90,7 @@ def measure_config(
                     worker.measure(
                         batch,
                         seq_len,
-                        round_kwargs(timing_kwargs, r, rounds, [x for m in results[name] for x in m.samples_ms]),
+                        round_kwargs(timing_kwargs, r, rounds, pooled_samples(results[name])),
                         texts if scope == "end_to_end" else None,
                         CHECK_ROWS if r == 0 and scope == "model" else 0,
                     )

@@ -106,7 +106,7 @@ def measure_distribution(
             plans = {s: plan(lengths, s, b, max_length) for s in strategies}
             samples, peaks, checks = {s: [] for s in strategies}, {s: 0.0 for s in strategies}, {}
             for p in range(passes + 1):
-                if p > min(MIN_PASSES, passes) and all_precise(samples, target_ci):
+                if all_precise(samples, target_ci, MIN_PASSES):
                     break
                 for s in strategies:
                     seconds, peak, out = time_pass(engine, texts, tokenizer, plans[s], input_names)
