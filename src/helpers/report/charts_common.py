@@ -1,57 +1,297 @@
-"""Drawing helpers shared by the charts_<topic> modules: panels side by side, lines (with CIs) against
-batch size, crosses on flagged rows, and a figure that says why there is nothing to plot."""
+"""What every chart shares: one colour and marker per engine (`style`), panels in a grid, one
+legend per figure built from the engines it draws, marks for rows that failed or were skipped,
+point labels that do not overprint each other, and a figure that says why there is nothing to
+plot.
+
+An engine keeps its colour on every chart. A name not registered here still gets a stable
+colour and marker (from a checksum of the name, so the same in every process); `register`
+gives a new engine its own."""
 
 from __future__ import annotations
 
+import textwrap
+import zlib
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox, blended_transform_factory
+
+from helpers.report.figures import layout
+
+# ---------------------------------------------------------------- one style per engine
+# Families share a hue: PyTorch fp32 dark and brown, bf16/fp16 red, INT8 purple and orange,
+# ONNX Runtime fp32 blue, OpenVINO green, sentence-transformers' backends teal and olive.
+STYLES: dict[str, tuple[str, str]] = {
+    # PyTorch fp32 (03 engines, 02 methods, 07 variants; 06's baseline is `torch`)
+    "eager": ("#222222", "o"),
+    "torch": ("#222222", "o"),
+    "naive": ("#222222", "o"),
+    "torchscript": ("#8c564b", "s"),
+    "compile": ("#bcbd22", "D"),
+    "compile-cudagraphs": ("#7b4173", "v"),
+    "compile-bf16": ("#e7969c", "P"),
+    # PyTorch reduced precision
+    "torch-bf16": ("#d62728", "o"),
+    "torch-bf16-autocast": ("#ff9896", "^"),
+    "torch-bf16-weights": ("#843c39", "s"),
+    "torch-fp16": ("#e377c2", "D"),
+    "torch-int8": ("#9467bd", "v"),
+    # ONNX Runtime fp32 and fp16
+    "ort": ("#1f77b4", "o"),
+    "ort-fp32": ("#1f77b4", "o"),
+    "ort-nopast": ("#9edae5", "x"),
+    "ort-o1": ("#6baed6", "s"),
+    "ort-o2": ("#3182bd", "D"),
+    "ort-o3": ("#08519c", "^"),
+    "ort-trt": ("#17becf", "P"),
+    "ort-fp16": ("#393b79", "v"),
+    # ONNX Runtime INT8
+    "ort-int8": ("#ff7f0e", "o"),
+    "ort-o3-int8": ("#fdae6b", "^"),
+    "ort-int8-pt": ("#e6550d", "s"),
+    "ort-int8-pc": ("#ff7f0e", "o"),
+    "optimum-int8-pt": ("#bd9e39", "s"),
+    "optimum-int8-pc": ("#e7ba52", "D"),
+    "ort-int8-static": ("#a55194", "P"),
+    "ort-int8-matmul": ("#fd8d3c", "v"),
+    "ort-int8-skip-last": ("#d6616b", "<"),
+    "ort-int8-skip-ffn-down": ("#ad494a", ">"),
+    "ort-int8-skip-attn-out": ("#e6550d", "p"),
+    # OpenVINO
+    "ov": ("#2ca02c", "o"),
+    "ov-bf16": ("#98df8a", "^"),
+    "ov-int8": ("#31a354", "s"),
+    "ov-int8-ac": ("#006d2c", "D"),
+    # sentence-transformers' backends (the peers of 07)
+    "st-torch": ("#637939", "o"),
+    "st-onnx": ("#17becf", "s"),
+    "st-onnx-qint8": ("#8ca252", "D"),
+    "st-openvino": ("#74c476", "^"),
+    # batching strategies of 05 and 07
+    "fixed": ("#7f7f7f", "s"),
+    "unsorted": ("#ff7f0e", "v"),
+    "sorted": ("#2ca02c", "o"),
+    "bucketed": ("#d62728", "D"),
+    "token_budget": ("#9467bd", "^"),
+}
+# colours no registered engine uses, for names this module does not know
+FALLBACK_COLOURS = (
+    "#c49c94",
+    "#7f7f7f",
+    "#5254a3",
+    "#8c6d31",
+    "#b5cf6b",
+    "#ce6dbd",
+    "#de9ed6",
+    "#cedb9c",
+    "#e7cb94",
+    "#6b6ecf",
+    "#9c9ede",
+    "#637939",
+)
+FALLBACK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*")
+MISSING = ("error", "oom", "skipped")  # statuses with no timing: marked at the foot of the axis
+FLAGGED_COLOUR = "k"
 
 
-def per_model_axes(models, width=5.5, height=4.2):
-    fig, axes = plt.subplots(1, len(models), figsize=(width * len(models), height), squeeze=False)
-    return fig, axes[0]
+def register(name: str, colour: str, marker: str = "o") -> None:
+    """Give engine `name` its own colour and marker on every chart drawn after this call."""
+    STYLES[name] = (colour, marker)
 
 
-def mark_flagged(ax, sub, x, y):
-    """Crosses on rows that are noisy or outside tolerance, so they are not mistaken for clean ones."""
-    bad = sub[(sub["status"] == "mismatch") | sub.get("noisy", False).astype(bool)]
-    if len(bad):
-        ax.scatter(bad[x], bad[y], marker="x", color="k", s=30, zorder=5, label="noisy or mismatch")
+def style(name: str) -> dict:
+    """{"color": ..., "marker": ...} of an engine, variant or method name: the registered one, or
+    one derived from a checksum of the name (stable across processes and runs)."""
+    if name in STYLES:
+        colour, marker = STYLES[name]
+    else:
+        h = zlib.crc32(str(name).encode())
+        colour = FALLBACK_COLOURS[h % len(FALLBACK_COLOURS)]
+        marker = FALLBACK_MARKERS[(h // len(FALLBACK_COLOURS)) % len(FALLBACK_MARKERS)]
+    return {"color": colour, "marker": marker}
 
 
+def colour(name: str) -> str:
+    return style(name)["color"]
+
+
+def handle(name: str, **kw) -> Line2D:
+    """A legend entry for engine `name` in its colour and marker."""
+    return Line2D([], [], label=name, ms=5, **{**style(name), **kw})
+
+
+FLAGGED = Line2D([], [], ls="", marker="x", color=FLAGGED_COLOUR, label="noisy or mismatch (×)")
+NOT_TIMED = Line2D([], [], ls="", marker="x", color="0.5", mew=1.5, label="error or skipped (× at the foot)")
+
+
+def figure_legend(fig, names, extra=(), title: str | None = None):
+    """One legend for the whole figure, right of the panels: an entry per name in `names` (in
+    order, once each) from the engine map, then `extra` handles. Right for every panel, since
+    every panel colours by the same map."""
+    handles = [handle(n) for n in dict.fromkeys(names)] + list(extra)
+    if not handles:
+        return None
+    return fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), title=title, fontsize=8)
+
+
+def rows_legend(fig, rows: pd.DataFrame, by: str = "engine", extra=(), title: str | None = None):
+    """`figure_legend` for the names in column `by` of `rows`, measured or not, with the marks
+    the rows call for: noisy or mismatch, error or skipped."""
+    marks = [FLAGGED] if len(rows) and flagged(rows).any() else []
+    marks += [NOT_TIMED] if "status" in rows and rows["status"].isin(MISSING).any() else []
+    return figure_legend(fig, rows[by] if by in rows else [], extra=[*extra, *marks], title=title)
+
+
+def flagged(rows: pd.DataFrame) -> pd.Series:
+    """Rows that are outside tolerance or noisy."""
+    noisy = rows["noisy"].fillna(False).astype(bool) if "noisy" in rows else False
+    return (rows["status"] == "mismatch") | noisy
+
+
+# ---------------------------------------------------------------- panels
+def panel_grid(keys, cols: int = 3, width: float = 4.6, height: float = 3.6, **kw):
+    """A grid of at most `cols` panels a row, one per key: (fig, axes), `axes` as long as `keys`
+    (unused cells of the last row hidden)."""
+    keys = list(keys) or ["none"]
+    cols = max(1, min(cols, len(keys)))
+    rows = -(-len(keys) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, **kw)
+    axes = list(grid.flat)
+    for ax in axes[len(keys) :]:
+        ax.axis("off")
+    return fig, axes[: len(keys)]
+
+
+def categorical_x(ax, values, label: str):
+    """The measured values of x (e.g. batch sizes) as evenly spaced ticks, so no tick stands for
+    something that was not measured; returns {value: position}."""
+    values = sorted(set(values))
+    where = {v: i for i, v in enumerate(values)}
+    ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
+    ax.set_xlim(-0.4, len(values) - 0.6)
+    ax.set_xlabel(label)
+    return where
+
+
+# ---------------------------------------------------------------- lines and marks
 def ci_line(ax, rows: pd.DataFrame, x: str, y: str, low: str, high: str, label: str):
-    """One line of `y` against `x` with its 95% CI as error bars (`low`, `high` columns)."""
+    """One line of `y` against `x` with its 95% CI as error bars (`low`, `high` columns), in the
+    colour and marker of engine `label`."""
     rows = rows.sort_values(x)
     ax.errorbar(
         rows[x],
         rows[y],
         yerr=[rows[y] - rows[low], rows[high] - rows[y]],
-        marker="o",
-        ms=3,
+        ms=3.5,
         capsize=2,
         label=label,
+        **style(label),
     )
 
 
-def lines_by_batch(data: pd.DataFrame, panel: str, line: str, y: str, ylabel: str, width: float = 5.5):
-    """One panel per value of `panel`, one line per value of `line`: y against batch size."""
+def line(ax, rows: pd.DataFrame, x: str, y: str, label: str):
+    """`y` against `x`, sorted by x, in the colour and marker of `label`."""
+    rows = rows.sort_values(x)
+    ax.plot(rows[x], rows[y], ms=3.5, label=label, **style(label))
+
+
+def mark_flagged(ax, sub: pd.DataFrame, x: str, y: str):
+    """Crosses on rows that are noisy or outside tolerance, so they are not mistaken for clean ones."""
+    bad = sub[flagged(sub)]
+    if len(bad):
+        ax.scatter(bad[x], bad[y], marker="x", color=FLAGGED_COLOUR, s=30, zorder=5)
+
+
+def mark_not_timed(ax, rows: pd.DataFrame, x: str, by: str = "engine", where: dict | None = None):
+    """A cross at the foot of the axis, in the engine's colour, for each row of `rows` that has
+    no timing (error, oom, skipped): the cell is shown as failed, not left out. Crosses at one x
+    stack upwards; `where` maps x values to positions on a categorical axis."""
+    missing = rows[rows["status"].isin(MISSING)].drop_duplicates([x, by])
+    if not len(missing):
+        return
+    xs = (missing[x].map(where) if where else missing[x]).to_numpy(dtype=float)
+    heights = 0.03 + 0.045 * missing.groupby(x, sort=False).cumcount().to_numpy()
+    ax.scatter(
+        xs,
+        heights,
+        transform=blended_transform_factory(ax.transData, ax.transAxes),
+        marker="x",
+        s=28,
+        linewidths=1.5,
+        c=[colour(n) for n in missing[by]],
+        clip_on=False,
+        zorder=6,
+    )
+    ax.update_datalim(np.column_stack([xs, np.ones_like(xs)]), updatey=False)  # the x range takes them in
+    ax.autoscale_view()
+
+
+def lines_by_batch(data: pd.DataFrame, panel: str, by: str, y: str, ylabel: str, cols: int = 3):
+    """One panel per value of `panel`, one line per value of `by`: y against the measured batch
+    sizes, evenly spaced (no tick for a batch size that was not measured)."""
     panels = list(dict.fromkeys(data[panel]))
-    fig, axes = per_model_axes(panels or ["none"], width=width)
+    fig, axes = panel_grid(panels, cols=cols)
     for ax, key in zip(axes, panels):
-        for name, g in data[data[panel] == key].groupby(line, sort=False):
-            g = g.sort_values("batch_size")
-            ax.plot(g["batch_size"], g[y], marker="o", ms=3, label=name)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("batch size")
+        sub = data[data[panel] == key]
+        where = categorical_x(ax, sub["batch_size"], "batch size")
+        for name, g in sub[sub[y].notna()].groupby(by, sort=False):
+            line(ax, g.assign(_x=g["batch_size"].map(where)), "_x", y, name)
+        if "status" in sub:
+            mark_not_timed(ax, sub, "batch_size", by=by, where=where)
         ax.set_ylabel(ylabel)
         ax.set_title(key)
     return fig, axes, panels
 
 
+# ---------------------------------------------------------------- labels that do not collide
+def label_points(ax, xs, ys, texts, fontsize: float = 7.0):
+    """Write `texts` beside the points (xs, ys) so that no label overprints another label or a
+    point: each takes the first free place among spots around its point, further out step by
+    step (with a thin leader line once it is away from the point). Deterministic: the same
+    points give the same places. Call it last, once the axes' scales and limits are set."""
+    fig = ax.figure
+    layout(fig)  # the saved geometry, so distances measured here hold in the file
+    renderer = fig.canvas.get_renderer()
+    ax.get_xlim(), ax.get_ylim()  # settle autoscaling before reading positions
+    frame = ax.get_window_extent(renderer)
+    to_points = 72.0 / fig.dpi
+    anchors = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
+    taken = [Bbox.from_bounds(px - 4, py - 4, 8, 8) for px, py in anchors]
+    for x, y, (px, py), text in zip(xs, ys, anchors, texts):
+        probe = ax.text(0, 0, text, fontsize=fontsize)
+        box = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = box.width, box.height
+        spots = [(5, 2), (5, -h - 2), (-w - 5, 2), (-w - 5, -h - 2), (-w / 2, 6), (-w / 2, -h - 6)]
+        for k in range(1, 10):
+            spots += [(5, 2 + k * h), (5, -h - 2 - k * h), (-w - 5, 2 + k * h), (-w - 5, -h - 2 - k * h)]
+        chosen = spots[0]
+        for dx, dy in spots:
+            spot = Bbox.from_bounds(px + dx, py + dy, w, h)
+            inside = frame.x0 <= spot.x0 and spot.x1 <= frame.x1 + w / 2 and frame.y0 <= spot.y0 and spot.y1 <= frame.y1
+            if inside and not any(spot.overlaps(t) for t in taken):
+                chosen = (dx, dy)
+                break
+        dx, dy = chosen
+        taken.append(Bbox.from_bounds(px + dx, py + dy, w, h))
+        far = abs(dy) > 2.5 * h
+        note = ax.annotate(
+            text,
+            (x, y),
+            xytext=(dx * to_points, dy * to_points),
+            textcoords="offset points",
+            fontsize=fontsize,
+            ha="left",
+            va="bottom",
+            arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5} if far else None,
+        )
+        note.set_in_layout(False)
+
+
 def notice(title: str, text: str):
     """A figure that states why there is nothing to plot (e.g. no CUDA device)."""
-    import textwrap
-
     fig, ax = plt.subplots(figsize=(9, 3))
     ax.axis("off")
     ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 90)), ha="center", va="center", fontsize=10, transform=ax.transAxes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.report.charts_common import ci_line, lines_by_batch, per_model_axes
+from helpers.report.charts_common import ci_line, lines_by_batch, panel_grid, rows_legend
 
 
 def _gpu_ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -22,7 +22,7 @@ def per_item_time_vs_batch(df: pd.DataFrame, seq_len: int):
     fig, axes, _ = lines_by_batch(sub, "model", "engine", "per_item_ms", "median time per item (ms)")
     for ax in axes:
         ax.set_yscale("log")
-    axes[-1].legend(fontsize=7)
+    rows_legend(fig, sub)
     gpu = sub["gpu"].iloc[0] if len(sub) else ""
     fig.suptitle(f"Time per item against batch size, {seq_len} tokens ({gpu}; copies excluded)")
     return fig
@@ -32,8 +32,8 @@ def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
     """Speed-up over eager fp32 (95% CI) against batch size at one length: the cross-overs."""
     ok = _gpu_ok(df)
     sub = ok[(ok["seq_len"] == seq_len) & ok["speedup"].notna() & (ok["engine"] != "eager")]
-    models = list(dict.fromkeys(sub["model"])) or ["none"]
-    fig, axes = per_model_axes(models)
+    models = list(dict.fromkeys(sub["model"]))
+    fig, axes = panel_grid(models)
     for ax, model in zip(axes, models):
         for engine, e in sub[sub["model"] == model].groupby("engine", sort=False):
             ci_line(ax, e, "batch_size", "speedup", "speedup_ci_low", "speedup_ci_high", engine)
@@ -42,7 +42,7 @@ def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
         ax.set_xlabel("batch size")
         ax.set_ylabel("speed-up over eager fp32 (95% CI)")
         ax.set_title(f"{model}, {seq_len} tokens")
-    axes[-1].legend(fontsize=7)
+    rows_legend(fig, sub)
     fig.suptitle("Which engine wins at which batch size")
     return fig
 
@@ -58,6 +58,6 @@ def gpu_memory_vs_batch(df: pd.DataFrame, seq_len: int):
     else:
         sub = sub.assign(gpu_mb=sub.get("peak_gpu_mb"))
     fig, axes, _ = lines_by_batch(sub, "model", "engine", "gpu_mb", "GPU memory (MB)")
-    axes[-1].legend(fontsize=7)
+    rows_legend(fig, sub)
     fig.suptitle(f"GPU memory at {seq_len} tokens (torch: peak allocated; ORT: NVML, whole process)")
     return fig

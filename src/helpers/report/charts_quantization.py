@@ -8,37 +8,42 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from helpers.report.charts_common import FLAGGED, figure_legend, label_points, style
+
 
 def quantization_pareto(variants: pd.DataFrame, speed: pd.DataFrame, fidelity: str = "recall_at_10"):
-    """Speed-up over eager fp32 (with its CI) against fidelity, per model and batch size;
-    mismatching variants are drawn as crosses."""
+    """Speed-up over eager fp32 (with its CI) against fidelity, per model and batch size, each
+    method in its colour; mismatching variants are drawn as black crosses."""
     merged = speed.merge(
         variants[["model", "method", fidelity, "status"]], on=["model", "method"], suffixes=("", "_variant")
     )
     models = list(dict.fromkeys(merged["model"]))
     sizes = sorted(merged["batch_size"].unique())
-    fig, axes = plt.subplots(len(models), len(sizes), figsize=(5.5 * len(sizes), 4.5 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), len(sizes), figsize=(4.8 * len(sizes), 4.2 * len(models)), squeeze=False)
+    cells = []
     for i, model in enumerate(models):
         for j, bs in enumerate(sizes):
             ax = axes[i][j]
-            sub = merged[(merged["model"] == model) & (merged["batch_size"] == bs)]
+            sub = merged[(merged["model"] == model) & (merged["batch_size"] == bs) & merged["speedup"].notna()]
             for r in sub.itertuples():
                 bad = r.status_variant == "mismatch"
                 ax.errorbar(
                     r.speedup,
                     getattr(r, fidelity),
                     xerr=[[r.speedup - r.speedup_ci_low], [r.speedup_ci_high - r.speedup]],
-                    fmt="x" if bad else "o",
-                    color="C3" if bad else "C0",
                     capsize=2,
-                )
-                ax.annotate(
-                    r.method, (r.speedup, getattr(r, fidelity)), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                    ms=5,
+                    **(style(r.method) | ({"marker": "x", "color": "k"} if bad else {})),
                 )
             ax.axvline(1.0, color="0.6", lw=0.8, ls="--")
             ax.set_xlabel(f"speed-up over eager fp32 (batch {bs} × {int(sub['seq_len'].iloc[0]) if len(sub) else '?'})")
             ax.set_ylabel(fidelity.replace("_", " ") + " vs fp32")
-            ax.set_title(model)
+            ax.set_title(f"{model}, batch {bs}")
+            cells.append((ax, sub))
+    crosses = [FLAGGED] if (merged["status_variant"] == "mismatch").any() else []
+    figure_legend(fig, merged["method"], extra=crosses)
+    for ax, sub in cells:  # once every panel is drawn: labels are placed by distance
+        label_points(ax, sub["speedup"], sub[fidelity], sub["method"])
     fig.suptitle("Speed against fidelity (crosses: outside tolerance)")
     return fig
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.report.charts_common import per_model_axes
+from helpers.report.charts_common import label_points, line, panel_grid, rows_legend
 
 
 def _generation_ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -38,20 +38,27 @@ def per_token_time(df: pd.DataFrame):
 
 
 def total_vs_new_tokens(df: pd.DataFrame):
-    """Total generate() time against the number of new tokens, one line per engine, one panel
-    per batch size (at the shortest input)."""
+    """Total generate() time against the number of new tokens, one line per engine (named at its
+    end), one panel per batch size (at the shortest input)."""
     ok = _generation_ok(df)
     ok = ok[ok["seq_len"] == ok["seq_len"].min()]
-    sizes = sorted(ok["batch_size"].unique()) or [0]
-    fig, axes = per_model_axes([f"batch {b}" for b in sizes])
+    sizes = sorted(ok["batch_size"].unique())
+    fig, axes = panel_grid([f"batch {b}" for b in sizes], cols=3, width=4.8, height=4.0)
+    ends = {}
     for ax, bs in zip(axes, sizes):
-        for name, g in ok[ok["batch_size"] == bs].groupby("engine", sort=False):
-            g = g.sort_values("new_tokens")
-            ax.plot(g["new_tokens"], g["p50_ms"], marker="o", ms=3, label=name)
+        sub = ok[ok["batch_size"] == bs]
+        for name, g in sub.groupby("engine", sort=False):
+            line(ax, g, "new_tokens", "p50_ms", name)
+        ends[ax] = sub.sort_values("new_tokens").groupby("engine", sort=False).tail(1)
+        ax.set_xticks(sorted(set(sub["new_tokens"])))
+        ax.set_xlim(right=sub["new_tokens"].max() * 1.45)  # room for the names at the line ends
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("new tokens per call")
         ax.set_ylabel("median time per call (ms)")
-        ax.set_title(f"batch {bs}, {int(ok['seq_len'].min()) if len(ok) else 0} input tokens")
-    axes[-1].legend(fontsize=7)
+        ax.set_title(f"batch {bs}, {int(ok['seq_len'].min())} input tokens")
+    rows_legend(fig, ok)
+    for ax, end in ends.items():  # once every panel is drawn: labels are placed by distance
+        label_points(ax, end["new_tokens"], end["p50_ms"], end["engine"], fontsize=6.5)
     fig.suptitle("Total generation time against the number of generated tokens")
     return fig
 
@@ -79,7 +86,7 @@ def generation_speedups(df: pd.DataFrame):
     ok = _generation_ok(df)
     top = ok[(ok["new_tokens"] == ok["new_tokens"].max()) & ok["speedup"].notna()]
     lens = sorted(top["seq_len"].unique()) or [0]
-    fig, axes = per_model_axes([f"{n} input tokens" for n in lens])
+    fig, axes = panel_grid([f"{n} input tokens" for n in lens], cols=2, width=5.5, height=4.5)
     for ax, n in zip(axes, lens):
         sub = top[top["seq_len"] == n]
         table = sub.pivot_table(index="engine", columns="batch_size", values="speedup", sort=False)

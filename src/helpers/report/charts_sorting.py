@@ -6,31 +6,35 @@ Each chart is drawn from a result table (never from kernel state); report.figure
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.lines import Line2D
 
-from helpers.report.charts_common import lines_by_batch, per_model_axes
+from helpers.report.charts_common import lines_by_batch, panel_grid, rows_legend
 
 
 def sorting_throughput(df: pd.DataFrame, engine: str):
-    """Items/s against batch size per strategy, one panel per length distribution."""
+    """Items/s against the measured batch sizes per strategy, one panel per length distribution;
+    the dotted grey line is the ideal (real tokens only)."""
     sub = df[df["engine"] == engine]
-    fig, axes, dists = lines_by_batch(sub, "distribution", "strategy", "items_per_s", "items / s (whole dataset)", 4.8)
+    fig, axes, dists = lines_by_batch(sub, "distribution", "strategy", "items_per_s", "items / s (whole dataset)", 2)
     for ax, dist in zip(axes, dists):
-        d = sub[sub["distribution"] == dist]
-        ideal = d.groupby("batch_size").apply(
-            lambda g: g["n_texts"].iloc[0] / g["ideal_s"].iloc[0], include_groups=False
-        )
-        ax.plot(ideal.index, ideal.values, color="0.5", ls=":", label="ideal (real tokens only)")
-    axes[-1].legend(fontsize=7)
+        d = sub[sub["distribution"] == dist].drop_duplicates("batch_size").sort_values("batch_size")
+        where = {b: i for i, b in enumerate(sorted(set(d["batch_size"])))}
+        ax.plot(d["batch_size"].map(where), d["n_texts"] / d["ideal_s"], color="0.5", ls=":")
+    ideal = Line2D([], [], color="0.5", ls=":", label="ideal (real tokens only)")
+    rows_legend(fig, sub, by="strategy", extra=[ideal], title="strategy")
     fig.suptitle(f"Throughput by batching strategy ({engine})")
     return fig
 
 
 def padding_waste(df: pd.DataFrame):
+    """Pad tokens per real token against the measured batch sizes, per strategy; a log axis
+    where every value is positive, a linear one otherwise."""
     sub = df.drop_duplicates(["distribution", "strategy", "batch_size"])
-    fig, axes, _ = lines_by_batch(sub, "distribution", "strategy", "padding_waste", "pad tokens / real tokens", 4.8)
-    for ax in axes:
-        ax.set_yscale("symlog", linthresh=0.01)
-    axes[-1].legend(fontsize=7)
+    fig, axes, _ = lines_by_batch(sub, "distribution", "strategy", "padding_waste", "pad tokens / real tokens", 2)
+    if len(sub) and (sub["padding_waste"].dropna() > 0).all():
+        for ax in axes:
+            ax.set_yscale("log")
+    rows_legend(fig, sub, by="strategy", title="strategy")
     fig.suptitle("Padding waste")
     return fig
 
@@ -38,7 +42,7 @@ def padding_waste(df: pd.DataFrame):
 def length_histograms(lengths: pd.DataFrame, edges):
     """Token-length histogram of each distribution, with the bucket boundaries."""
     dists = list(dict.fromkeys(lengths["distribution"]))
-    fig, axes = per_model_axes(dists or ["none"], width=4.2, height=3.6)
+    fig, axes = panel_grid(dists, cols=2, width=4.2, height=3.4)
     for ax, dist in zip(axes, dists):
         values = lengths.loc[lengths["distribution"] == dist, "tokens"]
         ax.hist(values, bins=40, color="C0")

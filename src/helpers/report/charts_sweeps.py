@@ -9,71 +9,91 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from helpers.core.tables import at_most_threads
-from helpers.report.charts_common import ci_line, lines_by_batch, mark_flagged, per_model_axes
+from helpers.report.charts_common import (
+    ci_line,
+    colour,
+    figure_legend,
+    line,
+    lines_by_batch,
+    mark_flagged,
+    mark_not_timed,
+    panel_grid,
+    rows_legend,
+    style,
+)
+
+PRECISION_TONES = {"fp32": "#1f77b4", "bf16": "#d62728", "int8": "#ff7f0e", "fp16": "#e377c2"}
 
 
 def _sweep_slice(df: pd.DataFrame, part: str) -> pd.DataFrame:
-    """Rows of one sweep direction at the model's most threads, model-only scope, measured."""
-    ok = at_most_threads(df[df["p50_ms"].notna()])  # flagged rows too: latency_vs marks them
+    """Rows of one sweep direction at the model's most threads, model-only scope: measured,
+    flagged and failed alike (the charts mark the flagged and failed ones)."""
+    rows = at_most_threads(df)
     anchor_seq = df.loc[df["part"] == "batch", "seq_len"]
     anchor_batch = df.loc[df["part"] == "length", "batch_size"]
     if part == "batch" and len(anchor_seq):
-        return ok[ok["seq_len"] == anchor_seq.iloc[0]]
+        return rows[rows["seq_len"] == anchor_seq.iloc[0]]
     if part == "length" and len(anchor_batch):
-        return ok[ok["batch_size"] == anchor_batch.iloc[0]]
-    return ok
+        return rows[rows["batch_size"] == anchor_batch.iloc[0]]
+    return rows
 
 
 def latency_vs(df: pd.DataFrame, x: str):
-    """Median latency (with its CI) against batch size or sequence length, per engine and model."""
+    """Median latency (with its CI) against batch size or sequence length, per engine, one panel
+    per model in a grid; failed or skipped cells are crosses at the foot of their panel."""
     part = {"batch_size": "batch", "seq_len": "length"}[x]
     sl = _sweep_slice(df, part)
     models = list(dict.fromkeys(sl["model"]))
-    fig, axes = per_model_axes(models)
+    fig, axes = panel_grid(models)
     for ax, model in zip(axes, models):
         sub = sl[sl["model"] == model]
-        for engine, e in sub.groupby("engine", sort=False):
+        timed = sub[sub["p50_ms"].notna()]
+        for engine, e in timed.groupby("engine", sort=False):
             ci_line(ax, e, x, "p50_ms", "ci_low_ms", "ci_high_ms", engine)
-        mark_flagged(ax, sub, x, "p50_ms")
+        mark_flagged(ax, timed, x, "p50_ms")
+        mark_not_timed(ax, sub, x)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel(x.replace("_", " "))
         ax.set_ylabel("median latency (ms)")
         fixed = "seq_len" if x == "batch_size" else "batch_size"
         ax.set_title(f"{model} ({fixed.replace('_', ' ')} {int(sub[fixed].iloc[0]) if len(sub) else '?'})")
-    axes[-1].legend(fontsize=7)
+    rows_legend(fig, sl)
     fig.suptitle(f"Latency against {x.replace('_', ' ')} (model only, most threads)")
     return fig
 
 
 def throughput_vs_batch(df: pd.DataFrame):
-    fig, axes, _ = lines_by_batch(_sweep_slice(df, "batch"), "model", "engine", "items_per_s", "items / s")
-    axes[-1].legend(fontsize=7)
+    sl = _sweep_slice(df, "batch")
+    fig, axes, _ = lines_by_batch(sl, "model", "engine", "items_per_s", "items / s")
+    rows_legend(fig, sl)
     fig.suptitle("Throughput against batch size")
     return fig
+
+
+STATUS_MARK = {"error": "error", "oom": "oom", "skipped": "skip", "mismatch": "mism."}
 
 
 def speedup_heatmaps(df: pd.DataFrame, model: str):
     """Speed-up over eager fp32 for every batch x length pair, one panel per engine: colour on a
     log2 scale centred at 1× (blue faster, red slower, saturating at 4× either way), the speed-up
-    written in each cell, batch size growing upwards."""
-    sub = at_most_threads(df[(df["model"] == model) & df["speedup"].notna() & (df["engine"] != "eager")])
-    names = list(dict.fromkeys(sub["engine"]))
-    batches, lengths = sorted(set(sub["batch_size"])), sorted(set(sub["seq_len"]))
-    cols = min(4, max(len(names), 1))
-    rows = max(1, -(-len(names) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
-    for ax in axes.flat[len(names) :]:
-        ax.axis("off")
+    written in each cell, batch size growing upwards. A cell that failed, was skipped or is
+    outside tolerance is hatched and says so; a blank cell was not in the sweep."""
+    rows = at_most_threads(df[(df["model"] == model) & (df["engine"] != "eager")])
+    names = list(dict.fromkeys(rows.loc[rows["speedup"].notna() | rows["status"].isin(STATUS_MARK), "engine"]))
+    rows = rows[rows["engine"].isin(names)]
+    batches, lengths = sorted(set(rows["batch_size"])), sorted(set(rows["seq_len"]))
+    fig, axes = panel_grid(names or [model], cols=3, width=3.8, height=3.3)
     if not names:
-        axes[0][0].text(
-            0.5, 0.5, f"no batch x length grid measured for {model}", ha="center", transform=axes[0][0].transAxes
-        )
-    for ax, engine in zip(axes.flat, names):
-        grid = sub[sub["engine"] == engine].pivot_table(index="batch_size", columns="seq_len", values="speedup")
-        grid = grid.reindex(index=batches, columns=lengths)  # every panel on the same axes; missing cells empty
+        axes[0].text(0.5, 0.5, f"no batch x length grid measured for {model}", ha="center", transform=axes[0].transAxes)
+    for ax, engine in zip(axes, names):
+        e = rows[rows["engine"] == engine]
+        grid = e.pivot_table(index="batch_size", columns="seq_len", values="speedup")
+        grid = grid.reindex(index=batches, columns=lengths)  # every panel on the same axes
         sns.heatmap(
             np.log2(grid),
             ax=ax,
@@ -86,13 +106,18 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
             fmt=".1f",
             annot_kws={"fontsize": 6},
         )
+        for r in e[e["status"].isin(STATUS_MARK)].drop_duplicates(["batch_size", "seq_len"]).itertuples():
+            i, j = batches.index(r.batch_size), lengths.index(r.seq_len)
+            ax.add_patch(Rectangle((j, i), 1, 1, fill=False, hatch="////", edgecolor="0.55", lw=0))
+            if pd.isna(r.speedup):
+                ax.text(j + 0.5, i + 0.5, STATUS_MARK[r.status], ha="center", va="center", fontsize=5.5, color="0.2")
         ax.invert_yaxis()  # the smallest batch at the bottom
         ax.tick_params(axis="y", rotation=0)
         ax.set_xlabel("sequence length")
         ax.set_ylabel("batch size")
-        ax.set_title(engine, fontsize=9)
+        ax.set_title(engine, fontsize=9, color=colour(engine))
         ax.grid(False)
-    fig.suptitle(f"Speed-up over eager fp32, {model} (blue: faster; empty: skipped or failed)")
+    fig.suptitle(f"Speed-up over eager fp32, {model} (blue: faster; hatched: failed, skipped or mismatch)")
     return fig
 
 
@@ -107,19 +132,21 @@ def thread_scaling(df: pd.DataFrame):
     """Speed-up of each engine over itself at one thread, at the anchor shapes."""
     sub = thread_rows(df)
     models = list(dict.fromkeys(sub["model"]))
-    fig, axes = per_model_axes(models or ["none"])
+    fig, axes = panel_grid(models)
     for ax, model in zip(axes, models):
         m = sub[sub["model"] == model]
         big = m["batch_size"].max()
         for engine, e in m[m["batch_size"] == big].groupby("engine", sort=False):
             e = e.sort_values("threads")
-            ax.plot(e["threads"], e["p50_ms"].iloc[0] / e["p50_ms"], marker="o", ms=3, label=engine)
+            line(ax, e.assign(speedup_1t=e["p50_ms"].iloc[0] / e["p50_ms"]), "threads", "speedup_1t", engine)
         top = int(m["threads"].max())
-        ax.plot([1, top], [1, top], color="0.6", ls="--", lw=0.8, label="linear")
+        ax.plot([1, top], [1, top], color="0.6", ls="--", lw=0.8)
+        ax.set_xticks(sorted(set(m["threads"])))
         ax.set_xlabel("threads")
         ax.set_ylabel("speed-up over 1 thread")
         ax.set_title(f"{model} (batch {big} x {int(m['seq_len'].iloc[0])})")
-    axes[-1].legend(fontsize=7)
+    linear = Line2D([], [], color="0.6", ls="--", lw=0.8, label="linear")
+    figure_legend(fig, sub["engine"], extra=[linear])
     fig.suptitle("Thread scaling")
     return fig
 
@@ -129,26 +156,21 @@ def latency_vs_model_size(df: pd.DataFrame):
     anchor_seq = df.loc[df["part"] == "batch", "seq_len"]
     if len(anchor_seq):
         sl = sl[sl["seq_len"] == anchor_seq.iloc[0]]
-    fig, ax = plt.subplots()
-    for engine, e in sl.groupby("engine", sort=False):
-        e = e.sort_values("n_params")
-        ax.plot(e["n_params"] / 1e6, e["p50_ms"], marker="o", ms=4, label=engine)
-    for model, m in sl.groupby("model"):
-        ax.annotate(
-            model,
-            (m["n_params"].iloc[0] / 1e6, m["p50_ms"].min()),
-            fontsize=7,
-            xytext=(0, -12),
-            textcoords="offset points",
-            ha="center",
-        )
+    timed = sl[sl["p50_ms"].notna()]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for engine, e in timed.groupby("engine", sort=False):
+        line(ax, e.assign(mparams=e["n_params"] / 1e6), "mparams", "p50_ms", engine)
+    mark_not_timed(ax, sl.assign(mparams=sl["n_params"] / 1e6), "mparams")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("parameters (millions)")
+    sizes = sl.drop_duplicates("model").sort_values("n_params")
+    ax.set_xticks(sizes["n_params"] / 1e6, [f"{m}\n{p / 1e6:.0f}M" for m, p in zip(sizes["model"], sizes["n_params"])])
+    ax.minorticks_off()
+    ax.set_xlabel("model (parameters)")
     ax.set_ylabel("median latency (ms)")
     shape = f"batch {int(sl['batch_size'].iloc[0])} x {int(sl['seq_len'].iloc[0])}" if len(sl) else ""
     ax.set_title(f"Latency against model size ({shape})")
-    ax.legend(fontsize=7)
+    rows_legend(fig, sl)
     return fig
 
 
@@ -156,42 +178,52 @@ def efficiency_vs_ceiling(df: pd.DataFrame):
     """Achieved GFLOP/s against work per call, with the measured ceilings (dashed) and the
     nominal peaks (dotted) as lines; rows above their measured ceiling are ringed in red."""
     sub = at_most_threads(df[df["gflops"].notna()])
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     if "ceiling_gflops" not in sub or sub["ceiling_gflops"].isna().all():
         ax.text(0.5, 0.5, "no ceilings from 00_environment at these thread counts", ha="center", transform=ax.transAxes)
     for engine, e in sub.groupby("engine", sort=False):
-        ax.scatter(e["flops"] / 1e9, e["gflops"], s=12, label=engine)
+        ax.scatter(e["flops"] / 1e9, e["gflops"], s=12, label=engine, **style(engine))
+    extra = []
     above = sub[sub["efficiency"] > 1] if "efficiency" in sub else sub.iloc[0:0]
     if len(above):  # never shown as if fine: the measured ceiling is below what these rows reach
-        label = "above the measured ceiling (measured too low)"
-        ax.scatter(above["flops"] / 1e9, above["gflops"], s=60, facecolors="none", edgecolors="red", label=label)
-    ceilings = sub.groupby("precision")["ceiling_gflops"].max().dropna()
-    for i, (precision, value) in enumerate(ceilings.items()):
-        ax.axhline(value, color=f"C{i}", ls="--", lw=0.8, label=f"{precision} GEMM ceiling (00)")
+        ax.scatter(above["flops"] / 1e9, above["gflops"], s=60, facecolors="none", edgecolors="red")
+        ring = Line2D([], [], ls="", marker="o", mfc="none", mec="red", label="above the measured ceiling")
+        extra.append(ring)
     nominal = sub.groupby("precision")["nominal_gflops"].max().dropna() if "nominal_gflops" in sub else pd.Series()
-    for i, (precision, value) in enumerate(nominal.items()):
-        ax.axhline(value, color=f"C{i}", ls=":", lw=0.8, label=f"{precision} nominal peak (ISA x clock)")
+    for ls, kind, values in (
+        ("--", "GEMM ceiling (00)", sub.groupby("precision")["ceiling_gflops"].max().dropna()),
+        (":", "nominal peak (ISA x clock)", nominal),
+    ):
+        for precision, value in values.items():
+            tone = PRECISION_TONES.get(precision, "0.4")
+            ax.axhline(value, color=tone, ls=ls, lw=0.9)
+            extra.append(Line2D([], [], color=tone, ls=ls, lw=0.9, label=f"{precision} {kind}"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("model GFLOP per call")
     ax.set_ylabel("achieved GFLOP/s (int8: GOP/s)")
     ax.set_title("Efficiency against the machine's ceilings")
-    ax.legend(fontsize=7)
+    figure_legend(fig, sub["engine"], extra=extra)
     return fig
 
 
 def memory_per_engine(df: pd.DataFrame):
-    """Load increment and peak resident memory of each engine's process at its largest configuration."""
+    """Load increment (hatched, inside) and peak resident memory of each engine's process at its
+    largest configuration, one panel per model in a grid."""
     sub = df[(df["scope"] == "model") & df["peak_rss_mb"].notna()]
-    idx = sub.groupby(["model", "engine"])["flops"].idxmax()
+    idx = sub.groupby(["model", "engine"], sort=False)["flops"].idxmax()
     big = sub.loc[idx]
     models = list(dict.fromkeys(big["model"]))
-    fig, axes = per_model_axes(models or ["none"])
+    fig, axes = panel_grid(models)
     for ax, model in zip(axes, models):
-        m = big[big["model"] == model].set_index("engine")
-        m[["load_mb", "peak_rss_mb"]].plot.bar(ax=ax, rot=30)
-        ax.set_ylabel("MB")
+        m = big[big["model"] == model]
+        y = np.arange(len(m))[::-1]
+        colours = [colour(e) for e in m["engine"]]
+        ax.barh(y, m["peak_rss_mb"], color=colours, height=0.7)
+        ax.barh(y, m["load_mb"], color="none", edgecolor="white", hatch="///", height=0.7, lw=0)
+        ax.set_yticks(y, m["engine"], fontsize=8)
+        ax.set_xlabel("MB (hatched: load increment)")
         shape = m.iloc[0]
-        ax.set_title(f"{model} (largest: batch {int(shape.batch_size)} x {int(shape.seq_len)})")
-    fig.suptitle("Memory per engine (one process each)")
+        ax.set_title(f"{model} (largest: batch {int(shape.batch_size)} x {int(shape.seq_len)})", fontsize=10)
+    fig.suptitle("Peak resident memory per engine (one process each; hatched: the load increment)")
     return fig

@@ -33,6 +33,15 @@ METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}  
 INDEX_FILE = "index.json"
 
 
+LAYOUT_RECT = (0, 0.03, 1, 1)  # the panels above the caption line
+
+
+def layout(fig) -> None:
+    """Fit the panels into the figure above the caption (what `save` does before writing;
+    charts that place labels by distance call it first, so the distances hold in the file)."""
+    fig.tight_layout(rect=LAYOUT_RECT)
+
+
 def apply_style() -> None:
     plt.rcParams.update(STYLE)
 
@@ -51,12 +60,13 @@ def save(fig, name: str, *, provenance: dict | None = None, caption: str | None 
     versions and run; record the figure's provenance in figures/index.json for the gallery."""
     caption = caption or host_caption()
     fig.text(0.01, 0.005, caption, fontsize=7, color="0.4", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    layout(fig)
     out = paths.figures_dir()
     files = {}
     for ext in ("png", "svg"):
         path = out / f"{name}.{ext}"
-        fig.savefig(path, metadata={"Title": name, **METADATA[ext]})
+        # a figure-level legend sits right of the panels: the tight box takes it in
+        fig.savefig(path, metadata={"Title": name, **METADATA[ext]}, bbox_inches="tight")
         files[ext] = path.name
     title = fig._suptitle.get_text() if fig._suptitle is not None else ""
     entry = {"name": name, "title": title, "caption": caption, **files, **(provenance or {})}
