@@ -249,24 +249,28 @@ def lines_by_batch(data: pd.DataFrame, panel: str, by: str, y: str, ylabel: str,
 def label_points(ax, xs, ys, texts, fontsize: float = 7.0):
     """Write `texts` beside the points (xs, ys) so that no label overprints another label or a
     point: each takes the first free place among spots around its point, further out step by
-    step (with a thin leader line once it is away from the point). Deterministic: the same
-    points give the same places. Call it last, once the axes' scales and limits are set."""
+    step (with a thin leader line once it is away from the point). Deterministic: the same points give the
+    same places. Call it last, once every panel's scales and limits are set."""
     fig = ax.figure
     layout(fig)  # the saved geometry, so distances measured here hold in the file
     renderer = fig.canvas.get_renderer()
     ax.get_xlim(), ax.get_ylim()  # settle autoscaling before reading positions
     frame = ax.get_window_extent(renderer)
     to_points = 72.0 / fig.dpi
+    xs, ys, texts = list(xs), list(ys), list(texts)
     anchors = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
     taken = [Bbox.from_bounds(px - 4, py - 4, 8, 8) for px, py in anchors]
-    for x, y, (px, py), text in zip(xs, ys, anchors, texts):
+    order = sorted(range(len(anchors)), key=lambda i: (-anchors[i][1], anchors[i][0]))  # top down
+    for i in order:
+        x, y, (px, py), text = xs[i], ys[i], anchors[i], texts[i]
         probe = ax.text(0, 0, text, fontsize=fontsize)
         box = probe.get_window_extent(renderer)
         probe.remove()
         w, h = box.width, box.height
-        spots = [(5, 2), (5, -h - 2), (-w - 5, 2), (-w - 5, -h - 2), (-w / 2, 6), (-w / 2, -h - 6)]
-        for k in range(1, 10):
-            spots += [(5, 2 + k * h), (5, -h - 2 - k * h), (-w - 5, 2 + k * h), (-w - 5, -h - 2 - k * h)]
+        sides = (5, -w - 5)
+        spots = [(dx, dy) for dx in sides for dy in (2, -h - 2)]
+        for k in range(1, 12):
+            spots += [(dx, dy) for dx in sides for dy in (2 + k * h * 0.8, -h - 2 - k * h * 0.8)]
         chosen = spots[0]
         for dx, dy in spots:
             spot = Bbox.from_bounds(px + dx, py + dy, w, h)
@@ -276,7 +280,7 @@ def label_points(ax, xs, ys, texts, fontsize: float = 7.0):
                 break
         dx, dy = chosen
         taken.append(Bbox.from_bounds(px + dx, py + dy, w, h))
-        far = abs(dy) > 2.5 * h
+        far = abs(dy) > 1.5 * h
         note = ax.annotate(
             text,
             (x, y),
@@ -286,6 +290,37 @@ def label_points(ax, xs, ys, texts, fontsize: float = 7.0):
             ha="left",
             va="bottom",
             arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5} if far else None,
+        )
+        note.set_in_layout(False)
+
+
+def label_line_ends(ax, xs, ys, texts, fontsize: float = 7.0):
+    """Name each line at its end (xs, ys): the names stacked right of the ends in the order of
+    the ends, at least a line of text apart, each joined to its end by a thin leader. Call it
+    last, once every panel's scales and limits are set."""
+    fig = ax.figure
+    layout(fig)
+    ax.get_xlim(), ax.get_ylim()
+    to_points = 72.0 / fig.dpi
+    gap = fontsize * 1.25 / to_points  # one line of text, in pixels
+    ends = sorted((ax.transData.transform((x, y)).tolist(), x, y, t) for x, y, t in zip(xs, ys, texts))
+    ends.sort(key=lambda e: e[0][1])  # bottom up
+    right = max((e[0][0] for e in ends), default=0) + 14
+    placed: list[float] = []
+    for (_, py), *_ in ends:
+        placed.append(max(py, placed[-1] + gap) if placed else py)
+    top = ax.get_window_extent().y1
+    shift = max(0.0, (placed[-1] if placed else 0) - top)
+    for ((px, py), x, y, text), ty in zip(ends, placed):
+        note = ax.annotate(
+            text,
+            (x, y),
+            xytext=((right - px) * to_points, (ty - shift - py) * to_points),
+            textcoords="offset points",
+            fontsize=fontsize,
+            va="center",
+            annotation_clip=False,
+            arrowprops={"arrowstyle": "-", "color": "0.55", "lw": 0.6, "shrinkA": 0, "shrinkB": 2},
         )
         note.set_in_layout(False)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.report.charts_common import label_points, line, panel_grid, rows_legend
+from helpers.report.charts_common import label_line_ends, line, mark_flagged, panel_grid, rows_legend
 
 
 def _generation_ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -43,12 +43,13 @@ def total_vs_new_tokens(df: pd.DataFrame):
     ok = _generation_ok(df)
     ok = ok[ok["seq_len"] == ok["seq_len"].min()]
     sizes = sorted(ok["batch_size"].unique())
-    fig, axes = panel_grid([f"batch {b}" for b in sizes], cols=3, width=4.8, height=4.0)
+    fig, axes = panel_grid([f"batch {b}" for b in sizes], cols=3, width=4.8, height=4.8)
     ends = {}
     for ax, bs in zip(axes, sizes):
         sub = ok[ok["batch_size"] == bs]
         for name, g in sub.groupby("engine", sort=False):
             line(ax, g, "new_tokens", "p50_ms", name)
+        mark_flagged(ax, sub, "new_tokens", "p50_ms")
         ends[ax] = sub.sort_values("new_tokens").groupby("engine", sort=False).tail(1)
         ax.set_xticks(sorted(set(sub["new_tokens"])))
         ax.set_xlim(right=sub["new_tokens"].max() * 1.45)  # room for the names at the line ends
@@ -58,7 +59,7 @@ def total_vs_new_tokens(df: pd.DataFrame):
         ax.set_title(f"batch {bs}, {int(ok['seq_len'].min())} input tokens")
     rows_legend(fig, ok)
     for ax, end in ends.items():  # once every panel is drawn: labels are placed by distance
-        label_points(ax, end["new_tokens"], end["p50_ms"], end["engine"], fontsize=6.5)
+        label_line_ends(ax, end["new_tokens"], end["p50_ms"], end["engine"], fontsize=6.5)
     fig.suptitle("Total generation time against the number of generated tokens")
     return fig
 

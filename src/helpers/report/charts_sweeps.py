@@ -221,9 +221,14 @@ def memory_per_engine(df: pd.DataFrame):
         colours = [colour(e) for e in m["engine"]]
         ax.barh(y, m["peak_rss_mb"], color=colours, height=0.7)
         ax.barh(y, m["load_mb"], color="none", edgecolor="white", hatch="///", height=0.7, lw=0)
-        ax.set_yticks(y, m["engine"], fontsize=8)
+        top = m.loc[m["flops"].idxmax()]
+        # an engine whose largest run was smaller (it failed above) says at which shape
+        names = [
+            e if (b, n) == (top.batch_size, top.seq_len) else f"{e} ({int(b)} x {int(n)})"
+            for e, b, n in zip(m["engine"], m["batch_size"], m["seq_len"])
+        ]
+        ax.set_yticks(y, names, fontsize=8)
         ax.set_xlabel("MB (hatched: load increment)")
-        shape = m.iloc[0]
-        ax.set_title(f"{model} (largest: batch {int(shape.batch_size)} x {int(shape.seq_len)})", fontsize=10)
+        ax.set_title(f"{model} (largest: batch {int(top.batch_size)} x {int(top.seq_len)})", fontsize=10)
     fig.suptitle("Peak resident memory per engine (one process each; hatched: the load increment)")
     return fig
