@@ -5,36 +5,76 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+
+from helpers.report.charts_common import colour, figure_legend, label_points, mark_not_timed, style
 
 
-def pareto(df: pd.DataFrame, min_cosine: float):
-    """Items/s against the worst text's cosine to eager fp32, one point per pipeline measured on
-    the whole corpus; marker area grows with peak RSS; the floor is the dashed line."""
-    corpus = df[(df["stage"] == "corpus") & df["items_per_s"].notna()] if len(df) else df
-    fig, ax = plt.subplots(figsize=(8, 5))
-    if not len(corpus):
-        ax.text(0.5, 0.5, "no pipeline was measured on the whole corpus", ha="center", transform=ax.transAxes)
+def pareto(df: pd.DataFrame, min_cosine: float, min_recall_at_10: float):
+    """Items/s against each fidelity measure, each with its floor: recall@10 (left) and 1 - the
+    worst text's cosine to eager fp32 (right, log). Filled: pipelines measured on the whole
+    corpus (marker area: peak RSS); hollow: each variant on the probe sample, the INT8 ones
+    included; a red ring: below a floor; a cross at the foot: a variant pruned before timing."""
+    rows = _pareto_rows(df)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharey=True)
+    if not len(rows):
+        axes[0].text(0.5, 0.5, "no pipeline or variant was measured", ha="center", transform=axes[0].transAxes)
         fig.suptitle("Whole pipelines: speed against fidelity")
         return fig
-    memory = corpus["peak_rss_mb"] if "peak_rss_mb" in corpus else pd.Series(np.nan, index=corpus.index)
-    size = 30 + 250 * (memory.fillna(memory.min() if memory.notna().any() else 0) / max(memory.max(), 1))
-    # 1 - cosine on a log axis: 0.99 and 0.9999 are as far apart as they matter
-    gap = (1 - corpus["cosine_min"]).clip(lower=1e-8)
-    colors = np.where(corpus["status"] == "ok", "C0", "C3")
-    ax.scatter(gap, corpus["items_per_s"], s=size.fillna(40), c=colors, alpha=0.7, edgecolor="k", lw=0.5)
-    for (_, r), x in zip(corpus.iterrows(), gap):
-        mem = f", {r['peak_rss_mb']:.0f} MB" if pd.notna(r.get("peak_rss_mb")) else ""
-        ax.annotate(
-            f"{r['candidate']}{mem}", (x, r["items_per_s"]), fontsize=6.5, xytext=(4, 3), textcoords="offset points"
-        )
-    ax.axvline(max(1 - min_cosine, 1e-8), color="C3", ls="--", lw=1, label=f"floor: cosine {min_cosine:g}")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("1 - cosine of the worst text to eager fp32 (log; right is closer)")
-    ax.set_ylabel("items / s (whole corpus, tokenization included)")
-    ax.legend(loc="best")
-    fig.suptitle("Whole pipelines: speed against fidelity (marker area: peak RSS; red: below a floor)")
+    rows = rows.assign(gap=(1 - rows["cosine_min"]).clip(lower=1e-8))
+    below = (rows["cosine_min"] < min_cosine) | (rows["recall_at_10"] < min_recall_at_10)
+    timed = rows["items_per_s"].notna()
+    for ax, x, floor in ((axes[0], "recall_at_10", min_recall_at_10), (axes[1], "gap", max(1 - min_cosine, 1e-8))):
+        for r, miss in zip(rows[timed].itertuples(), below[timed]):
+            corpus = r.stage == "corpus"
+            ax.scatter(
+                getattr(r, x),
+                r.items_per_s,
+                s=r.area,
+                marker=style(r.variant)["marker"],
+                facecolors=colour(r.variant) if corpus else "white",
+                edgecolors="C3" if miss else colour(r.variant),
+                linewidths=2.0 if miss else 1.2,
+                alpha=0.85,
+                zorder=3,
+            )
+        mark_not_timed(ax, rows.assign(status=np.where(timed, "ok", "skipped")), x, by="variant")
+        ax.axvline(floor, color="C3", ls="--", lw=1)
+    axes[0].set_xlabel(f"recall@10 against eager fp32 (floor {min_recall_at_10:g}, dashed)")
+    axes[1].set_xscale("log")
+    axes[1].invert_xaxis()
+    axes[1].set_xlabel(f"1 - worst text's cosine to eager fp32 (log; floor {min_cosine:g}, dashed)")
+    axes[0].set_ylabel("items / s (filled: whole corpus; hollow: probe sample)")
+    marks = [
+        Line2D([], [], ls="", marker="o", color="0.4", label="whole corpus (area: peak RSS)"),
+        Line2D([], [], ls="", marker="o", mfc="white", color="0.4", label="probe sample, one variant"),
+        Line2D([], [], ls="", marker="o", mfc="white", mec="C3", mew=2, label="below a floor"),
+        Line2D([], [], color="C3", ls="--", lw=1, label="floor"),
+    ]
+    if (~timed).any():
+        marks.append(Line2D([], [], ls="", marker="x", color="0.5", mew=1.5, label="pruned, not timed (× at the foot)"))
+    figure_legend(fig, rows["variant"], extra=marks)
+    for ax, x in ((axes[0], "recall_at_10"), (axes[1], "gap")):
+        t = rows[timed]
+        label_points(ax, t[x], t["items_per_s"], t["label"], fontsize=6.5)
+    fig.suptitle("Pipelines and variants: speed against each fidelity floor")
     return fig
+
+
+def _pareto_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The whole-corpus pipelines (with their peak RSS from the memory rows) and each variant's
+    probe, with a label and a marker area."""
+    if not len(df):
+        return df
+    rows = df[df["stage"].isin(["corpus", "probe-variant"]) & df["recall_at_10"].notna()].copy()
+    memory = df[df["stage"] == "memory"].set_index("candidate")["peak_rss_mb"]
+    rows["peak_rss_mb"] = rows["peak_rss_mb"].fillna(rows["candidate"].map(memory))
+    corpus = rows["stage"] == "corpus"
+    top = max(rows.loc[corpus, "peak_rss_mb"].max(), 1) if corpus.any() else 1
+    rows["area"] = np.where(corpus, 30 + 250 * rows["peak_rss_mb"].fillna(0) / top, 30)
+    mb = rows["peak_rss_mb"].map(lambda v: f", {v:.0f} MB" if pd.notna(v) else "")
+    rows["label"] = np.where(corpus, rows["candidate"] + mb, rows["candidate"] + " (probe)")
+    return rows
 
 
 def waterfall(steps: pd.DataFrame):
@@ -49,14 +89,15 @@ def waterfall(steps: pd.DataFrame):
     low = speed - steps["speedup_ci_low"].astype(float).to_numpy()
     high = steps["speedup_ci_high"].astype(float).to_numpy() - speed
     x = np.arange(len(steps))
-    ax.bar(x, speed, color=["0.6"] + ["C0"] * (len(steps) - 1), yerr=[low, high], capsize=3)
+    tones = [colour(str(c).split(" ")[0]) for c in steps["candidate"]]  # the step's engine
+    ax.bar(x, speed, color=["0.6"] + tones[1:], alpha=0.85, yerr=[low, high], capsize=3, ecolor="0.55")
     previous = np.concatenate([[1.0], speed[:-1]])
-    for i, (s, p) in enumerate(zip(speed, previous)):
-        ax.text(i, s, f"{s:.2f}x\n({s / p:.2f}x step)" if i else "1x", ha="center", va="bottom", fontsize=8)
+    for i, (s, p, top) in enumerate(zip(speed, previous, speed + high)):  # above the CI's top, clear of it
+        ax.text(i, top, f"{s:.2f}x\n({s / p:.2f}x step)" if i else "1x", ha="center", va="bottom", fontsize=8)
     labels = [w + "\n" + str(c).replace(" ", "\n") for w, c in zip(steps["waterfall_step"], steps["candidate"])]
     ax.set_xticks(x, labels, fontsize=6.5)
     ax.set_ylabel("speed-up over naive (95% CI)")
-    ax.set_ylim(0, max(speed.max() + high.max(), 1) * 1.25)
+    ax.set_ylim(0, max((speed + high).max(), 1) * 1.2)
     fig.suptitle("From the naive pipeline to the recommended one, step by step (each step measured)")
     return fig
 
@@ -83,8 +124,8 @@ def time_breakdown(times: pd.DataFrame, target: float):
     ok["engine_real_ms"], ok["engine_pad_ms"] = ok["engine_ms"] * share, ok["engine_ms"] * (1 - share)
     y = np.arange(len(ok))[::-1]
     left = np.zeros(len(ok))
-    for column, label, colour in PHASES:
-        ax.barh(y, ok[column], left=left, color=colour, label=label, height=0.6)
+    for column, label, tone in PHASES:
+        ax.barh(y, ok[column], left=left, color=tone, label=label, height=0.6)
         left += ok[column].to_numpy()
     for yi, total, (_, r) in zip(y, left, ok.iterrows()):
         eff = f", engine at {r['efficiency']:.0%} of {r['precision']} GEMM rate" if pd.notna(r["efficiency"]) else ""
