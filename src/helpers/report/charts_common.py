@@ -21,27 +21,25 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 from helpers.report.figures import layout
 
 # ---------------------------------------------------------------- one style per engine
-# Families share a hue: PyTorch fp32 dark and brown, bf16/fp16 red, INT8 purple and orange,
-# ONNX Runtime fp32 blue, OpenVINO green, sentence-transformers' backends teal and olive.
+# Families share a hue: PyTorch fp32 dark, brown and olive, bf16/fp16 red and pink, ONNX
+# Runtime fp32 blue, INT8 orange and purple, OpenVINO green, sentence-transformers' backends
+# olive-green and indigo. Every engine has a colour of its own.
 STYLES: dict[str, tuple[str, str]] = {
-    # PyTorch fp32 (03 engines, 02 methods, 07 variants; 06's baseline is `torch`)
+    # PyTorch fp32 (03's engines, 02's methods, 07's variants)
     "eager": ("#222222", "o"),
-    "torch": ("#222222", "o"),
-    "naive": ("#222222", "o"),
     "torchscript": ("#8c564b", "s"),
     "compile": ("#bcbd22", "D"),
-    "compile-cudagraphs": ("#7b4173", "v"),
-    "compile-bf16": ("#e7969c", "P"),
+    "compile-cudagraphs": ("#7f7f00", "v"),
+    "compile-bf16": ("#dbdb8d", "P"),
     # PyTorch reduced precision
     "torch-bf16": ("#d62728", "o"),
     "torch-bf16-autocast": ("#ff9896", "^"),
     "torch-bf16-weights": ("#843c39", "s"),
     "torch-fp16": ("#e377c2", "D"),
     "torch-int8": ("#9467bd", "v"),
-    # ONNX Runtime fp32 and fp16
+    # ONNX Runtime fp32 and fp16 (06's generation engines too)
     "ort": ("#1f77b4", "o"),
-    "ort-fp32": ("#1f77b4", "o"),
-    "ort-nopast": ("#9edae5", "x"),
+    "ort-nopast": ("#9edae5", "X"),
     "ort-o1": ("#6baed6", "s"),
     "ort-o2": ("#3182bd", "D"),
     "ort-o3": ("#08519c", "^"),
@@ -51,14 +49,14 @@ STYLES: dict[str, tuple[str, str]] = {
     "ort-int8": ("#ff7f0e", "o"),
     "ort-o3-int8": ("#fdae6b", "^"),
     "ort-int8-pt": ("#e6550d", "s"),
-    "ort-int8-pc": ("#ff7f0e", "o"),
+    "ort-int8-pc": ("#fd8d3c", "D"),
     "optimum-int8-pt": ("#bd9e39", "s"),
     "optimum-int8-pc": ("#e7ba52", "D"),
     "ort-int8-static": ("#a55194", "P"),
-    "ort-int8-matmul": ("#fd8d3c", "v"),
+    "ort-int8-matmul": ("#d94801", "v"),
     "ort-int8-skip-last": ("#d6616b", "<"),
     "ort-int8-skip-ffn-down": ("#ad494a", ">"),
-    "ort-int8-skip-attn-out": ("#e6550d", "p"),
+    "ort-int8-skip-attn-out": ("#f16913", "p"),
     # OpenVINO
     "ov": ("#2ca02c", "o"),
     "ov-bf16": ("#98df8a", "^"),
@@ -66,10 +64,15 @@ STYLES: dict[str, tuple[str, str]] = {
     "ov-int8-ac": ("#006d2c", "D"),
     # sentence-transformers' backends (the peers of 07)
     "st-torch": ("#637939", "o"),
-    "st-onnx": ("#17becf", "s"),
+    "st-onnx": ("#5254a3", "s"),
     "st-onnx-qint8": ("#8ca252", "D"),
     "st-openvino": ("#74c476", "^"),
-    # batching strategies of 05 and 07
+}
+# names that draw as another: 06's baseline and 07's naive pipeline are PyTorch eager fp32,
+# 02's plain ONNX export is ONNX Runtime fp32
+ALIASES = {"torch": "eager", "naive": "eager", "ort-fp32": "ort"}
+# the batching strategies of 05 and 07 (never on one chart with engines)
+STRATEGIES: dict[str, tuple[str, str]] = {
     "fixed": ("#7f7f7f", "s"),
     "unsorted": ("#ff7f0e", "v"),
     "sorted": ("#2ca02c", "o"),
@@ -78,18 +81,16 @@ STYLES: dict[str, tuple[str, str]] = {
 }
 # colours no registered engine uses, for names this module does not know
 FALLBACK_COLOURS = (
-    "#c49c94",
     "#7f7f7f",
-    "#5254a3",
+    "#c49c94",
     "#8c6d31",
     "#b5cf6b",
     "#ce6dbd",
     "#de9ed6",
-    "#cedb9c",
     "#e7cb94",
     "#6b6ecf",
     "#9c9ede",
-    "#637939",
+    "#17a589",
 )
 FALLBACK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*")
 MISSING = ("error", "oom", "skipped")  # statuses with no timing: marked at the foot of the axis
@@ -104,8 +105,9 @@ def register(name: str, colour: str, marker: str = "o") -> None:
 def style(name: str) -> dict:
     """{"color": ..., "marker": ...} of an engine, variant or method name: the registered one, or
     one derived from a checksum of the name (stable across processes and runs)."""
-    if name in STYLES:
-        colour, marker = STYLES[name]
+    name = ALIASES.get(name, name)
+    if name in STYLES or name in STRATEGIES:
+        colour, marker = STYLES.get(name) or STRATEGIES[name]
     else:
         h = zlib.crc32(str(name).encode())
         colour = FALLBACK_COLOURS[h % len(FALLBACK_COLOURS)]

@@ -33,6 +33,7 @@ def quantization_pareto(variants: pd.DataFrame, speed: pd.DataFrame, fidelity: s
                     xerr=[[r.speedup - r.speedup_ci_low], [r.speedup_ci_high - r.speedup]],
                     capsize=2,
                     ms=5,
+                    label=f"_{r.method}" if bad else r.method,
                     **(style(r.method) | ({"marker": "x", "color": "k"} if bad else {})),
                 )
             ax.axvline(1.0, color="0.6", lw=0.8, ls="--")

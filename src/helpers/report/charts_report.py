@@ -51,7 +51,8 @@ def hosts_side_by_side(per_host: dict[str, pd.DataFrame], batch_size: int = 1, s
         host: _at_shape(df, batch_size, seq_len) if df is not None and len(df) else pd.DataFrame()
         for host, df in per_host.items()
     }
-    common = set.intersection(*(set(s["model"]) for s in shape.values())) if shape else set()
+    measured = [set(s["model"]) for s in shape.values() if len(s)]
+    common = set.intersection(*measured) if measured else set()
     sizes = pd.concat([s[["model", "n_params"]] for s in shape.values() if len(s)] or [pd.DataFrame()])
     model = sizes[sizes["model"].isin(common)].sort_values("n_params")["model"].iloc[-1] if common else None
     fig, axes = panel_grid(hosts, cols=2, width=5.2, height=4.2)
@@ -75,9 +76,8 @@ def hosts_side_by_side(per_host: dict[str, pd.DataFrame], batch_size: int = 1, s
         ax.set_yticks(y, m["engine"])
         ax.axvline(1, color="0.4", lw=1, ls="--")
         ax.set_xlabel("speed-up over eager fp32 (95% CI)")
-        ax.set_title(f"{host}: {int(m['threads'].iloc[0])} threads", fontsize=10)
-    what = f"{model}, " if model else ""
-    fig.suptitle(f"The same sweep on each machine ({what}batch {batch_size} × {seq_len})")
+        ax.set_title(f"{host}: {model}, {int(m['threads'].iloc[0])} threads", fontsize=10)
+    fig.suptitle(f"The same sweep on each machine (batch {batch_size} × {seq_len}, a model each measured)")
     return fig
 
 

@@ -31,9 +31,12 @@ def padding_waste(df: pd.DataFrame):
     where every value is positive, a linear one otherwise."""
     sub = df.drop_duplicates(["distribution", "strategy", "batch_size"])
     fig, axes, _ = lines_by_batch(sub, "distribution", "strategy", "padding_waste", "pad tokens / real tokens", 2)
-    if len(sub) and (sub["padding_waste"].dropna() > 0).all():
-        for ax in axes:
+    positive = len(sub) and (sub["padding_waste"].dropna() > 0).all()
+    for ax in axes:
+        if positive:
             ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
     rows_legend(fig, sub, by="strategy", title="strategy")
     fig.suptitle("Padding waste")
     return fig

@@ -1,0 +1,360 @@
+"""The charts speak one visual language: an engine has one colour on every chart, a figure has one
+legend that is right for every panel, a failed or skipped cell is marked where it would be, labels
+do not overprint each other, and wide sweeps come as grids. Charts are drawn from small
+synthetic tables and their artists inspected."""
+
+import itertools
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
+from matplotlib.container import ErrorbarContainer  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
+from helpers.report import (  # noqa: E402
+    charts_common,
+    charts_pipeline,
+    charts_quantization,
+    charts_report,
+    charts_seq2seq,
+    charts_sorting,
+    charts_sweeps,
+)
+from helpers.report import figures as plots  # noqa: E402
+
+MODELS = {"bert-tiny": 4e6, "bert-mini": 11e6, "bert-small": 29e6, "bert-medium": 41e6, "bert-base": 110e6}
+ENGINES = ["eager", "torchscript", "compile", "torch-bf16", "ort", "ort-int8"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    plots.apply_style()
+    yield
+    plt.close("all")
+
+
+def sweep(missing=(("bert-base", "compile"),), failed=(("bert-tiny", "torchscript", 4),)) -> pd.DataFrame:
+    """An 03 table: batch and length sweeps of five models, an engine absent from a model
+    (`missing`) and a cell that failed (`failed`: model, engine, batch size)."""
+    rows = []
+    for (model, n), engine in itertools.product(MODELS.items(), ENGINES):
+        if (model, engine) in missing:
+            continue
+        k = 1 + ENGINES.index(engine) / 10
+        shapes = [("batch", b, 128) for b in (1, 4, 16)] + [("length", 8, s) for s in (32, 64, 128)]
+        for part, b, s in shapes:
+            bad = (model, engine, b) in failed and part == "batch"
+            p50 = np.nan if bad else n / 1e6 * b * s / 100 / k
+            rows.append(
+                {
+                    "model": model,
+                    "engine": engine,
+                    "precision": "bf16" if "bf16" in engine else "int8" if "int8" in engine else "fp32",
+                    "part": part,
+                    "scope": "model",
+                    "threads": 2,
+                    "batch_size": b,
+                    "seq_len": s,
+                    "status": "error" if bad else "ok",
+                    "noisy": False,
+                    "p50_ms": p50,
+                    "ci_low_ms": p50 * 0.95,
+                    "ci_high_ms": p50 * 1.05,
+                    "items_per_s": b / p50 * 1e3,
+                    "speedup": k if not bad else np.nan,
+                    "speedup_ci_low": k * 0.9,
+                    "speedup_ci_high": k * 1.1,
+                    "n_params": n,
+                    "flops": 2 * n * b * s,
+                    "gflops": 2 * n * b * s / p50 / 1e6,
+                    "ceiling_gflops": 400.0,
+                    "nominal_gflops": 800.0,
+                    "efficiency": 0.5,
+                    "peak_rss_mb": 500 + 100 * k,
+                    "load_mb": 100 * k,
+                    "cosine_min": 1.0 - (k - 1) / 100,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def generation() -> pd.DataFrame:
+    rows = []
+    for engine, bs, new in itertools.product(["torch", "torch-bf16", "ort", "ort-o3", "ort-int8"], [1, 4], [1, 8, 32]):
+        rows.append(
+            {
+                "engine": engine,
+                "batch_size": bs,
+                "seq_len": 32,
+                "new_tokens": new,
+                "status": "ok",
+                "noisy": False,
+                "p50_ms": 10 + new * (3 + len(engine)) * bs,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def quantization() -> tuple[pd.DataFrame, pd.DataFrame]:
+    methods = ["eager", "torch-bf16", "torch-int8", "ort-fp32", "ort-int8-pc", "ort-int8-pt"]
+    variants = pd.DataFrame(
+        {
+            "model": "minilm",
+            "method": methods,
+            "recall_at_10": [1.0, 0.99, 0.73, 1.0, 0.89, 0.79],
+            "cosine_min": [1.0, 0.9999, 0.88, 1.0, 0.98, 0.91],
+            "status": ["ok", "ok", "mismatch", "ok", "ok", "mismatch"],
+            "size_mb": 90.0,
+            "peak_rss_mb": 600.0,
+        }
+    )
+    speed = pd.DataFrame(
+        [
+            {
+                "model": "minilm",
+                "method": m,
+                "batch_size": b,
+                "seq_len": 128,
+                "speedup": 1 + i / 3,
+                "speedup_ci_low": 0.95 + i / 3,
+                "speedup_ci_high": 1.05 + i / 3,
+                "status": "ok",
+            }
+            for i, m in enumerate(methods)
+            for b in (1, 8)
+        ]
+    )
+    return variants, speed
+
+
+def pipeline() -> pd.DataFrame:
+    probe = [
+        ("eager", 1.0, 1.0, 250.0, "ok"),
+        ("torch-bf16", 0.99997, 0.995, 480.0, "ok"),
+        ("torch-int8", 0.88, 0.73, np.nan, "mismatch"),
+        ("ort-int8-matmul", 0.984, 0.90, 384.0, "mismatch"),
+    ]
+    rows = [
+        {"stage": "probe-variant", "candidate": v, "variant": v, "cosine_min": c, "recall_at_10": r}
+        | {"items_per_s": s, "status": st, "peak_rss_mb": np.nan}
+        for v, c, r, s, st in probe
+    ]
+    for cand, variant, speed, mb in (
+        ("naive", "eager", 110.0, 477.0),
+        ("torch-bf16 sorted@32", "torch-bf16", 540, 704),
+    ):
+        fid = {"cosine_min": 0.99997 if variant != "eager" else 1.0, "recall_at_10": 0.995}
+        rows.append(
+            {"stage": "corpus", "candidate": cand, "variant": variant, "items_per_s": speed, "status": "ok"} | fid
+        )
+        rows.append({"stage": "memory", "candidate": cand, "peak_rss_mb": mb, "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def drawn_colours(fig) -> dict[str, set[str]]:
+    """Colour of every labelled line, error-bar line and scatter in the figure's panels."""
+    seen: dict[str, set[str]] = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if not line.get_label().startswith("_"):
+                seen.setdefault(line.get_label(), set()).add(to_hex(line.get_color()))
+        for c in ax.containers:
+            if isinstance(c, ErrorbarContainer) and not str(c.get_label()).startswith("_"):
+                seen.setdefault(c.get_label(), set()).add(to_hex(c.lines[0].get_color()))
+        for coll in ax.collections:
+            if not coll.get_label().startswith("_") and len(coll.get_facecolor()):
+                seen.setdefault(coll.get_label(), set()).add(to_hex(coll.get_facecolor()[0]))
+    return seen
+
+
+def legend_colours(fig) -> dict[str, str]:
+    """Label -> colour of the figure's legend entries (every legend, figure- or panel-level)."""
+    out = {}
+    for legend in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]:
+        for h, t in zip(legend.legend_handles, legend.get_texts()):
+            colour = h.get_color() if hasattr(h, "get_color") else h.get_facecolor()
+            out[t.get_text()] = to_hex(colour if isinstance(colour, str) else np.ravel(colour)[:4])
+    return out
+
+
+def test_every_chart_gives_an_engine_the_same_colour():
+    df = sweep()
+    variants, speed = quantization()
+    figs = {
+        "latency_vs_length": charts_sweeps.latency_vs(df, "seq_len"),
+        "latency_vs_batch": charts_sweeps.latency_vs(df, "batch_size"),
+        "throughput": charts_sweeps.throughput_vs_batch(df),
+        "model_size": charts_sweeps.latency_vs_model_size(df),
+        "efficiency": charts_sweeps.efficiency_vs_ceiling(df),
+        "quantization": charts_quantization.quantization_pareto(variants, speed),
+        "generation": charts_seq2seq.total_vs_new_tokens(generation()),
+    }
+    per_engine: dict[str, dict[str, set[str]]] = {}
+    for name, fig in figs.items():
+        for label, colours in {**drawn_colours(fig), **{k: {v} for k, v in legend_colours(fig).items()}}.items():
+            per_engine.setdefault(label, {})[name] = colours
+    engines = set(ENGINES) | {"torch-int8", "ort-int8-pc", "torch", "ort-o3"}
+    assert engines <= set(per_engine)
+    for engine in engines:
+        colours = set().union(*per_engine[engine].values())
+        assert colours == {charts_common.colour(engine)}, (engine, per_engine[engine])
+    assert len(per_engine["torch-bf16"]) >= 5  # the same engine checked across many charts
+
+
+def test_bars_and_heatmap_titles_take_the_engine_colour():
+    df = sweep()
+    fig = charts_sweeps.memory_per_engine(df)
+    ax = fig.axes[0]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    solid = [p for p in ax.patches if p.get_fill()][: len(names)]
+    assert [to_hex(p.get_facecolor()) for p in solid] == [charts_common.colour(n.split(" (")[0]) for n in names]
+    heat = charts_sweeps.speedup_heatmaps(df.assign(part="heatmap"), "bert-tiny")
+    for ax in heat.axes:
+        if ax.get_title():
+            assert to_hex(ax.title.get_color()) == charts_common.colour(ax.get_title())
+
+
+def test_one_legend_per_figure_right_for_every_panel_even_one_without_an_engine():
+    fig = charts_sweeps.latency_vs(sweep(), "seq_len")
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
+    legend = legend_colours(fig)
+    assert set(ENGINES) <= set(legend)  # compile is listed though the bert-base panel lacks it
+    base = next(ax for ax in fig.axes if ax.get_title().startswith("bert-base"))
+    drawn = {c.get_label(): to_hex(c.lines[0].get_color()) for c in base.containers}
+    assert "compile" not in drawn and len(drawn) == len(ENGINES) - 1
+    for engine, colour in drawn.items():  # every line of the panel matches its legend entry
+        assert legend[engine] == colour
+
+
+def test_failed_cells_are_marked_not_dropped():
+    fig = charts_sweeps.latency_vs(sweep(), "batch_size")
+    tiny = next(ax for ax in fig.axes if ax.get_title().startswith("bert-tiny"))
+    crosses = [
+        (tuple(off), to_hex(coll.get_facecolor()[0]))
+        for coll in tiny.collections
+        for off in coll.get_offsets()
+        if len(coll.get_facecolor()) and coll.get_offset_transform() is not tiny.transData
+    ]
+    assert ((4.0, pytest.approx(0.03)), charts_common.colour("torchscript")) in crosses
+    assert "error or skipped (× at the foot)" in legend_colours(fig)
+    heat = charts_sweeps.speedup_heatmaps(sweep().assign(part="heatmap"), "bert-tiny")
+    ax = next(a for a in heat.axes if a.get_title() == "torchscript")
+    assert any(isinstance(p, Rectangle) and p.get_hatch() for p in ax.patches)
+    assert "error" in [t.get_text() for t in ax.texts]
+
+
+def test_wide_sweeps_come_as_grids_readable_at_page_width():
+    fig = charts_sweeps.latency_vs(sweep(), "seq_len")
+    width, height = fig.get_size_inches()
+    assert width <= 15 and width / height < 2.5  # five panels: two rows of three, not a strip
+    fig = charts_sweeps.memory_per_engine(sweep())
+    assert fig.get_size_inches()[0] <= 15
+
+
+def test_batch_sizes_are_the_measured_ones_and_log_only_where_positive():
+    rows = [
+        {"distribution": "docs", "engine": "ort", "strategy": s, "batch_size": b, "status": "ok"}
+        | {"items_per_s": 100.0 + b, "n_texts": 96, "ideal_s": 0.2, "padding_waste": w}
+        for s, w in (("unsorted", 1.5), ("sorted", 0.04))
+        for b in (8, 64)
+    ]
+    df = pd.DataFrame(rows)
+    fig = charts_sorting.sorting_throughput(df, "ort")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["8", "64"]
+    assert charts_sorting.padding_waste(df).axes[0].get_yscale() == "log"
+    zero = df.assign(padding_waste=np.where(df["strategy"] == "sorted", 0.0, df["padding_waste"]))
+    ax = charts_sorting.padding_waste(zero).axes[0]
+    assert ax.get_yscale() == "linear" and min(ax.get_yticks()) >= 0
+
+
+def test_labels_do_not_overprint():
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [1.0 + 0.01 * i for i in range(10)] + [2.0, 2.02, 3.0]
+    ys = [1.0 + 0.005 * (i % 3) for i in range(10)] + [2.0, 2.0, 1.5]
+    names = [f"engine-{i} (model)" for i in range(len(xs))]
+    ax.scatter(xs, ys)
+    ax.set_xlim(0.5, 3.5)
+    ax.set_ylim(0.5, 2.5)
+    charts_common.label_points(ax, xs, ys, names)
+    fig.canvas.draw()
+    boxes = [Text.get_window_extent(t) for t in ax.texts]  # the text, not its leader
+    assert len(boxes) == len(names)
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+
+def test_line_ends_are_named_in_order_without_overprint():
+    fig = charts_seq2seq.total_vs_new_tokens(generation())
+    fig.canvas.draw()
+    for ax in fig.axes:
+        boxes = [Text.get_window_extent(t) for t in ax.texts]  # the text, not its leader
+        assert len(boxes) == 5
+        assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+
+
+def test_pipeline_pareto_draws_both_floors_and_the_int8_candidates():
+    fig = charts_pipeline.pareto(pipeline(), 0.99, 0.95)
+    recall, cosine = fig.axes[:2]
+    assert 0.95 in [line.get_xdata()[0] for line in recall.get_lines()]
+    assert pytest.approx(0.01) in [line.get_xdata()[0] for line in cosine.get_lines()]
+    plotted = {round(float(off[0]), 3) for coll in recall.collections for off in coll.get_offsets()}
+    assert 0.90 in plotted  # the INT8 variant measured on the probe
+    assert 0.73 in plotted  # the one pruned before timing: a cross at the foot
+    assert any("ort-int8-matmul" in t.get_text() for t in recall.texts)
+
+
+def test_summary_and_machines_use_the_engine_colours():
+    points = pd.DataFrame(
+        {
+            "notebook": "03 CPU sweeps",
+            "label": ["eager (bert-base)", "ort-int8 (bert-base)", "torch-bf16 (bert-base)"],
+            "speedup": [1.0, 4.0, 2.0],
+            "fidelity": [1.0, 0.999, 0.9999],
+            "fidelity_kind": "min cosine",
+            "memory_mb": 500.0,
+            "status": "ok",
+        }
+    )
+    fig = charts_report.speed_fidelity_memory(points)
+    faces = [to_hex(c) for c in fig.axes[0].collections[0].get_facecolor()]
+    assert faces == [charts_common.colour(e) for e in ("eager", "ort-int8", "torch-bf16")]
+    df = sweep()
+    other = df[df["model"] != "bert-base"]  # the other machine lacks bert-base
+    fig = charts_report.hosts_side_by_side({"here": df, "there": other}, batch_size=1, seq_len=128)
+    assert [ax.get_title() for ax in fig.axes] == ["here: bert-medium, 2 threads", "there: bert-medium, 2 threads"]
+
+
+def test_every_project_engine_has_its_own_registered_style():
+    from helpers import pipeline
+    from helpers.backends import engines, generation, variants
+
+    names = set(engines.ENGINES) | set(pipeline.VARIANTS) | set(variants.METHODS) | set(generation.ENGINES)
+    planned = {"ov", "ov-bf16", "ov-int8", "torch-bf16-autocast", "compile-bf16", "st-torch", "st-onnx"}
+    for name in names | planned | {"st-onnx-qint8", "st-openvino"}:
+        assert charts_common.ALIASES.get(name, name) in charts_common.STYLES, name
+    colours = [c for c, _ in charts_common.STYLES.values()]
+    assert len(set(colours)) == len(colours)  # no two engines share a colour
+    assert not set(charts_common.FALLBACK_COLOURS) & set(colours)
+
+
+def test_an_unknown_engine_gets_the_same_style_in_every_process():
+    code = "from helpers.report.charts_common import style; print(style('ov-int8-new'), style('st-xyz'))"
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": seed}
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1 and charts_common.style("ov-int8-new")["color"] in charts_common.FALLBACK_COLOURS
+    charts_common.register("ov-int8-new", "#000001", "s")
+    try:
+        assert charts_common.style("ov-int8-new") == {"color": "#000001", "marker": "s"}
+    finally:
+        del charts_common.STYLES["ov-int8-new"]
