@@ -92,6 +92,9 @@ FALLBACK_COLOURS = (
     "#9c9ede",
     "#17a589",
 )
+# colours of categories that are not engines (batch sizes, models, phases of a scheme): a
+# sequential map apart from the engines' hues, so a bar of batch 1 is never read as an engine
+GROUPS = "cividis"
 FALLBACK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*")
 MISSING = ("error", "oom", "skipped")  # statuses with no timing: marked at the foot of the axis
 FLAGGED_COLOUR = "k"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from helpers.report.charts_common import GROUPS
+
 
 def export_costs(df: pd.DataFrame):
     """File size and export time per format, one bar per model."""
@@ -17,7 +19,7 @@ def export_costs(df: pd.DataFrame):
         (axes[1], "export_seconds", "export time (s)"),
     ):
         table = ok.pivot_table(index="format", columns="model", values=column, sort=False)
-        table.plot.barh(ax=ax, legend=ax is axes[1])
+        table.plot.barh(ax=ax, colormap=GROUPS, legend=ax is axes[1])
         ax.set_xlabel(label)
         ax.set_ylabel("")
     axes[0].invert_yaxis()
@@ -38,7 +40,7 @@ def fusion_counts(df: pd.DataFrame):
         if sub.empty:
             ax.text(0.5, 0.5, "no fused operators", ha="center", transform=ax.transAxes)
         else:
-            sub.plot.bar(ax=ax, rot=0)
+            sub.plot.bar(ax=ax, colormap=GROUPS, rot=0)
         nodes = graphs[graphs["model"] == model].set_index("format")["node_count"]
         ax.set_xticks(range(len(nodes)), [f"{f}\n{int(n)} nodes" for f, n in nodes.items()])
         ax.set_title(model)

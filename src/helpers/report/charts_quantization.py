@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.report.charts_common import FLAGGED, figure_legend, label_points, style
+from helpers.report.charts_common import FLAGGED, GROUPS, figure_legend, label_points, style
 
 
 def quantization_pareto(variants: pd.DataFrame, speed: pd.DataFrame, fidelity: str = "recall_at_10"):
@@ -53,7 +53,7 @@ def variant_sizes(variants: pd.DataFrame):
     """Size on disk (torch: saved state dict) per variant and model."""
     table = variants.pivot_table(index="method", columns="model", values="size_mb", sort=False)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(table) + 1.5))
-    table.plot.barh(ax=ax)
+    table.plot.barh(ax=ax, colormap=GROUPS)
     ax.invert_yaxis()
     ax.set_xlabel("size (MB)")
     ax.set_ylabel("")
@@ -84,7 +84,9 @@ def per_channel_vs_per_tensor(variants: pd.DataFrame):
         if df.empty:
             ax.text(0.5, 0.5, "no INT8 pair measured", ha="center", transform=ax.transAxes)
             continue
-        df.pivot_table(index="group", columns="scheme", values=metric, sort=False).plot.bar(ax=ax, rot=0)
+        df.pivot_table(index="group", columns="scheme", values=metric, sort=False).plot.bar(
+            ax=ax, colormap=GROUPS, rot=0
+        )
         ax.set_ylabel(metric.replace("_", " ") + " vs fp32")
         ax.set_xlabel("")
         low = df[metric].min()

@@ -77,7 +77,8 @@ def hosts_side_by_side(per_host: dict[str, pd.DataFrame], batch_size: int = 1, s
         ax.axvline(1, color="0.4", lw=1, ls="--")
         ax.set_xlabel("speed-up over eager fp32 (95% CI)")
         ax.set_title(f"{host}: {model}, {int(m['threads'].iloc[0])} threads", fontsize=10)
-    fig.suptitle(f"The same sweep on each machine (batch {batch_size} × {seq_len}, a model each measured)")
+    what = f"{model} on every machine" if model else "no model measured on every machine"
+    fig.suptitle(f"The same sweep on each machine ({what}, batch {batch_size} × {seq_len})")
     return fig
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.report.charts_common import label_line_ends, line, mark_flagged, panel_grid, rows_legend
+from helpers.report.charts_common import GROUPS, label_line_ends, line, mark_flagged, panel_grid, rows_legend
 
 
 def _generation_ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def per_token_time(df: pd.DataFrame):
         (axes[1], "ttft_ms", "time to first token (ms)"),
     ):
         table = top.pivot_table(index="engine", columns="cell", values=column, sort=False)
-        table.plot.barh(ax=ax, legend=ax is axes[1])
+        table.plot.barh(ax=ax, colormap=GROUPS, legend=ax is axes[1])
         ax.set_xlabel(label)
         ax.set_ylabel("")
         ax.invert_yaxis()
@@ -71,7 +71,7 @@ def generation_memory(df: pd.DataFrame):
     if len(ok):
         ok[["load_mb", "inference_mb"]].rename(
             columns={"load_mb": "load increment", "inference_mb": "inference increment"}
-        ).plot.barh(ax=ax)
+        ).plot.barh(ax=ax, colormap=GROUPS)
         r = ok.iloc[0]
         ax.set_title(f"batch {int(r.batch_size)} × {int(r.seq_len)} input tokens, {int(r.new_tokens)} new tokens")
     ax.invert_yaxis()
@@ -95,7 +95,7 @@ def generation_speedups(df: pd.DataFrame):
         high = sub.pivot_table(index="engine", columns="batch_size", values="speedup_ci_high", sort=False) - table
         if len(table):
             errors = [[low[c].values, high[c].values] for c in table.columns]
-            table.plot.barh(ax=ax, xerr=errors, capsize=2)
+            table.plot.barh(ax=ax, colormap=GROUPS, xerr=errors, capsize=2)
             ax.legend(title="batch", fontsize=7)
         ax.axvline(1, color="0.4", lw=1, ls="--")
         ax.invert_yaxis()

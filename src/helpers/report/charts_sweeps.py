@@ -164,7 +164,8 @@ def latency_vs_model_size(df: pd.DataFrame):
     ax.set_xscale("log")
     ax.set_yscale("log")
     sizes = sl.drop_duplicates("model").sort_values("n_params")
-    ax.set_xticks(sizes["n_params"] / 1e6, [f"{m}\n{p / 1e6:.0f}M" for m, p in zip(sizes["model"], sizes["n_params"])])
+    names = [f"{m} ({p / 1e6:.0f}M)" for m, p in zip(sizes["model"], sizes["n_params"])]
+    ax.set_xticks(sizes["n_params"] / 1e6, names, rotation=30, ha="right", fontsize=8)
     ax.minorticks_off()
     ax.set_xlabel("model (parameters)")
     ax.set_ylabel("median latency (ms)")
