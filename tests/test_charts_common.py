@@ -358,3 +358,23 @@ def test_an_unknown_engine_gets_the_same_style_in_every_process():
         assert charts_common.style("ov-int8-new") == {"color": "#000001", "marker": "s"}
     finally:
         del charts_common.STYLES["ov-int8-new"]
+
+
+def test_gpu_charts_mark_an_out_of_memory_cell():
+    from helpers.report import charts_gpu
+
+    df = sweep().assign(gpu="a GPU", peak_gpu_mb=100.0)
+    df.loc[(df["engine"] == "ort") & (df["batch_size"] == 16), ["status", "p50_ms", "speedup"]] = [
+        "oom",
+        np.nan,
+        np.nan,
+    ]
+    for chart in (charts_gpu.speedup_vs_batch, charts_gpu.per_item_time_vs_batch):
+        ax = chart(df, 128).axes[0]
+        feet = [
+            to_hex(face)
+            for c in ax.collections
+            if c.get_offset_transform() is not ax.transData
+            for face in c.get_facecolor()
+        ]
+        assert charts_common.colour("ort") in feet, chart.__name__

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.report.charts_common import ci_line, lines_by_batch, panel_grid, rows_legend
+from helpers.report.charts_common import ci_line, lines_by_batch, mark_not_timed, panel_grid, rows_legend
 
 
 def _gpu_ok(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["p50_ms"].notna()] if "p50_ms" in df else df.iloc[:0]
+    """Every row of a sweep that has a latency column: the timed ones are drawn, the failed or
+    skipped ones marked."""
+    return df if "p50_ms" in df else df.iloc[:0]
 
 
 def per_item_time_vs_batch(df: pd.DataFrame, seq_len: int):
@@ -31,12 +33,14 @@ def per_item_time_vs_batch(df: pd.DataFrame, seq_len: int):
 def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
     """Speed-up over eager fp32 (95% CI) against batch size at one length: the cross-overs."""
     ok = _gpu_ok(df)
-    sub = ok[(ok["seq_len"] == seq_len) & ok["speedup"].notna() & (ok["engine"] != "eager")]
+    sub = ok[(ok["seq_len"] == seq_len) & (ok["engine"] != "eager")]
     models = list(dict.fromkeys(sub["model"]))
     fig, axes = panel_grid(models)
     for ax, model in zip(axes, models):
-        for engine, e in sub[sub["model"] == model].groupby("engine", sort=False):
+        m = sub[sub["model"] == model]
+        for engine, e in m[m["speedup"].notna()].groupby("engine", sort=False):
             ci_line(ax, e, "batch_size", "speedup", "speedup_ci_low", "speedup_ci_high", engine)
+        mark_not_timed(ax, m, "batch_size")
         ax.axhline(1, color="0.4", lw=1, ls="--")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")

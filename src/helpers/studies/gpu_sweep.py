@@ -414,13 +414,13 @@ def figures(sweep, models: list[str], focus_seq_len: int, no_gpu: str | None) ->
     out = {}
     if no_gpu:
         out["04_gpu_sweep"] = charts_common.notice("04 · GPU sweeps: not measured on this machine", no_gpu)
-    if len(measured):
-        out["04_per_item_vs_batch"] = charts_gpu.per_item_time_vs_batch(measured, focus_seq_len)
-        out["04_speedup_vs_batch"] = charts_gpu.speedup_vs_batch(measured, focus_seq_len)
+    if len(measured):  # the charts draw what ran and mark what failed or was skipped
+        out["04_per_item_vs_batch"] = charts_gpu.per_item_time_vs_batch(sweep, focus_seq_len)
+        out["04_speedup_vs_batch"] = charts_gpu.speedup_vs_batch(sweep, focus_seq_len)
         for model in models:
-            heatmap = charts_sweeps.speedup_heatmaps(measured.assign(threads=1), model)
+            heatmap = charts_sweeps.speedup_heatmaps(sweep.assign(threads=1), model)
             out[f"04_speedup_heatmap_{model.replace('/', '__')}"] = heatmap
-        out["04_memory"] = charts_gpu.gpu_memory_vs_batch(measured, focus_seq_len)
+        out["04_memory"] = charts_gpu.gpu_memory_vs_batch(sweep, focus_seq_len)
     return out
 
 
