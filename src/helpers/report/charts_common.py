@@ -241,9 +241,11 @@ def lines_by_batch(data: pd.DataFrame, panel: str, by: str, y: str, ylabel: str,
     for ax, key in zip(axes, panels):
         sub = data[data[panel] == key]
         where = categorical_x(ax, sub["batch_size"], "batch size")
-        for name, g in sub[sub[y].notna()].groupby(by, sort=False):
-            line(ax, g.assign(_x=g["batch_size"].map(where)), "_x", y, name)
+        timed = sub[sub[y].notna()].assign(_x=lambda d: d["batch_size"].map(where))
+        for name, g in timed.groupby(by, sort=False):
+            line(ax, g, "_x", y, name)
         if "status" in sub:
+            mark_flagged(ax, timed, "_x", y)
             mark_not_timed(ax, sub, "batch_size", by=by, where=where)
         ax.set_ylabel(ylabel)
         ax.set_title(key)
