@@ -256,15 +256,16 @@ def lines_by_batch(data: pd.DataFrame, panel: str, by: str, y: str, ylabel: str,
 def label_points(ax, xs, ys, texts, fontsize: float = 7.0):
     """Write `texts` beside the points (xs, ys) so that no label overprints another label or a
     point: each takes the first free place among spots around its point, further out step by
-    step (with a thin leader line once it is away from the point). Deterministic: the same points give the
-    same places. Call it last, once every panel's scales and limits are set."""
+    step (with a thin leader line once it is away from the point). Deterministic: the same
+    points give the same places. Call it last, once every panel's scales and limits are set."""
     fig = ax.figure
     layout(fig)  # the saved geometry, so distances measured here hold in the file
     renderer = fig.canvas.get_renderer()
     ax.get_xlim(), ax.get_ylim()  # settle autoscaling before reading positions
     frame = ax.get_window_extent(renderer)
     to_points = 72.0 / fig.dpi
-    xs, ys, texts = list(xs), list(ys), list(texts)
+    kept = [(x, y, t) for x, y, t in zip(xs, ys, texts) if np.isfinite(x) and np.isfinite(y)]  # no place, no label
+    xs, ys, texts = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
     anchors = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
     taken = [Bbox.from_bounds(px - 4, py - 4, 8, 8) for px, py in anchors]
     order = sorted(range(len(anchors)), key=lambda i: (-anchors[i][1], anchors[i][0]))  # top down
