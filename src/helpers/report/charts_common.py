@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
 from matplotlib.transforms import Bbox, blended_transform_factory
 
 from helpers.report.figures import layout
@@ -167,6 +168,14 @@ def panel_grid(keys, cols: int = 3, width: float = 4.6, height: float = 3.6, **k
     for ax in axes[len(keys) :]:
         ax.axis("off")
     return fig, axes[: len(keys)]
+
+
+def measured_ticks(ax, values) -> None:
+    """Ticks at the measured values of x only (on a log axis, say): no tick for a batch size or
+    length that was not measured."""
+    values = sorted(set(values))
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def categorical_x(ax, values, label: str):

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.report.charts_common import ci_line, lines_by_batch, mark_not_timed, panel_grid, rows_legend
+from helpers.report.charts_common import (
+    ci_line,
+    lines_by_batch,
+    mark_not_timed,
+    measured_ticks,
+    panel_grid,
+    rows_legend,
+)
 
 
 def _gpu_ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -43,6 +50,7 @@ def speedup_vs_batch(df: pd.DataFrame, seq_len: int):
         mark_not_timed(ax, m, "batch_size")
         ax.axhline(1, color="0.4", lw=1, ls="--")
         ax.set_xscale("log", base=2)
+        measured_ticks(ax, m["batch_size"])
         ax.set_xlabel("batch size")
         ax.set_ylabel("speed-up over eager fp32 (95% CI)")
         ax.set_title(f"{model}, {seq_len} tokens")

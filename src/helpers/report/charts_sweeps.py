@@ -21,6 +21,7 @@ from helpers.report.charts_common import (
     lines_by_batch,
     mark_flagged,
     mark_not_timed,
+    measured_ticks,
     panel_grid,
     rows_legend,
     style,
@@ -57,6 +58,7 @@ def latency_vs(df: pd.DataFrame, x: str):
         mark_flagged(ax, timed, x, "p50_ms")
         mark_not_timed(ax, sub, x)
         ax.set_xscale("log", base=2)
+        measured_ticks(ax, sub[x])
         ax.set_yscale("log")
         ax.set_xlabel(x.replace("_", " "))
         ax.set_ylabel("median latency (ms)")
