@@ -102,12 +102,12 @@ def waterfall(steps: pd.DataFrame):
     return fig
 
 
-PHASES = [  # (column or derived name, label, colour)
-    ("lengths_ms", "length pass (tokenizer)", "C1"),
-    ("tokenize_ms", "tokenizing the batches", "C2"),
-    ("engine_real_ms", "engine on real tokens", "C0"),
-    ("engine_pad_ms", "engine on padding (by FLOP share)", "C9"),
-    ("other_ms", "the rest (Python, copies, normalizing)", "0.6"),
+PHASES = [  # (column or derived name, label, colour: steps of the sequential map, not engine hues)
+    ("lengths_ms", "length pass (tokenizer)", "#f3db42"),
+    ("tokenize_ms", "tokenizing the batches", "#bcae6c"),
+    ("engine_real_ms", "engine on real tokens", "#083370"),
+    ("engine_pad_ms", "engine on padding (by FLOP share)", "#727274"),
+    ("other_ms", "the rest (Python, copies, normalizing)", "0.8"),
 ]
 
 
