@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.report.charts_common import GROUPS
+from helpers.report.charts_common import GROUPS, panel_grid
 
 
 def export_costs(df: pd.DataFrame):
@@ -28,23 +28,27 @@ def export_costs(df: pd.DataFrame):
 
 
 def fusion_counts(df: pd.DataFrame):
-    """Fused operators per ONNX graph level (one panel per model)."""
+    """Fused operators per ONNX graph level (one panel per model); an operator has one colour in
+    every panel and the figure one legend."""
     fused = [c for c in df.columns if c.startswith("fused_")]
     graphs = df[df["format"].str.startswith("onnx") & df["node_count"].notna()]
+    operators = [c for c in fused if graphs[c].fillna(0).sum() > 0]  # the same columns in every panel
     models = list(dict.fromkeys(graphs["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.5), squeeze=False)
-    for ax, model in zip(axes[0], models):
-        sub = graphs[graphs["model"] == model].set_index("format")[fused].fillna(0)
-        sub = sub.loc[:, sub.sum() > 0]
+    fig, axes = panel_grid(models, cols=2, width=5.5, height=4.5)
+    for ax, model in zip(axes, models):
+        sub = graphs[graphs["model"] == model].set_index("format")[operators].fillna(0)
         sub.columns = [c.removeprefix("fused_") for c in sub.columns]
-        if sub.empty:
+        if sub.empty or not operators:
             ax.text(0.5, 0.5, "no fused operators", ha="center", transform=ax.transAxes)
         else:
-            sub.plot.bar(ax=ax, colormap=GROUPS, rot=0)
+            sub.plot.bar(ax=ax, colormap=GROUPS, rot=0, legend=False)
         nodes = graphs[graphs["model"] == model].set_index("format")["node_count"]
         ax.set_xticks(range(len(nodes)), [f"{f}\n{int(n)} nodes" for f, n in nodes.items()])
         ax.set_title(model)
         ax.set_ylabel("fused operators in the graph")
         ax.set_xlabel("")
+    if operators and models:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title="fused operator", fontsize=8)
     fig.suptitle("Graph optimization: what ONNX Runtime fuses at each level")
     return fig
