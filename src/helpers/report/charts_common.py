@@ -3,9 +3,10 @@ legend per figure built from the engines it draws, marks for rows that failed or
 point labels that do not overprint each other, and a figure that says why there is nothing to
 plot.
 
-An engine keeps its colour on every chart. A name not registered here still gets a stable
-colour and marker (from a checksum of the name, so the same in every process); `register`
-gives a new engine its own."""
+An engine keeps its colour on every chart. A new engine gets a line in `STYLES`, in its
+family's hue and a colour no other engine has (tests/test_charts_common.py checks both); a
+name not registered still gets a stable colour and marker (from a checksum of the name, so the
+same in every process), and `register` gives one its own at run time (in a user's notebook)."""
 
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ FLAGGED_COLOUR = "k"
 
 
 def register(name: str, colour: str, marker: str = "o") -> None:
-    """Give engine `name` its own colour and marker on every chart drawn after this call."""
+    """Give engine `name` its own colour and marker on every chart this process draws after
+    this call (the project's own engines are lines of `STYLES`)."""
     STYLES[name] = (colour, marker)
 
 
