@@ -62,6 +62,7 @@ def hosts_side_by_side(per_host: dict[str, pd.DataFrame], batch_size: int = 1, s
             what = "no 03 results" if sub.empty else "no model measured on every machine at this shape"
             ax.text(0.5, 0.5, what, ha="center", transform=ax.transAxes)
             ax.set_title(host)
+            ax.axis("off")
             continue
         m = sub[sub["model"] == model].drop_duplicates("engine")
         y = np.arange(len(m))[::-1]
