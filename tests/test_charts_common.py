@@ -378,3 +378,23 @@ def test_gpu_charts_mark_an_out_of_memory_cell():
             for face in c.get_facecolor()
         ]
         assert charts_common.colour("ort") in feet, chart.__name__
+
+
+def test_generation_charts_mark_a_failed_engine():
+    df = generation().assign(ttft_ms=5.0, per_token_ms=1.0, speedup=1.2, speedup_ci_low=1.1, speedup_ci_high=1.3)
+    broken = df["engine"] == "ort-o3"
+    df.loc[broken, ["status", "p50_ms", "per_token_ms", "ttft_ms", "speedup"]] = [
+        "error",
+        np.nan,
+        np.nan,
+        np.nan,
+        np.nan,
+    ]
+    for chart in (charts_seq2seq.per_token_time, charts_seq2seq.generation_speedups):
+        names = [t.get_text() for t in chart(df).axes[0].get_yticklabels()]
+        assert "ort-o3 (× 6 failed or skipped)" in names, chart.__name__
+    ax = charts_seq2seq.total_vs_new_tokens(df).axes[0]
+    feet = [
+        to_hex(f) for c in ax.collections if c.get_offset_transform() is not ax.transData for f in c.get_facecolor()
+    ]
+    assert feet.count(charts_common.colour("ort-o3")) == 3  # 1, 8 and 32 new tokens

@@ -8,11 +8,35 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.report.charts_common import GROUPS, label_line_ends, line, mark_flagged, panel_grid, rows_legend
+from helpers.report.charts_common import (
+    GROUPS,
+    MISSING,
+    label_line_ends,
+    line,
+    mark_flagged,
+    mark_not_timed,
+    panel_grid,
+    rows_legend,
+)
 
 
 def _generation_ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["p50_ms"].notna() & (df["status"].isin(["ok", "mismatch"]))] if len(df) else df
+
+
+def _engine_names(df: pd.DataFrame) -> pd.Series:
+    """Each engine of the table (timed or not), named with the count of its cells that failed
+    or were skipped, so a missing bar reads as failed, not as absent."""
+    engines = list(dict.fromkeys(df["engine"])) if len(df) else []
+    failed = df[df["status"].isin(MISSING)].groupby("engine").size() if len(df) else pd.Series(dtype=int)
+    return pd.Series({e: f"{e} (× {failed[e]} failed or skipped)" if e in failed else e for e in engines})
+
+
+def _bars(ax, table: pd.DataFrame, names: pd.Series, **kw):
+    """Grouped horizontal bars, one group per engine of `names` (in order), named with its failures."""
+    table = table.reindex(names.index)
+    table.plot.barh(ax=ax, colormap=GROUPS, **kw)
+    ax.set_yticks(range(len(names)), names.to_list())
 
 
 def per_token_time(df: pd.DataFrame):
@@ -27,7 +51,7 @@ def per_token_time(df: pd.DataFrame):
         (axes[1], "ttft_ms", "time to first token (ms)"),
     ):
         table = top.pivot_table(index="engine", columns="cell", values=column, sort=False)
-        table.plot.barh(ax=ax, colormap=GROUPS, legend=ax is axes[1])
+        _bars(ax, table, _engine_names(df), legend=ax is axes[1])
         ax.set_xlabel(label)
         ax.set_ylabel("")
         ax.invert_yaxis()
@@ -40,9 +64,9 @@ def per_token_time(df: pd.DataFrame):
 def total_vs_new_tokens(df: pd.DataFrame):
     """Total generate() time against the number of new tokens, one line per engine (named at its
     end), one panel per batch size (at the shortest input)."""
-    ok = _generation_ok(df)
-    ok = ok[ok["seq_len"] == ok["seq_len"].min()]
-    sizes = sorted(ok["batch_size"].unique())
+    rows = df[df["seq_len"] == df["seq_len"].min()] if len(df) else df
+    ok = _generation_ok(rows)
+    sizes = sorted(rows["batch_size"].unique()) if len(rows) else []
     fig, axes = panel_grid([f"batch {b}" for b in sizes], cols=3, width=4.8, height=4.8)
     ends = {}
     for ax, bs in zip(axes, sizes):
@@ -50,14 +74,16 @@ def total_vs_new_tokens(df: pd.DataFrame):
         for name, g in sub.groupby("engine", sort=False):
             line(ax, g, "new_tokens", "p50_ms", name)
         mark_flagged(ax, sub, "new_tokens", "p50_ms")
+        mark_not_timed(ax, rows[rows["batch_size"] == bs], "new_tokens")
         ends[ax] = sub.sort_values("new_tokens").groupby("engine", sort=False).tail(1)
-        ax.set_xticks(sorted(set(sub["new_tokens"])))
-        ax.set_xlim(right=sub["new_tokens"].max() * 1.45)  # room for the names at the line ends
+        measured = rows.loc[rows["batch_size"] == bs, "new_tokens"]
+        ax.set_xticks(sorted(set(measured)))
+        ax.set_xlim(right=measured.max() * 1.45)  # room for the names at the line ends
         ax.set_ylim(bottom=0)
         ax.set_xlabel("new tokens per call")
         ax.set_ylabel("median time per call (ms)")
-        ax.set_title(f"batch {bs}, {int(ok['seq_len'].min())} input tokens")
-    rows_legend(fig, ok)
+        ax.set_title(f"batch {bs}, {int(rows['seq_len'].min())} input tokens")
+    rows_legend(fig, rows)
     for ax, end in ends.items():  # once every panel is drawn: labels are placed by distance
         label_line_ends(ax, end["new_tokens"], end["p50_ms"], end["engine"], fontsize=6.5)
     fig.suptitle("Total generation time against the number of generated tokens")
@@ -94,8 +120,10 @@ def generation_speedups(df: pd.DataFrame):
         low = table - sub.pivot_table(index="engine", columns="batch_size", values="speedup_ci_low", sort=False)
         high = sub.pivot_table(index="engine", columns="batch_size", values="speedup_ci_high", sort=False) - table
         if len(table):
+            names = _engine_names(df[df["seq_len"] == n])
+            low, high = low.reindex(names.index), high.reindex(names.index)
             errors = [[low[c].values, high[c].values] for c in table.columns]
-            table.plot.barh(ax=ax, colormap=GROUPS, xerr=errors, capsize=2)
+            _bars(ax, table, names, xerr=errors, capsize=2)
             ax.legend(title="batch", fontsize=7)
         ax.axvline(1, color="0.4", lw=1, ls="--")
         ax.invert_yaxis()
