@@ -187,12 +187,12 @@ def findings_markdown(
             f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
             "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):",
             "",
-            "| device | model | batch | length | engine | speed-up | CI range | runner-up |",
-            "|---|---|---|---|---|---|---|---|",
+            "| device | model | batch | length | engine | speed-up | CI range | fidelity: min cosine, from | runner-up |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
-            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.runner_up} |"
+            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.min_cosine:.4f}, {r.fidelity_source} | {r.runner_up} |"
             for r in recs.itertuples()
         ]
         lines.append("")
