@@ -157,3 +157,13 @@ def test_rows_without_a_recorded_recipe_are_judged_on_the_method_03_then_chose()
     engine, fid = recommend.engine_fidelity(t, "cpu", "ort-int8", t["03_cpu_sweep"])
     assert engine == "ort-int8-pt" and fid.cosine == pytest.approx(0.912)
     assert "ort-int8" not in set(recommend.recommendations(t, 0.95)["engine"])
+
+
+def test_runs_are_compared_on_a_model_every_run_measured():
+    from helpers.report import summary
+
+    big = sweep_rows(model="bert-large", n_params=335e6, cells={("eager", 1, 128): 10.0, ("ort", 1, 128): 5.0})
+    base = sweep_rows(cells={("eager", 1, 128): 10.0, ("ort", 1, 128): 8.0})
+    assert summary.common_models({"here": pd.concat([big, base]), "there": base}, 1, 128) == ["bert-base"]
+    assert summary.common_models({"here": big, "there": base}, 1, 128) == []
+    assert summary.common_models({"here": big, "there": None}, 1, 128) == []

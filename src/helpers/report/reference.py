@@ -192,11 +192,12 @@ def findings_markdown(
         ]
         lines += [
             f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
-            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.min_cosine:.4f}, {r.fidelity_source} | {r.runner_up} |"
+            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.min_cosine:.5f}, {r.fidelity_source} | {r.runner_up} |"
             for r in recs.itertuples()
         ]
         lines.append("")
     lines += _whole_pipeline_lines(t, results_dir)
+    lines += _failure_lines(t)
     lines += [
         f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
         f"{counts.get(UNTESTABLE, 0)} cannot be tested here.",
@@ -210,6 +211,18 @@ def findings_markdown(
         for v in verdicts
     ]
     return "\n".join(lines)
+
+
+def _failure_lines(t: dict) -> list[str]:
+    """03's failed cells (error, oom, mismatch) by engine and reason; none when every cell ran."""
+    from helpers.core.tables import failures
+
+    failed = failures(t.get("03_cpu_sweep"))
+    if failed.empty:
+        return []
+    lines = ["**Failed cells in 03_cpu_sweeps** (absent from its speed-ups and from the recommendation):", ""]
+    lines += [f"- {r.engine}: {r.status} in {r.cells} cells ({r.models}): {r.reason}" for r in failed.itertuples()]
+    return [*lines, ""]
 
 
 def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
