@@ -103,7 +103,10 @@ def _bucket(value: int, classes) -> str | None:
     return next((label for lo, hi, label in classes if lo <= value <= hi), None)
 
 
-def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
+DEFAULT_MIN_COSINE = 0.95  # the fidelity floor of a recommendation unless the report names another
+
+
+def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataFrame:
     """For each device × model × batch class × length range: the fastest engine (geometric
     mean speed-up over eager fp32 across the measured cells) among those that are trusted in
     every cell and whose real-text fidelity passes `min_cosine`; its speed-up, the CI range
