@@ -129,3 +129,8 @@ def test_answers_are_computed_from_the_tables_in_at_most_three_lines():
     assert answers.answer_markdown("03_cpu_sweeps", {}).endswith(answers.PENDING)
     sorting = answers.answer_markdown("05_sequence_sorting", tables)
     assert "**sorted**" in sorting and "**token_budget**" in sorting  # the two tie in the reference
+
+
+def test_the_readme_keeps_to_what_a_newcomer_needs():
+    prose = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(prose.split()) <= 1500  # parameter lists live in docs/usage.md and `helpers.study list`
