@@ -12,6 +12,15 @@ from helpers.report.charts_common import ci_line, notice
 from helpers.report.claim_rows import Untestable, length_slope_cell, length_slopes, one_thread_cell
 
 
+def _log_log(ax, x_base: int, xlabel: str, ylabel: str, title: str):
+    """Both axes logarithmic (every value plotted is a positive time or size), labels, legend."""
+    ax.set_xscale("log", base=x_base)
+    ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=7)
+    return ax.figure
+
+
 def one_thread_by_size(df: pd.DataFrame):
     """C7's cell: median latency of eager and ORT fp32 at 1 thread, batch 1, against model size,
     with ORT's speed-up over eager written at each model."""
@@ -33,13 +42,13 @@ def one_thread_by_size(df: pd.DataFrame):
             ha="center",
             fontsize=7,
         )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("parameters (millions)")
-    ax.set_ylabel("median latency (ms)")
-    ax.set_title(f"1 thread, batch 1 × {length} (labels: ORT fp32 over eager)")
-    ax.legend(fontsize=7)
-    return fig
+    return _log_log(
+        ax,
+        10,
+        "parameters (millions)",
+        "median latency (ms)",
+        f"1 thread, batch 1 × {length} (labels: ORT fp32 over eager)",
+    )
 
 
 def length_slopes_by_batch(df: pd.DataFrame):
@@ -58,10 +67,6 @@ def length_slopes_by_batch(df: pd.DataFrame):
     fig, ax = plt.subplots()
     for batch, b in per_item.groupby("batch_size"):
         ci_line(ax, b, "seq_len", "per_item_ms", "low", "high", f"batch {batch}: slope {slopes[batch]:.2f}")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("sequence length (tokens)")
-    ax.set_ylabel("median time per item (ms)")
-    ax.set_title(f"{model}, eager: time per item against length")
-    ax.legend(fontsize=7)
-    return fig
+    return _log_log(
+        ax, 2, "sequence length (tokens)", "median time per item (ms)", f"{model}, eager: time per item against length"
+    )
