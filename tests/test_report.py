@@ -167,3 +167,15 @@ def test_runs_are_compared_on_a_model_every_run_measured():
     assert summary.common_models({"here": pd.concat([big, base]), "there": base}, 1, 128) == ["bert-base"]
     assert summary.common_models({"here": big, "there": base}, 1, 128) == []
     assert summary.common_models({"here": big, "there": None}, 1, 128) == []
+
+
+def test_random_weight_fidelity_is_labelled_in_the_summary_points():
+    v = pd.DataFrame(
+        [
+            {"model": "minilm", "method": "ort-int8-pc", "cosine_min": 0.98, "status": "ok"},
+            {"model": "bert-base", "method": "ort-int8-pc", "cosine_min": 0.9997, "status": "ok"},
+        ]
+    )
+    s = pd.DataFrame({"model": ["minilm", "bert-base"], "method": "ort-int8-pc", "speedup": [2.0, 3.0]})
+    labels = set(recommend.summary_points({"02_variants": v, "02_speed": s})["label"])
+    assert labels == {"ort-int8-pc (minilm)", "ort-int8-pc (bert-base, random weights)"}

@@ -215,13 +215,16 @@ def summary_points(t: dict) -> pd.DataFrame:
     points = []
     v, s = t.get("02_variants"), t.get("02_speed")
     if v is not None and s is not None:
+        from helpers.backends.variants import random_weights
+
         speed = s[s["speedup"].notna()].groupby(["model", "method"])["speedup"].median()
+        v = v.assign(weights=np.where(random_weights(v), ", random weights", ""))
         for r in v[v["cosine_min"].notna()].itertuples():
             if (r.model, r.method) in speed:
                 points.append(
                     {
                         "notebook": "02 quantization",
-                        "label": f"{r.method} ({r.model})",
+                        "label": f"{r.method} ({r.model}{r.weights})",
                         "speedup": speed[(r.model, r.method)],
                         "fidelity": r.cosine_min,
                         "fidelity_kind": "min cosine, real text",
@@ -239,7 +242,7 @@ def summary_points(t: dict) -> pd.DataFrame:
                         "label": f"{engine} ({model})",
                         "speedup": e["speedup"].median(),
                         "fidelity": e["cosine_min"].min(),
-                        "fidelity_kind": "min cosine vs eager",
+                        "fidelity_kind": "min cosine vs eager (random-weight shapes)",
                         "memory_mb": e["peak_rss_mb"].median(),
                         "status": "ok",
                     }
