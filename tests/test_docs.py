@@ -56,6 +56,31 @@ def test_every_helpers_name_written_for_the_reader_resolves():
     assert not unresolved, sorted(unresolved)
 
 
+def _aliases(cells) -> dict[str, str]:
+    """The names a notebook imports from helpers, to their dotted module names."""
+    import ast
+
+    out = {}
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers"):
+                out.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_names_a_notebook_writes_through_its_imports_resolve(path):
+    """`environment.thread_counts` in a notebook's text means helpers.studies.environment's."""
+    cells = nbformat.read(path, as_version=4).cells
+    aliases = _aliases(cells)
+    prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    written = re.findall(r"`(\w+)((?:\.\w+)+)", prose)
+    unresolved = [f"{a}{rest}" for a, rest in written if a in aliases and not _resolves(aliases[a] + rest)]
+    assert not unresolved, unresolved
+
+
 def _pointed_files(body: str) -> set[str]:
     """Relative paths a document points to: markdown link targets, and `code` spans with a
     slash that start at a top folder of the project or of a run. Placeholders (`<profile>`,
