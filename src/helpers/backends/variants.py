@@ -35,7 +35,8 @@ def best_int8_method(
     `real_weights_only=False` is the rule of tables written before 03 recorded its recipe:
     the fastest method within tolerance on any model, speed taken on that model."""
     default = "ort-int8-pc"
-    if variant_rows is None or speed_rows is None or variant_rows.empty or speed_rows.empty:
+    usable = variant_rows is not None and {"model", "method", "status"} <= set(variant_rows.columns)
+    if not usable or speed_rows is None or not {"model", "method", "speedup"} <= set(speed_rows.columns):
         return default, f"{default}: per-channel dynamic INT8 (02_quantization results not found)"
     int8 = variant_rows[variant_rows["method"].str.contains("int8") & ~variant_rows["method"].str.startswith("torch")]
     if real_weights_only:

@@ -21,10 +21,11 @@ class NoAnswer(Exception):
     """The tables hold nothing to answer from yet; str says what is missing."""
 
 
-def _need(t: dict, name: str) -> pd.DataFrame:
+def _need(t: dict, name: str, *columns: str) -> pd.DataFrame:
+    """Table `name` with `columns` (a table whose rows all failed can lack a measured column)."""
     df = t.get(name)
-    if df is None or df.empty:
-        raise NoAnswer(f"no {name} table")
+    if df is None or df.empty or not {"status", *columns} <= set(df.columns):
+        raise NoAnswer(f"no {name} table with {', '.join(columns)}")
     return df
 
 
@@ -52,7 +53,7 @@ def _wins(rows: pd.DataFrame, cell: list[str], what: str, baseline: str = "eager
 def _environment(t: dict) -> str:
     from helpers.core.machine import ceiling_for
 
-    df = _need(t, "00_ceilings")
+    df = _need(t, "00_ceilings", "kind", "threads", "value")
     top = int(df.loc[df["kind"] == "gemm", "threads"].max())
     rates = {p: ceiling_for(df, p, threads=top) for p in ("fp32", "bf16", "int8")}
     bw = df.loc[(df["kind"] == "bandwidth") & (df["status"] == "ok"), "value"]
@@ -72,7 +73,7 @@ def _environment(t: dict) -> str:
 
 
 def _export(t: dict) -> str:
-    df = _need(t, "01_export")
+    df = _need(t, "01_export", "model", "format")
     ok = df[df["status"] == "ok"]
     bad = df[df["status"] != "ok"]
     line = f"**{len(ok)} of {len(df)}** format × model exports were produced and matched eager fp32 at every checked shape."
@@ -87,7 +88,7 @@ def _export(t: dict) -> str:
 def _quantization(t: dict) -> str:
     from helpers.backends.variants import random_weights
 
-    v, s = _need(t, "02_variants"), _need(t, "02_speed")
+    v, s = _need(t, "02_variants", "cosine_min"), _need(t, "02_speed", "speedup")
     real = v[~random_weights(v)]
     if real.empty:
         return (
@@ -159,14 +160,14 @@ def _gpu(t: dict) -> str:
 def _sorting(t: dict) -> str:
     from helpers.report.takeaways import fastest_strategies
 
-    best = fastest_strategies(_need(t, "05_sorting"))
+    best = fastest_strategies(_need(t, "05_sorting", "p50_ms", "strategy"))
     if best.empty:
         raise NoAnswer("no trusted 05 row")
     return _leaders(best, "strategy", "dataset × engine × batch-size cells", "unsorted")
 
 
 def _seq2seq(t: dict) -> str:
-    gen = trusted(_need(t, "06_generation"))
+    gen = trusted(_need(t, "06_generation", "p50_ms", "new_tokens", "speedup"))
     if gen.empty:
         raise NoAnswer("no trusted 06 row")
     top = gen[gen["new_tokens"] == gen["new_tokens"].max()]
@@ -183,7 +184,7 @@ def _seq2seq(t: dict) -> str:
 def _pipeline(t: dict) -> str:
     from helpers.report.recommend import whole_pipeline
 
-    _need(t, "07_pipeline")
+    _need(t, "07_pipeline", "stage", "candidate", "items_per_s", "speedup")
     row = whole_pipeline(t)
     if not len(row):
         return "**No pipeline met the fidelity floors** on the whole corpus; the tables below say how close each came."

@@ -64,7 +64,8 @@ def recipe_fidelity(t: dict, recipe: str) -> Fidelity:
     if recipe in FP32_ENGINES:
         return Fidelity(1.0, FP32_SOURCE, True)
     v = t.get("02_variants")
-    rows = v[(v["method"] == recipe) & v["cosine_min"].notna()] if v is not None and "cosine_min" in v else None
+    has = v is not None and {"model", "method", "cosine_min"} <= set(v.columns)
+    rows = v[(v["method"] == recipe) & v["cosine_min"].notna()] if has else None
     if rows is None or rows.empty:
         return Fidelity(None, f"02: {recipe} not measured on real text", False)
     random = random_weights(rows)
