@@ -26,6 +26,7 @@ from helpers.report.claim_rows import (
     need,
     one_thread_cell,
     pivot,
+    timed_recipe,
     trusted_table,
     widest,
 )
@@ -248,7 +249,8 @@ def c8(t):
     n = anchor_len(df)
     at = df[(df["batch_size"] == 1) & (df["seq_len"] == n)]
     ratio = _ort_over_eager_by_size(at, "ort-int8", "ort")
-    ok, ours, reason = _size_groups(ratio, df, C8_SMALL, C8_BASE, f"ORT INT8 over ORT fp32, batch 1 × {n}:")
+    recipe = timed_recipe("ort-int8", df[df["engine"] == "ort-int8"], t)
+    ok, ours, reason = _size_groups(ratio, df, C8_SMALL, C8_BASE, f"ORT INT8 ({recipe}) over ORT fp32, batch 1 × {n}:")
     try:
         model, m = widest(df[df["n_params"] <= SMALL_PARAMS], "seq_len", ("ort", "ort-int8"), {"batch_size": 8})
         p = pivot(m, "seq_len")
@@ -287,8 +289,9 @@ def c9(t):
     if len(above) and len(below):
         grows = above.mean() > below.mean()
         ok = ok and grows
+        recipe = timed_recipe("ort-int8", same[same["engine"] == "ort-int8"], t)
         ours += (
-            f"; INT8 over ORT fp32 {text.times(below.mean())} up to batch {C9_INT8_FROM}, "
+            f"; INT8 ({recipe}) over ORT fp32 {text.times(below.mean())} up to batch {C9_INT8_FROM}, "
             f"{text.times(above.mean())} above ({', '.join(f'batch {b}: {text.times(v)}' for b, v in q.items())})"
         )
         reason += (

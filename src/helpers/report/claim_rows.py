@@ -153,3 +153,19 @@ def length_slopes(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby("batch_size").apply(
         lambda r: float(np.polyfit(np.log(r["seq_len"].astype(float)), np.log(r["p50_ms"].astype(float)), 1)[0])
     )
+
+
+def timed_recipe(engine: str, rows: pd.DataFrame, t: dict) -> str:
+    """The 02_quantization method an engine's timed rows ran: their `recipe` column (03 records
+    it for ort-int8); else the engine's own name (torch-bf16, torch-int8 are 02 methods too).
+    ort-int8 rows written before 03 recorded its recipe ran the method best_int8_method chose by
+    the rule of that time (within tolerance on any model)."""
+    from helpers.backends.variants import best_int8_method
+
+    recorded = rows["recipe"].dropna().astype(str) if "recipe" in rows else pd.Series(dtype=str)
+    recorded = recorded[recorded != ""]
+    if len(recorded):
+        return recorded.iloc[0]
+    if engine == "ort-int8":
+        return best_int8_method(t.get("02_variants"), t.get("02_speed"), real_weights_only=False)[0]
+    return engine
