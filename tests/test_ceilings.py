@@ -53,7 +53,16 @@ def test_cpu_ceilings_all_measured(rows):
         assert r["threads"] == threads
     assert _find(rows, "gemm", "torch", "bf16")["status"] in ("ok", "skipped")
     bw = _find(rows, "bandwidth", "numpy")
-    assert bw["status"] == "ok" and bw["unit"] == "GB/s" and bw["size"] == 32 * cl.MiB
+    llc = cl.last_level_cache_bytes() or 0
+    assert bw["status"] == "ok" and bw["unit"] == "GB/s" and bw["size"] == max(32 * cl.MiB, 4 * llc)
+
+
+def test_the_bandwidth_array_measures_memory_not_the_cache():
+    mib = cl.MiB
+    assert cl.bandwidth_bytes_for(512 * mib, 480 * mib, 64 * 1024 * mib) == 1920 * mib  # raised to 4x LLC
+    assert cl.bandwidth_bytes_for(4096 * mib, 480 * mib, 64 * 1024 * mib) == 4096 * mib
+    assert cl.bandwidth_bytes_for(512 * mib, None, 64 * 1024 * mib) == 512 * mib  # cache size unknown
+    assert cl.bandwidth_bytes_for(512 * mib, 480 * mib, 4 * 1024 * mib) is None  # 4x LLC does not fit
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -108,3 +108,15 @@ def test_efficiency_takeaway_flags_rows_above_the_measured_rate():
     assert "above the nominal peak" not in text
     over = _efficiency_text(eff.assign(nominal_efficiency=[1.02, 0.6, 0.08]))
     assert "**1 row(s) run above the nominal peak** (up to 102%)" in over
+
+
+def test_peaks_from_a_derived_clock_are_labelled_derived_not_a_test():
+    mhz, why = peaks.clock_needed([("fp32", 2, 343.0)], SAPPHIRE_RAPIDS, "GenuineIntel")
+    clock = peaks.running_clock((2600.0, "cpu MHz in /proc/cpuinfo"), (mhz, why))
+    assert peaks.is_derived(clock[1]) and not peaks.is_derived("cpu MHz in /proc/cpuinfo")
+    rows = peaks.nominal_rows(SAPPHIRE_RAPIDS, "GenuineIntel", [2], clock)
+    assert all(peaks.DERIVED in r["message"] for r in rows)
+    measured = {"kind": "gemm", "library": "torch", "precision": "fp32", "device": "cpu", "threads": 2}
+    df = pd.DataFrame(rows + [measured | {"value": 343.0, "unit": "GFLOP/s", "status": "ok", "message": ""}])
+    text = environment_checks.nominal_text(df)
+    assert text.startswith("**The nominal peaks here are derived, not independent**") and "fp32 343 of 343" in text

@@ -64,3 +64,39 @@ def test_a_resumed_run_does_only_the_missing_models(tmp_path, monkeypatch):
     run_study(tmp_path, monkeypatch, ["minilm"])
     run_study(tmp_path, monkeypatch, ["minilm", "bert-base"])
     assert {call[1] for call in RecordedModel.calls} == {"bert-base"}
+
+
+class _AgreeingEngine:
+    """An int8 engine whose output on the check batch equals the reference's."""
+
+    precision, graph = "int8", "onnx"
+
+    def __init__(self, hidden):
+        self.hidden = hidden
+
+    def __call__(self, batch):
+        return self.hidden
+
+
+def test_a_variants_status_and_message_judge_the_figures_its_row_shows(monkeypatch):
+    """The padded check batch (a few texts) can agree better than the whole fidelity set: the
+    row's status and message judge the cosine_min it shows (over every fidelity text)."""
+    import numpy as np
+    import pytest
+
+    from helpers.backends import engines
+    from helpers.core import fidelity
+
+    hidden, mask = np.ones((2, 3, 4), dtype=np.float32), np.ones((2, 3), dtype=np.int64)
+    ref_emb = np.eye(3, 4, dtype=np.float32)
+    worse = ref_emb.copy()
+    worse[0] = [0.882, np.sqrt(1 - 0.882**2), 0, 0]  # one fidelity text at cosine 0.882
+    monkeypatch.setattr(fidelity, "embed_texts", lambda *a, **k: worse)
+    monkeypatch.setattr(fidelity, "recall_at_k", lambda *a, **k: 1.0)
+    loaded = SimpleNamespace(tokenizer=None, input_names=())
+    row = study.fidelity_row(
+        _AgreeingEngine(hidden), loaded, ref_emb, {"attention_mask": mask}, hidden, ["a", "b", "c"], 16
+    )
+    assert row["cosine_min"] == pytest.approx(0.882, abs=1e-4)
+    assert row["status"] == "mismatch" and "cosine_min 0.882" in row["message"]
+    assert engines.tolerance_verdict(0.5, 0.99, atol=3.0, min_cosine=0.95) == ("ok", "")

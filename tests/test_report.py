@@ -114,3 +114,68 @@ def test_a_run_is_not_compared_with_the_reference_it_was_published_as(tmp_path):
         (tmp_path / folder / "environment.json").write_text(json.dumps({"run_id": run_id}))
     runs = recommend.runs_to_compare(tmp_path / "results", tmp_path / "reference")
     assert list(runs) == ["this run", "reference other"]
+
+
+def _int8_case(recipe: str | None, variants: list[tuple[str, str, float, str]]) -> dict:
+    """03 rows where ort-int8 (4× eager) ran `recipe` (None: a table written before 03 recorded
+    it), and 02_variants rows (model, method, cosine_min, status)."""
+    cells = {(e, bs, 128): ms for bs in (1, 8) for e, ms in (("eager", 100.0), ("ort", 50.0), ("ort-int8", 25.0))}
+    sweep = sweep_rows(cells=cells)
+    if recipe is not None:
+        sweep["recipe"] = sweep["engine"].map({"ort-int8": recipe}).fillna("")
+    v = pd.DataFrame(variants, columns=["model", "method", "cosine_min", "status"])
+    return {"03_cpu_sweep": sweep, "02_variants": v}
+
+
+MINILM_INT8 = [("minilm", "ort-int8-pt", 0.912, "mismatch"), ("minilm", "ort-int8-pc", 0.982, "ok")]
+
+
+def test_a_recommendations_fidelity_source_is_the_recipe_that_was_timed():
+    timed_pt = recommend.recommendations(_int8_case("ort-int8-pt", MINILM_INT8), 0.95)
+    assert "ort-int8" not in set(timed_pt["engine"])  # -pt was timed, and -pt fails on real weights
+    timed_pc = recommend.recommendations(_int8_case("ort-int8-pc", MINILM_INT8), 0.95).set_index("batch")
+    assert timed_pc.loc["1", "engine"] == "ort-int8" and timed_pc.loc["1", "recipe"] == "ort-int8-pc"
+    assert timed_pc.loc["1", "min_cosine"] == pytest.approx(0.982)
+    assert "ort-int8-pc on minilm (real weights)" in timed_pc.loc["1", "fidelity_source"]
+
+
+def test_random_weight_fidelity_is_labelled_and_carries_no_recommendation():
+    t = _int8_case("ort-int8-pc", [("bert-base", "ort-int8-pc", 0.9997, "ok")])
+    fid = recommend.recipe_fidelity(t, "ort-int8-pc")
+    assert not fid.real_weights and "random weights" in fid.source and fid.cosine == pytest.approx(0.9997)
+    assert not fid.passes(0.5)
+    assert "ort-int8" not in set(recommend.recommendations(t, 0.95)["engine"])
+
+
+def test_rows_without_a_recorded_recipe_are_judged_on_the_method_03_then_chose():
+    # before 03 recorded its recipe it timed the fastest method within tolerance on any model
+    variants = [*MINILM_INT8, ("bert-base", "ort-int8-pt", 0.9995, "ok"), ("bert-base", "ort-int8-pc", 0.9997, "ok")]
+    t = _int8_case(None, variants)
+    t["02_speed"] = pd.DataFrame(
+        {"model": "bert-base", "method": ["ort-int8-pt", "ort-int8-pc"], "speedup": [4.0, 3.0]}
+    )
+    engine, fid = recommend.engine_fidelity(t, "cpu", "ort-int8", t["03_cpu_sweep"])
+    assert engine == "ort-int8-pt" and fid.cosine == pytest.approx(0.912)
+    assert "ort-int8" not in set(recommend.recommendations(t, 0.95)["engine"])
+
+
+def test_runs_are_compared_on_a_model_every_run_measured():
+    from helpers.report import summary
+
+    big = sweep_rows(model="bert-large", n_params=335e6, cells={("eager", 1, 128): 10.0, ("ort", 1, 128): 5.0})
+    base = sweep_rows(cells={("eager", 1, 128): 10.0, ("ort", 1, 128): 8.0})
+    assert summary.common_models({"here": pd.concat([big, base]), "there": base}, 1, 128) == ["bert-base"]
+    assert summary.common_models({"here": big, "there": base}, 1, 128) == []
+    assert summary.common_models({"here": big, "there": None}, 1, 128) == []
+
+
+def test_random_weight_fidelity_is_labelled_in_the_summary_points():
+    v = pd.DataFrame(
+        [
+            {"model": "minilm", "method": "ort-int8-pc", "cosine_min": 0.98, "status": "ok"},
+            {"model": "bert-base", "method": "ort-int8-pc", "cosine_min": 0.9997, "status": "ok"},
+        ]
+    )
+    s = pd.DataFrame({"model": ["minilm", "bert-base"], "method": "ort-int8-pc", "speedup": [2.0, 3.0]})
+    labels = set(recommend.summary_points({"02_variants": v, "02_speed": s})["label"])
+    assert labels == {"ort-int8-pc (minilm)", "ort-int8-pc (bert-base, random weights)"}

@@ -105,3 +105,19 @@ def test_heatmap_takeaway_says_when_an_engine_has_fewer_cells():
     # compile's cells past torch's recompile limit are error rows in this reference (41: the rest are over max_gflop)
     assert "compile 100% of its 8 measured cells (of 41)" in text
     assert "ort-int8 100%," in text and "of its" not in text.split("compile")[0]
+
+
+def test_best_int8_method_is_chosen_on_real_weights_only():
+    variants = pd.DataFrame(
+        {
+            "model": ["bert-base", "bert-base", "minilm", "minilm"],
+            "method": ["ort-int8-pt", "ort-int8-pc"] * 2,
+            "status": ["ok", "ok", "mismatch", "ok"],
+        }
+    )
+    speed = pd.DataFrame({"model": "bert-base", "method": ["ort-int8-pt", "ort-int8-pc"], "speedup": [5.0, 3.0]})
+    assert best_int8_method(variants, speed)[0] == "ort-int8-pc"  # -pt passes on random weights only
+    assert best_int8_method(variants, speed, real_weights_only=False)[0] == "ort-int8-pt"
+    random_only = variants[variants["model"] == "bert-base"]
+    method, why = best_int8_method(random_only, speed)
+    assert method == "ort-int8-pc" and "no real-weight model" in why

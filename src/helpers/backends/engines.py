@@ -82,6 +82,7 @@ class Engine:
     threads: int
     cold_start: str = ""  # what the first call(s) include beyond inference, if anything
     notes: str = ""  # warnings collected while building
+    recipe: str = ""  # the 02_quantization method this engine runs, where it is not its name (ort-int8)
 
     def describe(self) -> dict:
         keys = ("name", "runtime", "precision", "graph", "provider", "device", "threads", "cold_start")
@@ -478,22 +479,34 @@ def check_against_reference(
         "min_cosine": min_cosine,
         "status": "mismatch",
         "message": "",
+        "compared": False,
+        "finite": False,
     }
     if out.shape != ref.shape:
         result["message"] = f"output shape {out.shape} != reference shape {ref.shape}"
         return result
     result["max_abs_diff"] = float(np.abs(out - ref)[mask].max())
     result["cosine_min"] = float(fidelity.cosines(fidelity.mean_pool(out, mask), fidelity.mean_pool(ref, mask)).min())
-    problems = []
-    if not np.isfinite(out[mask]).all():
-        problems.append("non-finite values in the output")
-    if not result["max_abs_diff"] <= atol:
-        problems.append(f"max_abs_diff {result['max_abs_diff']:.3g} > atol {atol:g}")
-    if not result["cosine_min"] >= min_cosine:
-        problems.append(f"cosine_min {result['cosine_min']:.6f} < {min_cosine:g}")
-    result["status"] = "mismatch" if problems else "ok"
-    result["message"] = "; ".join(problems)
+    result["compared"], result["finite"] = True, bool(np.isfinite(out[mask]).all())
+    result["status"], result["message"] = tolerance_verdict(
+        result["max_abs_diff"], result["cosine_min"], atol, min_cosine, result["finite"]
+    )
     return result
+
+
+def tolerance_verdict(
+    max_abs_diff: float, cosine_min: float, atol: float, min_cosine: float, finite: bool = True
+) -> tuple[str, str]:
+    """("ok", "") when the figures are within the bounds, else ("mismatch", which bound failed,
+    with the figure that failed it)."""
+    problems = []
+    if not finite:
+        problems.append("non-finite values in the output")
+    if not max_abs_diff <= atol:
+        problems.append(f"max_abs_diff {max_abs_diff:.3g} > atol {atol:g}")
+    if not cosine_min >= min_cosine:
+        problems.append(f"cosine_min {cosine_min:.6f} < {min_cosine:g}")
+    return ("mismatch" if problems else "ok"), "; ".join(problems)
 
 
 def engine_for_file(

@@ -1,7 +1,7 @@
 """Precision variants of a model (torch bf16/int8, ONNX fp32/INT8/fp16): make the file, build the
 engine, and the files an ORT engine of a sweep needs. ONNX files come from the build cache
 (helpers.backends.cache), so 02, 03 and 05 share them. best_int8_method reads 02's choice
-from its result tables."""
+from its result tables, on real weights only."""
 
 from __future__ import annotations
 
@@ -13,25 +13,52 @@ import pandas as pd
 import torch
 
 from helpers.backends import engines, export, quantize
-from helpers.workloads.models import LoadedModel
+from helpers.workloads.models import SHAPES, LoadedModel
 
 
 # -- engine files prepared once per model in the parent ----------------------------------------
-def best_int8_method(variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame | None) -> tuple[str, str]:
-    """The ORT INT8 method 02_quantization found fastest within tolerance, and why it was chosen."""
-    fallback = ("ort-int8-pc", "per-channel dynamic INT8 (02_quantization results not found)")
-    if variant_rows is None or speed_rows is None or variant_rows.empty or speed_rows.empty:
-        return fallback
-    ok = variant_rows[
-        (variant_rows["status"] == "ok")
-        & variant_rows["method"].str.contains("int8")
-        & ~variant_rows["method"].str.startswith("torch")
-    ]
-    speed = speed_rows.merge(ok[["model", "method"]], on=["model", "method"])
+def random_weights(variant_rows: pd.DataFrame) -> pd.Series:
+    """Per row of 02_variants: whether it was measured on random weights (its `random_weights`
+    column; in tables written before that column, its model's name: a built-in shape)."""
+    if "random_weights" in variant_rows:
+        return variant_rows["random_weights"].astype(str).str.lower().eq("true")
+    return variant_rows["model"].astype(str).isin(SHAPES)
+
+
+def best_int8_method(
+    variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame | None, *, real_weights_only: bool = True
+) -> tuple[str, str]:
+    """The ORT INT8 method 03 and 05 time, and why it was chosen: the fastest (median speed-up
+    in 02_speed) among the methods within tolerance on every real-weight model 02_quantization
+    measured. Random-weight fidelity never qualifies a method; without a real-weight
+    measurement the default is per-channel dynamic INT8, with no fidelity known.
+    `real_weights_only=False` is the rule of tables written before 03 recorded its recipe:
+    the fastest method within tolerance on any model, speed taken on that model."""
+    default = "ort-int8-pc"
+    usable = variant_rows is not None and {"model", "method", "status"} <= set(variant_rows.columns)
+    if not usable or speed_rows is None or not {"model", "method", "speedup"} <= set(speed_rows.columns):
+        return default, f"{default}: per-channel dynamic INT8 (02_quantization results not found)"
+    int8 = variant_rows[variant_rows["method"].str.contains("int8") & ~variant_rows["method"].str.startswith("torch")]
+    if real_weights_only:
+        real = int8[~random_weights(int8)]
+        if real.empty:
+            return default, (
+                f"{default}: per-channel dynamic INT8; 02_quantization measured no real-weight model, "
+                "so no ORT INT8 method's fidelity is known"
+            )
+        passing = set(real["method"]) - set(real.loc[real["status"] != "ok", "method"])
+        speed = speed_rows[speed_rows["method"].isin(passing)]
+    else:
+        speed = speed_rows.merge(int8.loc[int8["status"] == "ok", ["model", "method"]], on=["model", "method"])
+    speed = speed[speed["speedup"].notna()]
     if speed.empty:
-        return fallback
+        return (
+            default,
+            f"{default}: per-channel dynamic INT8; no ORT INT8 method was within tolerance in 02_quantization",
+        )
     best = speed.groupby("method")["speedup"].median().idxmax()
-    return best, f"{best}: fastest ORT INT8 method within tolerance in 02_quantization"
+    weights = "real weights" if real_weights_only else "any model"
+    return best, f"{best}: the fastest ORT INT8 method within tolerance on {weights} in 02_quantization"
 
 
 def prepare_files(loaded, wanted: list[str], ort_level: str, int8_method: str, calibration_texts) -> dict[str, str]:

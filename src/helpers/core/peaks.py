@@ -91,13 +91,26 @@ def clock_needed(measured: list[tuple[str, int, float]], flags: dict, vendor: st
     return best, why
 
 
+DERIVED = "derived from a measured rate"  # how a clock source (and its rows' message) says so
+
+
 def running_clock(clock: tuple[float, str], needed: tuple[float, str]) -> tuple[float, str]:
     """The OS's clock figure, or the clock the measured rates need when that is higher (the
-    OS's figure then cannot be the running clock)."""
+    OS's figure then cannot be the running clock). A clock from the measured rates is labelled
+    DERIVED: a peak computed from it is not independent of those rates (the rate that set it
+    sits at 100% of its peak by construction)."""
     (mhz, source), (need, why) = clock, needed
     if need == need and not need <= mhz:
-        return need, (f"at least the clock {why} needs; the OS says {mhz:.0f} MHz ({source}), below the running clock")
+        return need, (
+            f"{DERIVED}: at least the clock {why} needs; the OS says {mhz:.0f} MHz ({source}), below the running clock"
+        )
     return clock
+
+
+def is_derived(clock_source: str) -> bool:
+    """Whether a nominal row's clock was derived from a measured rate (tables written before the
+    DERIVED label say "at least the clock")."""
+    return str(clock_source).startswith((DERIVED, "at least the clock"))
 
 
 def nominal_rows(flags: dict, vendor: str | None, cores: list[int], clock: tuple[float, str]) -> list[dict]:

@@ -331,3 +331,21 @@ def at_most_threads(df: pd.DataFrame) -> pd.DataFrame:
     count among them: the slice the sweeps' charts, takeaways and claims compare engines on."""
     model = df[df["scope"] == "model"]
     return model[model["threads"] == model.groupby("model")["threads"].transform("max")]
+
+
+FAILED = ("error", "oom", "mismatch")
+
+
+def failures(df: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows that failed (error, oom, mismatch), one line per engine, status and reason: how
+    many cells, which models, and the reason (the rows' message). Skipped rows (left out for
+    the time budget or a missing device) are not failures."""
+    columns = ["engine", "status", "cells", "models", "reason"]
+    if df is None or "status" not in df:
+        return pd.DataFrame(columns=columns)
+    bad = df[df["status"].isin(FAILED)].assign(reason=lambda d: d["message"].fillna("").astype(str))
+    if bad.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = bad.groupby(["engine", "status", "reason"], sort=False)
+    out = grouped.agg(cells=("status", "size"), models=("model", lambda m: ", ".join(dict.fromkeys(m))))
+    return out.reset_index()[columns].sort_values("cells", ascending=False, ignore_index=True)

@@ -11,7 +11,6 @@ per claim (and docs/claims.md shows them).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from helpers.report import text
@@ -22,8 +21,12 @@ from helpers.report.claim_rows import (
     cpu_rows,
     gpu_rows,
     largest,
+    length_slope_cell,
+    length_slopes,
     need,
+    one_thread_cell,
     pivot,
+    timed_recipe,
     trusted_table,
     widest,
 )
@@ -54,6 +57,15 @@ C15_SPREAD = 0.01  # INT8 fidelity "differs by model and method": min cosines mo
 
 def _roughly(ours: float, theirs: float) -> bool:
     return theirs / ROUGHLY <= ours <= theirs * ROUGHLY
+
+
+def _against(ours: float, theirs: float, what: str = "") -> str:
+    """Our figure against theirs, and whether it is within the ROUGHLY band: the reason a
+    "roughly their figure" check decides as it does."""
+    inside = "within" if _roughly(ours, theirs) else "outside"
+    return (
+        f"{what}{text.times(ours)} against their {theirs:g}× ({inside} {theirs / ROUGHLY:.2f}–{theirs * ROUGHLY:.2f}×)"
+    )
 
 
 def _verdict(ok: bool) -> str:
@@ -95,8 +107,10 @@ def c2(t):
             f"batch {p.index[-1]}: eager {large.eager:.2f} / TorchScript {large.torchscript:.2f} / "
             f"ORT {large.ort:.2f} ms"
         ),
-        "ORT first at small batch and TorchScript ahead of ORT at large batch"
-        + ("" if ok else " is not what was measured"),
+        (
+            f"at batch {p.index[0]} the fastest is {small.idxmin()} (claimed: ORT); at batch {p.index[-1]} "
+            f"TorchScript takes {large.torchscript:.2f} ms and ORT {large.ort:.2f} ms (claimed: TorchScript faster)"
+        ),
     )
 
 
@@ -109,18 +123,15 @@ def c3(t):
     trt = df[df["engine"] == "ort-trt"]
     ok = _roughly(best.speedup, C3_ORT)
     ours = f"best ORT: {best.engine} at batch {best.batch_size} × {best.seq_len}, {text.ci(best)}"
+    reason = _against(best.speedup, C3_ORT, "best ORT ")
     if len(trt) and trt["speedup"].notna().any():
         t_best = trt.loc[trt["speedup"].idxmax()]
         ours += f"; TensorRT: {text.ci(t_best)}"
         ok = ok and _roughly(t_best.speedup, C3_TENSORRT)
-        note = ""
+        reason += "; " + _against(t_best.speedup, C3_TENSORRT, "TensorRT ")
     else:
-        note = "; TensorRT was not available, so its part is untested"
-    return (
-        _verdict(ok),
-        ours,
-        f"2–4× for ORT{f', about {C3_TENSORRT:g}× for TensorRT' if not note else ''}, within a factor {ROUGHLY}{note}",
-    )
+        reason += "; TensorRT was not available, so its part is untested"
+    return _verdict(ok), ours, reason
 
 
 def c4(t):
@@ -156,9 +167,12 @@ def c5(t):
             f"{e['batch_size'].iloc[-1]} raises items/s {text.times(gain)}{spread}"
         ),
         (
-            "batching pays on this CPU"
-            if gain >= C5_BATCHING_GAIN
-            else "batching adds little throughput on this CPU (a 2-core CPU is busy at batch 1)"
+            f"eager items/s rise {text.times(gain)} from batch {e['batch_size'].iloc[0]} to {e['batch_size'].iloc[-1]}: "
+            + (
+                "batching pays on this CPU"
+                if gain >= C5_BATCHING_GAIN
+                else f"under the {C5_BATCHING_GAIN:g}× that counts as paying (a small CPU is busy at batch 1)"
+            )
         ),
     )
 
@@ -188,11 +202,12 @@ def c6(t):
     mem = mem[mem["status"] == "ok"].set_index("engine") if has_mem else pd.DataFrame()
     ours = f"batch {r.batch_size} × {r.seq_len} input, {r.new_tokens} new tokens: {text.ci(r)}"
     ok = _roughly(r.speedup, C6_SPEEDUP)
-    reason = f"{C6_SPEEDUP:g}× faster and {C6_MEMORY_RATIO:g}× less inference memory, each within a factor {ROUGHLY}"
+    reason = _against(r.speedup, C6_SPEEDUP, "speed-up ")
     if {"torch", "ort-o3-int8"} <= set(mem.index):
         a, b = mem.loc["torch", "inference_mb"], mem.loc["ort-o3-int8", "inference_mb"]
         ours += f"; inference memory at batch {mem.loc['torch', 'batch_size']} × {mem.loc['torch', 'seq_len']}: +{a:.1f} → +{b:.1f} MB ({text.less(a, b)})"
         ok = ok and _roughly(a / b, C6_MEMORY_RATIO)
+        reason += "; " + _against(a / b, C6_MEMORY_RATIO, "memory ratio ")
     else:
         reason += "; the inference memory of torch and ort-o3-int8 was not measured, so that part is untested"
     return _verdict(ok), ours, reason
@@ -205,34 +220,28 @@ def _ort_over_eager_by_size(rows: pd.DataFrame, engine: str = "ort", base: str =
     return (p[base] / p[engine]).dropna()
 
 
-def _size_groups(ratio: pd.Series, df: pd.DataFrame, small: float, large: float, what: str) -> tuple[bool, str]:
+def _size_groups(ratio: pd.Series, df: pd.DataFrame, small: float, large: float, what: str) -> tuple[bool, str, str]:
+    """(holds, our figures per model, the reason: each group's median against their figure)."""
     params = df.groupby("model")["n_params"].first()
     small_r, large_r = ratio[params[ratio.index] <= SMALL_PARAMS], ratio[params[ratio.index] >= LARGE_PARAMS]
     if small_r.empty and large_r.empty:
         raise Untestable("neither small (≤ 30M) nor BERT-base-size (≥ 100M) models were measured")
-    parts, ok = [], True
+    parts, reasons, ok = [], [], True
     for group, want, label in ((small_r, small, "small"), (large_r, large, "base-size")):
         if len(group):
             parts.append(f"{label}: " + ", ".join(f"{m} {text.times(v)}" for m, v in group.items()))
+            reasons.append(_against(float(group.median()), want, f"{label} models' median "))
             ok = ok and _roughly(float(group.median()), want)
-    return ok, f"{what} " + "; ".join(parts)
+    return ok, f"{what} " + "; ".join(parts), "; ".join(reasons)
 
 
 def c7(t):
-    df = trusted_table(
-        t, "03_cpu_sweep", "03_cpu_sweeps", "model", "engine", "scope", "threads", "batch_size", "seq_len", "n_params"
+    length, cell = one_thread_cell(t)
+    ratio = _ort_over_eager_by_size(cell)
+    ok, ours, reason = _size_groups(
+        ratio, cell, C7_SMALL, C7_BASE, f"ORT fp32 over eager, 1 thread, batch 1 × {length}:"
     )
-    one = df[(df["scope"] == "model") & (df["threads"] == 1) & (df["batch_size"] == 1)]
-    if one.empty:
-        raise Untestable("03 measured nothing at 1 thread, batch 1")
-    length = int(one["seq_len"].mode().iloc[0])
-    ratio = _ort_over_eager_by_size(one[one["seq_len"] == length])
-    ok, ours = _size_groups(ratio, df, C7_SMALL, C7_BASE, f"ORT fp32 over eager, 1 thread, batch 1 × {length}:")
-    return (
-        _verdict(ok),
-        ours,
-        (f"about {C7_SMALL:g}× for small models and {C7_BASE:g}× for BERT-base size, within a factor {ROUGHLY}"),
-    )
+    return _verdict(ok), ours, reason
 
 
 def c8(t):
@@ -240,20 +249,19 @@ def c8(t):
     n = anchor_len(df)
     at = df[(df["batch_size"] == 1) & (df["seq_len"] == n)]
     ratio = _ort_over_eager_by_size(at, "ort-int8", "ort")
-    ok, ours = _size_groups(ratio, df, C8_SMALL, C8_BASE, f"ORT INT8 over ORT fp32, batch 1 × {n}:")
+    recipe = timed_recipe("ort-int8", df[df["engine"] == "ort-int8"], t)
+    ok, ours, reason = _size_groups(ratio, df, C8_SMALL, C8_BASE, f"ORT INT8 ({recipe}) over ORT fp32, batch 1 × {n}:")
     try:
         model, m = widest(df[df["n_params"] <= SMALL_PARAMS], "seq_len", ("ort", "ort-int8"), {"batch_size": 8})
         p = pivot(m, "seq_len")
         by_len = p["ort"] / p["ort-int8"]
         ours += f"; {model} at batch 8 over lengths {by_len.index.min()}–{by_len.index.max()}: {text.times(by_len.min())}–{text.times(by_len.max())}"
-        ok = ok and all(_roughly(v, C8_BY_LENGTH) for v in by_len)
+        inside = sum(_roughly(v, C8_BY_LENGTH) for v in by_len)
+        ok = ok and inside == len(by_len)
+        reason += f"; {inside} of {len(by_len)} lengths within {C8_BY_LENGTH / ROUGHLY:.2f}–{C8_BY_LENGTH * ROUGHLY:.2f}× of their {C8_BY_LENGTH:g}×"
     except Untestable:
         ours += "; no small-model length sweep"
-    return (
-        _verdict(ok),
-        ours,
-        f"1.4–1.5× (small), {C8_BASE:g}× (base size), about {C8_BY_LENGTH:g}× at every length, within a factor {ROUGHLY}",
-    )
+    return _verdict(ok), ours, reason
 
 
 def c9(t):
@@ -270,14 +278,29 @@ def c9(t):
         raise Untestable(f"the batch sweep of {model} starts at batch {s.index.min()} (no batch 1–8)")
     ok = small.mean() > large.mean()
     ours = f"{model}, {n} tokens: ORT over eager {text.times(small.mean())} at batch 1–8, {text.times(large.mean())} at 32–64"
-    p = pivot(m, "batch_size")
-    if "ort-int8" in p:
-        q = (p["ort"] / p["ort-int8"]).dropna()
-        above, below = q[q.index > C9_INT8_FROM], q[q.index <= C9_INT8_FROM]
-        if len(above) and len(below):
-            ours += f"; INT8 over ORT fp32 {text.times(below.mean())} up to batch 32, {text.times(above.mean())} above"
-            ok = ok and above.mean() > below.mean()
-    return _verdict(ok), ours, "ORT's edge is largest at small batch, and INT8's grows above batch 32"
+    reason = (
+        f"ORT's edge is {'larger' if ok else 'not larger'} at batch 1–8 ({text.times(small.mean())}) "
+        f"than at 32–64 ({text.times(large.mean())})"
+    )
+    same = df[(df["model"] == model) & (df["seq_len"] == n) & df["engine"].isin(["ort", "ort-int8"])]
+    q = pivot(same, "batch_size")
+    q = (q["ort"] / q["ort-int8"]).dropna() if "ort-int8" in q else pd.Series(dtype=float)
+    above, below = q[q.index > C9_INT8_FROM], q[q.index <= C9_INT8_FROM]
+    if len(above) and len(below):
+        grows = above.mean() > below.mean()
+        ok = ok and grows
+        recipe = timed_recipe("ort-int8", same[same["engine"] == "ort-int8"], t)
+        ours += (
+            f"; INT8 ({recipe}) over ORT fp32 {text.times(below.mean())} up to batch {C9_INT8_FROM}, "
+            f"{text.times(above.mean())} above ({', '.join(f'batch {b}: {text.times(v)}' for b, v in q.items())})"
+        )
+        reason += (
+            f"; INT8's edge over ORT fp32 {'grows' if grows else 'shrinks'} above batch {C9_INT8_FROM} "
+            f"({text.times(below.mean())} → {text.times(above.mean())})"
+        )
+    else:
+        reason += f"; INT8 was not measured on both sides of batch {C9_INT8_FROM}, so that half is untested"
+    return _verdict(ok), ours, reason
 
 
 def c10(t):
@@ -294,7 +317,10 @@ def c10(t):
         (
             f"{model}, batch 8: ORT over eager {text.ci(short)} at {s.index[0]} tokens, {text.ci(long_)} at {s.index[-1]}"
         ),
-        f"ORT's advantage {trend} with length (more than 10% counts)",
+        (
+            f"ORT's advantage {trend} with length: {text.times(short.speedup)} at {s.index[0]} tokens, "
+            f"{text.times(long_.speedup)} at {s.index[-1]} (a rise of more than {100 * (C10_GROWS - 1):.0f}% counts)"
+        ),
     )
 
 
@@ -312,22 +338,25 @@ def c11(t):
         p.loc[below.index, "ort"] < p.loc[below.index, "torchscript"]
     ).all()
     ours = f"{model}, {n} tokens: ORT over eager {text.times(below['speedup'].min())}–{text.times(below['speedup'].max())} below batch 32"
+    beats_ts = int((p.loc[below.index, "ort"] < p.loc[below.index, "torchscript"]).sum())
+    ci_above = int((below["speedup_ci_low"] > 1).sum())
+    first = (
+        f"below batch 32 ORT beats eager (CI above 1) at {ci_above} and TorchScript at {beats_ts} "
+        f"of {len(below)} batch sizes"
+    )
     if p.index.max() < C11_AT:
         return (
             _verdict(clear),
             ours + f"; batch 64 not measured (largest {p.index.max()})",
-            (
-                "the first half (ONNX wins below 32) "
-                + ("holds" if clear else "does not hold")
-                + "; the convergence at 64 is untested"
-            ),
+            first + "; the convergence at batch 64 is untested",
         )
     row = p.loc[p.index[p.index >= C11_AT][0]]
     spread = row.max() / row.min()
     return (
         _verdict(clear and spread <= C11_WITHIN),
         ours + f"; at batch {row.name} the three are within {100 * (spread - 1):.0f}%",
-        ("ONNX wins clearly below 32, and the three are within about 10% by batch 64"),
+        first + f"; at batch {row.name} the slowest is {100 * (spread - 1):.0f}% behind the fastest "
+        f"(claimed within {100 * (C11_WITHIN - 1):.0f}%)",
     )
 
 
@@ -351,32 +380,26 @@ def c12(t):
             f"{knee_batch}; best per-item time {best.engine} at batch {best.batch_size}, "
             f"{text.times(gain)} over batch-{knee.index[0]} eager"
         ),
-        f"{C12_GAIN:g}× (T4) to 28× (V100) over batch-1 PyTorch",
+        (
+            f"the best per-item time is {text.times(gain)} batch-{knee.index[0]} eager's; the claim needs at least "
+            f"{C12_GAIN / ROUGHLY:g}× (their {C12_GAIN:g}× on a T4, within a factor {ROUGHLY})"
+        ),
     )
 
 
-def _slope(x: pd.Series, y: pd.Series) -> float:
-    return float(np.polyfit(np.log(x.astype(float)), np.log(y.astype(float)), 1)[0])
-
-
 def c13(t):
-    df = cpu_rows(t)
-    eager = df[df["engine"] == "eager"]
-    counts = eager.groupby(["model", "batch_size"])["seq_len"].nunique()
-    grid = counts[counts >= 3].reset_index()
-    if grid.empty or grid.groupby("model")["batch_size"].nunique().max() < 2:
-        raise Untestable("no model was measured at 3+ lengths for two batch sizes")
-    model = grid.groupby("model")["batch_size"].nunique().idxmax()
-    sizes = grid[grid["model"] == model]["batch_size"]
-    lo, hi = sizes.min(), sizes.max()
-    rows = eager[eager["model"] == model]
-    s_lo = _slope(rows[rows["batch_size"] == lo]["seq_len"], rows[rows["batch_size"] == lo]["p50_ms"])
-    s_hi = _slope(rows[rows["batch_size"] == hi]["seq_len"], rows[rows["batch_size"] == hi]["p50_ms"])
+    model, rows = length_slope_cell(t)
+    slopes = length_slopes(rows)
+    lo, hi = slopes.index.min(), slopes.index.max()
+    s_lo, s_hi = slopes[lo], slopes[hi]
     ok = s_hi >= C13_LINEAR and s_lo < s_hi - C13_GAP
     return (
         _verdict(ok),
         (f"{model}, eager: time ∝ length^{s_hi:.2f} at batch {hi}, length^{s_lo:.2f} at batch {lo} (log-log slope)"),
-        "slope about 1 (or more) at large batch, clearly lower at batch 1",
+        (
+            f"slope {s_hi:.2f} at batch {hi} ({'at least' if s_hi >= C13_LINEAR else 'below'} {C13_LINEAR:g}, about "
+            f"linear) and {s_lo:.2f} at batch {lo}, {s_hi - s_lo:.2f} lower (more than {C13_GAP:g} counts as clearly)"
+        ),
     )
 
 
@@ -415,7 +438,14 @@ def c14(t):
     return (
         _verdict(ok),
         f"{dist}, {d['engine'].iloc[0]}, {per_item_change_text(change)}",
-        "sorted data keeps gaining from larger batches while unsorted data does not",
+        (
+            f"per item, sorted changes {100 * change['sorted']:+.0f}% and unsorted {100 * change['unsorted']:+.0f}%: "
+            + (
+                "sorted keeps gaining from larger batches while unsorted does not"
+                if ok
+                else f"the claim needs sorted below {100 * C14_SORTED_MAX:+.0f}% and under unsorted"
+            )
+        ),
     )
 
 
@@ -437,8 +467,11 @@ def c15(t):
             f"{len(bad)} of {len(int8)} INT8 variants fail the tolerance"
         ),
         (
-            "fidelity differs by model and method, so it must be measured"
-            if ok
-            else "every INT8 variant lost about the same"
+            f"INT8 min cosines span {spread:.3f} across models and methods and {len(bad)} of {len(int8)} fail: "
+            + (
+                "fidelity differs by model and method, so it must be measured"
+                if ok
+                else "every variant lost about the same"
+            )
         ),
     )

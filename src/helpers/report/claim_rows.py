@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from helpers.core.tables import at_most_threads, trusted
@@ -120,3 +121,51 @@ def complete(rows: pd.DataFrame, index: str, engines: tuple[str, ...], model: st
     if p.empty:
         raise Untestable(f"{model}: {', '.join(engines)} were never all measured at the same {index.replace('_', ' ')}")
     return p
+
+
+def one_thread_cell(t: dict) -> tuple[int, pd.DataFrame]:
+    """C7's cell: 03's trusted model-only rows at 1 thread and batch 1, at the length measured
+    most there, and that length (the claim's check and its figure read the same rows)."""
+    df = trusted_table(t, "03_cpu_sweep", "03_cpu_sweeps", *CPU_COLUMNS)
+    one = df[(df["scope"] == "model") & (df["threads"] == 1) & (df["batch_size"] == 1)]
+    if one.empty:
+        raise Untestable("03 measured nothing at 1 thread, batch 1")
+    length = int(one["seq_len"].mode().iloc[0])
+    return length, one[one["seq_len"] == length].drop_duplicates(["model", "engine"])
+
+
+def length_slope_cell(t: dict) -> tuple[str, pd.DataFrame]:
+    """C13's cell: eager rows of the model measured at 3 or more lengths for the most batch
+    sizes (at its most threads, model only), only the batch sizes with 3 or more lengths."""
+    eager = cpu_rows(t)
+    eager = eager[eager["engine"] == "eager"]
+    counts = eager.groupby(["model", "batch_size"])["seq_len"].nunique()
+    grid = counts[counts >= 3].reset_index()
+    if grid.empty or grid.groupby("model")["batch_size"].nunique().max() < 2:
+        raise Untestable("no model was measured at 3+ lengths for two batch sizes")
+    model = grid.groupby("model")["batch_size"].nunique().idxmax()
+    sizes = grid[grid["model"] == model]["batch_size"]
+    return model, eager[(eager["model"] == model) & eager["batch_size"].isin(sizes)]
+
+
+def length_slopes(rows: pd.DataFrame) -> pd.Series:
+    """Per batch size: the log-log slope of median latency against sequence length."""
+    return rows.groupby("batch_size").apply(
+        lambda r: float(np.polyfit(np.log(r["seq_len"].astype(float)), np.log(r["p50_ms"].astype(float)), 1)[0])
+    )
+
+
+def timed_recipe(engine: str, rows: pd.DataFrame, t: dict) -> str:
+    """The 02_quantization method an engine's timed rows ran: their `recipe` column (03 records
+    it for ort-int8); else the engine's own name (torch-bf16, torch-int8 are 02 methods too).
+    ort-int8 rows written before 03 recorded its recipe ran the method best_int8_method chose by
+    the rule of that time (within tolerance on any model)."""
+    from helpers.backends.variants import best_int8_method
+
+    recorded = rows["recipe"].dropna().astype(str) if "recipe" in rows else pd.Series(dtype=str)
+    recorded = recorded[recorded != ""]
+    if len(recorded):
+        return recorded.iloc[0]
+    if engine == "ort-int8":
+        return best_int8_method(t.get("02_variants"), t.get("02_speed"), real_weights_only=False)[0]
+    return engine

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from helpers.core.tables import trusted
-from helpers.report.claim_rows import Untestable, cpu_rows, gpu_rows
+from helpers.report.claim_rows import Untestable, cpu_rows, gpu_rows, timed_recipe
 from helpers.report.claims import claims_frame, evaluate_claims, load_tables
 
 # ---------------------------------------------------------------- recommendation
@@ -20,45 +21,82 @@ BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
 LENGTH_RANGES = ((1, 64, "≤ 64"), (65, 256, "65–256"), (257, 10**9, "> 256"))
 
 
-# 02's method whose real-text fidelity stands for each reduced-precision engine of 03/05.
-FIDELITY_OF = {"torch-bf16": "torch-bf16", "torch-int8": "torch-int8", "ort-int8": "ort-int8-pc"}
-
-
 FP32_ENGINES = ("eager", "torchscript", "compile", "compile-cudagraphs", "ort", "ort-o1", "ort-o2", "ort-o3", "ort-trt")
+FP32_SOURCE = "fp32: checked against eager per configuration"
 
 
-def engine_fidelity(t: dict, min_cosine: float) -> dict[str, tuple[float | None, str]]:
-    """Per engine: min cosine of its embeddings against fp32 on real text (02 for CPU
-    engines, 04 for GPU ones) and where that figure comes from. fp32 engines are checked
-    against eager in every configuration, so they pass by that check alone."""
-    out: dict[str, tuple[float | None, str]] = {
-        e: (1.0, "fp32: checked against eager per configuration") for e in FP32_ENGINES
-    }
-    variants = t.get("02_variants")
-    if variants is not None:
-        real = variants[variants["cosine_min"].notna()]
-        for engine, method in FIDELITY_OF.items():
-            rows = real[real["method"] == method]
-            if len(rows):
-                worst = rows.loc[rows["cosine_min"].idxmin()]
-                out[engine] = (float(worst.cosine_min), f"02: {method} on {worst.model}")
-    gpu_fid = t.get("04_fidelity")
-    if gpu_fid is not None and "cosine_min" in gpu_fid:
-        for r in gpu_fid[gpu_fid["cosine_min"].notna()].itertuples():
-            out.setdefault(f"gpu:{r.engine}", (float(r.cosine_min), f"04: {r.model}"))
-    return out
+@dataclass(frozen=True)
+class Fidelity:
+    """The real-text fidelity a recommendation rests on: min cosine against fp32, where that
+    figure comes from (notebook, recipe, model), and whether it was measured on real weights.
+    Only a real-weight figure can carry a recommendation."""
+
+    cosine: float | None
+    source: str
+    real_weights: bool
+
+    def passes(self, min_cosine: float) -> bool:
+        return self.real_weights and self.cosine is not None and self.cosine >= min_cosine
+
+
+def recipe_fidelity(t: dict, recipe: str) -> Fidelity:
+    """The fidelity of 02's `recipe` on real text: its worst min cosine over the real-weight
+    models 02 measured. Measured on random weights only, the figure is returned labelled as
+    such and does not pass (random weights say nothing about a real model's loss)."""
+    from helpers.backends.variants import random_weights
+
+    if recipe in FP32_ENGINES:
+        return Fidelity(1.0, FP32_SOURCE, True)
+    v = t.get("02_variants")
+    has = v is not None and {"model", "method", "cosine_min"} <= set(v.columns)
+    rows = v[(v["method"] == recipe) & v["cosine_min"].notna()] if has else None
+    if rows is None or rows.empty:
+        return Fidelity(None, f"02: {recipe} not measured on real text", False)
+    random = random_weights(rows)
+    real = rows[~random]
+    pick, weights = (real, "real weights") if len(real) else (rows, "random weights only: not a real model's fidelity")
+    worst = pick.loc[pick["cosine_min"].idxmin()]
+    return Fidelity(float(worst.cosine_min), f"02: {recipe} on {worst.model} ({weights})", bool(len(real)))
+
+
+def gpu_fidelity(t: dict, engine: str) -> Fidelity | None:
+    """04's fidelity of a GPU engine (its worst model), labelled by the weights it was measured on."""
+    from helpers.workloads.models import SHAPES
+
+    g = t.get("04_fidelity")
+    if g is None or "cosine_min" not in g:
+        return None
+    rows = g[(g["engine"] == engine) & g["cosine_min"].notna()]
+    real = rows[~rows["model"].isin(SHAPES)]
+    if rows.empty:
+        return None
+    pick = real if len(real) else rows
+    worst = pick.loc[pick["cosine_min"].idxmin()]
+    weights = "real weights" if len(real) else "random weights only: not a real model's fidelity"
+    return Fidelity(float(worst.cosine_min), f"04: {engine} on {worst.model} ({weights})", bool(len(real)))
+
+
+def engine_fidelity(t: dict, device: str, engine: str, rows: pd.DataFrame) -> tuple[str, Fidelity]:
+    """The recipe an engine's timed rows ran, and that recipe's fidelity on real text."""
+    if device != "cpu" and engine not in FP32_ENGINES:
+        return engine, gpu_fidelity(t, engine) or Fidelity(None, "04: fidelity not measured", False)
+    recipe = timed_recipe(engine, rows, t)
+    return recipe, recipe_fidelity(t, recipe)
 
 
 def _bucket(value: int, classes) -> str | None:
     return next((label for lo, hi, label in classes if lo <= value <= hi), None)
 
 
-def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
+DEFAULT_MIN_COSINE = 0.95  # the fidelity floor of a recommendation unless the report names another
+
+
+def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataFrame:
     """For each device × model × batch class × length range: the fastest engine (geometric
     mean speed-up over eager fp32 across the measured cells) among those that are trusted in
     every cell and whose real-text fidelity passes `min_cosine`; its speed-up, the CI range
-    of its cells, its memory, and the runner-up."""
-    fid = engine_fidelity(t, min_cosine)
+    of its cells, the recipe it timed and where that recipe's fidelity comes from (always real
+    weights: random-weight fidelity carries no recommendation), its memory, and the runner-up."""
     frames = []
     try:
         frames.append(cpu_rows(t).assign(device="cpu", memory_mb=lambda d: d["peak_rss_mb"]))
@@ -81,20 +119,19 @@ def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
         batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
         length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)),
     )
+    fid = {key: engine_fidelity(t, *key, e) for key, e in rows.groupby(["device", "engine"])}
     out = []
     for (device, model, batch, length), cell in rows.groupby(["device", "model", "batch", "length"], sort=False):
         scored = []
         for engine, e in cell.groupby("engine"):
-            key = engine if device == "cpu" else f"gpu:{engine}"
-            cosine, source = fid.get(key, fid.get(engine, (None, "fidelity on real text not measured")))
-            passes = cosine is not None and cosine >= min_cosine
-            if not passes or e["status"].ne("ok").any():
+            recipe, fidelity = fid[(device, engine)]
+            if not fidelity.passes(min_cosine) or e["status"].ne("ok").any():
                 continue
-            scored.append((float(np.exp(np.log(e["speedup"]).mean())), engine, e, cosine))
+            scored.append((float(np.exp(np.log(e["speedup"]).mean())), engine, e, recipe, fidelity))
         if not scored:
             continue
         scored.sort(key=lambda s: -s[0])
-        gm, engine, e, cosine = scored[0]
+        gm, engine, e, recipe, fidelity = scored[0]
         out.append(
             {
                 "device": device,
@@ -106,7 +143,9 @@ def recommendations(t: dict, min_cosine: float = 0.95) -> pd.DataFrame:
                 "speedup": gm,
                 "ci_low": e["speedup_ci_low"].min(),
                 "ci_high": e["speedup_ci_high"].max(),
-                "min_cosine": cosine,
+                "min_cosine": fidelity.cosine,
+                "recipe": recipe,
+                "fidelity_source": fidelity.source,
                 "memory_mb": float(e["memory_mb"].median()) if e["memory_mb"].notna().any() else np.nan,
                 "runner_up": scored[1][1] if len(scored) > 1 else "—",
                 "runner_up_speedup": scored[1][0] if len(scored) > 1 else np.nan,
@@ -161,13 +200,16 @@ def summary_points(t: dict) -> pd.DataFrame:
     points = []
     v, s = t.get("02_variants"), t.get("02_speed")
     if v is not None and s is not None:
+        from helpers.backends.variants import random_weights
+
         speed = s[s["speedup"].notna()].groupby(["model", "method"])["speedup"].median()
+        v = v.assign(weights=np.where(random_weights(v), ", random weights", ""))
         for r in v[v["cosine_min"].notna()].itertuples():
             if (r.model, r.method) in speed:
                 points.append(
                     {
                         "notebook": "02 quantization",
-                        "label": f"{r.method} ({r.model})",
+                        "label": f"{r.method} ({r.model}{r.weights})",
                         "speedup": speed[(r.model, r.method)],
                         "fidelity": r.cosine_min,
                         "fidelity_kind": "min cosine, real text",
@@ -185,7 +227,7 @@ def summary_points(t: dict) -> pd.DataFrame:
                         "label": f"{engine} ({model})",
                         "speedup": e["speedup"].median(),
                         "fidelity": e["cosine_min"].min(),
-                        "fidelity_kind": "min cosine vs eager",
+                        "fidelity_kind": "min cosine vs eager (random-weight shapes)",
                         "memory_mb": e["peak_rss_mb"].median(),
                         "status": "ok",
                     }

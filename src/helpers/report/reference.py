@@ -134,7 +134,11 @@ def readme_reference(readme: Path | None = None) -> str | None:
 def project_findings(name: str) -> str:
     folder = paths.REFERENCE / name
     return findings_markdown(
-        folder / "results", folder / "figures", link_prefix=f"reference/{name}/figures/", source=f"`reference/{name}/`"
+        folder / "results",
+        folder / "figures",
+        link_prefix=f"reference/{name}/figures/",
+        source=f"`reference/{name}/`",
+        details=f"[reference/{name}/README.md](reference/{name}/README.md)",
     )
 
 
@@ -167,10 +171,16 @@ def write_readmes(name: str | None = None) -> str:
 
 # ---------------------------------------------------------------- findings of a reference run
 def findings_markdown(
-    results_dir: str | Path, figures_dir: str | Path, link_prefix: str = "figures/", source: str = "`results/`"
+    results_dir: str | Path,
+    figures_dir: str | Path,
+    link_prefix: str = "figures/",
+    source: str = "`results/`",
+    details: str = "",
 ) -> str:
     """The findings of one run, computed from its tables, never typed by hand: for a
-    reference's README and (through the reference command) the project README."""
+    reference's README and (through the reference command) the project README. With
+    `details` (where the full findings are), the claims table keeps its verdicts and figures
+    and leaves what was measured to that page."""
     results_dir = Path(results_dir)
     min_cosine = _min_cosine_of(results_dir)
     t = load_tables(results_dir)
@@ -187,29 +197,45 @@ def findings_markdown(
             f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
             "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):",
             "",
-            "| device | model | batch | length | engine | speed-up | CI range | runner-up |",
-            "|---|---|---|---|---|---|---|---|",
+            "| device | model | batch | length | engine | speed-up | CI range | fidelity: min cosine, from | runner-up |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
-            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.runner_up} |"
+            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.min_cosine:.5f}, {r.fidelity_source} | {r.runner_up} |"
             for r in recs.itertuples()
         ]
         lines.append("")
     lines += _whole_pipeline_lines(t, results_dir)
+    lines += _failure_lines(t)
     lines += [
         f"**Published claims**: {counts.get(HOLDS, 0)} hold, {counts.get(FAILS, 0)} do not hold, "
         f"{counts.get(UNTESTABLE, 0)} cannot be tested here.",
         "",
-        "| claim | verdict | measured here | figure |",
-        "|---|---|---|---|",
     ]
+    if details:
+        lines += [f"What was measured for each, and why it decided so: {details}.", ""]
+        lines += ["| claim | verdict | figure |", "|---|---|---|"]
+        lines += [f"| {v.id}: {v.claim} | {v.verdict} | {_link(v.figure, link_prefix)} |" for v in verdicts]
+        return "\n".join(lines)
+    lines += ["| claim | verdict | measured here | why | figure |", "|---|---|---|---|---|"]
     lines += [
-        f"| {v.id}: {v.claim} | {v.verdict} | {v.ours if v.verdict != UNTESTABLE else v.reason} | "
-        f"{_link(v.figure, link_prefix)} |"
+        f"| {v.id}: {v.claim} | {v.verdict} | {v.ours} | {v.reason} | {_link(v.figure, link_prefix)} |"
         for v in verdicts
     ]
     return "\n".join(lines)
+
+
+def _failure_lines(t: dict) -> list[str]:
+    """03's failed cells (error, oom, mismatch) by engine and reason; none when every cell ran."""
+    from helpers.core.tables import failures
+
+    failed = failures(t.get("03_cpu_sweep"))
+    if failed.empty:
+        return []
+    lines = ["**Failed cells in 03_cpu_sweeps** (absent from its speed-ups and from the recommendation):", ""]
+    lines += [f"- {r.engine}: {r.status} in {r.cells} cells ({r.models}): {r.reason}" for r in failed.itertuples()]
+    return [*lines, ""]
 
 
 def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:

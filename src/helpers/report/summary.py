@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.core import paths
-from helpers.report import charts_report, recommend
+from helpers.core.tables import trusted
+from helpers.report import charts_common, charts_report, recommend
 from helpers.report.claims import load_tables
 
 
@@ -83,6 +84,35 @@ def write_tables(frames: dict[str, pd.DataFrame], prefix: str) -> None:
         frame.to_csv(paths.result_table(f"{prefix}_{name}"))
 
 
+HOSTS_SHAPE = (1, 128)  # batch size × sequence length the runs are compared at
+
+
+def common_models(per_run: dict[str, pd.DataFrame | None], batch_size: int, seq_len: int) -> list[str]:
+    """Models every run measured (trusted, model only) at batch_size × seq_len: what can be
+    compared like with like."""
+    sets = []
+    for df in per_run.values():
+        if df is None or df.empty:
+            return []
+        at = trusted(df[(df["scope"] == "model") & (df["batch_size"] == batch_size) & (df["seq_len"] == seq_len)])
+        sets.append(set(at["model"]))
+    return sorted(set.intersection(*sets)) if sets else []
+
+
 def hosts_figure(runs: dict[str, Path]):
-    """03's speed-up per engine at one shape, one panel per run compared."""
-    return charts_report.hosts_side_by_side({label: load_tables(d)["03_cpu_sweep"] for label, d in runs.items()})
+    """03's speed-up per engine at one shape, one panel per run compared, on a model every run
+    measured there (the largest of them); a figure that says so when the runs share none."""
+    batch_size, seq_len = HOSTS_SHAPE
+    per_run = {label: load_tables(d)["03_cpu_sweep"] for label, d in runs.items()}
+    common = common_models(per_run, batch_size, seq_len)
+    if not common:
+        measured = "; ".join(
+            f"{label}: {', '.join(sorted(set(df['model']))) if df is not None else 'no 03 results'}"
+            for label, df in per_run.items()
+        )
+        return charts_common.notice(
+            "The runs side by side",
+            f"Nothing to compare: no model was measured by every run at batch {batch_size} × {seq_len} ({measured}).",
+        )
+    same = {label: df[df["model"].isin(common)] for label, df in per_run.items()}
+    return charts_report.hosts_side_by_side(same, batch_size, seq_len)

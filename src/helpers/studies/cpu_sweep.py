@@ -352,7 +352,8 @@ class Sweep:
         target = self.timing_kwargs.get("target_ci")
         for row in config_rows(c, item.scope, results, info, real_tokens, flops, ceilings, target, nominal):
             if row["engine"] in item.engines:
-                self.table.append({**row, "n_params": self.n_params, "flops": flops})
+                recipe = self.int8_method if row["engine"] == "ort-int8" else ""  # the 02 method it timed
+                self.table.append({**row, "n_params": self.n_params, "flops": flops, "recipe": recipe})
         self._replace_dead_workers()
 
     def _over_budget(self, gflop: float, scope: str) -> str:

@@ -260,16 +260,33 @@ def last_level_cache_bytes() -> int | None:
     return max(sizes) if sizes else None
 
 
+def bandwidth_bytes_for(requested: int, llc: int | None, available: int) -> int | None:
+    """The array size that measures memory, not the cache: at least `requested` and 4x the
+    last-level cache; None when the two arrays of that size do not fit in half of `available`."""
+    nbytes = max(requested, 4 * llc) if llc else requested
+    return nbytes if 2 * nbytes <= available // 2 else None
+
+
 def memory_bandwidth(nbytes: int = DEFAULT_BANDWIDTH_BYTES, timing: dict | None = None) -> dict:
-    """GB/s of a single-threaded numpy copy, counting read + write (2 x nbytes), STREAM-style."""
-    src = np.ones(nbytes // 8, dtype=np.float64)
+    """GB/s of a single-threaded numpy copy, counting read + write (2 x nbytes), STREAM-style.
+    The array is raised to 4x the last-level cache when `nbytes` is smaller (a smaller copy
+    measures the cache); where that does not fit in memory the row is skipped, saying why."""
+    import psutil
+
+    llc = last_level_cache_bytes()
+    size = bandwidth_bytes_for(nbytes, llc, psutil.virtual_memory().available)
+    if size is None:
+        message = (
+            f"two arrays of 4x the last-level cache ({4 * llc / MiB:.0f} MiB each) do not fit in half the "
+            "available memory; a smaller copy would measure the cache, not memory"
+        )
+        return _row("bandwidth", "numpy", "fp64", nbytes, 1, "GB/s", status="skipped", message=message)
+    src = np.ones(size // 8, dtype=np.float64)
     dst = np.zeros_like(src)  # touch every page now, not in the first timed call
     t = measure(lambda: np.copyto(dst, src), **(timing or {}))
-    llc = last_level_cache_bytes()
-    message = ""
-    if llc and nbytes < 4 * llc:
-        message = f"array ({nbytes / MiB:.0f} MiB) < 4x last-level cache ({llc / MiB:.0f} MiB)"
-    return _row("bandwidth", "numpy", "fp64", nbytes, 1, "GB/s", _rate(2 * nbytes, t), t, message=message)
+    raised = f"array raised from {nbytes / MiB:.0f} MiB to 4x the last-level cache ({llc / MiB:.0f} MiB)"
+    message = raised if size > nbytes else ""
+    return _row("bandwidth", "numpy", "fp64", size, 1, "GB/s", _rate(2 * size, t), t, message=message)
 
 
 def timing_overhead(timing: dict | None = None) -> dict:

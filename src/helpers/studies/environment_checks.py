@@ -62,6 +62,12 @@ def nominal_text(df: pd.DataFrame) -> str:
         return "No nominal peak could be computed here (no clock figure or no known instruction set)."
     clock = df[df["kind"] == "nominal"].iloc[0]
     source = f"clock {clock['clock_mhz']:.0f} MHz: {clock['clock_source']}"
+    if peaks.is_derived(clock["clock_source"]):
+        return (
+            f"**The nominal peaks here are derived, not independent**: the OS gives no clock as high as the one "
+            f"the measured rates need, so the clock is set from a measured rate ({source}). That rate sits at "
+            f"100% of its peak by construction, and the shares below test nothing: " + "; ".join(parts) + "."
+        )
     text = f"Measured GEMM rate against the nominal peak at {top} thread(s): " + "; ".join(parts) + f" ({source})."
     if above:
         text += (

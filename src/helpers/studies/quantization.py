@@ -63,13 +63,21 @@ def fidelity_row(
         engine(check_batch), reference_hidden, check_batch["attention_mask"], precision=engine.precision
     )
     emb = fidelity.embed_texts(engine, fidelity_texts, loaded.tokenizer, 32, seq_len, loaded.input_names)
+    agreement = fidelity.embedding_agreement(reference_emb, emb)
+    # status and message judge the figures the row shows: max_abs_diff of the padded check
+    # batch, cosine_min over every fidelity text (not the check batch's own cosine)
+    status, message = check["status"], check["message"]
+    if check["compared"]:
+        status, message = engines.tolerance_verdict(
+            check["max_abs_diff"], agreement["cosine_min"], check["atol"], check["min_cosine"], check["finite"]
+        )
     row = {
         "precision": engine.precision,
         "graph": engine.graph,
         "max_abs_diff": check["max_abs_diff"],
-        "status": check["status"],
-        "message": check["message"],
-        **fidelity.embedding_agreement(reference_emb, emb),
+        "status": status,
+        "message": message,
+        **agreement,
         "recall_at_10": fidelity.recall_at_k(reference_emb, emb, k=10),
     }
     if task is not None:
@@ -149,6 +157,7 @@ class ModelVariants:
         row = {
             "model": self.model,
             "model_label": self.loaded.label,
+            "random_weights": self.loaded.random_weights,
             "engine": method,
             "method": method,
             **produce(method, self.loaded, calibration_texts, calibration_size),

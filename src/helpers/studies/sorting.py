@@ -137,6 +137,7 @@ def measure_distribution(
                     "strategy": s,
                     "batch_size": b,
                     "precision": engine.precision,
+                    "recipe": engine.recipe,
                     "threads": engine.threads,
                     "n_texts": len(texts),
                     "n_truncated": truncated,
@@ -183,6 +184,8 @@ def prepare(
         )
         for name in engines
     }
+    if "ort-int8" in built:
+        built["ort-int8"].recipe = int8_method
     return loaded, texts_of, built, f"Model: {loaded.label}. ORT INT8: {int8_reason}."
 
 
