@@ -177,6 +177,18 @@ def _check_generation_engines(name: str, value, values: dict) -> None:
         )
 
 
+def _check_peers(name: str, value, values: dict) -> None:
+    """Known peer names whose backend is installed here (empty: no peers)."""
+    from helpers.backends.peers import PEERS, unavailable
+
+    _check_choices(name, value, list(PEERS), allow_empty=True)
+    for peer in _as_list(value):
+        why = unavailable(peer)
+        if why:
+            runnable = [p for p in PEERS if not unavailable(p)]
+            raise ParameterError(f"{name}: {why}; accepted here: {', '.join(runnable) or 'none'}")
+
+
 def _check_device(name: str, value, values: dict) -> None:
     ok = value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())
     if not ok:
@@ -313,6 +325,7 @@ CHECKS: dict[str, Check] = {
     "methods": _choices("backends.variants", "METHODS"),
     "strategies": _choices("workloads.batching", "STRATEGIES"),
     "variants": _choices("pipeline", "VARIANTS"),
+    "peers": _check_peers,
     "layouts": _choices("pipeline", "LAYOUTS"),
     "scenarios": _choices("workloads.batching", "SCENARIOS", allow_empty=True),
     "scopes": _choices("studies.cpu_sweep", "SCOPES"),

@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from helpers.report.recommend_pipeline import BEST_PEER
+
 
 def pareto(df: pd.DataFrame, min_cosine: float):
     """Items/s against the worst text's cosine to eager fp32, one point per pipeline measured on
@@ -39,7 +41,8 @@ def pareto(df: pd.DataFrame, min_cosine: float):
 
 def waterfall(steps: pd.DataFrame):
     """Speed-up over the naive pipeline after each step, every step measured as its own
-    pipeline; bar labels give the step's own gain over the previous one."""
+    pipeline; bar labels give the step's own gain over the previous one. The best peer, where
+    measured, stands last in another colour (not a step)."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     if not len(steps):
         ax.text(0.5, 0.5, "no step was measured", ha="center", transform=ax.transAxes)
@@ -49,10 +52,13 @@ def waterfall(steps: pd.DataFrame):
     low = speed - steps["speedup_ci_low"].astype(float).to_numpy()
     high = steps["speedup_ci_high"].astype(float).to_numpy() - speed
     x = np.arange(len(steps))
-    ax.bar(x, speed, color=["0.6"] + ["C0"] * (len(steps) - 1), yerr=[low, high], capsize=3)
+    peer = (steps["waterfall_step"] == BEST_PEER).to_numpy()  # the bar beside the waterfall, not a step
+    colors = ["C1" if p else "C0" for p in peer]
+    ax.bar(x, speed, color=["0.6"] + colors[1:], yerr=[low, high], capsize=3)
     previous = np.concatenate([[1.0], speed[:-1]])
     for i, (s, p) in enumerate(zip(speed, previous)):
-        ax.text(i, s, f"{s:.2f}x\n({s / p:.2f}x step)" if i else "1x", ha="center", va="bottom", fontsize=8)
+        label = f"{s:.2f}x" + ("" if peer[i] else f"\n({s / p:.2f}x step)")
+        ax.text(i, s, label if i else "1x", ha="center", va="bottom", fontsize=8)
     labels = [w + "\n" + str(c).replace(" ", "\n") for w, c in zip(steps["waterfall_step"], steps["candidate"])]
     ax.set_xticks(x, labels, fontsize=6.5)
     ax.set_ylabel("speed-up over naive (95% CI)")

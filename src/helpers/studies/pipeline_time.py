@@ -93,6 +93,8 @@ def measure(run, search, corpus: pd.DataFrame, log=progress.note) -> pd.DataFram
 
 
 def _not_timed(row: pd.Series) -> str:
+    if isinstance(row.get("peer"), str) and row["peer"]:
+        return "a peer: sentence-transformers' encode is timed whole, not phase by phase"
     if row["status"] not in ("ok", "mismatch"):
         return f"not measured on the whole corpus ({row['status']})"
     if row["layout"] == "processes":
