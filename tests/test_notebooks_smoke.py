@@ -216,7 +216,7 @@ def check_07_pipeline(out):
 
 def check_08_report(out):
     claims = pd.read_csv(out / "results" / "08_claims.csv")
-    assert list(claims["id"]) == [f"C{i}" for i in range(1, 16)]
+    assert list(claims["id"]) == [f"C{i}" for i in range(1, 18)]
     assert claims["verdict"].isin(["holds", "does not hold", "cannot be tested here"]).all()
     assert claims["reason"].str.len().gt(0).all() and claims["ours"].notna().all()
     assert "no CUDA device" in claims.set_index("id").loc["C2", "reason"] or torch.cuda.is_available()
@@ -229,7 +229,7 @@ def check_08_report(out):
     # this run beside every committed reference, per machine
     references = sorted(p.name for p in paths.REFERENCE.iterdir() if (p / "results").is_dir())
     verdicts = pd.read_csv(out / "results" / "08_machines_verdicts.csv", index_col=0)
-    assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 15
+    assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 17
     ceilings = pd.read_csv(out / "results" / "08_machines_ceilings.csv", index_col=0)
     assert set(ceilings.columns) == set(verdicts.columns) and (ceilings > 0).all().all()
     machines = pd.read_csv(out / "results" / "08_machines_recommendations.csv")

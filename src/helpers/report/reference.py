@@ -228,6 +228,17 @@ def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
         f"**Whole pipeline** (07_pipeline, {r.model}, {r.texts} texts embedded whole, tokenization included"
         f"{'; floors ' + at if at else ''}): {r.pipeline}, **{r.speedup_over_naive:.2f}×** the naive pipeline "
         f"(eager fp32, one text at a time; 95% CI {r.ci_low:.2f}–{r.ci_high:.2f}), worst-text cosine "
-        f"{r.cosine_min:.5f}, recall@10 {r.recall_at_10:.3f}.",
+        f"{r.cosine_min:.5f}, recall@10 {r.recall_at_10:.3f}."
+        + (
+            f" The fastest, {r.fastest} ({r.fastest_speedup:.2f}×), lies within its CI and costs more to run."
+            if r.fastest
+            else ""
+        )
+        + (
+            f" Against the best sentence-transformers backend, {r.best_peer}: {r.speedup_over_peer:.2f}× "
+            f"(95% CI {r.peer_ci_low:.2f}–{r.peer_ci_high:.2f})."
+            if r.best_peer
+            else ""
+        ),
         "",
     ]
