@@ -65,6 +65,25 @@ def test_a_peer_that_cannot_run_is_refused_before_anything_runs(monkeypatch):
     assert "peers" in prm.notebook_parameters(prm.paths.NOTEBOOKS / "07_pipeline.ipynb")
 
 
+def test_an_openvino_engine_or_variant_is_refused_where_openvino_is_missing(monkeypatch):
+    from helpers import pipeline
+    from helpers.backends import engines
+
+    monkeypatch.setattr(engines, "ENGINE_NAMES", (*engines.ENGINE_NAMES, "ov", "ov-bf16"))
+    monkeypatch.setattr(pipeline, "VARIANTS", {**pipeline.VARIANTS, "ov-int8": "OpenVINO INT8"})
+    check_value("engines", ["eager", "ov-bf16"], {})  # installed here: accepted
+    check_value("variants", ["eager", "ov-int8"], {})
+    monkeypatch.setattr(peers, "_importable", lambda module: module != "openvino")
+    with pytest.raises(ParameterError, match=r"engines: 'ov-bf16' needs OpenVINO: OpenVINO is not installed") as err:
+        check_value("engines", ["eager", "ov-bf16"], {})
+    assert "accepted here: " in str(err.value) and "ov" not in str(err.value).split("accepted here: ")[1].split(", ")
+    with pytest.raises(ParameterError, match=r"variants: 'ov-int8' needs OpenVINO"):
+        check_value("variants", ["ov-int8"], {})
+    with pytest.raises(ParameterError, match=r"variants: unknown value 'ov-fp64'; accepted: eager"):
+        check_value("variants", ["ov-fp64"], {})
+    check_value("engines", ["eager", "ort"], {})  # nothing of OpenVINO asked: fine
+
+
 def _row(name, speedup, low, high, **extra):
     base = {
         "stage": "corpus",

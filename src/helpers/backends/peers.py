@@ -61,6 +61,18 @@ def unavailable(name: str) -> str:
     return ""
 
 
+def needs_openvino(name: str) -> bool:
+    """An engine or pipeline variant that runs on OpenVINO (ov, ov-bf16, ov-int8 ...) or the peer."""
+    return name == "ov" or name.startswith("ov-") or name == "st-openvino"
+
+
+def openvino_missing() -> str:
+    """Why OpenVINO cannot run here ('' when it can)."""
+    if _importable("openvino"):
+        return ""
+    return "OpenVINO is not installed here (the package openvino; make install installs it where it runs)"
+
+
 def quantization_config(flags: dict | None = None, machine: str | None = None) -> str:
     """export_dynamic_quantized_onnx_model's configuration for this CPU: arm64, avx512_vnni,
     avx512 or avx2 (its fastest that the CPU runs)."""

@@ -72,6 +72,7 @@ PHASES = [  # (column or derived name, label, colour)
     ("tokenize_ms", "tokenizing the batches", "C2"),
     ("engine_real_ms", "engine on real tokens", "C0"),
     ("engine_pad_ms", "engine on padding (by FLOP share)", "C9"),
+    ("pooling_ms", "mean pooling", "C4"),
     ("other_ms", "the rest (Python, copies, normalizing)", "0.6"),
 ]
 
@@ -90,8 +91,9 @@ def time_breakdown(times: pd.DataFrame, target: float):
     y = np.arange(len(ok))[::-1]
     left = np.zeros(len(ok))
     for column, label, colour in PHASES:
-        ax.barh(y, ok[column], left=left, color=colour, label=label, height=0.6)
-        left += ok[column].to_numpy()
+        values = ok[column].fillna(0).to_numpy() if column in ok else np.zeros(len(ok))  # older tables: no pooling
+        ax.barh(y, values, left=left, color=colour, label=label, height=0.6)
+        left += values
     for yi, total, (_, r) in zip(y, left, ok.iterrows()):
         eff = f", engine at {r['efficiency']:.0%} of {r['precision']} GEMM rate" if pd.notna(r["efficiency"]) else ""
         ax.text(total, yi, f" {total:.0f} ms{eff}", va="center", fontsize=7)

@@ -282,7 +282,8 @@ class Search:
 
     def probe_peers(self) -> pd.DataFrame:
         """Each peer at its default batch size and at each of `batch_sizes` on the sample
-        (stage probe-peer); a peer that cannot run here gets one skipped or error row."""
+        (stage probe-peer); a peer that cannot run here gets one skipped or error row. Outside
+        budget_s: the comparison with the peers is not the search's to cut."""
         sizes = sorted({DEFAULT_BATCH, *self.p["batch_sizes"]})
         for name in self.p["peers"]:
             why = unavailable(name)
@@ -292,10 +293,6 @@ class Search:
             for b in sizes:
                 peer = self.peer(name, b)
                 if self.table.done(stage="probe-peer", candidate=peer.name):
-                    continue
-                if self.left_s() <= 0:
-                    why = f"budget_s {self.p['budget_s']:g} s spent before this probe"
-                    self._row("probe-peer", peer.name, peer, status="skipped", message=why)
                     continue
                 self.log(f"  probe {peer.name}")
                 try:
