@@ -36,6 +36,30 @@ def results(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rest[rest["stage"] != "corpus"], corpus], ignore_index=True)
 
 
+CORPUS_COLUMNS = [  # what the notebook shows of each whole-corpus row
+    "candidate",
+    "peer",
+    "waterfall_step",
+    "status",
+    "items_per_s",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "speedup_over_peer",
+    "speedup_over_peer_ci_low",
+    "speedup_over_peer_ci_high",
+    "cosine_min",
+    "recall_at_10",
+    "peak_rss_mb",
+    "memory_note",
+]
+
+
+def corpus_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The whole-corpus rows in CORPUS_COLUMNS (a column no row has a value for is shown empty)."""
+    return df[df["stage"] == "corpus"].reindex(columns=CORPUS_COLUMNS) if len(df) else pd.DataFrame()
+
+
 def is_peer(df: pd.DataFrame) -> pd.Series:
     """Which rows are peers (tables written before peers existed have none)."""
     return df["peer"].fillna("").astype(str).ne("") if "peer" in df else pd.Series(False, index=df.index)

@@ -480,7 +480,8 @@ class Search:
             return df
         peaks, notes, seen = [], [], {}
         for _, r in df.iterrows():
-            same = (r["variant"], r["layout"], r["batch_size"])  # the strategy barely moves the peak
+            # the strategy barely moves the peak; a peer is measured once, at its first batch size
+            same = (r["variant"], r["layout"]) + (() if _is_peer(r) else (r["batch_size"],))
             if same in seen:
                 peaks.append(peaks[seen[same]])
                 notes.append(notes[seen[same]])
