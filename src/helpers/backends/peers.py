@@ -14,8 +14,10 @@ built once into the build cache (helpers.backends.cache), never beside the model
 from __future__ import annotations
 
 import importlib.util
+import logging
 import platform
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -38,6 +40,20 @@ DEFAULT_BATCH = 32  # SentenceTransformer.encode's default batch_size
 # what each backend needs beyond sentence-transformers itself (module, pip package)
 NEEDS = {"onnx": (("onnxruntime", "onnxruntime"), ("optimum.onnxruntime", "optimum-onnx"))}
 NEEDS |= {"openvino": (("openvino", "openvino"), ("optimum.intel", "optimum-intel"))}
+
+
+@contextmanager
+def quiet():
+    """Loads and exports without their advice on saving files ("heavily recommended", "could
+    not infer ..."): the cache saves them. Warnings of every logger are held back while they
+    run (the libraries create their loggers as they import, some with levels of their own);
+    errors still show."""
+    before = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(before)
 
 
 def check_peer(name: str) -> None:
@@ -110,7 +126,8 @@ def st_folder(loaded) -> Path:
         shutil.rmtree(folder / "transformer")
         return "st/modules.json"
 
-    entry = cache.cached(_fields(loaded, "st-model"), build)
+    with quiet():
+        entry = cache.cached(_fields(loaded, "st-model"), build)
     if entry["status"] != "ok":
         raise RuntimeError(f"a sentence-transformers folder of this model could not be built: {entry['message']}")
     return Path(entry["path"]).parent
@@ -136,7 +153,8 @@ def exported_folder(loaded, backend: str, quantization: str | None = None) -> tu
         export_dynamic_quantized_onnx_model(model, quantization, str(folder))
         return f"onnx/model_qint8_{quantization}.onnx"
 
-    entry = cache.cached(_fields(loaded, "st-export", recipe), build)
+    with quiet():
+        entry = cache.cached(_fields(loaded, "st-export", recipe), build)
     if entry["status"] != "ok":
         raise RuntimeError(f"the {backend} export failed: {entry['message']}")
     return Path(entry["folder"]), entry["file"]
@@ -240,7 +258,8 @@ class Peer:
         elif backend == "openvino":
             folder, file = exported_folder(self._loaded, "openvino")
             kwargs = {"file_name": file, "ov_config": {"INFERENCE_NUM_THREADS": str(int(self.threads))}}
-        self._st = SentenceTransformer(str(folder), backend=backend, device="cpu", model_kwargs=kwargs or None)
+        with quiet():
+            self._st = SentenceTransformer(str(folder), backend=backend, device="cpu", model_kwargs=kwargs or None)
         self._st.max_seq_length = int(self.max_length)  # the same truncation as every pipeline
         self.info = self._describe()
         return self._st

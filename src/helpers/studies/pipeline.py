@@ -138,6 +138,7 @@ class Search:
         """Peer `name` at `batch_size` with this search's model, length and cores (loaded once)."""
         if name not in self.peers:
             self.peers[name] = Peer(name, self.p["model"], int(batch_size), self.max_length, self.cores)
+            self.peers[name]._loaded = self.loaded  # the search's model: its files are built from it once
         return self.peers[name].with_batch(int(batch_size))
 
     def make_file(self, variant: str) -> dict:
