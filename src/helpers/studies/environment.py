@@ -535,7 +535,7 @@ def measure_missing_shapes(table, hidden: list[int], tokens: list[int], threads:
     done = table.read()
     have = set(zip(done["hidden"], done["m"])) if len(done) and "hidden" in done else set()
     todo = [(h, m) for h in hidden for m in tokens if (h, m) not in have]
-    short = dict(timing, min_time_s=min(timing.get("min_time_s", 0.2), 0.2))
+    short = dict(timing, min_time_s=min(timing.get("min_time_s", 0.1), 0.1))
     for h, m in track(todo, desc="GEMM shapes", label=lambda hm: f"hidden {hm[0]}, M {hm[1]}"):
         table.append_new(shape_gemms([h], [m], threads, short))
 
