@@ -509,7 +509,27 @@ def c17(t):
         f"{model}, batch {b} × {n} tokens: ov-bf16 {text.times(bf16)}, ov-int8 {text.times(int8)} over ov (fp32)",
         (
             "their figures are from a Xeon with AMX, whose tile units multiply bf16 and INT8 several times faster "
-            "than AVX-512; on a CPU without AMX the gains are expected to be smaller, so what is tested is the "
-            "shape (INT8 > bf16 > fp32) and the size against theirs"
+            f"than AVX-512; {_amx_note(t)}"
         ),
+    )
+
+
+def _amx_note(t) -> str:
+    """Whether this run's CPU has AMX, from 00's nominal bf16 peak (which names its instructions)."""
+    ceilings = t.get("00_ceilings")
+    rows = (
+        ceilings[(ceilings["kind"] == "nominal") & (ceilings["precision"] == "bf16")]
+        if ceilings is not None and "kind" in ceilings
+        else None
+    )
+    if rows is None or not len(rows):
+        return (
+            "whether this CPU has AMX is unknown (00 has not run), so what is tested is the shape (INT8 > bf16 > fp32)"
+        )
+    how = str(rows["message"].iloc[0]).split(";")[0]
+    if "AMX" in how:
+        return f"this CPU has AMX too ({how}), so their sizes are expected here"
+    return (
+        f"this CPU has no AMX (00's bf16 peak: {how}), so their sizes are not expected here and what is tested "
+        "is the shape (INT8 > bf16 > fp32) and the size against theirs"
     )
