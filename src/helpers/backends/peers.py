@@ -46,14 +46,25 @@ NEEDS |= {"openvino": (("openvino", "openvino"), ("optimum.intel", "optimum-inte
 def quiet():
     """Loads and exports without their advice on saving files ("heavily recommended", "could
     not infer ..."): the cache saves them. Warnings of every logger are held back while they
-    run (the libraries create their loggers as they import, some with levels of their own);
-    errors still show."""
-    before = logging.root.manager.disable
+    run (the libraries create their loggers as they import, some with levels of their own),
+    and Python's warnings; errors still raise."""
+    import io
+    import warnings
+    from contextlib import redirect_stderr
+
+    from transformers.utils import logging as hf_logging
+
+    before, verbosity = logging.root.manager.disable, hf_logging.get_verbosity()
     logging.disable(logging.WARNING)
+    hf_logging.set_verbosity_error()  # transformers logs through a handler of its own
     try:
-        yield
+        # optimum's OpenVINO exporter resets logging.disable; what its loggers then say goes to stderr
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")  # the exporter's tracer warnings, as 01 records them
+            yield
     finally:
         logging.disable(before)
+        hf_logging.set_verbosity(verbosity)
 
 
 def check_peer(name: str) -> None:
