@@ -63,7 +63,8 @@ def waterfall(steps: pd.DataFrame):
     ax.set_xticks(x, labels, fontsize=6.5)
     ax.set_ylabel("speed-up over naive (95% CI)")
     ax.set_ylim(0, max(speed.max() + high.max(), 1) * 1.25)
-    fig.suptitle("From the naive pipeline to the recommended one, step by step (each step measured)")
+    beside = ", beside the best peer" if peer.any() else ""
+    fig.suptitle(f"From the naive pipeline to the recommended one, step by step (each step measured){beside}")
     return fig
 
 
