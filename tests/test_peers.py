@@ -177,6 +177,11 @@ def test_a_peer_that_could_not_run_is_named_in_the_answer():
         "No peer (sentence-transformers) was measured on the whole corpus. st-openvino did not run: st-openvino needs"
         in text
     )
+    broken = _row("st-onnx @32 (default)", 1.0, 1.0, 1.0, peer="st-onnx", status="error", items_per_s=float("nan"))
+    broken["message"] = "RuntimeError: the onnx export failed"
+    text = pipeline_takeaway(pd.concat([df, pd.DataFrame([broken])]), 0.99, 0.95)
+    assert "No peer met the floors on the whole corpus." in text
+    assert "st-onnx @32 (default) did not run: RuntimeError: the onnx export failed." in text
 
 
 def test_the_speedup_over_the_best_peer_comes_from_the_same_passes():

@@ -49,10 +49,11 @@ def _at_relaxed_floor(df: pd.DataFrame, min_cosine: float, relaxed: float, min_r
 def _against_peers(df: pd.DataFrame) -> str:
     """The recommended pipeline against the best peer (sentence-transformers), said plainly
     when a peer is faster; the peers that missed a floor or could not run."""
-    from helpers.report.recommend_pipeline import best_peer, peers, recommended
+    from helpers.report.recommend_pipeline import best_peer, is_peer, peers, recommended
 
     rows = peers(df)
-    probes = df[(df["stage"] == "probe-peer") & df["status"].isin(["skipped", "error"])] if len(df) else df
+    failed = df["stage"].isin(["probe-peer", "corpus"]) & df["status"].isin(["skipped", "error"]) if len(df) else []
+    probes = df[failed & is_peer(df)] if len(df) else df
     missing = "".join(f" {r['candidate']} did not run: {r['message']}." for _, r in probes.iterrows())
     if not len(rows):
         return ("No peer (sentence-transformers) was measured on the whole corpus." + missing) if len(probes) else ""
