@@ -176,7 +176,7 @@ def run(
     if not any(o.error for o in outcomes):
         runs.mark_finished()
         if reference_name:
-            say(profile, published(name, profile))
+            say(profile, published(name, profile))  # again: its run.json now records the end
             reference.finish(name)
     elif reference_name:
         say(
