@@ -29,9 +29,9 @@ $(STAMP): pyproject.toml constraints.txt
 study: install ## run every notebook headless with PROFILE (results/, figures/, runs/PROFILE/)
 	$(PY) -m helpers.study run --profile $(PROFILE)
 
-reference: install ## write a committed reference run: make reference NAME=epyc-zen4-2c-full PROFILE=full [REPLACE=1]
+reference: install ## write a committed reference run, in parts: make reference NAME=epyc-zen4-2c-full PROFILE=full [ONLY=03,05] [REPLACE=1]
 	@test -n "$(NAME)" || { echo "make reference: give NAME=<machine>-<profile>, e.g. NAME=epyc-zen4-2c-full"; exit 2; }
-	$(PY) -m helpers.study run --profile $(PROFILE) --reference $(NAME) $(if $(REPLACE),--replace)
+	$(PY) -m helpers.study run --profile $(PROFILE) --reference $(NAME) $(if $(ONLY),--only $(ONLY)) $(if $(REPLACE),--replace)
 
 # Tests: one process per file, files in collection order (the smoke study first, alone on its
 # worker while the other takes the rest), not xdist's default order of most tests first.

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -110,3 +111,29 @@ def test_check_result():
         cl.check_result(np.full_like(f, np.nan), f, "nan")
     with pytest.raises(ValueError, match="shape"):
         cl.check_result(f.T, f, "shape")
+
+
+def test_gemms_at_a_models_own_shapes_and_the_layer_rate_from_them():
+    from helpers.studies.environment import layer_shapes, shape_gemms, shape_rate
+
+    assert layer_shapes(384) == ((384, 384), (384, 1536), (1536, 384))
+    rows = pd.DataFrame(shape_gemms([16], [32], 1, dict(warmup=1, min_count=3, min_time_s=0.01, max_time_s=0.5)))
+    assert len(rows) == 12 and (rows["status"] == "ok").all() and (rows["value"] > 0).all()
+    assert set(rows["library"] + " " + rows["precision"]) == {
+        "torch fp32",
+        "torch bf16",
+        "onnxruntime fp32",
+        "onnxruntime int8",
+    }
+    # the harmonic mean of the three shapes (equal FLOPs each), at the measured M nearest the call's
+    known = pd.DataFrame(
+        [
+            {"status": "ok", "precision": "bf16", "hidden": 384, "threads": 2, "m": m, "k": k, "n": n, "value": v}
+            for m, scale in ((512, 1.0), (4096, 2.0))
+            for (k, n), v in zip(layer_shapes(384), (100.0 * scale, 200.0 * scale, 400.0 * scale))
+        ]
+    )
+    assert shape_rate(known, "bf16", 384, 700, 2) == pytest.approx(3 / (1 / 100 + 1 / 200 + 1 / 400))
+    assert shape_rate(known, "bf16", 384, 3000, 2) == pytest.approx(2 * 3 / (1 / 100 + 1 / 200 + 1 / 400))
+    for args in (("fp32", 384, 700, 2), ("bf16", 768, 700, 2), ("bf16", 384, 700, 1)):  # not measured
+        assert math.isnan(shape_rate(known, *args))

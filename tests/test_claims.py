@@ -48,7 +48,7 @@ def sweep_rows(model="bert-base", n_params=110e6, threads=2, cells=None):
 
 def test_every_claim_gets_a_verdict_or_a_reason_on_empty_results():
     verdicts = report.evaluate_claims({name: None for name in report.TABLES})
-    assert [v.id for v in verdicts] == [f"C{i}" for i in range(1, 16)]
+    assert [v.id for v in verdicts] == [f"C{i}" for i in range(1, 18)]
     assert all(v.verdict == report.UNTESTABLE and v.reason for v in verdicts)
     assert "03_cpu_sweeps has not produced" in verdicts[0].reason and "04_gpu_sweeps has not run" in verdicts[1].reason
 
@@ -111,7 +111,7 @@ def tiny_tables():
 def test_partial_tables_give_a_verdict_or_a_reason_for_every_claim():
     t = tiny_tables()
     verdicts = {v.id: v for v in report.evaluate_claims(t)}
-    assert len(verdicts) == 15 and verdicts["C1"].verdict == report.HOLDS
+    assert len(verdicts) == 17 and verdicts["C1"].verdict == report.HOLDS
     assert "one length only" in verdicts["C10"].reason and "no batch 32–64" in verdicts["C9"].reason
     cpu = t["03_cpu_sweep"]
     lacking = {
@@ -164,12 +164,12 @@ def test_claims_on_slices_of_the_reference_results():
     cases += [{"03_cpu_sweep": cpu.drop(columns=c)} for c in read if c in cpu]
     cases += [{"06_generation": gen.drop(columns=c), "06_memory": t["06_memory"]} for c in read if c in gen]
     for case in cases:
-        assert len(report.evaluate_claims(case)) == 15
+        assert len(report.evaluate_claims(case)) == 17
 
 
 # ---------------------------------------------------------------- the registry and its docs
-def test_the_registry_holds_c1_to_c15_with_sources_and_named_thresholds():
-    assert list(report.CLAIMS) == [f"C{i}" for i in range(1, 16)]
+def test_the_registry_holds_c1_to_c17_with_sources_and_named_thresholds():
+    assert list(report.CLAIMS) == [f"C{i}" for i in range(1, 18)]
     for c in report.CLAIMS.values():
         assert c.text and c.source.title and callable(c.check)
         assert all(hasattr(checks, name) for name in c.thresholds), c.id
@@ -454,3 +454,52 @@ def test_a_claim_about_bert_base_is_judged_on_the_model_nearest_its_size():
     assert largest(df, ("eager", "ort"))[0] == "bert-large"
     assert largest(df, ("eager", "ort"), near=110e6)[0] == "bert-base"
     assert largest(df[df["model"] != "bert-base"], ("eager", "ort"), near=110e6)[0] == "bert-large"
+
+
+def peer_table(speeds: dict, qint8_recall=0.997, openvino_precision="bf16"):
+    """07-style whole-corpus peer rows at batch 32: speeds maps peer -> items/s."""
+    rows = [
+        {
+            "stage": "corpus",
+            "candidate": f"{p} @32 (default)",
+            "peer": p,
+            "batch_size": 32,
+            "status": "ok",
+            "items_per_s": x,
+            "recall_at_10": qint8_recall if p == "st-onnx-qint8" else 1.0,
+            "precision": openvino_precision if p == "st-openvino" else "fp32",
+        }
+        for p, x in speeds.items()
+    ]
+    naive = {"stage": "corpus", "candidate": "naive", "peer": "", "batch_size": 1, "status": "ok", "items_per_s": 10.0}
+    return {"07_pipeline": pd.DataFrame([naive, *rows])}
+
+
+def test_c16_sentence_transformers_backends_against_its_torch_fp32():
+    shape = {"st-torch": 100.0, "st-onnx-qint8": 240.0, "st-onnx": 110.0, "st-openvino": 115.0}
+    verdict, ours, reason = checks.c16(peer_table(shape))
+    assert verdict == report.HOLDS and "st-onnx-qint8 2.40×" in ours and "st-openvino 1.15× (ran bf16)" in ours
+    assert "recall@10 0.997" in ours and "fastest measured backend is st-onnx-qint8" in reason
+    assert checks.c16(peer_table(shape, qint8_recall=0.9))[0] == report.FAILS  # below 99.6% of the score
+    assert checks.c16(peer_table(shape | {"st-openvino": 300.0}))[0] == report.FAILS  # qint8 not the fastest
+    with pytest.raises(report.Untestable, match="07 did not measure st-onnx-qint8 at batch 32"):
+        checks.c16(peer_table({"st-torch": 100.0, "st-openvino": 115.0}))
+    with pytest.raises(report.Untestable, match="07 measured no peer"):
+        checks.c16({"07_pipeline": peer_table(shape)["07_pipeline"].drop(columns=["peer"])})
+
+
+def test_c17_openvino_bf16_and_int8_over_fp32_at_bert_base():
+    cells = {("eager", 8, 128): 600.0, ("ov", 8, 128): 500.0, ("ov-bf16", 8, 128): 120.0, ("ov-int8", 8, 128): 80.0}
+    cells |= {("eager", 1, 128): 80.0, ("ov", 1, 128): 70.0, ("ov-bf16", 1, 128): 60.0, ("ov-int8", 1, 128): 50.0}
+    verdict, ours, reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == report.HOLDS and "batch 8 × 128 tokens: ov-bf16 4.17×, ov-int8 6.25×" in ours
+    assert "whether this CPU has AMX is unknown (00 has not run)" in reason
+    nominal = pd.DataFrame(
+        [{"kind": "nominal", "precision": "bf16", "message": "64 ops/cycle/core (AVX512-BF16 dot products); 2 core(s)"}]
+    )
+    reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells), "00_ceilings": nominal})[2]
+    assert "this CPU has no AMX (00's bf16 peak: 64 ops/cycle/core (AVX512-BF16 dot products))" in reason
+    cells[("ov-bf16", 8, 128)], cells[("ov-int8", 8, 128)] = 400.0, 300.0
+    assert checks.c17({"03_cpu_sweep": sweep_rows(cells=cells)})[0] == report.FAILS
+    with pytest.raises(report.Untestable, match="03 measured no ov, ov-bf16, ov-int8 rows"):
+        checks.c17(tiny_tables())

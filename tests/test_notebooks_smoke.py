@@ -32,6 +32,9 @@ def check_00_environment(out):
     assert harness["p50_ms"] > 0 and 0 < harness["overhead_share"] < 0.01
     env = json.loads((out / "results" / "environment.json").read_text())
     assert env["profile"] == "smoke" and env["notebooks"]["00_environment"]["gemm_size"] == 256
+    shapes = pd.read_csv(out / "results" / "00_gemm_shapes.csv")
+    assert len(shapes) == 3 * 4 and (shapes["status"] == "ok").all() and (shapes["value"] > 0).all()
+    assert set(zip(shapes["k"], shapes["n"])) == {(128, 128), (128, 512), (512, 128)} and set(shapes["m"]) == {64}
     assert set(ceilings["threads"]) == {1, 2}
     nominal = ceilings[ceilings["kind"] == "nominal"]
     assert set(nominal["precision"]) == {"fp32", "bf16", "int8"} and (nominal["message"].str.contains("clock")).all()
@@ -172,7 +175,7 @@ def check_07_pipeline(out):
     from helpers.pipeline import Pipeline
 
     df = pd.read_csv(out / "results" / "07_pipeline.csv")
-    assert set(df["stage"]) == {"probe-variant", "probe-batching", "corpus", "memory"}
+    assert set(df["stage"]) == {"probe-variant", "probe-batching", "probe-peer", "corpus", "memory"}
     probes = df[df["stage"] == "probe-variant"].set_index("candidate")
     assert set(probes.index) == {"eager", "ort-o2", "ort-int8-pc"}  # every variant has a row, whatever its fate
     assert (probes["status"].isin(["ok", "mismatch", "error", "skipped"])).all()
@@ -191,9 +194,16 @@ def check_07_pipeline(out):
     assert recommended["info"]["floors"] == {"min_cosine": 0.99, "min_recall_at_10": 0.95}
     assert recommended["info"]["speedup_over_naive"]["speedup"] > 1 and " cores " in recommended["info"]["machine"]
     best = corpus.loc[recommended["info"]["candidate"]]
+    candidates = measured[measured["peer"].fillna("") == ""]
     assert (
-        best["status"] == "ok" and best["items_per_s"] == measured.loc[measured["status"] == "ok", "items_per_s"].max()
+        best["status"] == "ok"
+        and best["items_per_s"] == candidates.loc[candidates["status"] == "ok", "items_per_s"].max()
     )
+    peer = corpus.loc["st-torch @32 (default)"]  # the smoke profile's peer, at its default batch size
+    assert peer["peer"] == "st-torch" and peer["status"] == "ok" and peer["cosine_min"] > 0.9999
+    best_peer = recommended["info"]["speedup_over_best_peer"]["peer"]  # st-torch at 32 or at its best probed batch
+    assert best_peer.startswith("st-torch @") and corpus.loc[best_peer, "peer"] == "st-torch"
+    assert (candidates.loc[candidates.index != "naive", "best_peer"] == best_peer).all()
     pipe = Pipeline.from_json(out / "results" / "recommended_pipeline.json")
     assert pipe.encode(["one text", "and another one"]).shape == (2, 128)
     pipe.close()
@@ -202,21 +212,24 @@ def check_07_pipeline(out):
     assert "The fastest whole pipeline meeting min_cosine 0.99 and min_recall_at_10 0.95 is" in printed
     assert "the naive pipeline (eager fp32, one text at a time; 95% CI" in printed
     assert "At the looser floor min_cosine 0.95, the fastest is" in printed
+    assert f"The best peer at the floors is **{best_peer}** (sentence-transformers)" in printed
     times = pd.read_csv(out / "results" / "07_time.csv").set_index("candidate")
     assert set(times.index) == set(corpus.index)  # every whole-corpus pipeline: timed, or why not
     timed = times[times["status"] == "ok"]
     assert "naive" in timed.index and (times.loc[times["status"] != "ok", "message"].str.len() > 0).all()
-    phases = timed[["lengths_ms", "tokenize_ms", "engine_ms", "other_ms"]].sum(axis=1)
+    phases = timed[["lengths_ms", "tokenize_ms", "engine_ms", "pooling_ms", "other_ms"]].sum(axis=1)
     assert ((phases - timed["total_ms"]).abs() < 0.02 * timed["total_ms"] + 0.5).all()
     assert (timed["real_tokens"] <= timed["computed_tokens"]).all() and timed.loc["naive", "padding_share"] == 0
     assert (timed["efficiency"] > 0).all()  # 00_environment ran first: its ceilings are there
+    assert (timed["shape_gflops"] > 0).all() and (timed["hidden"] == 128).all()  # and its GEMMs at bert-tiny's shapes
+    assert "a peer:" in times.loc["st-torch @32 (default)", "message"]
     assert "x the naive pipeline means a corpus pass of" in printed and "Removing one cost after another" in printed
     return ["07_pareto", "07_waterfall", "07_time"]
 
 
 def check_08_report(out):
     claims = pd.read_csv(out / "results" / "08_claims.csv")
-    assert list(claims["id"]) == [f"C{i}" for i in range(1, 16)]
+    assert list(claims["id"]) == [f"C{i}" for i in range(1, 18)]
     assert claims["verdict"].isin(["holds", "does not hold", "cannot be tested here"]).all()
     assert claims["reason"].str.len().gt(0).all() and claims["ours"].notna().all()
     assert "no CUDA device" in claims.set_index("id").loc["C2", "reason"] or torch.cuda.is_available()
@@ -229,7 +242,7 @@ def check_08_report(out):
     # this run beside every committed reference, per machine
     references = sorted(p.name for p in paths.REFERENCE.iterdir() if (p / "results").is_dir())
     verdicts = pd.read_csv(out / "results" / "08_machines_verdicts.csv", index_col=0)
-    assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 15
+    assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 17
     ceilings = pd.read_csv(out / "results" / "08_machines_ceilings.csv", index_col=0)
     assert set(ceilings.columns) == set(verdicts.columns) and (ceilings > 0).all().all()
     machines = pd.read_csv(out / "results" / "08_machines_recommendations.csv")

@@ -25,7 +25,7 @@ def test_the_phases_of_one_pass_count_every_text_and_batch():
     assert out.shape[0] == len(TEXTS) and sorted(phases["lengths"]) == sorted(lengths.tolist())
     assert [rows for rows, _ in phases["shapes"]] == [2, 2]  # sorted: two batches of two
     assert sum(r * n for r, n in phases["shapes"]) >= sum(lengths)  # padded to each batch's longest
-    assert phases["lengths_s"] > 0 and phases["tokenize_s"] > 0 and phases["engine_s"] > 0
+    assert phases["lengths_s"] > 0 and phases["tokenize_s"] > 0 and phases["engine_s"] > 0 and phases["pooling_s"] > 0
     arrival = new_phases()
     Pipeline("bert-tiny", "eager", "unsorted", 1, 64).encode(TEXTS, phases=arrival)
     assert arrival["lengths_s"] == 0 and sum(r * n for r, n in arrival["shapes"]) == sum(lengths)  # no padding
@@ -35,10 +35,11 @@ def test_the_phases_of_one_pass_count_every_text_and_batch():
 
 def test_phase_columns_from_known_phases():
     config = BertConfig(hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16)
-    phases = new_phases() | {"lengths_s": 0.001, "tokenize_s": 0.002, "engine_s": 0.004}
+    phases = new_phases() | {"lengths_s": 0.001, "tokenize_s": 0.002, "engine_s": 0.004, "pooling_s": 0.001}
     phases |= {"shapes": [(2, 4)], "lengths": [2, 4]}
     row = phase_columns(phases | {"total_s": 0.010}, config, ceiling_gflops=1.0)
-    assert row["other_ms"] == pytest.approx(3.0) and row["tokenization_share"] == pytest.approx(0.3)
+    assert row["other_ms"] == pytest.approx(2.0) and row["tokenization_share"] == pytest.approx(0.3)
+    assert row["pooling_ms"] == pytest.approx(1.0) and row["tokens_per_call"] == 8
     assert (row["real_tokens"], row["computed_tokens"], row["padding_share"]) == (6, 8, 0.25)
     computed = encoder_flops(config, 2, 4) / 1e9
     assert row["real_gflop"] == pytest.approx((encoder_flops(config, 1, 2) + encoder_flops(config, 1, 4)) / 1e9)
@@ -74,10 +75,29 @@ def test_the_bounds_remove_one_cost_after_another():
     assert "clears 10x" in gap_pipeline.gap_takeaway(_times(), _recommended(), rates, 10)
     text = gap_pipeline.gap_takeaway(_times(), _recommended(), rates, 40)
     assert "a corpus pass of 25 ms (naive: 1000 ms)" in text and "short of 40x" in text
-    assert "62% of this machine's measured bf16 GEMM rate" in text and "40% of the tokens" in text
+    assert "62% of 00's measured bf16 GEMM rate of a large square GEMM" in text and "40% of the tokens" in text
     no_rates = gap_pipeline.gap_steps(_times(), _recommended(), {})
     assert list(no_rates["step"]) == ["naive", "measured", "no padding", "tokenization hidden"]
     assert gap_pipeline.gap_steps(_times().iloc[1:], _recommended(), rates).empty  # naive not timed
+
+
+def test_the_recommended_pipeline_is_held_against_the_gemm_rate_at_its_own_shapes():
+    times = _times()
+    times.loc[1, ["pooling_ms", "other_ms", "shape_gflops", "tokens_per_call", "hidden"]] = [4.0, 6.0, 500.0, 1024, 384]
+    recommended = _recommended().assign(
+        candidate="torch-bf16 sorted@32 processesx2", layout="processes", threads=2, overlap=False, p50_ms=150.0
+    )
+    rates = {"fp32": 100.0, "bf16": 1000.0}
+    steps = gap_pipeline.gap_steps(times, recommended, rates).set_index("step")
+    # the rest is pooling (4) + other (6): no padding 10 + 20 + 10 + 80 = 120; at 500 GFLOP/s 50 GFLOP take 100 ms
+    assert steps.loc["no padding", "ms"] == pytest.approx(120) and steps.loc[
+        "engine at ceiling", "ms"
+    ] == pytest.approx(120)
+    assert "at this model's shapes (M ≈ 1024 tokens a call, K = 384" in steps.loc["engine at ceiling", "what"]
+    text = gap_pipeline.gap_takeaway(times, recommended, rates, 10)
+    assert "125% of 00's measured bf16 GEMM rate at this model's shapes" in text  # 625 of 500 GFLOP/s
+    assert "mean pooling 2% and the rest (Python, copies, normalizing) 3%" in text
+    assert "**torch-bf16 sorted@32 processesx2**, measured 150 ms a pass" in text and "its layout saves 50 ms" in text
 
 
 def test_the_best_pipeline_at_the_looser_floor_is_named():

@@ -49,18 +49,55 @@ def test_the_reference_command_publishes_a_whole_run(ref_project, capsys):
     assert paths.README.read_text().startswith("intro\n") and paths.README.read_text().endswith("tail\n")
 
 
-def test_an_existing_reference_needs_replace_and_a_failed_run_keeps_it(ref_project, capsys):
+def test_an_existing_reference_goes_on_and_a_failed_replacement_keeps_it(ref_project, capsys):
     assert study.main(["run", "--profile", "smoke", "--only", "01", "--reference", "box-smoke"]) == 0
     ref = ref_project / "reference" / "box-smoke"
     before = (ref / "results" / "01_rows.csv").read_bytes()
-    assert study.main(["run", "--profile", "smoke", "--only", "01", "--reference", "box-smoke"]) == 2
-    assert "reference/box-smoke/ already exists; pass --replace" in capsys.readouterr().err
+    run_id = json.loads((ref / "results" / "run.json").read_text())["run_id"]
+    assert study.main(["run", "--profile", "smoke", "--only", "01", "--reference", "box-smoke"]) == 0  # goes on
+    assert json.loads((ref / "results" / "run.json").read_text())["run_id"] == run_id
+    assert study.main(["run", "--profile", "other", "--only", "01", "--reference", "box-smoke"]) == 2
+    assert "reference/box-smoke/ cannot be continued (profile smoke → other); pass --replace" in capsys.readouterr().err
     write_nb(paths.NOTEBOOKS, "01_first", "raise RuntimeError('interrupted')")
     assert study.main(["run", "--profile", "smoke", "--only", "01", "--reference", "box-smoke", "--replace"]) == 1
     assert "not published" in capsys.readouterr().out
     assert (ref / "results" / "01_rows.csv").read_bytes() == before  # the old reference is intact
     assert study.main(["run", "--only", "01", "--reference", "Bad Name"]) == 2
     assert "--reference: 'Bad Name' is not a folder name" in capsys.readouterr().err
+
+
+def _rows_then(table: str, then: str = "") -> str:
+    """A notebook that writes one row to results/<table>.csv, then runs `then`."""
+    return ROWS.replace("01_rows", table).replace('"01_first"', f'"{table[:2]}_nb"') + then
+
+
+def test_a_reference_is_built_in_parts_and_a_cut_off_run_keeps_every_finished_part(ref_project, capsys):
+    write_nb(paths.NOTEBOOKS, "02_broken", _rows_then("02_rows", "raise RuntimeError('cut off')"))
+    write_nb(paths.NOTEBOOKS, "03_third", _rows_then("03_rows"))
+    seen = "(paths.results_dir() / '08_seen.txt').write_text(' '.join(sorted(p.name for p in paths.results_dir().glob('0*_rows.csv'))))"
+    write_nb(paths.NOTEBOOKS, "08_report", "from helpers.core import paths\n" + seen)
+    ref, staging = ref_project / "reference" / "box-smoke", ref_project / "reference" / ".partial-box-smoke"
+    # a selection: 01 completes and is published, 02 writes a row and fails: not published
+    assert study.main(["run", "--profile", "smoke", "--only", "01,02", "--reference", "box-smoke"]) == 1
+    assert (ref / "results" / "01_rows.csv").exists() and not (ref / "results" / "02_rows.csv").exists()
+    assert (staging / "results" / "02_rows.csv").exists()  # kept, untracked, for the same command to resume
+    assert (ref / "results" / "08_seen.txt").read_text() == "01_rows.csv 02_rows.csv"  # 08 ran last, published
+    notebooks = sorted(p.name for p in (ref / "notebooks").glob("*.ipynb"))
+    assert notebooks == ["01_first.ipynb", "08_report.ipynb"]
+    run_id = json.loads((ref / "results" / "run.json").read_text())["run_id"]
+    # the session ends: the staging folder is lost; the next one goes on from the published parts
+    import shutil
+
+    shutil.rmtree(staging)
+    write_nb(paths.NOTEBOOKS, "02_broken", _rows_then("02_rows"))
+    assert study.main(["run", "--profile", "smoke", "--only", "02,03", "--reference", "box-smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert "reference: continuing reference/box-smoke/" in printed and "done: 01_first, 08_report" in printed
+    assert json.loads((ref / "results" / "run.json").read_text())["run_id"] == run_id  # one run, in parts
+    assert {p.name for p in (ref / "results").glob("0*_rows.csv")} == {"01_rows.csv", "02_rows.csv", "03_rows.csv"}
+    assert (ref / "results" / "08_seen.txt").read_text() == "01_rows.csv 02_rows.csv 03_rows.csv"
+    assert "[03_third](notebooks/03_third.ipynb)" in (ref / "README.md").read_text()
+    assert not staging.exists() and not list((ref_project / "reference").glob(".publish-*"))
 
 
 def test_readme_findings_are_in_step_with_the_reference_they_name():

@@ -156,6 +156,17 @@ def _choices(module: str, attr: str, allow_empty: bool = False) -> Check:
     return check
 
 
+def _check_openvino(name: str, value, accepted) -> None:
+    """An OpenVINO engine or variant asked for where OpenVINO is not installed."""
+    from helpers.backends.peers import needs_openvino, openvino_missing
+
+    wants = [v for v in _as_list(value) if needs_openvino(str(v))]
+    why = openvino_missing() if wants else ""
+    if why:
+        runnable = [a for a in accepted if not needs_openvino(a)]
+        raise ParameterError(f"{name}: {wants[0]!r} needs OpenVINO: {why}; accepted here: {', '.join(runnable)}")
+
+
 def _check_engines(name: str, value, values: dict) -> None:
     from helpers.backends.engines import ENGINE_NAMES
 
@@ -164,6 +175,14 @@ def _check_engines(name: str, value, values: dict) -> None:
         raise ParameterError(f"{name}: unknown engine {unknown[0]!r}; accepted: {', '.join(ENGINE_NAMES)}")
     if not _as_list(value):
         raise ParameterError(f"{name}: the list is empty; accepted: {', '.join(ENGINE_NAMES)}")
+    _check_openvino(name, value, ENGINE_NAMES)
+
+
+def _check_variants(name: str, value, values: dict) -> None:
+    from helpers.pipeline import VARIANTS
+
+    _check_choices(name, value, list(VARIANTS))
+    _check_openvino(name, value, list(VARIANTS))
 
 
 def _check_generation_engines(name: str, value, values: dict) -> None:
@@ -175,6 +194,18 @@ def _check_generation_engines(name: str, value, values: dict) -> None:
             f"{name}: must include {BASELINE!r} (the fp32 baseline every engine is "
             f"checked and timed against); accepted: {', '.join(ENGINE_NAMES)}"
         )
+
+
+def _check_peers(name: str, value, values: dict) -> None:
+    """Known peer names whose backend is installed here (empty: no peers)."""
+    from helpers.backends.peers import PEERS, unavailable
+
+    _check_choices(name, value, list(PEERS), allow_empty=True)
+    for peer in _as_list(value):
+        why = unavailable(peer)
+        if why:
+            runnable = [p for p in PEERS if not unavailable(p)]
+            raise ParameterError(f"{name}: {why}; accepted here: {', '.join(runnable) or 'none'}")
 
 
 def _check_device(name: str, value, values: dict) -> None:
@@ -280,6 +311,8 @@ CHECKS: dict[str, Check] = {
     "passes": _ints(),
     "warmup_count": _ints(),
     "gemm_size": _ints(),
+    "gemm_hidden": _ints(),
+    "gemm_tokens": _ints(),
     "bandwidth_mb": _ints(),
     "dataset_size": _ints(),
     "calibration_size": _ints(),
@@ -312,7 +345,8 @@ CHECKS: dict[str, Check] = {
     "formats": _choices("backends.export", "FORMATS"),
     "methods": _choices("backends.variants", "METHODS"),
     "strategies": _choices("workloads.batching", "STRATEGIES"),
-    "variants": _choices("pipeline", "VARIANTS"),
+    "variants": _check_variants,
+    "peers": _check_peers,
     "layouts": _choices("pipeline", "LAYOUTS"),
     "scenarios": _choices("workloads.batching", "SCENARIOS", allow_empty=True),
     "scopes": _choices("studies.cpu_sweep", "SCOPES"),

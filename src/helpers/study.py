@@ -1,7 +1,7 @@
 """The study runner: `python -m helpers.study run|list|readme`.
 
     python -m helpers.study run [--profile quick] [--only 03,05] [-p key=value ...] [--out DIR] [--fresh]
-    python -m helpers.study run --profile full --reference NAME [--replace]
+    python -m helpers.study run --profile full --reference NAME [--only 03,05] [--replace]
     python -m helpers.study list
     python -m helpers.study readme [NAME]
 
@@ -10,8 +10,10 @@ and model directories included); a parameter no selected notebook takes is refus
 Executed notebooks go to <out>/runs/<profile>/; a failing notebook is reported with its cell
 error and the others still run. results/ holds one run (see helpers.core.session): the same request
 on the same machine resumes it; anything else first archives it to runs/archive/<run id>/.
-`--reference NAME` runs the study in reference/.partial-NAME/ and, when every notebook
-succeeded, publishes it as reference/NAME/ (see helpers.report.reference): the only writer there.
+`--reference NAME` runs the selected notebooks (and 08_report last) in reference/.partial-NAME/
+and publishes reference/NAME/ after each notebook that completes, every completed part whole;
+the same command goes on where it stopped, and another selection adds its notebooks to the
+same run (see helpers.report.reference): the only writer there.
 
 As each notebook starts the runner says how long it took last time and when the study should
 end (from runs/<profile>/durations.json); every line it prints also goes, timestamped, to
@@ -32,6 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from helpers.core import paths, runlog
 from helpers.core import session as runs
@@ -150,31 +153,44 @@ def run(
 ) -> int:
     """Validate everything, then run the selected notebooks in order; 0 if all succeeded."""
     os.environ.pop(runlog.RUNS_ENV, None)
-    if reference_name:
-        if out:
-            raise ParameterError("--out: a reference run is written under reference/; give --out or --reference")
-        out = reference.staging_dir(reference.check_name(reference_name, replace))
-        os.environ[runlog.RUNS_ENV] = str(paths.out_root() / "runs")
-    if out:
-        paths.set_out_root(out)
+    if reference_name and out:
+        raise ParameterError("--out: a reference run is written under reference/; give --out or --reference")
+    name = reference.check_name(reference_name) if reference_name else ""
     all_nbs = discover_notebooks()
     chosen = select(all_nbs, only)
+    if reference_name:
+        chosen = reference.with_report(chosen, all_nbs)
     given = parse_overrides(overrides or [])
     params = resolve(chosen, load_profile(profile), given, all_nbs)
+    wanted = {nb.stem: params[nb.stem] for nb in chosen}
+    on_done = None
+    if reference_name:
+        out = reference.prepare(name, profile, replace, wanted, lambda line: say(profile, line))
+        os.environ[runlog.RUNS_ENV] = str(paths.out_root() / "runs")
+        on_done = lambda nb: say(profile, published(name, profile))  # noqa: E731
+    if out:
+        paths.set_out_root(out)
     say_who_uses(given, params, lambda line: say(profile, line))
-    record = runs.begin(profile, {nb.stem: params[nb.stem] for nb in chosen}, fresh, lambda line: say(profile, line))
-    outcomes = execute_all(chosen, params, profile, record["run_id"])
+    record = runs.begin(profile, wanted, fresh, lambda line: say(profile, line))
+    outcomes = execute_all(chosen, params, profile, record["run_id"], on_done)
     if not any(o.error for o in outcomes):
         runs.mark_finished()
         if reference_name:
-            say(profile, f"reference: published {reference.publish(reference_name, profile)}")
+            say(profile, published(name, profile))  # again: its run.json now records the end
+            reference.finish(name)
     elif reference_name:
         say(
             profile,
-            f"reference: not published (a notebook failed); the run stays in {paths.out_root()}: "
+            f"reference: the failed notebook(s) were not published; the run stays in {paths.out_root()}: "
             "the same command resumes it",
         )
     return 1 if any(o.error for o in outcomes) else 0
+
+
+def published(name: str, profile: str) -> str:
+    """Publish reference NAME's completed notebooks, and say so."""
+    folder, done = reference.publish(name, profile)
+    return f"reference: published {folder} ({len(done)} notebook(s): {', '.join(done)})"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -187,7 +203,10 @@ def say(profile: str, line: str, err: bool = False) -> None:
     runlog.append(profile, line)
 
 
-def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> list[Outcome]:
+def execute_all(
+    chosen: list[Path], params: dict, profile: str, run_id: str, on_done: Callable[[str], None] | None = None
+) -> list[Outcome]:
+    """Run the notebooks in order; `on_done(notebook)` after each one that succeeds."""
     os.environ.update({PROFILE_ENV: profile, RUN_ID_ENV: run_id, HEADLESS_ENV: "1"})
     steady_allocator()  # the kernels and every process they start
     kernel = ensure_kernel()
@@ -218,6 +237,8 @@ def execute_all(chosen: list[Path], params: dict, profile: str, run_id: str) -> 
         shown = "ok" if not outcome.error else f"FAILED: {outcome.error}"
         say(profile, f"{label} {shown} ({runlog.span(outcome.seconds)})")
         outcomes.append(outcome)
+        if on_done and not outcome.error:
+            on_done(nb.stem)
     failed = [o for o in outcomes if o.error]
     total = sum(o.seconds for o in outcomes)
     say(
@@ -283,8 +304,7 @@ def resume_command(args: argparse.Namespace) -> str:
     parts += ["--only", args.only] if args.only else []
     parts += [a for o in args.overrides for a in ("-p", o)]
     parts += ["--out", args.out] if args.out else []
-    parts += ["--reference", args.reference] if args.reference else []
-    parts += ["--replace"] if args.reference and args.replace else []
+    parts += ["--reference", args.reference] if args.reference else []  # without --replace: it would start again
     python = os.path.relpath(sys.executable)
     command = shlex.join([python if not python.startswith("..") else sys.executable, "-m", "helpers.study", *parts])
     plain = not (args.only or args.overrides or args.out or args.reference)
@@ -342,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", help="output root for results/, figures/ and runs/ (default: the project)")
     r.add_argument("--fresh", action="store_true", help="archive the current run and start a new one")
     r.add_argument("--reference", metavar="NAME", help="write this run as reference/NAME/ (committed reference)")
-    r.add_argument("--replace", action="store_true", help="with --reference: replace an existing reference/NAME/")
+    r.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --reference: measure reference/NAME/ again from the start (not to continue one: drop it then)",
+    )
     sub.add_parser("list", help="list notebooks and their parameters")
     rd = sub.add_parser("readme", help="regenerate reference/NAME/README.md and the README findings (no measuring)")
     rd.add_argument("name", nargs="?", help="a folder of reference/ (default: the one the README names)")

@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from helpers.report.charts_common import colour, figure_legend, label_points, mark_not_timed, style
+from helpers.report.recommend_pipeline import BEST_PEER
 
 
 def pareto(df: pd.DataFrame, min_cosine: float, min_recall_at_10: float):
@@ -79,7 +80,8 @@ def _pareto_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 def waterfall(steps: pd.DataFrame):
     """Speed-up over the naive pipeline after each step, every step measured as its own
-    pipeline; bar labels give the step's own gain over the previous one."""
+    pipeline; bar labels give the step's own gain over the previous one. The best peer, where
+    measured, stands last in another colour (not a step)."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     if not len(steps):
         ax.text(0.5, 0.5, "no step was measured", ha="center", transform=ax.transAxes)
@@ -89,16 +91,22 @@ def waterfall(steps: pd.DataFrame):
     low = speed - steps["speedup_ci_low"].astype(float).to_numpy()
     high = steps["speedup_ci_high"].astype(float).to_numpy() - speed
     x = np.arange(len(steps))
-    tones = [colour(str(c).split(" ")[0]) for c in steps["candidate"]]  # the step's engine
-    ax.bar(x, speed, color=["0.6"] + tones[1:], alpha=0.85, yerr=[low, high], capsize=3, ecolor="0.55")
+    peer = (steps["waterfall_step"] == BEST_PEER).to_numpy()  # the bar beside the waterfall, not a step
+    tones = [colour(str(c).split(" ")[0]) for c in steps["candidate"]]  # the step's engine, or the peer's
+    bars = ax.bar(x, speed, color=["0.6"] + tones[1:], alpha=0.85, yerr=[low, high], capsize=3, ecolor="0.55")
+    for bar, is_peer in zip(bars, peer):
+        if is_peer:
+            bar.set_hatch("//")
     previous = np.concatenate([[1.0], speed[:-1]])
     for i, (s, p, top) in enumerate(zip(speed, previous, speed + high)):  # above the CI's top, clear of it
-        ax.text(i, top, f"{s:.2f}x\n({s / p:.2f}x step)" if i else "1x", ha="center", va="bottom", fontsize=8)
+        label = f"{s:.2f}x" + ("" if peer[i] else f"\n({s / p:.2f}x step)")
+        ax.text(i, top, label if i else "1x", ha="center", va="bottom", fontsize=8)
     labels = [w + "\n" + str(c).replace(" ", "\n") for w, c in zip(steps["waterfall_step"], steps["candidate"])]
     ax.set_xticks(x, labels, fontsize=6.5)
     ax.set_ylabel("speed-up over naive (95% CI)")
     ax.set_ylim(0, max((speed + high).max(), 1) * 1.2)
-    fig.suptitle("From the naive pipeline to the recommended one, step by step (each step measured)")
+    beside = ", beside the best peer (hatched)" if peer.any() else ""
+    fig.suptitle(f"From the naive pipeline to the recommended one, step by step (each step measured){beside}")
     return fig
 
 
@@ -107,6 +115,7 @@ PHASES = [  # (column or derived name, label, colour: steps of the sequential ma
     ("tokenize_ms", "tokenizing the batches", "#bcae6c"),
     ("engine_real_ms", "engine on real tokens", "#083370"),
     ("engine_pad_ms", "engine on padding (by FLOP share)", "#727274"),
+    ("pooling_ms", "mean pooling", "#4a5d8f"),
     ("other_ms", "the rest (Python, copies, normalizing)", "0.8"),
 ]
 
@@ -125,8 +134,9 @@ def time_breakdown(times: pd.DataFrame, target: float):
     y = np.arange(len(ok))[::-1]
     left = np.zeros(len(ok))
     for column, label, tone in PHASES:
-        ax.barh(y, ok[column], left=left, color=tone, label=label, height=0.6)
-        left += ok[column].to_numpy()
+        values = ok[column].fillna(0).to_numpy() if column in ok else np.zeros(len(ok))  # older tables: no pooling
+        ax.barh(y, values, left=left, color=tone, label=label, height=0.6)
+        left += values
     for yi, total, (_, r) in zip(y, left, ok.iterrows()):
         eff = f", engine at {r['efficiency']:.0%} of {r['precision']} GEMM rate" if pd.notna(r["efficiency"]) else ""
         ax.text(total, yi, f" {total:.0f} ms{eff}", va="center", fontsize=7)

@@ -1,4 +1,4 @@
-"""The checks of the published claims (c1..c15, registered in report.claims) and the rows
+"""The checks of the published claims (c1..c17, registered in report.claims) and the rows
 they read.
 
 A check takes the result tables (name -> DataFrame or None) and returns (verdict, ours,
@@ -20,6 +20,7 @@ from helpers.report.claim_rows import (
     complete,
     cpu_rows,
     gpu_rows,
+    has_columns,
     largest,
     length_slope_cell,
     length_slopes,
@@ -53,6 +54,10 @@ C14_BATCHES = (16, 64)  # per-item time from batch 16 to 64
 C14_UNSORTED, C14_SORTED = 0.20, -0.10  # their change: unsorted +20%, sorted -10% per item
 C14_SORTED_MAX = 0.05  # sorted "keeps gaining": its per-item time rises by less than 5%
 C15_SPREAD = 0.01  # INT8 fidelity "differs by model and method": min cosines more than this apart
+C16_QINT8, C16_FP32 = 2.3, 1.1  # sentence-transformers over its torch fp32: onnx dynamic qint8; onnx / openvino
+C16_SCORE = 0.996  # "over 99.6% of the fp32 score": recall@10 against eager fp32 is the score here
+C16_BATCH = 32  # the peers are compared at SentenceTransformer.encode's default batch size
+C17_BF16, C17_INT8 = 4.2, 6.4  # OpenVINO bf16 and INT8 over its fp32, bert-base on a Xeon with AMX
 
 
 def _roughly(ours: float, theirs: float) -> bool:
@@ -474,4 +479,90 @@ def c15(t):
                 else "every variant lost about the same"
             )
         ),
+    )
+
+
+# ---------------------------------------------------------------- the peers and OpenVINO
+def _peer_rows(t) -> pd.DataFrame:
+    """07's whole-corpus peer rows at C16_BATCH that were timed, one per peer."""
+    df = need(t, "07_pipeline", "07_pipeline", "stage", "status")
+    if "peer" not in df:
+        raise Untestable("07 measured no peer (sentence-transformers backend) in these results")
+    has_columns(df, "07_pipeline", "batch_size", "items_per_s", "recall_at_10", "precision")
+    rows = df[(df["stage"] == "corpus") & df["peer"].fillna("").ne("") & df["items_per_s"].notna()]
+    return rows[rows["batch_size"] == C16_BATCH].drop_duplicates("peer").set_index("peer")
+
+
+def c16(t):
+    rows = _peer_rows(t)
+    missing = [p for p in ("st-torch", "st-onnx-qint8") if p not in rows.index]
+    if missing:
+        raise Untestable(
+            f"07 did not measure {' and '.join(missing)} at batch {C16_BATCH} (the full profile runs every peer)"
+        )
+    base = rows.loc["st-torch", "items_per_s"]
+    ratio = {
+        p: rows.loc[p, "items_per_s"] / base for p in ("st-onnx-qint8", "st-onnx", "st-openvino") if p in rows.index
+    }
+    fp32 = {p: x for p, x in ratio.items() if p != "st-onnx-qint8"}
+    recall = float(rows.loc["st-onnx-qint8", "recall_at_10"])
+    fastest = max(ratio, key=ratio.get)
+    speed_ok = _roughly(ratio["st-onnx-qint8"], C16_QINT8) and all(_roughly(x, C16_FP32) for x in fp32.values())
+    ok = speed_ok and fastest == "st-onnx-qint8" and recall >= C16_SCORE
+    ours = "; ".join(
+        f"{p} {text.times(x)}" + (f" (ran {rows.loc[p, 'precision']})" if p == "st-openvino" else "")
+        for p, x in ratio.items()
+    )
+    return (
+        _verdict(ok),
+        f"over st-torch, batch {C16_BATCH}, whole corpus: {ours}; st-onnx-qint8 recall@10 {recall:.3f}",
+        (
+            f"the fastest measured backend is {fastest}; dynamic qint8 keeps recall@10 "
+            f"{'at or above' if recall >= C16_SCORE else 'below'} {C16_SCORE:g} (recall@10 against eager fp32 stands "
+            "for their benchmark score); their static-INT8 OpenVINO model needs a calibration set and is not "
+            "measured, and OpenVINO runs at its plugin's default precision (bf16 on a CPU with bf16 instructions)"
+        ),
+    )
+
+
+def c17(t):
+    engines = ("ov", "ov-bf16", "ov-int8")
+    df = cpu_rows(t)
+    missing = [e for e in engines if e not in set(df["engine"])]
+    if missing:
+        raise Untestable(f"03 measured no {', '.join(missing)} rows (the OpenVINO engines) in these results")
+    n = anchor_len(df)
+    model, m = largest(df[df["seq_len"] == n], engines, near=BERT_BASE_PARAMS)
+    p = complete(m, "batch_size", engines, model)
+    b = p.index.max()  # throughput: the largest batch all three ran
+    bf16, int8 = p.loc[b, "ov"] / p.loc[b, "ov-bf16"], p.loc[b, "ov"] / p.loc[b, "ov-int8"]
+    ok = _roughly(bf16, C17_BF16) and _roughly(int8, C17_INT8)
+    return (
+        _verdict(ok),
+        f"{model}, batch {b} × {n} tokens: ov-bf16 {text.times(bf16)}, ov-int8 {text.times(int8)} over ov (fp32)",
+        (
+            "their figures are from a Xeon with AMX, whose tile units multiply bf16 and INT8 several times faster "
+            f"than AVX-512; {_amx_note(t)}"
+        ),
+    )
+
+
+def _amx_note(t) -> str:
+    """Whether this run's CPU has AMX, from 00's nominal bf16 peak (which names its instructions)."""
+    ceilings = t.get("00_ceilings")
+    rows = (
+        ceilings[(ceilings["kind"] == "nominal") & (ceilings["precision"] == "bf16")]
+        if ceilings is not None and "kind" in ceilings
+        else None
+    )
+    if rows is None or not len(rows):
+        return (
+            "whether this CPU has AMX is unknown (00 has not run), so what is tested is the shape (INT8 > bf16 > fp32)"
+        )
+    how = str(rows["message"].iloc[0]).split(";")[0]
+    if "AMX" in how:
+        return f"this CPU has AMX too ({how}), so their sizes are expected here"
+    return (
+        f"this CPU has no AMX (00's bf16 peak: {how}), so their sizes are not expected here and what is tested "
+        "is the shape (INT8 > bf16 > fp32) and the size against theirs"
     )

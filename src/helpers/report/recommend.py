@@ -162,17 +162,20 @@ def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataF
 
 
 def whole_pipeline(t: dict) -> pd.DataFrame:
-    """07_pipeline's recommendation as one row: the fastest whole pipeline (tokenization,
-    batching, engine and precision, layout) that met its floors on the whole corpus, and its
-    speed-up over the naive pipeline (eager fp32, one text at a time; not over eager fp32 at
-    the same shape, as the rows of `recommendations`). Empty when 07 did not run or no
-    pipeline met its floors."""
-    from helpers.report.recommend_pipeline import recommended, results
+    """07_pipeline's recommendation as one row: the whole pipeline (tokenization, batching,
+    engine and precision, layout) it recommends among those that met its floors on the whole
+    corpus, and its speed-up over the naive pipeline (eager fp32, one text at a time; not over
+    eager fp32 at the same shape, as the rows of `recommendations`); the fastest one where that
+    is another (`fastest`, '' otherwise), and the speed-up over the best peer with its CI where
+    a peer met the floors. Empty when 07 did not run or no pipeline met its floors."""
+    from helpers.report.recommend_pipeline import fastest, recommended, results
 
-    df = t.get("07_pipeline")
-    best = recommended(results(df)) if df is not None and len(df) else None
+    df = results(t.get("07_pipeline")) if t.get("07_pipeline") is not None else pd.DataFrame()
+    best = recommended(df) if len(df) else None
     if best is None:
         return pd.DataFrame()
+    top = fastest(df)
+    peer = best.get("best_peer") if pd.notna(best.get("speedup_over_peer", np.nan)) else ""
     layout = "threads" if best["layout"] == "threads" else "single-threaded processes"
     overlap = ", tokenization overlapped" if str(best["overlap"]) == "True" else ""
     return pd.DataFrame(
@@ -188,6 +191,12 @@ def whole_pipeline(t: dict) -> pd.DataFrame:
                 "cosine_min": float(best["cosine_min"]),
                 "recall_at_10": float(best["recall_at_10"]),
                 "peak_rss_mb": float(best.get("peak_rss_mb", np.nan)),
+                "fastest": "" if top["candidate"] == best["candidate"] else top["candidate"],
+                "fastest_speedup": float(top["speedup"]),
+                "best_peer": peer,
+                "speedup_over_peer": float(best["speedup_over_peer"]) if peer else np.nan,
+                "peer_ci_low": float(best["speedup_over_peer_ci_low"]) if peer else np.nan,
+                "peer_ci_high": float(best["speedup_over_peer_ci_high"]) if peer else np.nan,
             }
         ]
     )

@@ -4,14 +4,20 @@ A reference folder holds results/ (tables, samples, environment.json, run.json),
 (PNG, SVG, index.json), notebooks/ (the executed notebooks with their outputs, machine paths
 stripped) and a generated README.md (findings, claims table, figure gallery).
 
-Only `python -m helpers.study run --reference NAME` writes one: the study runs in
-reference/.partial-NAME/ (resumable), and only when every notebook succeeded is it copied to
-reference/.publish-NAME/ and moved into place, so an interrupted run leaves the previous
-reference intact. The project README's findings quote the reference its marker names.
+Only `python -m helpers.study run --reference NAME [--only 03,05]` writes one, in parts: the
+study runs in reference/.partial-NAME/ (ignored by git; an interrupted run resumes from it),
+and as each notebook completes, everything of the notebooks completed so far is copied to
+reference/.publish-NAME/ and moved into place as reference/NAME/ with its README, so a part is
+published whole or not at all, and a run cut off (even with its staging folder lost) keeps
+every part it finished. The next command on the same machine, profile and parameters goes on
+with the same run (its published parts copied back into staging), adding the notebooks it
+selects; 08_report runs last every time, so the reference's report reads every part. The
+project README's findings quote the reference its marker names.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -29,18 +35,14 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 FINDINGS_START = re.compile(r"<!-- findings:start reference=([a-z0-9._-]+) -->")
 FINDINGS_END = "<!-- findings:end -->"
 PAPERMILL_PATHS = ("input_path", "output_path", "environment_variables")
+REPORT = "08_report"  # regenerated after every part of a reference
 
 
-def check_name(name: str, replace: bool) -> str:
+def check_name(name: str) -> str:
     if not NAME.match(name):
         raise ParameterError(
             f"--reference: {name!r} is not a folder name; accepted: lower-case letters, digits, "
             "'.', '_' and '-', e.g. epyc-zen4-2c-full"
-        )
-    if (paths.REFERENCE / name).exists() and not replace:
-        raise ParameterError(
-            f"--reference: reference/{name}/ already exists; pass --replace to replace it "
-            "(the old one stays until the new run is complete)"
         )
     return name
 
@@ -49,16 +51,102 @@ def staging_dir(name: str) -> Path:
     return paths.REFERENCE / f".partial-{name}"
 
 
-def publish(name: str, profile: str) -> Path:
-    """Move the finished run of reference/.partial-NAME/ into reference/NAME/."""
+def _record_of(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "results" / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def with_report(chosen: list[Path], every: list[Path]) -> list[Path]:
+    """The selection with the report notebook last, where the project has one: a reference's
+    08 is regenerated after every part, so it reads every part."""
+    return [nb for nb in chosen if nb.stem != REPORT] + [nb for nb in every if nb.stem == REPORT]
+
+
+def prepare(name: str, profile: str, replace: bool, notebooks: dict[str, dict], say=print) -> Path:
+    """The staging folder reference/.partial-NAME/ (ignored by git) to run `notebooks` (name ->
+    parameters) in, as one run with the parts already published in reference/NAME/:
+
+    - a staging folder of the published run (a run cut off in this session) is resumed as it is;
+    - otherwise the published parts are copied into it (results, figures, executed notebooks), so
+      the run goes on with the same run id, after a check that it can (same machine, profile and
+      parameters), refused with the reason otherwise;
+    - `replace` starts a new run instead; the old reference stays until its first part is published.
+    """
     staging, target = staging_dir(name), paths.REFERENCE / name
+    published, staged = _record_of(target), _record_of(staging)
+    if replace:
+        if published and staged and staged.get("run_id") == published.get("run_id"):
+            shutil.rmtree(staging)  # the old run's: the replacement starts afresh
+        return staging
+    if not target.exists():
+        return staging
+    if published is None:
+        raise ParameterError(f"--reference: reference/{name}/ holds no run record; pass --replace to measure it again")
+    from helpers.core import session
+
+    why = session.why_not_continue(published, profile, session.this_machine(), notebooks)
+    if why:
+        raise ParameterError(
+            f"--reference: reference/{name}/ cannot be continued ({why}); pass --replace to measure it "
+            "again from the start (the old one stays until the first part is published), or give another NAME"
+        )
+    if staged and staged.get("run_id") == published.get("run_id"):
+        return staging
+    shutil.rmtree(staging, ignore_errors=True)  # a staging folder of another run: the published one wins
+    shutil.copytree(target / "results", staging / "results")
+    shutil.copytree(target / "figures", staging / "figures")
+    executed = staging / "runs" / profile
+    executed.mkdir(parents=True)
+    for nb in (target / "notebooks").glob("*.ipynb"):
+        shutil.copy2(nb, executed / nb.name)
+    done = [nb for nb, e in published["notebooks"].items() if e.get("status") == "ok"]
+    say(f"reference: continuing reference/{name}/ (run {published['run_id']}; done: {', '.join(done) or 'none'})")
+    return staging
+
+
+def finish(name: str) -> None:
+    """Remove the staging folder once its run completed and is published."""
+    shutil.rmtree(staging_dir(name), ignore_errors=True)
+
+
+def _part_of(file_name: str) -> str | None:
+    """The notebook number a result or figure file belongs to ('07' for NN_..., None: the run's)."""
+    if file_name == "recommended_pipeline.json":
+        return "07"
+    match = re.match(r"^(\d\d)_", file_name)
+    return match.group(1) if match else None
+
+
+def publish(name: str, profile: str) -> tuple[Path, list[str]]:
+    """Publish what reference/.partial-NAME/ holds of every notebook that completed in its run
+    as reference/NAME/ (the parts of unfinished notebooks left out), with its README, in one
+    move: an interrupted publish leaves the previous reference intact. Returns the folder and
+    the notebooks it holds."""
+    staging, target = staging_dir(name), paths.REFERENCE / name
+    record = _record_of(staging) or {"notebooks": {}}
+    done = sorted(nb for nb, e in record["notebooks"].items() if e.get("status") == "ok")
+    numbers = {nb[:2] for nb in done}
+
+    def left_out(folder, names):
+        return [n for n in names if (part := _part_of(n)) is not None and part not in numbers]
+
     ready = paths.REFERENCE / f".publish-{name}"
     shutil.rmtree(ready, ignore_errors=True)
-    shutil.copytree(staging / "results", ready / "results")
-    shutil.copytree(staging / "figures", ready / "figures", ignore=shutil.ignore_patterns("gallery.md"))
+    shutil.copytree(staging / "results", ready / "results", ignore=left_out)
+    shutil.copytree(staging / "figures", ready / "figures", ignore=shutil.ignore_patterns("gallery.md", "index.json"))
+    index = staging / "figures" / "index.json"
+    entries = json.loads(index.read_text()) if index.exists() else {}
+    kept = {k: v for k, v in entries.items() if _part_of(k) in numbers}
+    (ready / "figures" / "index.json").write_text(json.dumps(kept, indent=2, sort_keys=True, default=str) + "\n")
+    for png in (ready / "figures").iterdir():
+        if _part_of(png.name) not in numbers and png.name != "index.json":
+            png.unlink()
     (ready / "notebooks").mkdir()
     for nb in sorted((staging / "runs" / profile).glob("*.ipynb")):
-        clean_notebook(nb, ready / "notebooks" / nb.name, {str(staging): f"reference/{name}", str(paths.ROOT): "."})
+        if nb.stem in done:
+            clean_notebook(nb, ready / "notebooks" / nb.name, {str(staging): f"reference/{name}", str(paths.ROOT): "."})
     (ready / "README.md").write_text(reference_readme(ready, name))
     if target.exists():
         old = paths.REFERENCE / f".old-{name}"
@@ -68,10 +156,9 @@ def publish(name: str, profile: str) -> Path:
         shutil.rmtree(old)
     else:
         ready.rename(target)
-    shutil.rmtree(staging)
     if readme_reference() == name:
         write_project_findings(name)
-    return target
+    return target, done
 
 
 def clean_notebook(source: Path, dest: Path, replacements: dict[str, str]) -> None:
@@ -241,8 +328,6 @@ def _failure_lines(t: dict) -> list[str]:
 def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
     """07_pipeline's recommended whole pipeline, when the run has one (no lines otherwise, so
     the findings of a run without 07 are unchanged)."""
-    import json
-
     row = whole_pipeline(t)
     if not len(row):
         return []
@@ -254,6 +339,17 @@ def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
         f"**Whole pipeline** (07_pipeline, {r.model}, {r.texts} texts embedded whole, tokenization included"
         f"{'; floors ' + at if at else ''}): {r.pipeline}, **{r.speedup_over_naive:.2f}×** the naive pipeline "
         f"(eager fp32, one text at a time; 95% CI {r.ci_low:.2f}–{r.ci_high:.2f}), worst-text cosine "
-        f"{r.cosine_min:.5f}, recall@10 {r.recall_at_10:.3f}.",
+        f"{r.cosine_min:.5f}, recall@10 {r.recall_at_10:.3f}."
+        + (
+            f" The fastest, {r.fastest} ({r.fastest_speedup:.2f}×), lies within its CI and costs more to run."
+            if r.fastest
+            else ""
+        )
+        + (
+            f" Against the best sentence-transformers backend, {r.best_peer}: {r.speedup_over_peer:.2f}× "
+            f"(95% CI {r.peer_ci_low:.2f}–{r.peer_ci_high:.2f})."
+            if r.best_peer
+            else ""
+        ),
         "",
     ]

@@ -142,42 +142,52 @@ def _bf16_note(device: str) -> str:
     return "no native bf16 instructions detected: kernels convert/emulate"
 
 
+def _mkn(n) -> tuple[int, int, int]:
+    """(m, k, n) of a GEMM given as n (square) or as (m, k, n)."""
+    return tuple(n) if isinstance(n, (tuple, list)) else (n, n, n)
+
+
 def torch_gemm(
-    n: int = 2048, dtype=None, threads: int | None = None, device: str = "cpu", timing: dict | None = None
+    n: int | tuple = 2048, dtype=None, threads: int | None = None, device: str = "cpu", timing: dict | None = None
 ) -> dict:
-    """GFLOP/s of an n x n @ n x n torch matmul (2 n^3 FLOPs / median time)."""
+    """GFLOP/s of an n x n @ n x n torch matmul (2 n^3 FLOPs / median time); n may be a shape
+    (m, k, n): m x k @ k x n, 2 m k n FLOPs."""
     import torch
 
     dtype = dtype or torch.float32
     precision = PRECISION.get(str(dtype).removeprefix("torch."), str(dtype))
     device = str(device)
+    m, k, n_ = _mkn(n)
     with torch_threads(threads) as used:
         reason = _torch_skip_reason(dtype, device)
         if reason:
             return skipped("gemm", "torch", precision, n, used, "GFLOP/s", reason, device)
         gen = torch.Generator(device=device).manual_seed(0)
-        a = torch.randn(n, n, generator=gen, device=device).to(dtype)
-        b = torch.randn(n, n, generator=gen, device=device).to(dtype)
-        c = torch.empty(n, n, dtype=dtype, device=device)
+        a = torch.randn(m, k, generator=gen, device=device).to(dtype)
+        b = torch.randn(k, n_, generator=gen, device=device).to(dtype)
+        c = torch.empty(m, n_, dtype=dtype, device=device)
         # out= keeps allocation out of the timed call
         t = measure(lambda: torch.matmul(a, b, out=c), sync=cuda_sync_for(device), **(timing or {}))
     message = _bf16_note(device) if dtype == torch.bfloat16 else ""
     if device.startswith("cuda") and dtype == torch.float32:
         # "high"/"medium" let CUDA fp32 matmuls run in TF32: a different ceiling
         message = f"float32_matmul_precision={torch.get_float32_matmul_precision()}"
-    return _row("gemm", "torch", precision, n, used, "GFLOP/s", _rate(2 * n**3, t), t, device=device, message=message)
+    return _row(
+        "gemm", "torch", precision, n, used, "GFLOP/s", _rate(2 * m * k * n_, t), t, device=device, message=message
+    )
 
 
-def _matmul_model(op: str, a_type: int, b_type: int, y_type: int, n: int) -> bytes:
-    """A one-node ONNX graph Y = op(A, B) on n x n inputs, serialised."""
+def _matmul_model(op: str, a_type: int, b_type: int, y_type: int, n: int | tuple) -> bytes:
+    """A one-node ONNX graph Y = op(A, B) on n x n inputs (or m x k and k x n), serialised."""
     from onnx import helper
 
+    m, k, n_ = _mkn(n)
     node = helper.make_node(op, ["A", "B"], ["Y"])
     graph = helper.make_graph(
         [node],
-        f"{op.lower()}_{n}",
-        [helper.make_tensor_value_info("A", a_type, [n, n]), helper.make_tensor_value_info("B", b_type, [n, n])],
-        [helper.make_tensor_value_info("Y", y_type, [n, n])],
+        f"{op.lower()}_{m}x{k}x{n_}",
+        [helper.make_tensor_value_info("A", a_type, [m, k]), helper.make_tensor_value_info("B", b_type, [k, n_])],
+        [helper.make_tensor_value_info("Y", y_type, [m, n_])],
     )
     # IR 8 / opset 17: loadable by any onnxruntime of the last few years.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
@@ -205,9 +215,9 @@ def _ort_gemm(
     """Build, verify against `reference`, then time a one-node ORT GEMM on the CPU."""
     from onnx import helper
 
-    n = a.shape[0]
+    (m, k), n = a.shape, b.shape[1]
     types = [helper.np_dtype_to_tensor_dtype(x.dtype) for x in (a, b, out)]
-    sess = _ort_session(_matmul_model(op, *types, n), threads)
+    sess = _ort_session(_matmul_model(op, *types, (m, k, n)), threads)
     # IO binding with a preallocated output: no allocation or copy-out in the timed call.
     binding = sess.io_binding()
     binding.bind_cpu_input("A", a)
@@ -215,35 +225,39 @@ def _ort_gemm(
     binding.bind_output("Y", "cpu", 0, out.dtype, list(out.shape), out.ctypes.data)
     run = lambda: sess.run_with_iobinding(binding)  # noqa: E731
     run()
-    check_result(out, reference(a, b), f"onnxruntime {op} {precision} n={n}", exact=exact)
+    check_result(out, reference(a, b), f"onnxruntime {op} {precision} {m}x{k}x{n}", exact=exact)
     t = measure(run, **(timing or {}))
     used = threads or sess.get_session_options().intra_op_num_threads or None
-    return _row("gemm", "onnxruntime", precision, n, used, unit, _rate(2 * n**3, t), t)
+    size = n if m == k == n else (m, k, n)
+    return _row("gemm", "onnxruntime", precision, size, used, unit, _rate(2 * m * k * n, t), t)
 
 
 def ort_gemm_fp32(
-    n: int = 2048, threads: int | None = None, reference: Callable = _matmul_f64, timing: dict | None = None
+    n: int | tuple = 2048, threads: int | None = None, reference: Callable = _matmul_f64, timing: dict | None = None
 ) -> dict:
-    """GFLOP/s of a one-node ONNX MatMul (fp32) in onnxruntime's CPU provider, output checked
-    against `reference(a, b)` (numpy) before timing."""
+    """GFLOP/s of a one-node ONNX MatMul (fp32) in onnxruntime's CPU provider (n x n, or the
+    shape (m, k, n)), output checked against `reference(a, b)` (numpy) before timing."""
+    m, k, n_ = _mkn(n)
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty((n, n), np.float32)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n_), dtype=np.float32)
+    out = np.empty((m, n_), np.float32)
     return _ort_gemm("MatMul", a, b, out, threads, reference, False, "fp32", "GFLOP/s", timing)
 
 
 def ort_gemm_int8(
-    n: int = 2048, threads: int | None = None, reference: Callable = _matmul_int32, timing: dict | None = None
+    n: int | tuple = 2048, threads: int | None = None, reference: Callable = _matmul_int32, timing: dict | None = None
 ) -> dict:
     """GOP/s of a one-node MatMulInteger (uint8 A x int8 B -> int32), the integer GEMM of ORT's
-    dynamic INT8 quantization; output checked exactly against `reference(a, b)`."""
+    dynamic INT8 quantization (n x n, or the shape (m, k, n)); output checked exactly against
+    `reference(a, b)`."""
+    m, k, n_ = _mkn(n)
     rng = np.random.default_rng(0)
     # A in 0..127, as ORT's reduce_range does: AVX2 kernels without VNNI sum u8*s8 pairs in
     # saturating int16, so full-range inputs would not be exact there. Same speed either way.
-    a = rng.integers(0, 128, (n, n), dtype=np.uint8)
-    b = rng.integers(-128, 128, (n, n), dtype=np.int8)
-    out = np.empty((n, n), np.int32)
+    a = rng.integers(0, 128, (m, k), dtype=np.uint8)
+    b = rng.integers(-128, 128, (k, n_), dtype=np.int8)
+    out = np.empty((m, n_), np.int32)
     return _ort_gemm("MatMulInteger", a, b, out, threads, reference, True, "int8", "GOP/s", timing)
 
 
@@ -350,6 +364,50 @@ def measure_ceilings(
     return rows
 
 
+def layer_shapes(hidden: int) -> tuple[tuple[int, int], ...]:
+    """(K, N) of a BERT layer's GEMMs: the attention projections (hidden -> hidden), the FFN's
+    up (hidden -> 4 hidden) and down (4 hidden -> hidden) projections. Each kind does the same
+    FLOPs per layer (8 M hidden^2), so an encoder's GEMM rate is their harmonic mean."""
+    return ((hidden, hidden), (hidden, 4 * hidden), (4 * hidden, hidden))
+
+
+def shape_gemms(hidden: list[int], tokens: list[int], threads: int, timing: dict | None = None) -> list[dict]:
+    """Rows of the GEMM rate at a model's own shapes (M = tokens per call, i.e. batch x length;
+    K, N from `layer_shapes`): torch fp32 and bf16, ONNX Runtime fp32 and int8, at `threads`."""
+    import torch
+
+    kinds = (
+        (torch_gemm, "torch", "fp32", "GFLOP/s", {"dtype": torch.float32}),
+        (torch_gemm, "torch", "bf16", "GFLOP/s", {"dtype": torch.bfloat16}),
+        (ort_gemm_fp32, "onnxruntime", "fp32", "GFLOP/s", {}),
+        (ort_gemm_int8, "onnxruntime", "int8", "GOP/s", {}),
+    )
+    rows = []
+    for h in hidden:
+        for m in tokens:
+            for k, n in layer_shapes(h):
+                for fn, library, precision, unit, kw in kinds:
+                    fallback = _row("gemm-shape", library, precision, (m, k, n), threads, unit)
+                    row = _safe(fn, fallback, n=(m, k, n), threads=threads, timing=timing, **kw)
+                    rows.append({**row, "kind": "gemm-shape", "hidden": h, "m": m, "k": k, "n": n})
+    return rows
+
+
+def shape_rate(df, precision: str, hidden: int, m: float, threads: int) -> float:
+    """The GEMM rate of an encoder layer of width `hidden` at about `m` tokens per call in
+    `precision` (the best library), from 00_gemm_shapes: the harmonic mean over the layer's
+    three shapes at the measured M nearest `m` (log scale). NaN where 00 did not measure it."""
+    if df is None or not len(df) or "hidden" not in df:
+        return math.nan
+    ok = df[(df["status"] == "ok") & (df["precision"] == precision) & (df["hidden"] == hidden)]
+    ok = ok[ok["threads"] == threads] if (ok["threads"] == threads).any() else ok.iloc[:0]
+    if not len(ok):
+        return math.nan
+    nearest = min(ok["m"].unique(), key=lambda x: abs(math.log(x / max(m, 1))))
+    best = ok[ok["m"] == nearest].groupby(["k", "n"])["value"].max()
+    return len(best) / float((1 / best).sum()) if len(best) == 3 else math.nan
+
+
 def harness_overhead(
     model: str = "bert-tiny",
     engine: str = "eager",
@@ -450,6 +508,44 @@ def measure_missing_ceilings(table, thread_counts: list[int], gemm_size: int, ba
     todo = [t for t in thread_counts if t not in measured]
     for t in track(todo, desc="ceilings", label=lambda t: f"{t} thread(s)"):
         table.append_new(measure_ceilings(gemm_size, threads=t, bandwidth_bytes=bandwidth_mb * 2**20, timing=timing))
+
+
+def measure_missing_shapes(table, hidden: list[int], tokens: list[int], threads: int, timing: dict) -> None:
+    """The GEMMs at each model shape (hidden, M) the table does not hold yet (one resumable step
+    each), short timings: there are many of them and each is small."""
+    from helpers.core.progress import track
+
+    done = table.read()
+    have = set(zip(done["hidden"], done["m"])) if len(done) and "hidden" in done else set()
+    todo = [(h, m) for h in hidden for m in tokens if (h, m) not in have]
+    short = dict(timing, min_time_s=min(timing.get("min_time_s", 0.1), 0.1))
+    for h, m in track(todo, desc="GEMM shapes", label=lambda hm: f"hidden {hm[0]}, M {hm[1]}"):
+        table.append_new(shape_gemms([h], [m], threads, short))
+
+
+def shapes_view(shapes, ceilings):
+    """Per hidden size, M, library and precision: the rate of an encoder layer's GEMMs (the
+    harmonic mean of its three shapes) and its share of the large square GEMM's rate at the
+    same threads."""
+    import pandas as pd
+
+    ok = shapes[shapes["status"] == "ok"] if len(shapes) else shapes
+    if not len(ok):
+        return pd.DataFrame(columns=["hidden", "m", "library", "precision", "layer_rate", "share_of_square"])
+    rows = []
+    for (h, m, library, precision, threads), g in ok.groupby(["hidden", "m", "library", "precision", "threads"]):
+        square = ceilings[
+            (ceilings["kind"] == "gemm")
+            & (ceilings["library"] == library)
+            & (ceilings["precision"] == precision)
+            & (ceilings["device"] == "cpu")
+            & (ceilings["threads"] == threads)
+        ]["value"]
+        layer = len(g) / float((1 / g["value"]).sum()) if len(g) == 3 else math.nan
+        share = layer / float(square.iloc[0]) if len(square) else math.nan
+        rows.append({"hidden": h, "m": m, "library": library, "precision": precision, "threads": threads})
+        rows[-1] |= {"layer_rate": layer, "share_of_square": share}
+    return pd.DataFrame(rows)
 
 
 def measure_harness(table, thread_counts: list[int], timing: dict):

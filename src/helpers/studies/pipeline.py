@@ -14,6 +14,12 @@ configuration left out is recorded with its reason, never dropped):
    over naive with a bootstrap CI;
 3. the peak RSS of a fresh process running each measured pipeline.
 
+Beside them, the peers (helpers.backends.peers: sentence-transformers' own backends, what a user
+would run instead) are probed on the sample at each batch size and measured on the whole corpus
+in the same interleaved passes, at their default batch size and at their best: rows with
+`peer` set, checked against the naive pipeline like every candidate, never recommended. Each
+candidate's speed-up over the fastest peer that met the floors is computed from the same passes.
+
 A time budget (budget_s) bounds the probes and the finalists.
 """
 
@@ -27,11 +33,12 @@ import numpy as np
 import pandas as pd
 
 from helpers.backends import cache
+from helpers.backends.peers import DEFAULT_BATCH, Peer, unavailable
 from helpers.core import progress
 from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
 from helpers.core.tables import SAMPLES
 from helpers.pipeline import PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
-from helpers.report.recommend_pipeline import NAIVE, results
+from helpers.report.recommend_pipeline import NAIVE, PEER_STEP, best_peer_name, results
 from helpers.studies import pipeline_time
 from helpers.workloads.corpora import sample_texts
 
@@ -47,8 +54,11 @@ def naive(model: str, max_length: int, threads: int) -> Pipeline:
     return Pipeline(model, "eager", "unsorted", 1, max_length, "threads", threads)
 
 
-def describe(pipe: Pipeline) -> dict:
+def describe(pipe: Pipeline | Peer) -> dict:
+    peer = isinstance(pipe, Peer)
     return {
+        "peer": pipe.peer if peer else "",
+        "peer_info": json.dumps(pipe.info) if peer and pipe.info else "",
         "variant": pipe.variant,
         "precision": pipe.precision,
         "recipe": json.dumps(pipe.recipe) if pipe.recipe else "",
@@ -88,6 +98,7 @@ class Search:
         self.cores = int(params["cores"]) or _logical_cores()
         self.files: dict[str, dict] = {}
         self.built: dict[str, Pipeline] = {}
+        self.peers: dict[str, Peer] = {}  # one loaded model per peer, shared by its batch sizes
 
     # -- helpers ------------------------------------------------------------------------------
     def left_s(self) -> float:
@@ -122,6 +133,13 @@ class Search:
             pipe._loaded = self.loaded
             self.built[variant] = pipe
         return pipe
+
+    def peer(self, name: str, batch_size: int) -> Peer:
+        """Peer `name` at `batch_size` with this search's model, length and cores (loaded once)."""
+        if name not in self.peers:
+            self.peers[name] = Peer(name, self.p["model"], int(batch_size), self.max_length, self.cores)
+            self.peers[name]._loaded = self.loaded  # the search's model: its files are built from it once
+        return self.peers[name].with_batch(int(batch_size))
 
     def make_file(self, variant: str) -> dict:
         if variant in TORCH_VARIANTS:
@@ -263,6 +281,43 @@ class Search:
             out[s] = int(good["batch_size"].min())
         return out
 
+    def probe_peers(self) -> pd.DataFrame:
+        """Each peer at its default batch size and at each of `batch_sizes` on the sample
+        (stage probe-peer); a peer that cannot run here gets one skipped or error row. Outside
+        budget_s: the comparison with the peers is not the search's to cut."""
+        sizes = sorted({DEFAULT_BATCH, *self.p["batch_sizes"]})
+        for name in self.p["peers"]:
+            why = unavailable(name)
+            if why:
+                self._row("probe-peer", name, None, peer=name, variant=name, status="skipped", message=why)
+                continue
+            for b in sizes:
+                peer = self.peer(name, b)
+                if self.table.done(stage="probe-peer", candidate=peer.name):
+                    continue
+                self.log(f"  probe {peer.name}")
+                try:
+                    peer.encode(self.sample[: 2 * b])  # loads (and exports once), warms up
+                    ms, _ = _timed_pass(peer, self.sample)
+                except Exception as exc:  # recorded on its row; the search goes on
+                    message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+                    self._row("probe-peer", name, None, peer=name, variant=name, status="error", message=message)
+                    break
+                self._row(
+                    "probe-peer", peer.name, peer, n_texts=len(self.sample), items_per_s=len(self.sample) / (ms / 1e3)
+                )
+        return self.rows("probe-peer")
+
+    def peer_plan(self) -> list[tuple[Peer, str]]:
+        """Each peer that ran in the probes at its default batch size and at its fastest one."""
+        df = self.rows("probe-peer")
+        ok = df[(df["status"] == "ok") & df["items_per_s"].notna()] if len(df) else df
+        plan = []
+        for name, g in ok.groupby("peer", sort=False) if len(ok) else []:
+            best = int(g.sort_values("items_per_s", ascending=False)["batch_size"].iloc[0])
+            plan += [(self.peer(name, b), PEER_STEP) for b in dict.fromkeys([DEFAULT_BATCH, best])]
+        return plan
+
     # -- stage 2: finalists on the whole corpus -------------------------------------------------
     def plan_finalists(self) -> list[tuple[Pipeline, str]]:
         """(pipeline, waterfall step or '') to measure on the whole corpus: the naive one, the
@@ -272,7 +327,7 @@ class Search:
         # batching probes cut by the budget: each strategy at the middle batch size, unprobed
         knees = self.knees() or {s: sizes[len(sizes) // 2] for s in self.p["strategies"]}
         if not passing or not knees:
-            return [(self.pipeline("eager", "unsorted", 1), "naive")]
+            return [(self.pipeline("eager", "unsorted", 1), "naive"), *self.peer_plan()]
         speed = self.rows("probe-batching").query("status == 'ok'")
         best_strategy = max(knees, key=lambda s: _speed_at(speed, s, knees[s]))
         bs = knees[best_strategy]
@@ -297,6 +352,7 @@ class Search:
             plan.append((self.pipeline(v, best_strategy, bs), ""))
         if "threads" not in self.p["layouts"]:  # only the process layout was asked for
             plan = [(p, s) for p, s in plan if p.layout == "processes" or s == "naive"]
+        plan += self.peer_plan()
         seen, out = set(), []
         for pipe, step in plan:
             if pipe.name not in seen:
@@ -337,6 +393,7 @@ class Search:
         for pipe, _ in plan:
             pipe.close()
         base = samples[plan[0][0].name]
+        peer = self._best_peer(plan, samples, checks, errors)
         for pipe, step in plan:
             name = NAIVE if step == "naive" else pipe.name
             if pipe.name in errors:
@@ -355,6 +412,7 @@ class Search:
                     samples[pipe.name], len(self.texts), baseline_ms=base, flag_noisy=False, target_ci=target
                 ),
                 **fid,
+                **over_peer(peer, samples[pipe.name], step),
                 meets_floor=ok,
                 status="ok" if ok else "mismatch",
                 message="" if ok else floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
@@ -362,6 +420,19 @@ class Search:
                 **{SAMPLES: samples[pipe.name]},
             )
         return self.rows("corpus")
+
+    def _best_peer(self, plan, samples: dict, checks: dict, errors: dict) -> tuple[str, list] | None:
+        """(name, samples) of the fastest peer that met both floors in these passes, or None."""
+        met = [
+            p.name
+            for p, step in plan
+            if step == PEER_STEP
+            and p.name not in errors
+            and samples[p.name]
+            and meets_floors(checks[p.name], self.p["min_cosine"], self.p["min_recall_at_10"])
+        ]
+        name = best_peer_name({n: float(np.median(samples[n])) for n in met})
+        return (name, samples[name]) if name else None
 
     def _fit_budget(self, plan):
         """Drop finalists (last first, never the naive pipeline or a waterfall step) and then
@@ -393,6 +464,9 @@ class Search:
         out = {}
         for _, r in df[df["status"].isin(["ok", "mismatch"]) & df["items_per_s"].notna()].iterrows():
             out[(r["variant"], True)] = 1 / r["items_per_s"]
+        peers = self.rows("probe-peer")
+        for _, r in peers[peers["status"] == "ok"].iterrows() if len(peers) else []:
+            out[(r["variant"], True)] = max(out.get((r["variant"], True), 0.0), 1 / r["items_per_s"])
         # one at a time costs several times a batched text (no amortized calls): a crude factor
         out[("eager", False)] = 4 * out.get(("eager", True), 0.0)
         return out
@@ -407,7 +481,8 @@ class Search:
             return df
         peaks, notes, seen = [], [], {}
         for _, r in df.iterrows():
-            same = (r["variant"], r["layout"], r["batch_size"])  # the strategy barely moves the peak
+            # the strategy barely moves the peak; a peer is measured once, at its first batch size
+            same = (r["variant"], r["layout"]) + (() if _is_peer(r) else (r["batch_size"],))
             if same in seen:
                 peaks.append(peaks[seen[same]])
                 notes.append(notes[seen[same]])
@@ -417,8 +492,11 @@ class Search:
                 peaks.append(float("nan"))
                 notes.append("")
                 continue
-            spec = self.pipeline(r["variant"], r["strategy"], int(r["batch_size"])).to_dict()
-            spec |= {"layout": "threads", "threads": 1 if r["layout"] == "processes" else self.cores}
+            if _is_peer(r):
+                spec = self.peer(r["peer"], int(r["batch_size"])).to_dict()
+            else:
+                spec = self.pipeline(r["variant"], r["strategy"], int(r["batch_size"])).to_dict()
+                spec |= {"layout": "threads", "threads": 1 if r["layout"] == "processes" else self.cores}
             try:
                 mem = in_fresh_process(_memory_load, _memory_run, spec, self.sample, preload=PRELOAD)
                 workers = self.cores if r["layout"] == "processes" else 1
@@ -463,7 +541,31 @@ def _logical_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _is_peer(row: pd.Series) -> bool:
+    return isinstance(row.get("peer"), str) and bool(row["peer"])
+
+
+def over_peer(peer: tuple[str, list] | None, samples_ms: list, step: str) -> dict:
+    """A candidate's speed-up over the best peer (from the same interleaved passes) with its
+    bootstrap CI; nothing for the peers themselves or when no peer met the floors."""
+    from helpers.core.timing import ratio_of_medians
+
+    if peer is None or step == PEER_STEP or not samples_ms:
+        return {}
+    ratio = ratio_of_medians(peer[1], samples_ms)
+    return {
+        "best_peer": peer[0],
+        "speedup_over_peer": ratio["speedup"],
+        "speedup_over_peer_ci_low": ratio["speedup_ci_low"],
+        "speedup_over_peer_ci_high": ratio["speedup_ci_high"],
+    }
+
+
 def _memory_load(spec: dict, texts: list[str]):
+    if "peer" in spec:
+        pipe = Peer.from_dict(spec)
+        pipe.load()
+        return pipe, texts
     pipe = Pipeline.from_dict(spec)
     pipe.engine()
     return pipe, texts
@@ -510,6 +612,9 @@ def run_search(run, params: dict | None = None, log=progress.note) -> pd.DataFra
                 status="skipped",
                 message="no variant met the floors on the sample",
             )
+    if params["peers"]:
+        log(f"{time.perf_counter() - search.start:.0f} s: probing the peers (sentence-transformers)")
+        search.probe_peers()
     log(f"{time.perf_counter() - search.start:.0f} s: the finalists on the whole corpus")
     search.measure_corpus(search.plan_finalists())
     log(f"{time.perf_counter() - search.start:.0f} s: memory of each in a fresh process")

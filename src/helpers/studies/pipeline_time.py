@@ -1,8 +1,11 @@
 """Where a whole pipeline's time goes (07_pipeline, results/07_time.csv): each pipeline measured
 on the whole corpus, timed again phase by phase in one process: the length pass, tokenizing the
-batches, the engine (mean pooling included) and the rest; the tokens it computes against the
-real ones (padding left); and the engine's GFLOP/s against 00_environment's measured GEMM rate
-for its precision. The report turns these rows into the bounds of what any pipeline could buy.
+batches, the engine, mean pooling and the rest (Python, copies, normalizing); the tokens it
+computes against the real ones (padding left); and the engine's GFLOP/s against 00_environment's
+measured GEMM rate for its precision, both the large square GEMM's (`ceiling_gflops`) and the
+rate at this model's own shapes (`shape_gflops`: M = the tokens of an engine call, K = hidden,
+N = hidden and 4 x hidden). The report turns these rows into the bounds of what any pipeline
+could buy.
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ def timed_phases(pipe, texts, passes: int) -> dict:
 
 
 def phase_columns(phases: dict, config, ceiling_gflops: float) -> dict:
-    """Milliseconds per phase and their shares, real and computed tokens and GFLOP, and the
-    engine's GFLOP/s against the ceiling (efficiency; NaN without a ceiling)."""
-    ms = {k: phases[f"{k}_s"] * 1e3 for k in ("total", "lengths", "tokenize", "engine")}
-    other = max(ms["total"] - ms["lengths"] - ms["tokenize"] - ms["engine"], 0.0)
+    """Milliseconds per phase and their shares, real and computed tokens and GFLOP, the
+    tokens of an average engine call, and the engine's GFLOP/s against the ceiling
+    (efficiency; NaN without a ceiling)."""
+    ms = {k: phases.get(f"{k}_s", 0.0) * 1e3 for k in ("total", "lengths", "tokenize", "engine", "pooling")}
+    other = max(ms["total"] - ms["lengths"] - ms["tokenize"] - ms["engine"] - ms["pooling"], 0.0)
     real = int(sum(phases["lengths"]))
     computed = int(sum(rows * length for rows, length in phases["shapes"]))
     real_gflop = sum(encoder_flops(config, 1, n) for n in phases["lengths"]) / 1e9
@@ -49,6 +53,7 @@ def phase_columns(phases: dict, config, ceiling_gflops: float) -> dict:
         "lengths_ms": ms["lengths"],
         "tokenize_ms": ms["tokenize"],
         "engine_ms": ms["engine"],
+        "pooling_ms": ms["pooling"],
         "other_ms": other,
         "tokenization_share": (ms["lengths"] + ms["tokenize"]) / ms["total"],
         "real_tokens": real,
@@ -60,6 +65,7 @@ def phase_columns(phases: dict, config, ceiling_gflops: float) -> dict:
         "ceiling_gflops": ceiling_gflops,
         "efficiency": engine_gflops / ceiling_gflops if ceiling_gflops == ceiling_gflops else math.nan,
         "n_batches": len(phases["shapes"]),
+        "tokens_per_call": computed / len(phases["shapes"]) if phases["shapes"] else math.nan,
     }
 
 
@@ -88,11 +94,25 @@ def measure(run, search, corpus: pd.DataFrame, log=progress.note) -> pd.DataFram
         phases = timed_phases(pipe, search.texts, search.p["passes"])
         ceiling = rates.get(r["precision"], math.nan)  # INT8 recipes keep some fp32 MatMuls: an upper bound
         message = "" if rates else "no ceiling: 00_environment did not run in this results folder"
-        table.append(row | phase_columns(phases, search.loaded.config, ceiling) | {"status": "ok", "message": message})
+        columns = phase_columns(phases, search.loaded.config, ceiling)
+        columns |= at_shapes(columns, r["precision"], search.loaded.config, search.cores)
+        table.append(row | columns | {"status": "ok", "message": message})
     return table.read()
 
 
+def at_shapes(columns: dict, precision: str, config, threads: int) -> dict:
+    """The GEMM rate at this model's shapes and the engine's share of it (NaN where 00 did not
+    measure this hidden size: `gemm_hidden`)."""
+    from helpers.studies.environment import shape_rate
+
+    rate = shape_rate(read_table("00_gemm_shapes"), precision, config.hidden_size, columns["tokens_per_call"], threads)
+    share = columns["engine_gflops"] / rate if rate == rate else math.nan
+    return {"hidden": config.hidden_size, "shape_gflops": rate, "shape_efficiency": share}
+
+
 def _not_timed(row: pd.Series) -> str:
+    if isinstance(row.get("peer"), str) and row["peer"]:
+        return "a peer: sentence-transformers' encode is timed whole, not phase by phase"
     if row["status"] not in ("ok", "mismatch"):
         return f"not measured on the whole corpus ({row['status']})"
     if row["layout"] == "processes":
