@@ -13,7 +13,18 @@ from helpers.backends import engines, export
 from helpers.workloads import corpora as data
 from helpers.workloads.models import load_model
 
-CPU_ENGINES = ["torchscript", "compile", "torch-bf16", "torch-int8", "ort", "ort-o1", "ort-o2", "ort-o3"]
+CPU_ENGINES = [
+    "torchscript",
+    "compile",
+    "compile-bf16",
+    "torch-bf16",
+    "torch-bf16-autocast",
+    "torch-int8",
+    "ort",
+    "ort-o1",
+    "ort-o2",
+    "ort-o3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +92,7 @@ def test_catalogue_keeps_the_original_names():
 @pytest.mark.parametrize("name", CPU_ENGINES)
 def test_engine_agrees_with_eager_at_untraced_shapes(name, tiny, batches, references):
     engine = engines.build_engine(name, tiny, threads=2)
-    shapes = ["3x40-padded"] if name == "compile" else list(batches)  # compile: 1 shape, it is slow
+    shapes = ["3x40-padded"] if name.startswith("compile") else list(batches)  # compile: 1 shape, it is slow
     for shape in shapes:
         out = engine(batches[shape])
         assert out.dtype == np.float32

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import importlib
+import importlib.util
 import math
 import os
 import re
@@ -139,11 +140,28 @@ def _check_seq_lens(name: str, value, values: dict) -> None:
             )
 
 
+# the engines, variants and formats that need the openvino package
+OPENVINO_NAMES = ("ov", "ov-bf16", "ov-int8", "ov-int8-ac", "openvino")
+
+
+def _check_openvino(name: str, value, accepted) -> None:
+    """OpenVINO names are refused where the openvino package is not installed (where it is
+    installed but cannot run, e.g. on a CPU it does not support, their rows are skipped)."""
+    asked = [v for v in _as_list(value) if v in OPENVINO_NAMES]
+    if asked and importlib.util.find_spec("openvino") is None:
+        others = ", ".join(a for a in accepted if a not in OPENVINO_NAMES)
+        raise ParameterError(
+            f"{name}: {asked[0]!r} needs OpenVINO, which is not installed here "
+            f"(`make install` installs openvino, nncf and optimum-intel); accepted: {others}"
+        )
+
+
 def _check_choices(name: str, value, accepted, allow_empty: bool = False) -> None:
     unknown = [v for v in _as_list(value) if v not in accepted]
     if unknown or not (_as_list(value) or allow_empty):
         what = f"unknown value {unknown[0]!r}" if unknown else "the list is empty"
         raise ParameterError(f"{name}: {what}; accepted: {', '.join(accepted)}")
+    _check_openvino(name, value, accepted)
 
 
 def _choices(module: str, attr: str, allow_empty: bool = False) -> Check:
@@ -164,6 +182,7 @@ def _check_engines(name: str, value, values: dict) -> None:
         raise ParameterError(f"{name}: unknown engine {unknown[0]!r}; accepted: {', '.join(ENGINE_NAMES)}")
     if not _as_list(value):
         raise ParameterError(f"{name}: the list is empty; accepted: {', '.join(ENGINE_NAMES)}")
+    _check_openvino(name, value, ENGINE_NAMES)
 
 
 def _check_generation_engines(name: str, value, values: dict) -> None:

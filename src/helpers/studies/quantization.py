@@ -13,10 +13,8 @@ from helpers.workloads.models import LoadedModel, load_model
 
 # -- memory of one variant in a fresh process -------------------------------------------------
 def _load_in_child(method: str, model: str, file: str, threads: int, batch: dict):
-    if method in TORCH_METHODS:
-        engine = build(method, load_model(model), None, threads)
-    else:  # an ORT variant never loads the torch model
-        engine = engines.engine_for_file("ort", file, None, threads=threads)
+    # an ORT or OpenVINO variant never loads the torch model
+    engine = build(method, load_model(model) if method in TORCH_METHODS else None, file or None, threads)
     return engine, engine.prepare(batch)
 
 
