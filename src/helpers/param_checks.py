@@ -140,16 +140,16 @@ def _check_seq_lens(name: str, value, values: dict) -> None:
             )
 
 
-# the engines, variants and formats that need the openvino package
-OPENVINO_NAMES = ("ov", "ov-bf16", "ov-int8", "ov-int8-ac", "openvino")
-
-
 def _check_openvino(name: str, value, accepted) -> None:
-    """OpenVINO names are refused where the openvino package is not installed (where it is
-    installed but cannot run, e.g. on a CPU it does not support, their rows are skipped)."""
-    asked = [v for v in _as_list(value) if v in OPENVINO_NAMES]
+    """OpenVINO names (its engines, variants and the "openvino" format) are refused where the
+    openvino package is not installed (where it is installed but cannot run, e.g. on a CPU it
+    does not support, their rows are skipped with the reason)."""
+    from helpers.backends.ov import ENGINES
+
+    names = (*ENGINES, "openvino")
+    asked = [v for v in _as_list(value) if v in names]
     if asked and importlib.util.find_spec("openvino") is None:
-        others = ", ".join(a for a in accepted if a not in OPENVINO_NAMES)
+        others = ", ".join(a for a in accepted if a not in names)
         raise ParameterError(
             f"{name}: {asked[0]!r} needs OpenVINO, which is not installed here "
             f"(`make install` installs openvino, nncf and optimum-intel); accepted: {others}"

@@ -45,9 +45,15 @@ VARIANTS = {
     "ov-bf16": "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16)",
     "ov-int8": "OpenVINO INT8, NNCF post-training (TRANSFORMER), calibrated on corpus text, fp32 elsewhere",
     "ov-int8-ac": "OpenVINO INT8, NNCF accuracy control against min cosine 0.99 and recall@10 0.95, fp32 elsewhere",
+    "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8, the FFN down-projections kept fp32 (an ignored scope)",
 }
 TORCH_VARIANTS = ("eager", "torch-bf16", "torch-bf16-autocast", "torch-int8", "compile", "compile-bf16")
-CALIBRATED = ("ort-int8-static", "ov-int8", "ov-int8-ac")  # files made with calibration texts (kept in the JSON)
+CALIBRATED = (
+    "ort-int8-static",
+    "ov-int8",
+    "ov-int8-ac",
+    "ov-int8-skip-ffn-down",
+)  # files made with calibration texts (kept in the JSON)
 LAYOUTS = ("threads", "processes")
 PRELOAD = ("helpers.pipeline", "helpers.backends.engines")  # what forked workers import once, up front
 PRECISION = {"eager": "fp32", "torch-int8": "int8", "compile": "fp32", "ort-o1": "fp32", "ort-o2": "fp32"}
@@ -69,6 +75,7 @@ RECIPES = {
     "ov-bf16": {"kind": "openvino", "from": "onnx"},
     "ov-int8": {"kind": "openvino-int8", "model_type": "transformer"},
     "ov-int8-ac": {"kind": "openvino-int8", "model_type": "transformer", "floors": "0.99 / 0.95"},
+    "ov-int8-skip-ffn-down": {"kind": "openvino-int8", "model_type": "transformer", "ignore": "ffn-down"},
 }
 
 

@@ -42,6 +42,7 @@ ENGINES = {
     "ov-bf16": "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16, read back)",
     "ov-int8": "OpenVINO INT8 (NNCF post-training, model type TRANSFORMER, corpus-calibrated), fp32 elsewhere",
     "ov-int8-ac": "OpenVINO INT8 with NNCF accuracy control against the cosine and recall@10 floors, fp32 elsewhere",
+    "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8 with the FFN down-projections in fp32 (an ignored scope)",
 }
 
 

@@ -8,7 +8,9 @@ Every file comes from the build cache (helpers.backends.cache), like the ORT fil
 - `int8(loaded, texts, ...)`: NNCF post-training quantization of that IR (model type
   TRANSFORMER), calibrated on corpus text; with `floors`, `nncf.quantize_with_accuracy_control`
   reverts the quantizers that cost most until the cosine and recall@10 floors are met on
-  validation texts (or nothing is left to revert), and the record says which MatMuls it kept.
+  validation texts (or nothing is left to revert); with `ignore`, an ignored scope keeps a rule's
+  MatMuls in fp32 (the FFN down-projections, the ORT recipe that kept MiniLM above its floor).
+  The record says which MatMuls stayed fp32.
 
 `compile_ir(path, hint, threads)` compiles for the CPU with INFERENCE_PRECISION_HINT set and
 reads it back: OpenVINO's CPU plugin runs bf16 by default on CPUs with AVX512-BF16 or AMX, so
@@ -34,6 +36,7 @@ ENGINES = {
     "ov-bf16": ("bf16", "bf16", "fp32"),
     "ov-int8": ("f32", "int8", "int8"),
     "ov-int8-ac": ("f32", "int8", "int8-ac"),
+    "ov-int8-skip-ffn-down": ("f32", "int8", "int8-skip-ffn-down"),
 }
 CPUS = ("x86_64", "amd64", "i386", "i686")  # OpenVINO's CPU plugin is built and tested for x86
 CALIBRATION_SEQ_LEN = 128
@@ -152,11 +155,13 @@ def _validation(fp32_model, items: list[dict], floors: dict):
     import openvino as ov
 
     reference_model = ov.Core().compile_model(fp32_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    reference = {len(items): _embeddings(reference_model, items)}
+    # NNCF hands back the items themselves (whole, or a ranking subset): their reference
+    # embeddings are computed once
+    reference = {id(item["input_ids"]): row for item, row in zip(items, _embeddings(reference_model, items))}
 
     def validate(compiled, data) -> float:
         data = list(data)
-        ref = reference[len(items)] if len(data) == len(items) else _embeddings(reference_model, data)
+        ref = np.stack([reference[id(item["input_ids"])] for item in data])
         return floor_score(ref, _embeddings(compiled, data), floors["min_cosine"], floors["min_recall_at_10"])
 
     return validate
@@ -173,14 +178,18 @@ def quantized_matmuls(model) -> tuple[list[str], list[str]]:
     return quantized, kept
 
 
-def _quantize(fp32_xml: str, folder: Path, loaded, texts: list[str], validation: list[str], floors) -> Artifact:
+def _quantize(
+    fp32_xml: str, folder: Path, loaded, texts: list[str], validation: list[str], floors, ignored: list[str]
+) -> Artifact:
     import nncf
     import openvino as ov
 
     model = ov.Core().read_model(fp32_xml)
     calibration = nncf.Dataset(_items(texts, loaded.tokenizer, loaded.input_names))
     common = {"model_type": nncf.ModelType.TRANSFORMER, "subset_size": len(texts)}
-    name = "nncf_int8_ac" if floors else "nncf_int8"
+    if ignored:
+        common["ignored_scope"] = nncf.IgnoredScope(names=ignored)
+    name = _method(floors, ignored)
     start = time.perf_counter()
     if floors:
         items = _items(validation, loaded.tokenizer, loaded.input_names)
@@ -215,21 +224,28 @@ def _quantize(fp32_xml: str, folder: Path, loaded, texts: list[str], validation:
     return record
 
 
+def _method(floors: dict | None, ignore: str | list | None) -> str:
+    return "nncf_int8_ac" if floors else f"nncf_int8_skip_{ignore}" if ignore else "nncf_int8"
+
+
 def int8(
     loaded,
     calibration_texts: Sequence[str],
     calibration_size: int = 300,
     floors: dict | None = None,
+    ignore: str | None = None,
 ) -> Artifact:
     """NNCF INT8 of the model's IR (model type TRANSFORMER), calibrated on `calibration_size`
     texts spread over `calibration_texts`, from the build cache. With `floors`
     ({"min_cosine", "min_recall_at_10"}), accuracy control validates on VALIDATION_SIZE texts
-    of the same pool and keeps in fp32 what it must to meet them. The message lists the MatMuls
-    left in fp32; the record's seconds are NNCF's (the build's, also when reused)."""
-    from helpers.backends.quantize import calibration_subset
+    of the same pool and keeps in fp32 what it must to meet them; `ignore` names a rule of
+    quantize.excluded_nodes (e.g. "ffn-down") whose MatMuls NNCF leaves in fp32 (an ignored
+    scope). The message lists the MatMuls left in fp32; the record's seconds are NNCF's (the
+    build's, also when reused)."""
+    from helpers.backends.quantize import calibration_subset, excluded_nodes
 
     fp32 = convert(loaded)
-    name = "nncf_int8_ac" if floors else "nncf_int8"
+    name = _method(floors, ignore)
     if fp32.status != "ok":
         return Artifact("quantization", name, None, status=fp32.status, message=fp32.message)
     texts = calibration_subset(calibration_texts, calibration_size)
@@ -243,13 +259,16 @@ def int8(
         "floors": floors,
         "seq_len": CALIBRATION_SEQ_LEN,
         "ranking_subset": RANKING_SUBSET if floors else None,
+        "ignore": ignore,
         **versions(),
     }
     fields = cache.key_fields(loaded, "openvino-int8", recipe=recipe, opset=export.OPSET)
-    what = "with accuracy control" if floors else "post-training"
+    what = "with accuracy control" if floors else f"{ignore} kept fp32" if ignore else "post-training"
+    # the ONNX export's node names are the IR's operation names
+    ignored = excluded_nodes(export.produce("onnx", loaded).path, ignore) if ignore else []
     return cached_artifact(
         fields,
-        lambda folder: _quantize(fp32.path, folder, loaded, texts, validation, floors),
+        lambda folder: _quantize(fp32.path, folder, loaded, texts, validation, floors, ignored),
         kind="quantization",
         name=name,
         label=f"quantizing {loaded.name} with NNCF ({what}, {len(texts)} calibration texts)",
@@ -279,7 +298,9 @@ def produce(
         from helpers.workloads.corpora import load_corpus
 
         calibration_texts = load_corpus().texts[1::2]
-    return int8(loaded, calibration_texts, calibration_size, (floors or FLOORS) if made == "int8-ac" else None)
+    floors = (floors or FLOORS) if made == "int8-ac" else None
+    ignore = made.removeprefix("int8-skip-") if made.startswith("int8-skip-") else None
+    return int8(loaded, calibration_texts, calibration_size, floors, ignore)
 
 
 # -- compiling ------------------------------------------------------------------------------------

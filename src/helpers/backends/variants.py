@@ -74,6 +74,7 @@ METHODS = {
     "ov-bf16": "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16)",
     "ov-int8": "OpenVINO INT8, NNCF post-training (TRANSFORMER), calibrated on corpus text",
     "ov-int8-ac": "OpenVINO INT8, NNCF accuracy control against min cosine 0.99 and recall@10 0.95",
+    "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8, the FFN down-projections kept fp32 (an ignored scope)",
 }
 
 
@@ -140,6 +141,7 @@ def produce(method: str, loaded: LoadedModel, calibration_texts, calibration_siz
         "status": record.status,
         "message": record.message,
         "config": record.details.get("config") or "",
+        "excluded_nodes": record.details.get("excluded_nodes"),
         "cache": record.cache or "",
     }
 

@@ -87,10 +87,52 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
                 if "ort-fp32" in sub.index
                 else ""
             )
+        lines.append(int8_floors_text(model, sub, speed[speed["model"] == model]))
         failed = sub[sub["status"].isin(["error", "skipped"])]
         for r in failed.itertuples():
             lines.append(f"{model} {r.Index}: {r.status} ({r.message}).")
     return "\n\n".join(line for line in lines if line)
+
+
+def int8_floors_text(model: str, variants: pd.DataFrame, speed: pd.DataFrame) -> str:
+    """Whether any INT8 variant of one model (variants indexed by method) meets the floors
+    ov-int8-ac aims at (helpers.backends.ov.FLOORS, 07's defaults) on real text, each one's
+    min cosine and recall@10, and what accuracy control kept in fp32 and cost against plain
+    NNCF INT8."""
+    from helpers.backends.ov import FLOORS
+    from helpers.core.fidelity import meets_floors
+
+    cosine, recall = FLOORS["min_cosine"], FLOORS["min_recall_at_10"]
+    int8 = variants[(variants["precision"] == "int8") & variants["status"].isin(["ok", "mismatch"])]
+    if int8.empty:
+        return ""
+    scores = "; ".join(f"{m} {r.cosine_min:.4f} / {r.recall_at_10:.3f}" for m, r in int8.iterrows())
+    meeting = [m for m, r in int8.iterrows() if meets_floors(r, cosine, recall)]
+    verdict = (
+        f"{text.fmt_list(meeting)} {'meets' if len(meeting) == 1 else 'meet'} both"
+        if meeting
+        else f"none of the {len(int8)} INT8 variants meets both"
+    )
+    line = (
+        f"**{model}, INT8 against the floors min cosine {cosine:g} and recall@10 {recall:g}**: {verdict} "
+        f"(min cosine / recall@10: {scores})."
+    )
+    return line + _accuracy_control_cost(variants, speed)
+
+
+def _accuracy_control_cost(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
+    """What ov-int8-ac kept in fp32 and its median time against ov-int8's, per batch size."""
+    if not {"ov-int8", "ov-int8-ac"} <= set(variants.index) or variants.loc["ov-int8-ac", "status"] == "error":
+        return ""
+    kept = (
+        f" Accuracy control (ov-int8-ac) left {int(variants.loc['ov-int8-ac', 'excluded_nodes'])} MatMul(s) "
+        f"in fp32, plain NNCF INT8 (ov-int8) {int(variants.loc['ov-int8', 'excluded_nodes'])}"
+    )
+    p50 = speed.pivot_table(index="batch_size", columns="method", values="p50_ms")
+    if not {"ov-int8", "ov-int8-ac"} <= set(p50.columns):
+        return kept + "."
+    ratios = ", ".join(f"batch {b}: {r:.2f}×" for b, r in (p50["ov-int8-ac"] / p50["ov-int8"]).dropna().items())
+    return kept + f"; its median time over plain NNCF INT8's: {ratios}."
 
 
 def _fastest(rows: pd.DataFrame) -> str:

@@ -40,7 +40,7 @@ KEY = ["stage", "candidate"]
 KNEE_SHARE = 0.95  # a strategy's knee: the smallest batch size within 5% of its best items/s
 # 02_quantization's method names for the variants it measures
 FROM_02 = {v: v for v in ("eager", "torch-bf16", "torch-bf16-autocast", "torch-int8", "ort-int8-pc", "ort-int8-static")}
-FROM_02 |= {v: v for v in ("ov", "ov-bf16", "ov-int8", "ov-int8-ac")}
+FROM_02 |= {v: v for v in ("ov", "ov-bf16", "ov-int8", "ov-int8-ac", "ov-int8-skip-ffn-down")}
 
 
 def naive(model: str, max_length: int, threads: int) -> Pipeline:

@@ -34,12 +34,11 @@ def fresh_process_memory(method: str, model: str, file: str, threads: int, batch
 
 
 # -- evaluation -------------------------------------------------------------------------------
-def split_texts(texts, n_fidelity: int, n_calibration: int) -> tuple[list[str], list[str]]:
-    """Disjoint real-text sets: fidelity texts from even positions, calibration from odd."""
-    return (
-        quantize.calibration_subset(texts[0::2], n_fidelity),
-        quantize.calibration_subset(texts[1::2], n_calibration),
-    )
+def split_texts(texts, n_fidelity: int) -> tuple[list[str], list[str]]:
+    """Disjoint real-text sets: fidelity texts from even positions, and the calibration pool,
+    the odd ones (each calibrated method takes calibration_size texts spread over it; NNCF's
+    accuracy control validates on more of them)."""
+    return quantize.calibration_subset(texts[0::2], n_fidelity), list(texts[1::2])
 
 
 def fidelity_row(
@@ -156,6 +155,7 @@ class ModelVariants:
         engine = build(method, self.loaded, row["file"] or None)
         self.built[method] = engine
         row.update(engine.describe(), engine=method)
+        made = row["message"]  # how the file was made (e.g. the MatMuls kept fp32), beside any mismatch
         row.update(
             fidelity_row(
                 engine,
@@ -168,6 +168,7 @@ class ModelVariants:
                 self.task,
             )
         )
+        row["message"] = "; ".join(m for m in (row["message"], made) if m)
         if measure_memory:
             mem = fresh_process_memory(method, self.model, row["file"], engine.threads, memory_batch)
             row.update(
