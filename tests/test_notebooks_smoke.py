@@ -100,6 +100,9 @@ def check_03_cpu_sweeps(out):
     ov = df[df["engine"].str.startswith("ov")].drop_duplicates("engine").set_index("engine")
     assert ov.loc["ov", "precision"] == "fp32" and ov.loc["ov-bf16", "precision"] == "bf16"
     assert (ov["runtime"] == "openvino").all() and (ov["cold_ms"] > 0).all()
+    cells = json.loads((out / "runs" / "smoke" / "03_cpu_sweeps.ipynb").read_text())["cells"]
+    printed = json.dumps([c.get("outputs", []) for c in cells])
+    assert "At the same cells, model only, at the most threads: torch-bf16 is faster than autocast in" in printed
     assert (df["status"] == "ok").all(), df.loc[df["status"] != "ok", ["engine", "status", "message"]]
     per_config = df.groupby(["threads", "batch_size", "seq_len", "scope"])["engine"].nunique()
     assert (per_config == len(engines)).all() and set(df["threads"]) == {1, 2}

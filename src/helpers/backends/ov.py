@@ -42,6 +42,9 @@ CPUS = ("x86_64", "amd64", "i386", "i686")  # OpenVINO's CPU plugin is built and
 CALIBRATION_SEQ_LEN = 128
 VALIDATION_SIZE = 128  # texts the accuracy control validates on (recall@10 needs more than 10)
 RANKING_SUBSET = 32  # texts each reverted quantizer is ranked on (NNCF's default, 300, is slow)
+# NNCF reverts one group of quantizers per iteration and ranks the rest again after a step that
+# did not help: one ranking compiles a model per group (33 groups on MiniLM, minutes on 2 cores)
+MAX_ITERATIONS = 6
 
 
 def unavailable() -> str:
@@ -193,7 +196,9 @@ def _quantize(
     start = time.perf_counter()
     if floors:
         items = _items(validation, loaded.tokenizer, loaded.input_names)
-        restorer = nncf.AdvancedAccuracyRestorerParameters(ranking_subset_size=RANKING_SUBSET, num_ranking_workers=1)
+        restorer = nncf.AdvancedAccuracyRestorerParameters(
+            max_num_iterations=MAX_ITERATIONS, ranking_subset_size=RANKING_SUBSET, num_ranking_workers=1
+        )
         quantized = nncf.quantize_with_accuracy_control(
             model,
             calibration,
@@ -259,6 +264,7 @@ def int8(
         "floors": floors,
         "seq_len": CALIBRATION_SEQ_LEN,
         "ranking_subset": RANKING_SUBSET if floors else None,
+        "max_iterations": MAX_ITERATIONS if floors else None,
         "ignore": ignore,
         **versions(),
     }

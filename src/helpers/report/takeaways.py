@@ -457,3 +457,39 @@ def gpu_takeaway(df: pd.DataFrame, fits: pd.DataFrame, seq_len: int) -> str:
             "Not measured or not trusted: " + "; ".join(f"{e} ({s}: {msg})" for (e, s), msg in reasons.items()) + "."
         )
     return "\n\n".join(lines) or "Nothing was measured."
+
+
+BF16_ENGINES = ("torch-bf16", "ov-bf16")  # compared with bf16 autocast at the same cells
+
+
+def bf16_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """03's cells (model only, the most threads) where bf16 autocast and a bf16 engine of
+    BF16_ENGINES were both trusted: each one's speed-up over eager fp32 with its 95% CI, and
+    each bf16 engine's median time over autocast's (above 1: autocast is slower)."""
+    keys = ["model", "threads", "batch_size", "seq_len"]
+    ok = at_most_threads(trusted(df[df["scope"] == "model"]))
+    wanted = ok[ok["engine"].isin(("torch-bf16-autocast", *BF16_ENGINES))].copy()
+    wanted["speedup (95% CI)"] = [text.ci(r) for r in wanted.itertuples()]
+    table = wanted.pivot_table(index=keys, columns="engine", values="speedup (95% CI)", aggfunc="first")
+    p50 = wanted.pivot_table(index=keys, columns="engine", values="p50_ms")
+    if "torch-bf16-autocast" not in p50:
+        return pd.DataFrame()
+    for engine in (e for e in BF16_ENGINES if e in p50):
+        table[f"autocast / {engine}"] = (p50["torch-bf16-autocast"] / p50[engine]).round(2)
+    return table.dropna(subset=["torch-bf16-autocast"]).reset_index()
+
+
+def bf16_takeaway(cells: pd.DataFrame) -> str:
+    """How often each bf16 engine beats bf16 autocast at the same cells, and by how much."""
+    ratios = [c for c in cells.columns if c.startswith("autocast / ")]
+    if cells.empty or not ratios:
+        return "bf16 autocast and a bf16 engine were not both measured at the same cells."
+    parts = []
+    for column in ratios:
+        r = cells[column].dropna()
+        engine = column.removeprefix("autocast / ")
+        parts.append(
+            f"{engine} is faster than autocast in {int((r > 1).sum())} of {len(r)} cells "
+            f"(autocast's median time over {engine}'s: {r.min():.2f}× to {r.max():.2f}×, median {r.median():.2f}×)"
+        )
+    return "At the same cells, model only, at the most threads: " + "; ".join(parts) + "."
