@@ -161,7 +161,7 @@ def check_05_sequence_sorting(out):
 
 
 def check_06_seq2seq(out):
-    engines = {"torch", "torch-bf16", "ort", "ort-nopast", "ort-o3", "ort-int8", "ort-o3-int8"}
+    engines = {"torch", "torch-bf16-autocast", "ort", "ort-nopast", "ort-o3", "ort-int8", "ort-o3-int8"}
     files = pd.read_csv(out / "results" / "06_files.csv").set_index("variant")
     assert set(files.index) == {"onnx", "onnx-O3", "onnx-int8", "onnx-O3-int8"} and (files["status"] == "ok").all()
     assert (
