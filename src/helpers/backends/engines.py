@@ -295,18 +295,19 @@ def torch_compile(module, **options):
     return torch.compile(module, **options)
 
 
-def _compile(name, loaded, device, threads):
+def _compile(name, loaded, device, threads, *, dtype=None, precision="fp32", graph="compile", **options):
     with export.collect_warnings() as caught:  # importing dynamo warns of jit deprecations
         # torch's default shapes, what `torch.compile(model)` gives a user: the first shape
         # static, then one recompile with dynamic sizes where a size changes (not one per shape)
-        fn = torch_compile(export.wrap(loaded, _model_on(loaded, device)))
+        fn = torch_compile(export.wrap(loaded, _model_on(loaded, device, dtype)), **options)
     return _torch(
         name,
         loaded,
         device,
         threads,
         fn,
-        graph="compile",
+        precision=precision,
+        graph=graph,
         cold_start="compile (the first shape static, then dynamic sizes where a size changes)",
         notes=export.summarize_warnings(caught),
     )
@@ -347,21 +348,9 @@ def _bf16_autocast(name, loaded, device, threads):
 
 
 def _compile_bf16(name, loaded, device, threads):
-    with export.collect_warnings() as caught:
-        # freezing: inductor folds the bf16 weights into constants and prepacks them for oneDNN
-        model = _model_on(loaded, device, torch.bfloat16)
-        fn = torch_compile(export.wrap(loaded, model), options={"freezing": True})
-    return _torch(
-        name,
-        loaded,
-        device,
-        threads,
-        fn,
-        precision="bf16",
-        graph="compile-frozen",
-        cold_start="compile (the first shape static, then dynamic sizes where a size changes)",
-        notes=export.summarize_warnings(caught),
-    )
+    # freezing: inductor folds the bf16 weights into constants and prepacks them for oneDNN
+    bf16 = {"dtype": torch.bfloat16, "precision": "bf16", "graph": "compile-frozen"}
+    return _compile(name, loaded, device, threads, **bf16, options={"freezing": True})
 
 
 def _fp16(name, loaded, device, threads):
