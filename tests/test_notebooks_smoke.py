@@ -100,6 +100,7 @@ def check_03_cpu_sweeps(out):
     ov = df[df["engine"].str.startswith("ov")].drop_duplicates("engine").set_index("engine")
     assert ov.loc["ov", "precision"] == "fp32" and ov.loc["ov-bf16", "precision"] == "bf16"
     assert (ov["runtime"] == "openvino").all() and (ov["cold_ms"] > 0).all()
+    assert ov["cold_start"].str.contains("new input shape").all()  # what the first call at a shape includes
     cells = json.loads((out / "runs" / "smoke" / "03_cpu_sweeps.ipynb").read_text())["cells"]
     printed = json.dumps([c.get("outputs", []) for c in cells])
     assert "At the same cells, model only, at the most threads: torch-bf16 is faster than autocast in" in printed
