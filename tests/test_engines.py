@@ -128,17 +128,19 @@ def test_describe_reports_runtime_precision_graph_provider(tiny):
     assert engines.build_engine("compile", tiny).describe()["cold_start"].startswith("compile")
 
 
-def test_compile_raises_at_its_recompile_limit_instead_of_running_eager(monkeypatch):
+def test_compile_raises_at_its_recompile_limit_instead_of_running_eager():
     import torch._dynamo
 
     torch._dynamo.reset()
     compiled = engines.torch_compile(lambda x: x * 2, backend="eager", dynamic=False)
     assert torch._dynamo.config.recompile_limit >= engines.RECOMPILE_LIMIT  # above any sweep's shapes
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
-    for n in (1, 2):
-        assert compiled(torch.ones(n)).sum() == 2 * n
-    with pytest.raises(Exception, match="recompile_limit|cache_size_limit"):
-        compiled(torch.ones(3))  # a third shape: torch would otherwise run it eagerly, unannounced
+    # config.patch, not monkeypatch: undoing a monkeypatch deletes the setting from torch's config
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for n in (1, 2):
+            assert compiled(torch.ones(n)).sum() == 2 * n
+        with pytest.raises(Exception, match="recompile_limit|cache_size_limit"):
+            compiled(torch.ones(3))  # a third shape: torch would otherwise run it eagerly, unannounced
+    assert torch._dynamo.config.recompile_limit >= engines.RECOMPILE_LIMIT  # left as it was
     torch._dynamo.reset()
 
 
