@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-# engine + precision of a pipeline: the torch ones are built at run time, the ORT ones run a file
+# engine + precision of a pipeline: the torch ones are built at run time, the ORT and OpenVINO ones run a file
 VARIANTS = {
     "eager": "PyTorch eager fp32 (the reference)",
     "torch-bf16": "PyTorch eager with bf16 weights",
@@ -48,12 +48,8 @@ VARIANTS = {
     "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8, the FFN down-projections kept fp32 (an ignored scope)",
 }
 TORCH_VARIANTS = ("eager", "torch-bf16", "torch-bf16-autocast", "torch-int8", "compile", "compile-bf16")
-CALIBRATED = (
-    "ort-int8-static",
-    "ov-int8",
-    "ov-int8-ac",
-    "ov-int8-skip-ffn-down",
-)  # files made with calibration texts (kept in the JSON)
+# variants whose file is made with calibration texts (kept in the JSON, to make the same file again)
+CALIBRATED = ("ort-int8-static", "ov-int8", "ov-int8-ac", "ov-int8-skip-ffn-down")
 LAYOUTS = ("threads", "processes")
 PRELOAD = ("helpers.pipeline", "helpers.backends.engines")  # what forked workers import once, up front
 PRECISION = {"eager": "fp32", "torch-int8": "int8", "compile": "fp32", "ort-o1": "fp32", "ort-o2": "fp32"}

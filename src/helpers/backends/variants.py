@@ -1,7 +1,7 @@
 """Precision variants of a model (torch bf16/int8, ONNX fp32/INT8/fp16, OpenVINO fp32/bf16/INT8):
 make the file, build the engine, and the files an ORT or OpenVINO engine of a sweep needs. Files
-come from the build cache (helpers.backends.cache), so 02, 03 and 05 share them. best_int8_method reads 02's choice
-from its result tables."""
+come from the build cache (helpers.backends.cache), so 02, 03 and 05 share them.
+best_int8_method reads 02's choice from its result tables."""
 
 from __future__ import annotations
 
@@ -48,8 +48,9 @@ def prepare_files(loaded, wanted: list[str], ort_level: str, int8_method: str, c
 
 
 def ov_files(loaded, wanted: list[str], calibration_texts, calibration_size: int = 300) -> dict[str, str]:
-    """OpenVINO IR files for the OpenVINO engines among `wanted`, from the build cache; none
-    where OpenVINO cannot run (their workers then say why: the rows are skipped)."""
+    """OpenVINO IR files for the OpenVINO engines among `wanted`, from the build cache (NNCF
+    calibrates on 300 texts, its default subset size); none where OpenVINO cannot run (their
+    workers then say why: the rows are skipped)."""
     from helpers.backends import ov
 
     files = {}
