@@ -6,8 +6,10 @@ thread/process layout, answers in input order.
     vectors = pipe.encode(texts)  # (len(texts), dim) float32, rows in the order of texts
 
 A `Pipeline` is plain data (JSON-able): `variant` names the engine and precision (VARIANTS),
-with the recipe that makes its ONNX file (RECIPES); the file comes from the build cache
-(helpers.backends.cache) and is rebuilt from the recipe when missing. Embeddings are
+with the recipe that makes its file (RECIPES: an ONNX graph for ORT, an IR for OpenVINO); the
+file comes from the build cache (helpers.backends.cache) and is rebuilt from the recipe when
+missing (calibrated variants keep their calibration texts in the JSON). OpenVINO and
+torch.compile prepare kernels at each new input shape: the first pass over a corpus pays that. Embeddings are
 mean-pooled over real tokens (the project's sentence embedding, all-MiniLM-L6-v2's pooling),
 unit-normalized unless `normalize` is False.
 07_pipeline searches these and writes the fastest one that meets its fidelity floors.
