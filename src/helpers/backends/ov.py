@@ -215,6 +215,7 @@ def _quantize(
     out = folder / "model.xml"
     ov.save_model(quantized, str(out), compress_to_fp16=False)
     done, kept = quantized_matmuls(quantized)
+    fake = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ordered_ops())
     size = sum(p.stat().st_size for p in folder.glob("model.*")) / 2**20
     record = Artifact(
         "quantization",
@@ -225,7 +226,10 @@ def _quantize(
         details={"calibration_size": len(texts), "calibration_seq_len": CALIBRATION_SEQ_LEN},
     )
     record.details |= {"excluded_nodes": len(kept), "weight_type": "INT8", "activation_type": "INT8"}
-    record.message = f"{len(done)} of {len(done) + len(kept)} MatMuls INT8; fp32: {', '.join(kept) or 'none'}"
+    record.message = (
+        f"{len(done)} of {len(done) + len(kept)} MatMuls INT8 ({fake} FakeQuantize nodes); "
+        f"fp32: {', '.join(kept) or 'none'}"
+    )
     return record
 
 
