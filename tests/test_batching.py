@@ -99,3 +99,25 @@ def test_synthetic_scenarios_have_their_lengths(tiny):
         medians[scenario] = np.median(batching.token_lengths_capped(texts, loaded.tokenizer, 512)[0])
     assert medians["short_queries"] < medians["sentences"] < medians["long_documents"]
     assert 5 <= medians["short_queries"] <= 25 and 150 <= medians["long_documents"] <= 512
+
+
+def test_an_engine_that_cannot_run_here_gets_skipped_rows_with_the_reason(tiny, tmp_path):
+    from helpers.core.tables import ResultTable
+    from helpers.studies import sorting
+
+    table = ResultTable(tmp_path / "05.csv", key=["distribution", "engine", "strategy", "batch_size"])
+    reason = engines.EngineUnavailable("OpenVINO's CPU plugin targets x86; this machine is riscv64")
+    texts_of = {"docstrings": load_corpus().texts[:8]}
+    sorting.measure_datasets(
+        table,
+        texts_of,
+        {"ov-bf16": reason},
+        tiny[0],
+        strategies=["unsorted", "sorted"],
+        batch_sizes=[4],
+        passes=1,
+        max_length=32,
+        min_time_s=0.01,
+    )
+    rows = table.read()
+    assert len(rows) == 2 and (rows["status"] == "skipped").all() and rows["message"].str.contains("riscv64").all()

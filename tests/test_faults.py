@@ -54,6 +54,9 @@ def test_failure_status_of_exceptions():
     assert failure_status(ValueError("shapes do not match")) == "error"
     assert failure_status(TimeoutError("no answer within 5 s")) == "error"
     assert failure_status(ProcessFailure("MemoryError: in the child", "oom")) == "oom"
+    from helpers.backends.engines import EngineUnavailable
+
+    assert failure_status(EngineUnavailable("OpenVINO's CPU plugin targets x86")) == "skipped"
     assert failure_status(ProcessFailure("worker died: SIGSEGV (signal 11)")) == "error"
 
 

@@ -57,6 +57,7 @@ def check_01_export(out):
         "onnx-O2",
         "onnx-O3",
         "onnx-O4",
+        "openvino",
     }
     produced = df.drop(index="onnx-O4")
     assert (produced["status"] == "ok").all(), produced[["status", "message"]]
@@ -65,19 +66,29 @@ def check_01_export(out):
     assert df.loc["onnx-O2", "fused_Attention"] > 0 and df.loc["onnx-O2", "node_count"] < df.loc["onnx", "node_count"]
     o4 = df.loc["onnx-O4"]
     assert o4["status"] == "ok" or (o4["status"] == "skipped" and "CUDA" in o4["message"])
+    ov = df.loc["openvino"]  # converted from the plain export; true fp32, checked at untraced shapes
+    assert (ov["precision"], ov["graph"]) == ("fp32", "openvino-f32") and ov["max_abs_diff"] < 1e-3
     return ["01_export_costs", "01_fusions"]
 
 
 def check_02_quantization(out):
     variants = pd.read_csv(out / "results" / "02_variants.csv").set_index("method")
     speed = pd.read_csv(out / "results" / "02_speed.csv")
-    assert len(variants) == 11 and variants.loc["eager", "recall_at_10"] == 1.0
+    assert len(variants) == 16 and variants.loc["eager", "recall_at_10"] == 1.0
     built = variants[variants["status"].isin(["ok", "mismatch"])]
     assert built["cosine_min"].between(0, 1.0 + 1e-6).all() and built["recall_at_10"].between(0, 1).all()
     assert (built["peak_rss_mb"] > built["load_increment_mb"]).all() and (built["size_mb"] > 0).all()
     int8 = variants.loc["ort-int8-pc"]
     assert int8["status"] == "ok" and int8["size_mb"] < 0.5 * variants.loc["ort-fp32", "size_mb"]
     assert set(speed["method"]) == set(built.index) and set(speed["batch_size"]) == {1, 4}
+    precision = {"ov": "fp32", "ov-bf16": "bf16", "ov-int8": "int8", "ov-int8-ac": "int8", "torch-bf16": "bf16"}
+    assert (variants.loc[list(precision), "precision"] == pd.Series(precision)).all()
+    nncf = ["ov-int8", "ov-int8-ac", "ov-int8-skip-ffn-down"]
+    assert variants.loc[nncf, "message"].str.contains(r"MatMuls INT8 \(\d+ FakeQuantize nodes\); fp32:").all()
+    kept = variants.loc[nncf, "excluded_nodes"]
+    assert kept["ov-int8-skip-ffn-down"] >= kept["ov-int8"] + 2  # bert-tiny's two FFN down-projections
+    assert variants.loc["ov", "max_abs_diff"] < 1e-3  # the hint is f32: no silent bf16
+    assert variants.loc["torch-bf16", "size_mb"] < 0.6 * variants.loc["torch-bf16-autocast", "size_mb"]
     eager = speed[speed["method"] == "eager"]
     assert (eager["speedup"] == 1.0).all()
     assert (speed["speedup_ci_low"] <= speed["speedup"]).all() and (speed["speedup"] <= speed["speedup_ci_high"]).all()
@@ -86,8 +97,16 @@ def check_02_quantization(out):
 
 def check_03_cpu_sweeps(out):
     df = pd.read_csv(out / "results" / "03_cpu_sweep.csv")
-    engines = {"eager", "torchscript", "compile", "torch-bf16", "torch-int8", "ort", "ort-int8"}
+    engines = {"eager", "torchscript", "compile", "torch-bf16", "torch-bf16-autocast", "torch-int8", "ort", "ort-int8"}
+    engines |= {"ov", "ov-bf16"}
     assert set(df["engine"]) == engines and set(df["scope"]) == {"model", "end_to_end"}
+    ov = df[df["engine"].str.startswith("ov")].drop_duplicates("engine").set_index("engine")
+    assert ov.loc["ov", "precision"] == "fp32" and ov.loc["ov-bf16", "precision"] == "bf16"
+    assert (ov["runtime"] == "openvino").all() and (ov["cold_ms"] > 0).all()
+    assert ov["cold_start"].str.contains("new input shape").all()  # what the first call at a shape includes
+    cells = json.loads((out / "runs" / "smoke" / "03_cpu_sweeps.ipynb").read_text())["cells"]
+    printed = json.dumps([c.get("outputs", []) for c in cells])
+    assert "At the same cells, model only, at the most threads: torch-bf16 is faster than autocast in" in printed
     assert (df["status"] == "ok").all(), df.loc[df["status"] != "ok", ["engine", "status", "message"]]
     per_config = df.groupby(["threads", "batch_size", "seq_len", "scope"])["engine"].nunique()
     assert (per_config == len(engines)).all() and set(df["threads"]) == {1, 2}
@@ -132,7 +151,7 @@ def check_04_gpu_sweeps(out):
 
 def check_05_sequence_sorting(out):
     df = pd.read_csv(out / "results" / "05_sorting.csv")
-    assert len(df) == 2 * 2 * 5 * 2  # datasets (the corpus, one scenario) x engines x strategies x batch sizes
+    assert len(df) == 2 * 3 * 5 * 2  # datasets (the corpus, one scenario) x engines x strategies x batch sizes
     assert (df["status"] == "ok").all(), df.loc[df["status"] != "ok", ["strategy", "message"]]
     assert (df["n_texts"] == 40).all() and (df["p50_ms"] > 0).all() and (df["ideal_s"] > 0).all()
     waste = df.groupby(["distribution", "strategy", "batch_size"])["padding_waste"].first()
@@ -142,11 +161,11 @@ def check_05_sequence_sorting(out):
     assert (df.loc[df["strategy"] == "unsorted", "speedup"] == 1.0).all()
     lengths = pd.read_csv(out / "results" / "05_lengths.csv")
     assert lengths.groupby("distribution").size().to_dict() == {"docstrings": 40, "short_queries": 40}
-    return ["05_lengths", "05_throughput_eager", "05_throughput_ort", "05_padding_waste"]
+    return ["05_lengths", "05_throughput_eager", "05_throughput_ort", "05_throughput_ov-int8", "05_padding_waste"]
 
 
 def check_06_seq2seq(out):
-    engines = {"torch", "torch-bf16", "ort", "ort-nopast", "ort-o3", "ort-int8", "ort-o3-int8"}
+    engines = {"torch", "torch-bf16-autocast", "ort", "ort-nopast", "ort-o3", "ort-int8", "ort-o3-int8"}
     files = pd.read_csv(out / "results" / "06_files.csv").set_index("variant")
     assert set(files.index) == {"onnx", "onnx-O3", "onnx-int8", "onnx-O3-int8"} and (files["status"] == "ok").all()
     assert (
@@ -177,7 +196,8 @@ def check_07_pipeline(out):
     df = pd.read_csv(out / "results" / "07_pipeline.csv")
     assert set(df["stage"]) == {"probe-variant", "probe-batching", "probe-peer", "corpus", "memory"}
     probes = df[df["stage"] == "probe-variant"].set_index("candidate")
-    assert set(probes.index) == {"eager", "ort-o2", "ort-int8-pc"}  # every variant has a row, whatever its fate
+    assert set(probes.index) == {"eager", "ort-o2", "ort-int8-pc", "ov-bf16"}  # a row per variant, whatever its fate
+    assert probes.loc["ov-bf16", "precision"] == "bf16"
     assert (probes["status"].isin(["ok", "mismatch", "error", "skipped"])).all()
     assert (probes.loc[probes["status"] != "ok", "message"].str.len() > 0).all()
     corpus = df[df["stage"] == "corpus"].set_index("candidate")

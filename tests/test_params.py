@@ -113,6 +113,27 @@ def test_bad_values_are_rejected_with_their_name(nb, overrides, expected):
         resolve(nb, **overrides)
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [{"engines": ["eager", "ov-bf16"]}, {"methods": ["eager", "ov-int8"]}, {"formats": ["onnx", "openvino"]}],
+)
+def test_openvino_names_are_refused_where_openvino_is_not_installed(nb, overrides, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else find_spec(name, *a)
+    )
+    name, value = next(iter(overrides.items()))
+    with pytest.raises(ParameterError, match=rf"{name}: '{value[1]}' needs OpenVINO, which is not installed") as err:
+        resolve(nb, **overrides)
+    accepted = str(err.value).split("accepted: ")[1]
+    assert "eager" in accepted or "onnx" in accepted
+    assert not any(n in accepted.split(", ") for n in ("ov", "ov-bf16", "ov-int8", "openvino"))
+    monkeypatch.undo()
+    assert resolve(nb, **overrides)[name] == value  # installed here: accepted
+
+
 def test_profile_with_unknown_names_is_rejected(nb):
     with pytest.raises(ParameterError, match="warp_speed: unknown parameter"):
         P.resolve([nb], {"defaults": {"warp_speed": 9}, "notebooks": {}}, {})

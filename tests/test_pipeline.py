@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer, RobertaConfig, RobertaModel
 
-from helpers.backends import export
+from helpers.backends import export, ov
 from helpers.backends.quantize import excluded_nodes
 from helpers.core.fidelity import cosines
 from helpers.pipeline import Pipeline, make_variant_file
@@ -183,3 +183,20 @@ def test_the_report_reads_the_whole_pipeline():
     assert row["pipeline"].startswith("ort-int8-skip-ffn-down (int8), sorted batches of 8, 2 threads")
     below = _corpus_rows({"ort-int8-pc sorted@8": 0.99}).assign(model="minilm", peak_rss_mb=1.0, memory_note="")
     assert recommend.whole_pipeline({"07_pipeline": below}).empty and recommend.whole_pipeline({}).empty
+
+
+@pytest.mark.skipif(bool(ov.unavailable()), reason="OpenVINO cannot run here")
+@pytest.mark.parametrize("variant", ["ov-bf16", "ov-int8", "compile-bf16"])
+def test_openvino_and_compiled_pipelines_rerun_from_their_json(variant, tmp_path):
+    texts = TEXTS[:12]
+    reference = study.naive("bert-tiny", 64, 1).encode(texts)
+    calibration = load_corpus().texts[1:40:2] if variant == "ov-int8" else []
+    pipe = Pipeline("bert-tiny", variant, "sorted", 4, 64, calibration_texts=calibration)
+    first = pipe.encode(texts)
+    assert pipe.precision == ("int8" if "int8" in variant else "bf16") == pipe.engine().precision
+    path = pipe.to_json(tmp_path / "recommended_pipeline.json")
+    assert json.loads(path.read_text()).get("calibration_texts", []) == calibration
+    again = Pipeline.from_json(path)
+    out = again.encode(texts)
+    assert again.engine().name == variant and np.allclose(out, first, atol=1e-3)
+    assert cosines(reference, out).min() >= 0.95

@@ -121,3 +121,25 @@ def test_best_int8_method_is_chosen_on_real_weights_only():
     random_only = variants[variants["model"] == "bert-base"]
     method, why = best_int8_method(random_only, speed)
     assert method == "ort-int8-pc" and "no real-weight model" in why
+
+
+def test_bf16_engines_are_set_against_autocast_at_the_same_cells():
+    from helpers.report.takeaways import bf16_cells, bf16_takeaway
+
+    rows = []
+    for engine, p50 in (("eager", 40.0), ("torch-bf16-autocast", 20.0), ("torch-bf16", 10.0), ("ov-bf16", 25.0)):
+        for threads in (1, 2):  # the cells are read at the most threads
+            rows.append(
+                dict(model="m", engine=engine, threads=threads, batch_size=8, seq_len=128, scope="model", status="ok")
+                | dict(p50_ms=p50 * (3 - threads), speedup=40.0 / p50, speedup_ci_low=40 / p50 - 0.1)
+                | dict(speedup_ci_high=40 / p50 + 0.1)
+            )
+    rows.append({**rows[-1], "seq_len": 64, "engine": "torch-bf16"})  # no autocast at this cell: left out
+    cells = bf16_cells(pd.DataFrame(rows))
+    assert len(cells) == 1 and cells.loc[0, "threads"] == 2
+    assert cells.loc[0, "autocast / torch-bf16"] == 2.0 and cells.loc[0, "autocast / ov-bf16"] == 0.8
+    assert cells.loc[0, "torch-bf16"].startswith("4.00× (95% CI 3.90–4.10")
+    said = bf16_takeaway(cells)
+    assert "torch-bf16 is faster than autocast in 1 of 1 cells" in said
+    assert "ov-bf16 is faster than autocast in 0 of 1 cells" in said
+    assert "not both measured" in bf16_takeaway(cells.iloc[:0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import importlib
+import importlib.util
 import math
 import os
 import re
@@ -144,6 +145,7 @@ def _check_choices(name: str, value, accepted, allow_empty: bool = False) -> Non
     if unknown or not (_as_list(value) or allow_empty):
         what = f"unknown value {unknown[0]!r}" if unknown else "the list is empty"
         raise ParameterError(f"{name}: {what}; accepted: {', '.join(accepted)}")
+    _check_openvino(name, value, accepted)
 
 
 def _choices(module: str, attr: str, allow_empty: bool = False) -> Check:
@@ -160,10 +162,10 @@ def _check_openvino(name: str, value, accepted) -> None:
     """An OpenVINO engine or variant asked for where OpenVINO is not installed."""
     from helpers.backends.peers import needs_openvino, openvino_missing
 
-    wants = [v for v in _as_list(value) if needs_openvino(str(v))]
+    wants = [v for v in _as_list(value) if needs_openvino(str(v)) or v == "openvino"]  # "openvino": 01's format
     why = openvino_missing() if wants else ""
     if why:
-        runnable = [a for a in accepted if not needs_openvino(a)]
+        runnable = [a for a in accepted if not needs_openvino(a) and a != "openvino"]
         raise ParameterError(f"{name}: {wants[0]!r} needs OpenVINO: {why}; accepted here: {', '.join(runnable)}")
 
 
@@ -176,13 +178,6 @@ def _check_engines(name: str, value, values: dict) -> None:
     if not _as_list(value):
         raise ParameterError(f"{name}: the list is empty; accepted: {', '.join(ENGINE_NAMES)}")
     _check_openvino(name, value, ENGINE_NAMES)
-
-
-def _check_variants(name: str, value, values: dict) -> None:
-    from helpers.pipeline import VARIANTS
-
-    _check_choices(name, value, list(VARIANTS))
-    _check_openvino(name, value, list(VARIANTS))
 
 
 def _check_generation_engines(name: str, value, values: dict) -> None:
@@ -345,7 +340,7 @@ CHECKS: dict[str, Check] = {
     "formats": _choices("backends.export", "FORMATS"),
     "methods": _choices("backends.variants", "METHODS"),
     "strategies": _choices("workloads.batching", "STRATEGIES"),
-    "variants": _check_variants,
+    "variants": _choices("pipeline", "VARIANTS"),
     "peers": _check_peers,
     "layouts": _choices("pipeline", "LAYOUTS"),
     "scenarios": _choices("workloads.batching", "SCENARIOS", allow_empty=True),

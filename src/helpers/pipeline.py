@@ -6,8 +6,10 @@ thread/process layout, answers in input order.
     vectors = pipe.encode(texts)  # (len(texts), dim) float32, rows in the order of texts
 
 A `Pipeline` is plain data (JSON-able): `variant` names the engine and precision (VARIANTS),
-with the recipe that makes its ONNX file (RECIPES); the file comes from the build cache
-(helpers.backends.cache) and is rebuilt from the recipe when missing. Embeddings are
+with the recipe that makes its file (RECIPES: an ONNX graph for ORT, an IR for OpenVINO); the
+file comes from the build cache (helpers.backends.cache) and is rebuilt from the recipe when
+missing (calibrated variants keep their calibration texts in the JSON). OpenVINO and
+torch.compile prepare kernels at each new input shape: the first pass over a corpus pays that. Embeddings are
 mean-pooled over real tokens (the project's sentence embedding, all-MiniLM-L6-v2's pooling),
 unit-normalized unless `normalize` is False.
 07_pipeline searches these and writes the fastest one that meets its fidelity floors.
@@ -24,11 +26,14 @@ from typing import Sequence
 
 import numpy as np
 
-# engine + precision of a pipeline: the torch ones are built at run time, the ORT ones run a file
+# engine + precision of a pipeline: the torch ones are built at run time, the ORT and OpenVINO ones run a file
 VARIANTS = {
     "eager": "PyTorch eager fp32 (the reference)",
-    "torch-bf16": "PyTorch eager under bf16 autocast",
+    "torch-bf16": "PyTorch eager with bf16 weights",
+    "torch-bf16-autocast": "PyTorch eager, fp32 weights under bf16 autocast",
     "torch-int8": "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear)",
+    "compile": "torch.compile (inductor), fp32",
+    "compile-bf16": "torch.compile (inductor, frozen weights), bf16 weights",
     "ort-o1": "ONNX Runtime fp32, O1 graph",
     "ort-o2": "ONNX Runtime fp32, O2 graph (transformer fusions)",
     "ort-o3": "ONNX Runtime fp32, O3 graph (O2 + GELU approximation)",
@@ -38,12 +43,20 @@ VARIANTS = {
     "ort-int8-skip-last": "ORT dynamic INT8, per-channel, MatMul only, the last layer kept fp32",
     "ort-int8-skip-ffn-down": "ORT dynamic INT8, per-channel, MatMul only, FFN down-projections kept fp32",
     "ort-int8-skip-attn-out": "ORT dynamic INT8, per-channel, MatMul only, attention output projections kept fp32",
+    "ov": "OpenVINO fp32 (INFERENCE_PRECISION_HINT f32)",
+    "ov-bf16": "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16)",
+    "ov-int8": "OpenVINO INT8, NNCF post-training (TRANSFORMER), calibrated on corpus text, fp32 elsewhere",
+    "ov-int8-ac": "OpenVINO INT8, NNCF accuracy control against min cosine 0.99 and recall@10 0.95, fp32 elsewhere",
+    "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8, the FFN down-projections kept fp32 (an ignored scope)",
 }
-TORCH_VARIANTS = ("eager", "torch-bf16", "torch-int8")
+TORCH_VARIANTS = ("eager", "torch-bf16", "torch-bf16-autocast", "torch-int8", "compile", "compile-bf16")
+# variants whose file is made with calibration texts (kept in the JSON, to make the same file again)
+CALIBRATED = ("ort-int8-static", "ov-int8", "ov-int8-ac", "ov-int8-skip-ffn-down")
 LAYOUTS = ("threads", "processes")
 PRELOAD = ("helpers.pipeline", "helpers.backends.engines")  # what forked workers import once, up front
-PRECISION = {"eager": "fp32", "torch-bf16": "bf16", "torch-int8": "int8", "ort-o1": "fp32", "ort-o2": "fp32"}
-PRECISION |= {"ort-o3": "fp32"} | {v: "int8" for v in VARIANTS if v.startswith("ort-int8")}
+PRECISION = {"eager": "fp32", "torch-int8": "int8", "compile": "fp32", "ort-o1": "fp32", "ort-o2": "fp32"}
+PRECISION |= {"ort-o3": "fp32", "ov": "fp32"} | {v: "int8" for v in VARIANTS if "int8" in v}
+PRECISION |= {v: "bf16" for v in VARIANTS if "bf16" in v}
 
 # how each ORT variant's file is made from the plain (un-optimized) export
 RECIPES = {
@@ -56,6 +69,11 @@ RECIPES = {
     "ort-int8-skip-last": {"kind": "dynamic", "per_channel": True, "op_types": ["MatMul"], "exclude": "last-layer"},
     "ort-int8-skip-ffn-down": {"kind": "dynamic", "per_channel": True, "op_types": ["MatMul"], "exclude": "ffn-down"},
     "ort-int8-skip-attn-out": {"kind": "dynamic", "per_channel": True, "op_types": ["MatMul"], "exclude": "attn-out"},
+    "ov": {"kind": "openvino", "from": "onnx"},
+    "ov-bf16": {"kind": "openvino", "from": "onnx"},
+    "ov-int8": {"kind": "openvino-int8", "model_type": "transformer"},
+    "ov-int8-ac": {"kind": "openvino-int8", "model_type": "transformer", "floors": "0.99 / 0.95"},
+    "ov-int8-skip-ffn-down": {"kind": "openvino-int8", "model_type": "transformer", "ignore": "ffn-down"},
 }
 
 
@@ -66,14 +84,19 @@ def check_variant(name: str) -> None:
 
 # -- making the ONNX file of a variant --------------------------------------------------------
 def make_variant_file(variant: str, loaded, calibration_texts: Sequence[str] = (), calibration_size: int = 32) -> dict:
-    """The ONNX file of an ORT variant, from the build cache (made once per model, recipe and
-    library versions, shared with 01-05 and every run): {file, seconds (the build's, also when
-    reused), cache (hit | miss), status, message, excluded (MatMuls kept fp32)}. Never raises
-    for a failed method (status error)."""
+    """The file of an ORT variant (ONNX) or an OpenVINO one (IR), from the build cache (made
+    once per model, recipe and library versions, shared with 01-05 and every run): {file,
+    seconds (the build's, also when reused), cache (hit | miss), status, message, excluded
+    (MatMuls kept fp32)}. Never raises for a failed method (status error, or skipped where
+    OpenVINO cannot run)."""
     from helpers.backends import export, quantize
 
     recipe = dict(RECIPES[variant])
-    if recipe["kind"] == "optimize":
+    if recipe["kind"].startswith("openvino"):
+        from helpers.backends import ov
+
+        record = ov.produce(variant, loaded, calibration_texts, calibration_size)
+    elif recipe["kind"] == "optimize":
         record = export.produce(f"onnx-{recipe['level']}", loaded)
         if record.status == "ok":
             record.message = ""  # the exporter's warnings are 01's business
@@ -86,7 +109,7 @@ def make_variant_file(variant: str, loaded, calibration_texts: Sequence[str] = (
         "file": record.path or "",
         "seconds": record.seconds,
         "cache": record.cache or "",
-        "status": "ok" if ok else "error",
+        "status": "ok" if ok else ("skipped" if record.status == "skipped" else "error"),
         "message": record.message if ok else (record.message.splitlines() or [""])[0],
         "excluded": record.details.get("excluded_nodes") or 0,
     }
@@ -111,8 +134,8 @@ class Pipeline:
     threads: int = 1
     overlap: bool = False
     normalize: bool = True
-    onnx_file: str = ""  # the variant's file (ORT variants); rebuilt from the recipe when missing
-    calibration_texts: list = field(default_factory=list, repr=False)  # static INT8 only
+    onnx_file: str = ""  # the variant's file (ORT: .onnx, OpenVINO: .xml); rebuilt from the recipe when missing
+    calibration_texts: list = field(default_factory=list, repr=False)  # CALIBRATED variants only
     info: dict = field(default_factory=dict, repr=False)  # what measured it (floors, speed-up, machine)
 
     def __post_init__(self):
@@ -145,7 +168,7 @@ class Pipeline:
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "calibration_texts"}
         data["precision"], data["recipe"] = self.precision, self.recipe
-        if self.variant == "ort-int8-static":
+        if self.variant in CALIBRATED:
             data["calibration_texts"] = list(self.calibration_texts)
         return data
 
@@ -193,7 +216,8 @@ class Pipeline:
             if made["status"] != "ok":
                 raise RuntimeError(f"{self.variant}: {made['message']}")
             self.onnx_file = made["file"]
-        self._engine = engines.engine_for_file("ort", self.onnx_file, loaded, threads=threads)
+        fmt = self.variant if self.variant.startswith("ov") else "ort"
+        self._engine = engines.engine_for_file(fmt, self.onnx_file, loaded, threads=threads)
         self._engine.name = self.variant
         return self._engine
 

@@ -25,8 +25,10 @@ ENGINES = {
     "eager": "PyTorch eager, fp32",
     "torchscript": "TorchScript (torch.jit.trace), fp32",
     "compile": "torch.compile (inductor), fp32",
+    "compile-bf16": "torch.compile (inductor, frozen weights), bf16 weights",
     "compile-cudagraphs": "torch.compile mode='reduce-overhead' (CUDA graphs), fp32 (CUDA)",
-    "torch-bf16": "PyTorch eager under bf16 autocast",
+    "torch-bf16": "PyTorch eager with bf16 weights (model.to(torch.bfloat16))",
+    "torch-bf16-autocast": "PyTorch eager, fp32 weights under bf16 autocast (weights re-cast every call)",
     "torch-fp16": "PyTorch eager in fp16 (CUDA)",
     "torch-int8": "PyTorch dynamic INT8 (torch.ao quantize_dynamic)",
     "ort": "ONNX Runtime fp32, best graph optimization level",
@@ -36,6 +38,11 @@ ENGINES = {
     "ort-o1": "ONNX Runtime fp32, O1 graph (basic ORT rewrites)",
     "ort-o2": "ONNX Runtime fp32, O2 graph (transformer fusions)",
     "ort-o3": "ONNX Runtime fp32, O3 graph (O2 + GELU approximation)",
+    "ov": "OpenVINO fp32 (INFERENCE_PRECISION_HINT f32, read back)",
+    "ov-bf16": "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16, read back)",
+    "ov-int8": "OpenVINO INT8 (NNCF post-training, model type TRANSFORMER, corpus-calibrated), fp32 elsewhere",
+    "ov-int8-ac": "OpenVINO INT8 with NNCF accuracy control against the cosine and recall@10 floors, fp32 elsewhere",
+    "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8 with the FFN down-projections in fp32 (an ignored scope)",
 }
 
 
@@ -74,7 +81,7 @@ class Engine:
     """One way to run a model. Subclasses implement prepare / run_prepared / to_numpy."""
 
     name: str
-    runtime: str  # torch / onnxruntime
+    runtime: str  # torch / onnxruntime / openvino
     precision: str  # fp32 / bf16 / fp16 / int8
     graph: str  # eager / torchscript / compile / onnx / onnx-O2 ...
     provider: str  # ORT provider in use, or cpu / cuda for torch
@@ -126,6 +133,20 @@ class TorchEngine(Engine):
         return output.float().cpu().numpy()
 
 
+def int64_feeds(names: list[str], batch: dict) -> dict[str, np.ndarray]:
+    """A tokenized batch as the contiguous int64 arrays a graph with inputs `names` takes
+    (token_type_ids zeros where the graph wants it and the tokenizer gave none)."""
+    feeds = {}
+    for name in names:
+        value = batch.get(name)
+        if value is None and name == "token_type_ids":
+            value = torch.zeros_like(batch["input_ids"])
+        if isinstance(value, torch.Tensor):
+            value = value.cpu().numpy()
+        feeds[name] = np.ascontiguousarray(value, dtype=np.int64)
+    return feeds
+
+
 @dataclass
 class OrtEngine(Engine):
     session: Any = field(default=None, repr=False)
@@ -135,19 +156,8 @@ class OrtEngine(Engine):
     def _cuda(self) -> bool:
         return self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
-    def _feeds(self, batch: dict) -> dict[str, np.ndarray]:
-        feeds = {}
-        for item in self.session.get_inputs():
-            value = batch.get(item.name)
-            if value is None and item.name == "token_type_ids":  # graph wants it, tokenizer did not
-                value = torch.zeros_like(batch["input_ids"])
-            if isinstance(value, torch.Tensor):
-                value = value.cpu().numpy()
-            feeds[item.name] = np.ascontiguousarray(value, dtype=np.int64)
-        return feeds
-
     def prepare(self, batch: dict) -> Any:
-        feeds = self._feeds(batch)
+        feeds = int64_feeds([item.name for item in self.session.get_inputs()], batch)
         if not self._cuda:
             return feeds
         # IO binding: inputs copied to the GPU here, once; the output stays on the GPU, so
@@ -171,6 +181,26 @@ class OrtEngine(Engine):
     def to_numpy(self, output: Any) -> np.ndarray:
         first = output[0] if not self._cuda else output.copy_outputs_to_cpu()[0]
         return np.asarray(first, dtype=np.float32)
+
+
+@dataclass
+class OvEngine(Engine):
+    """An OpenVINO compiled model (helpers.backends.ov.compile_ir) and one infer request."""
+
+    compiled: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.request = self.compiled.create_infer_request()
+        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+
+    def prepare(self, batch: dict) -> dict[str, np.ndarray]:
+        return int64_feeds(self.input_names, batch)
+
+    def run_prepared(self, prepared: dict) -> Any:
+        return self.request.infer(prepared)
+
+    def to_numpy(self, output: Any) -> np.ndarray:
+        return np.array(output[0], dtype=np.float32)
 
 
 def _threads(threads: int | None) -> int:
@@ -266,18 +296,19 @@ def torch_compile(module, **options):
     return torch.compile(module, **options)
 
 
-def _compile(name, loaded, device, threads):
+def _compile(name, loaded, device, threads, *, dtype=None, precision="fp32", graph="compile", **options):
     with export.collect_warnings() as caught:  # importing dynamo warns of jit deprecations
         # torch's default shapes, what `torch.compile(model)` gives a user: the first shape
         # static, then one recompile with dynamic sizes where a size changes (not one per shape)
-        fn = torch_compile(export.wrap(loaded, _model_on(loaded, device)))
+        fn = torch_compile(export.wrap(loaded, _model_on(loaded, device, dtype)), **options)
     return _torch(
         name,
         loaded,
         device,
         threads,
         fn,
-        graph="compile",
+        precision=precision,
+        graph=graph,
         cold_start="compile (the first shape static, then dynamic sizes where a size changes)",
         notes=export.summarize_warnings(caught),
     )
@@ -300,6 +331,11 @@ def _compile_cudagraphs(name, loaded, device, threads):
 
 
 def _bf16(name, loaded, device, threads):
+    model = _model_on(loaded, device, torch.bfloat16)
+    return _torch(name, loaded, device, threads, export.wrap(loaded, model), precision="bf16")
+
+
+def _bf16_autocast(name, loaded, device, threads):
     return _torch(
         name,
         loaded,
@@ -307,8 +343,15 @@ def _bf16(name, loaded, device, threads):
         threads,
         export.wrap(loaded, _model_on(loaded, device)),
         precision="bf16",
+        graph="eager-autocast",
         autocast=torch.bfloat16,
     )
+
+
+def _compile_bf16(name, loaded, device, threads):
+    # freezing: inductor folds the bf16 weights into constants and prepacks them for oneDNN
+    bf16 = {"dtype": torch.bfloat16, "precision": "bf16", "graph": "compile-frozen"}
+    return _compile(name, loaded, device, threads, **bf16, options={"freezing": True})
 
 
 def _fp16(name, loaded, device, threads):
@@ -396,6 +439,50 @@ def _ort_engine(name: str, onnx_path: Path, device: str, threads: int) -> OrtEng
     )
 
 
+OV_COLD_START = (
+    "OpenVINO prepares kernels at each new input shape (dynamic batch and length): the first "
+    "call at a shape includes it (cold_ms); timed calls repeat a shape already seen"
+)
+
+
+def ov_engine(name: str, path: str | Path, threads: int) -> OvEngine:
+    """OpenVINO engine `name` (ov.ENGINES) running the IR at `path` at its precision hint."""
+    from helpers.backends import ov
+
+    reason = ov.unavailable()
+    if reason:
+        raise EngineUnavailable(reason)
+    hint, precision, _ = ov.ENGINES[name]
+    try:
+        compiled = ov.compile_ir(path, hint, threads)
+    except ov.PrecisionNotApplied as exc:
+        raise EngineUnavailable(f"{name}: {exc}") from None
+    return OvEngine(
+        name=name,
+        runtime="openvino",
+        precision=precision,
+        graph=f"openvino-{hint}",
+        provider="CPU",
+        device="cpu",
+        threads=threads,
+        cold_start=OV_COLD_START,
+        compiled=compiled,
+    )
+
+
+def _ov(name, loaded, device, threads, *, onnx_path=None):
+    from helpers.backends import ov
+
+    if torch.device(device).type != "cpu":
+        raise EngineUnavailable(f"{name}: the study runs OpenVINO on the CPU only (device={device!r})")
+    if onnx_path is None:
+        record = ov.produce(name, loaded)
+        if record.status == "skipped":
+            raise EngineUnavailable(record.message)
+        onnx_path = record.raise_for_status().path
+    return ov_engine(name, onnx_path, threads)
+
+
 def _ort(name, loaded, device, threads, *, onnx_path=None):
     if name in ("ort-fp16", "ort-trt"):
         _needs_cuda(name, device)
@@ -411,11 +498,15 @@ _BUILDERS = {
     "torchscript": _torchscript,
     "compile": _compile,
     "compile-cudagraphs": _compile_cudagraphs,
+    "compile-bf16": _compile_bf16,
     "torch-bf16": _bf16,
+    "torch-bf16-autocast": _bf16_autocast,
     "torch-fp16": _fp16,
     "torch-int8": _int8,
     **{name: _ort for name in ENGINE_NAMES if name.startswith("ort")},
+    **{name: _ov for name in ENGINE_NAMES if name.startswith("ov")},
 }
+FILE_ENGINES = ("ort", "ov")  # engines that run a file (onnx_path=) instead of the torch model
 
 
 def build_engine(
@@ -428,13 +519,16 @@ def build_engine(
 ) -> Engine:
     """Build engine `name` (one of ENGINE_NAMES) for a loaded model.
 
-    threads: torch intra-op threads and ORT intra_op_num_threads, set together (None: keep
-    torch's current setting and give ORT the same). ORT engines run `onnx_path` as it is
-    when given (any .onnx: plain, optimized, quantized elsewhere); otherwise the graph comes
-    from the build cache (helpers.backends.cache): the model's export, optimized to the
-    engine's level ("ort" uses O2, the fused graph that keeps exact GELU), made once and
-    shared by every engine, notebook and run. Raises EngineUnavailable
-    when the engine cannot run here (CUDA-only engines on CPU, a missing ORT provider).
+    threads: torch intra-op threads and ORT intra_op_num_threads / OpenVINO's inference
+    threads, set together (None: keep torch's current setting and give the others the same).
+    ORT engines run `onnx_path` as it is when given (any .onnx: plain, optimized, quantized
+    elsewhere), OpenVINO engines an IR (.xml) there; otherwise the file comes from the build
+    cache (helpers.backends.cache): the model's export, optimized to the engine's level ("ort"
+    uses O2, the fused graph that keeps exact GELU) or converted to OpenVINO IR (and quantized
+    by NNCF on the built-in corpus for ov-int8*), made once and shared by every engine,
+    notebook and run. Raises EngineUnavailable when the engine cannot run here (CUDA-only
+    engines on CPU, a missing ORT provider, OpenVINO on a CPU it does not support, bf16 asked
+    of a CPU without it).
     """
     if name not in _BUILDERS:
         raise ValueError(f"engine={name!r}; accepted: {', '.join(ENGINE_NAMES)}")
@@ -442,9 +536,9 @@ def build_engine(
     if kind == "cuda" and not torch.cuda.is_available():
         raise EngineUnavailable(f"device={device!r} but torch.cuda.is_available() is False")
     threads = _threads(threads)
-    if not name.startswith("ort"):
+    if not name.startswith(FILE_ENGINES):
         return _BUILDERS[name](name, loaded, device, threads)
-    return _ort(name, loaded, device, threads, onnx_path=onnx_path)
+    return _BUILDERS[name](name, loaded, device, threads, onnx_path=onnx_path)
 
 
 def _array(x: Any) -> np.ndarray:
@@ -513,9 +607,15 @@ def engine_for_file(
     fmt: str, path: str | Path, loaded: LoadedModel, *, device: str = "cpu", threads: int | None = None
 ) -> Engine:
     """An engine that runs a produced file as it is on disk: a TorchScript .pt is loaded
-    with torch.jit.load, anything else is an ONNX graph for ONNX Runtime."""
+    with torch.jit.load, an OpenVINO IR (format "openvino", or an OpenVINO engine's name) is
+    compiled at that engine's precision hint ("openvino": fp32), anything else is an ONNX
+    graph for ONNX Runtime."""
     threads = _threads(threads)
     if fmt == "torchscript":
         fn = torch.jit.load(str(path), map_location=device).eval()
         return _torch(fmt, loaded, device, threads, fn, graph="torchscript")
+    if fmt == "openvino" or fmt.startswith("ov"):
+        engine = ov_engine("ov" if fmt == "openvino" else fmt, path, threads)
+        engine.name = fmt
+        return engine
     return _ort_engine(fmt, Path(path), device, threads)

@@ -1,5 +1,6 @@
 """Producing the exported formats of a model: TorchScript, ONNX (torch exporter and optimum,
-API and CLI), and ONNX Runtime graph optimization levels O1-O4.
+API and CLI), ONNX Runtime graph optimization levels O1-O4, and OpenVINO IR (converted from the
+plain ONNX export by helpers.backends.ov).
 
 Every export returns an `Artifact` of kind "export" (time, size, status, warnings; node
 counts and fused operators for ONNX graphs) instead of raising, so a notebook can tabulate
@@ -351,7 +352,7 @@ def fusion_dims(config: Any) -> dict:
 
 # ---------------------------------------------------------------- every format, by name
 
-FORMATS = ("torchscript", "onnx", "optimum-api", "optimum-cli", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-O4")
+FORMATS = ("torchscript", "onnx", "optimum-api", "optimum-cli", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-O4", "openvino")
 # the build cache's kind (folder) and recipe of each exported format; graph levels are "optimized"
 _KEYS = {
     "torchscript": ("torchscript", {"example": "1x16"}, None),
@@ -398,6 +399,10 @@ def produce(fmt: str, loaded: LoadedModel) -> Artifact:
         raise ValueError(f"format={fmt!r}; accepted: {', '.join(FORMATS)}")
     if fmt.startswith("onnx-O"):
         return _optimized(loaded, fmt[-2:])
+    if fmt == "openvino":  # OpenVINO IR converted from the plain export (helpers.backends.ov)
+        from helpers.backends import ov
+
+        return ov.convert(loaded)
     kind, recipe, opset = _KEYS[fmt]
     fields = cache.key_fields(loaded, kind, recipe=recipe, opset=opset)
     build = lambda folder: _build(fmt, loaded, folder)  # noqa: E731

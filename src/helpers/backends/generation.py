@@ -40,7 +40,7 @@ T5_VOCAB = 32128
 
 ENGINES: dict[str, str] = {
     "torch": "PyTorch generate, fp32 (the baseline)",
-    "torch-bf16": "PyTorch generate under bf16 autocast",
+    "torch-bf16-autocast": "PyTorch generate, fp32 weights under bf16 autocast",
     "ort": "ONNX Runtime (optimum), plain export, with past key values",
     "ort-nopast": "ONNX Runtime, plain export, without past key values (the decoder re-reads all tokens)",
     "ort-o1": "ONNX Runtime, O1 graph, with past key values",
@@ -57,10 +57,10 @@ ENGINE_NAMES = list(ENGINES)
 BASELINE = "torch"
 
 
-TORCH_ENGINES = ("torch", "torch-bf16")
+TORCH_ENGINES = ("torch", "torch-bf16-autocast")
 
 
-PRECISION = {"torch-bf16": "bf16", "ort-int8": "int8", "ort-o3-int8": "int8"}
+PRECISION = {"torch-bf16-autocast": "bf16", "ort-int8": "int8", "ort-o3-int8": "int8"}
 
 
 # Files behind each ORT engine: a directory of encoder/decoder graphs under standard names.
@@ -336,7 +336,7 @@ def build_engine(name: str, files: Files, threads: int, model: torch.nn.Module |
             from transformers import AutoModelForSeq2SeqLM
 
             model = AutoModelForSeq2SeqLM.from_pretrained(files["source"]).eval()
-        return GenerationEngine(name, model, torch.bfloat16 if name == "torch-bf16" else None)
+        return GenerationEngine(name, model, torch.bfloat16 if name == "torch-bf16-autocast" else None)
     return GenerationEngine(name, _ort_model(Path(files[FILES_OF[name]]), name != "ort-nopast", threads))
 
 

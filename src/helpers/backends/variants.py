@@ -1,11 +1,10 @@
-"""Precision variants of a model (torch bf16/int8, ONNX fp32/INT8/fp16): make the file, build the
-engine, and the files an ORT engine of a sweep needs. ONNX files come from the build cache
-(helpers.backends.cache), so 02, 03 and 05 share them. best_int8_method reads 02's choice
-from its result tables, on real weights only."""
+"""Precision variants of a model (torch bf16/int8, ONNX fp32/INT8/fp16, OpenVINO fp32/bf16/INT8):
+make the file, build the engine, and the files an ORT or OpenVINO engine of a sweep needs. Files
+come from the build cache (helpers.backends.cache), so 02, 03 and 05 share them.
+best_int8_method reads 02's choice from its result tables, on real weights only."""
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from pathlib import Path
 
@@ -72,13 +71,25 @@ def prepare_files(loaded, wanted: list[str], ort_level: str, int8_method: str, c
         if row["status"] != "ok":
             raise RuntimeError(f"{int8_method}: {row['message']}")
         files["ort-int8"] = row["file"]
+    return files | ov_files(loaded, wanted, calibration_texts)
+
+
+def ov_files(loaded, wanted: list[str], calibration_texts, calibration_size: int = 300) -> dict[str, str]:
+    """OpenVINO IR files for the OpenVINO engines among `wanted`, from the build cache (NNCF
+    calibrates on 300 texts, its default subset size); none where OpenVINO cannot run (their
+    workers then say why: the rows are skipped)."""
+    from helpers.backends import ov
+
+    files = {}
+    for name in (n for n in wanted if n in ov.ENGINES and not ov.unavailable()):
+        files[name] = ov.produce(name, loaded, calibration_texts, calibration_size).raise_for_status().path
     return files
 
 
 METHODS = {
     "eager": "PyTorch eager fp32 (the reference)",
-    "torch-bf16": "PyTorch under bf16 autocast (fp32 weights)",
-    "torch-bf16-weights": "PyTorch with bf16 weights",
+    "torch-bf16": "PyTorch with bf16 weights",
+    "torch-bf16-autocast": "PyTorch under bf16 autocast (fp32 weights)",
     "torch-int8": "PyTorch dynamic INT8 (torch.ao quantize_dynamic on Linear)",
     "ort-fp32": "ONNX Runtime fp32 (plain export)",
     "ort-int8-pt": "ORT quantize_dynamic INT8, per-tensor",
@@ -87,10 +98,16 @@ METHODS = {
     "optimum-int8-pc": "optimum ORTQuantizer dynamic INT8 for this CPU, per-channel",
     "ort-int8-static": "ORT static INT8 (QDQ), calibrated on corpus text, per-channel",
     "ort-fp16": "ONNX fp16 weights and activations, fp32 inputs/outputs",
+    "ov": "OpenVINO fp32 (INFERENCE_PRECISION_HINT f32)",
+    "ov-bf16": "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16)",
+    "ov-int8": "OpenVINO INT8, NNCF post-training (TRANSFORMER), calibrated on corpus text",
+    "ov-int8-ac": "OpenVINO INT8, NNCF accuracy control against min cosine 0.99 and recall@10 0.95",
+    "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8, the FFN down-projections kept fp32 (an ignored scope)",
 }
 
 
-TORCH_METHODS = ("eager", "torch-bf16", "torch-bf16-weights", "torch-int8")
+TORCH_METHODS = ("eager", "torch-bf16", "torch-bf16-autocast", "torch-int8")
+OV_METHODS = tuple(m for m in METHODS if m.startswith("ov"))
 # how each ONNX method but ort-fp32 (the plain export itself) is made (quantize.full_recipe)
 RECIPES = {
     "ort-int8-pt": {"kind": "dynamic", "per_channel": False},
@@ -111,6 +128,10 @@ def _state_dict_mb(model: torch.nn.Module) -> float:
 
 
 def _onnx_record(method: str, loaded: LoadedModel, calibration_texts, calibration_size: int):
+    if method in OV_METHODS:
+        from helpers.backends import ov
+
+        return ov.produce(method, loaded, calibration_texts, calibration_size)
     if method == "ort-fp32":  # the plain export: nothing to quantize
         plain = export.produce("onnx", loaded)
         record = quantize.variant_record(method, plain.path, 0.0, plain.size_mb, plain.status)
@@ -148,24 +169,18 @@ def produce(method: str, loaded: LoadedModel, calibration_texts, calibration_siz
         "status": record.status,
         "message": record.message,
         "config": record.details.get("config") or "",
+        "excluded_nodes": record.details.get("excluded_nodes"),
         "cache": record.cache or "",
     }
 
 
-def _bf16_weights(loaded: LoadedModel, threads: int | None) -> engines.Engine:
-    model = copy.deepcopy(loaded.model).to(torch.bfloat16).eval()
-    engine = engines.build_engine("eager", loaded, threads=threads)
-    engine.fn = export.wrap(loaded, model)
-    engine.name, engine.precision = "torch-bf16-weights", "bf16"
-    return engine
-
-
-def build(method: str, loaded: LoadedModel, file: str | Path | None, threads: int | None = None) -> engines.Engine:
-    """The engine that runs variant `method` (file: the ONNX file `produce` made)."""
-    if method == "torch-bf16-weights":
-        return _bf16_weights(loaded, threads)
+def build(
+    method: str, loaded: LoadedModel | None, file: str | Path | None, threads: int | None = None
+) -> engines.Engine:
+    """The engine that runs variant `method` (file: the ONNX or OpenVINO file `produce` made;
+    `loaded` is needed by the torch variants only)."""
     if method in TORCH_METHODS:
         return engines.build_engine(method, loaded, threads=threads)
-    engine = engines.engine_for_file("ort", file, loaded, threads=threads)
+    engine = engines.engine_for_file(method if method in OV_METHODS else "ort", file, loaded, threads=threads)
     engine.name = method
     return engine

@@ -28,7 +28,8 @@ SETTLE_S = 0.05
 
 @dataclass
 class EngineSpec:
-    """What a worker builds: `engine` of `model` at `threads`, from `onnx_path` for ORT."""
+    """What a worker builds: `engine` of `model` at `threads`, from `onnx_path` (its file) for
+    ORT and OpenVINO engines."""
 
     model: str
     engine: str
@@ -50,15 +51,14 @@ def _build(spec: EngineSpec):
     from helpers.backends import engines
     from helpers.workloads.models import load_model
 
-    if spec.engine.startswith("ort") and spec.onnx_path:
+    if spec.engine.startswith(engines.FILE_ENGINES) and spec.onnx_path:
         from transformers import AutoTokenizer
 
         from helpers.workloads.models import describe_model_name, minilm_dir
 
         kind = describe_model_name(spec.model)
         source = spec.model if kind in ("local", "hub") else minilm_dir()
-        engine = engines.engine_for_file("ort", spec.onnx_path, None, device=spec.device, threads=spec.threads)
-        engine.name = spec.engine
+        engine = engines.engine_for_file(spec.engine, spec.onnx_path, None, device=spec.device, threads=spec.threads)
         return engine, AutoTokenizer.from_pretrained(source)
     loaded = load_model(spec.model)
     return engines.build_engine(spec.engine, loaded, device=spec.device, threads=spec.threads), loaded.tokenizer

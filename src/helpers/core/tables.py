@@ -77,9 +77,12 @@ class ProcessFailure(RuntimeError):
 
 
 def failure_status(exc: BaseException) -> str:
-    """`oom` for out-of-memory failures (host or device), `error` for anything else."""
+    """`oom` for out-of-memory failures (host or device), `skipped` for an engine that cannot
+    run on this machine (helpers.backends.engines.EngineUnavailable), `error` for anything else."""
     if isinstance(exc, ProcessFailure):
         return exc.status
+    if type(exc).__name__ == "EngineUnavailable":
+        return "skipped"
     text = f"{type(exc).__name__}: {exc}".lower()
     # torch: "CUDA out of memory" (OutOfMemoryError); ONNX Runtime: "Failed to allocate memory
     # for requested buffer"; C++ code: std::bad_alloc

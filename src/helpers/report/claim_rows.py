@@ -155,9 +155,14 @@ def length_slopes(rows: pd.DataFrame) -> pd.Series:
     )
 
 
+# engines that run another engine's 02 method as it is: compile-bf16 compiles torch-bf16's bf16 weights
+SAME_RECIPE = {"compile-bf16": "torch-bf16"}
+
+
 def timed_recipe(engine: str, rows: pd.DataFrame, t: dict) -> str:
     """The 02_quantization method an engine's timed rows ran: their `recipe` column (03 records
-    it for ort-int8); else the engine's own name (torch-bf16, torch-int8 are 02 methods too).
+    it for ort-int8); else the engine's own name (torch-bf16, torch-int8, ov-int8 ... are 02 methods
+    too), or the method it compiles (SAME_RECIPE).
     ort-int8 rows written before 03 recorded its recipe ran the method best_int8_method chose by
     the rule of that time (within tolerance on any model)."""
     from helpers.backends.variants import best_int8_method
@@ -168,4 +173,4 @@ def timed_recipe(engine: str, rows: pd.DataFrame, t: dict) -> str:
         return recorded.iloc[0]
     if engine == "ort-int8":
         return best_int8_method(t.get("02_variants"), t.get("02_speed"), real_weights_only=False)[0]
-    return engine
+    return SAME_RECIPE.get(engine, engine)

@@ -21,7 +21,18 @@ BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
 LENGTH_RANGES = ((1, 64, "≤ 64"), (65, 256, "65–256"), (257, 10**9, "> 256"))
 
 
-FP32_ENGINES = ("eager", "torchscript", "compile", "compile-cudagraphs", "ort", "ort-o1", "ort-o2", "ort-o3", "ort-trt")
+FP32_ENGINES = (
+    "eager",
+    "torchscript",
+    "compile",
+    "compile-cudagraphs",
+    "ort",
+    "ort-o1",
+    "ort-o2",
+    "ort-o3",
+    "ort-trt",
+    "ov",
+)
 FP32_SOURCE = "fp32: checked against eager per configuration"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.pipeline import Pipeline
+from helpers.pipeline import CALIBRATED, Pipeline
 from helpers.workloads.corpora import sample_texts
 
 NAIVE = "naive"  # the candidate name of the naive pipeline (eager fp32, one text at a time)
@@ -173,7 +173,7 @@ def write_recommendation(df: pd.DataFrame, path: str | Path, params: dict, machi
         calibration_texts=sample_texts(
             params["corpus"], 2 * params["calibration_size"], params["text_column"], params["encoding"], seed=1
         )[: params["calibration_size"]]
-        if best["variant"] == "ort-int8-static"
+        if best["variant"] in CALIBRATED
         else [],
     )
     pipe.info = {

@@ -87,10 +87,52 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
                 if "ort-fp32" in sub.index
                 else ""
             )
+        lines.append(int8_floors_text(model, sub, speed[speed["model"] == model]))
         failed = sub[sub["status"].isin(["error", "skipped"])]
         for r in failed.itertuples():
             lines.append(f"{model} {r.Index}: {r.status} ({r.message}).")
     return "\n\n".join(line for line in lines if line)
+
+
+def int8_floors_text(model: str, variants: pd.DataFrame, speed: pd.DataFrame) -> str:
+    """Whether any INT8 variant of one model (variants indexed by method) meets the floors
+    ov-int8-ac aims at (helpers.backends.ov.FLOORS, 07's defaults) on real text, each one's
+    min cosine and recall@10, and what accuracy control kept in fp32 and cost against plain
+    NNCF INT8."""
+    from helpers.backends.ov import FLOORS
+    from helpers.core.fidelity import meets_floors
+
+    cosine, recall = FLOORS["min_cosine"], FLOORS["min_recall_at_10"]
+    int8 = variants[(variants["precision"] == "int8") & variants["status"].isin(["ok", "mismatch"])]
+    if int8.empty:
+        return ""
+    scores = "; ".join(f"{m} {r.cosine_min:.4f} / {r.recall_at_10:.3f}" for m, r in int8.iterrows())
+    meeting = [m for m, r in int8.iterrows() if meets_floors(r, cosine, recall)]
+    verdict = (
+        f"{text.fmt_list(meeting)} {'meets' if len(meeting) == 1 else 'meet'} both"
+        if meeting
+        else f"none of the {len(int8)} INT8 variants meets both"
+    )
+    line = (
+        f"**{model}, INT8 against the floors min cosine {cosine:g} and recall@10 {recall:g}**: {verdict} "
+        f"(min cosine / recall@10: {scores})."
+    )
+    return line + _accuracy_control_cost(variants, speed)
+
+
+def _accuracy_control_cost(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
+    """What ov-int8-ac kept in fp32 and its median time against ov-int8's, per batch size."""
+    if not {"ov-int8", "ov-int8-ac"} <= set(variants.index) or variants.loc["ov-int8-ac", "status"] == "error":
+        return ""
+    kept = (
+        f" Accuracy control (ov-int8-ac) left {int(variants.loc['ov-int8-ac', 'excluded_nodes'])} MatMul(s) "
+        f"in fp32, plain NNCF INT8 (ov-int8) {int(variants.loc['ov-int8', 'excluded_nodes'])}"
+    )
+    p50 = speed.pivot_table(index="batch_size", columns="method", values="p50_ms")
+    if not {"ov-int8", "ov-int8-ac"} <= set(p50.columns):
+        return kept + "."
+    ratios = ", ".join(f"batch {b}: {r:.2f}×" for b, r in (p50["ov-int8-ac"] / p50["ov-int8"]).dropna().items())
+    return kept + f"; its median time over plain NNCF INT8's: {ratios}."
 
 
 def _fastest(rows: pd.DataFrame) -> str:
@@ -428,3 +470,39 @@ def gpu_takeaway(df: pd.DataFrame, fits: pd.DataFrame, seq_len: int) -> str:
             "Not measured or not trusted: " + "; ".join(f"{e} ({s}: {msg})" for (e, s), msg in reasons.items()) + "."
         )
     return "\n\n".join(lines) or "Nothing was measured."
+
+
+BF16_ENGINES = ("torch-bf16", "ov-bf16")  # compared with bf16 autocast at the same cells
+
+
+def bf16_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """03's cells (model only, the most threads) where bf16 autocast and a bf16 engine of
+    BF16_ENGINES were both trusted: each one's speed-up over eager fp32 with its 95% CI, and
+    each bf16 engine's median time over autocast's (above 1: autocast is slower)."""
+    keys = ["model", "threads", "batch_size", "seq_len"]
+    ok = at_most_threads(trusted(df[df["scope"] == "model"]))
+    wanted = ok[ok["engine"].isin(("torch-bf16-autocast", *BF16_ENGINES))].copy()
+    wanted["speedup (95% CI)"] = [text.ci(r) for r in wanted.itertuples()]
+    table = wanted.pivot_table(index=keys, columns="engine", values="speedup (95% CI)", aggfunc="first")
+    p50 = wanted.pivot_table(index=keys, columns="engine", values="p50_ms")
+    if "torch-bf16-autocast" not in p50:
+        return pd.DataFrame()
+    for engine in (e for e in BF16_ENGINES if e in p50):
+        table[f"autocast / {engine}"] = (p50["torch-bf16-autocast"] / p50[engine]).round(2)
+    return table.dropna(subset=["torch-bf16-autocast"]).reset_index()
+
+
+def bf16_takeaway(cells: pd.DataFrame) -> str:
+    """How often each bf16 engine beats bf16 autocast at the same cells, and by how much."""
+    ratios = [c for c in cells.columns if c.startswith("autocast / ")]
+    if cells.empty or not ratios:
+        return "bf16 autocast and a bf16 engine were not both measured at the same cells."
+    parts = []
+    for column in ratios:
+        r = cells[column].dropna()
+        engine = column.removeprefix("autocast / ")
+        parts.append(
+            f"{engine} is faster than autocast in {int((r > 1).sum())} of {len(r)} cells "
+            f"(autocast's median time over {engine}'s: {r.min():.2f}× to {r.max():.2f}×, median {r.median():.2f}×)"
+        )
+    return "At the same cells, model only, at the most threads: " + "; ".join(parts) + "."

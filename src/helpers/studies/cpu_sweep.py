@@ -126,7 +126,7 @@ def config_rows(
     for name, outcome in results.items():
         row = _base_row(config, scope, name)
         info = worker_info.get(name, {})
-        row.update({k: info[k] for k in ("precision", "graph", "provider", "runtime") if k in info})
+        row.update({k: info[k] for k in ("precision", "graph", "provider", "runtime", "cold_start") if k in info})
         if isinstance(outcome, Exception):
             rows.append({**row, **failure_row(outcome)})
             continue

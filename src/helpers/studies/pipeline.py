@@ -36,8 +36,8 @@ from helpers.backends import cache
 from helpers.backends.peers import DEFAULT_BATCH, Peer, unavailable
 from helpers.core import progress
 from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
-from helpers.core.tables import SAMPLES
-from helpers.pipeline import PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
+from helpers.core.tables import SAMPLES, failure_row
+from helpers.pipeline import CALIBRATED, PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
 from helpers.report.recommend_pipeline import NAIVE, PEER_STEP, best_peer_name, results
 from helpers.studies import pipeline_time
 from helpers.workloads.corpora import sample_texts
@@ -46,7 +46,8 @@ TABLE = "07_pipeline"
 KEY = ["stage", "candidate"]
 KNEE_SHARE = 0.95  # a strategy's knee: the smallest batch size within 5% of its best items/s
 # 02_quantization's method names for the variants it measures
-FROM_02 = {v: v for v in ("eager", "torch-bf16", "torch-int8", "ort-int8-pc", "ort-int8-static")}
+FROM_02 = {v: v for v in ("eager", "torch-bf16", "torch-bf16-autocast", "torch-int8", "ort-int8-pc", "ort-int8-static")}
+FROM_02 |= {v: v for v in ("ov", "ov-bf16", "ov-int8", "ov-int8-ac", "ov-int8-skip-ffn-down")}
 
 
 def naive(model: str, max_length: int, threads: int) -> Pipeline:
@@ -125,7 +126,7 @@ class Search:
             self.cores,
             bool(overlap),
             onnx_file=self.files.get(variant, {}).get("file", ""),
-            calibration_texts=self.calibration if variant == "ort-int8-static" else [],
+            calibration_texts=self.calibration if variant in CALIBRATED else [],
         )
         if layout == "threads" and variant in self.built:
             pipe._engine, pipe._loaded = self.built[variant].engine(), self.loaded
@@ -202,7 +203,7 @@ class Search:
                 None,
                 variant=v,
                 precision=PRECISION[v],
-                status="error",
+                status=made["status"],
                 message=made["message"],
                 make_s=made["seconds"],
                 make_cache=made["cache"],
@@ -212,8 +213,8 @@ class Search:
             pipe = self.pipeline(v, "sorted", size)
             out = pipe.encode(self.sample)  # warm-up, and the answers to check
             ms, _ = _timed_pass(pipe, self.sample)
-        except Exception as exc:  # recorded on its row; the search goes on
-            self._row("probe-variant", v, pipe, status="error", message=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # recorded on its row (skipped where the engine cannot run); the search goes on
+            self._row("probe-variant", v, pipe, **failure_row(exc))
             return
         fid = text_fidelity(reference, out)
         ok = meets_floors(fid, self.p["min_cosine"], self.p["min_recall_at_10"])

@@ -13,10 +13,8 @@ from helpers.workloads.models import LoadedModel, load_model
 
 # -- memory of one variant in a fresh process -------------------------------------------------
 def _load_in_child(method: str, model: str, file: str, threads: int, batch: dict):
-    if method in TORCH_METHODS:
-        engine = build(method, load_model(model), None, threads)
-    else:  # an ORT variant never loads the torch model
-        engine = engines.engine_for_file("ort", file, None, threads=threads)
+    # an ORT or OpenVINO variant never loads the torch model
+    engine = build(method, load_model(model) if method in TORCH_METHODS else None, file or None, threads)
     return engine, engine.prepare(batch)
 
 
@@ -36,12 +34,11 @@ def fresh_process_memory(method: str, model: str, file: str, threads: int, batch
 
 
 # -- evaluation -------------------------------------------------------------------------------
-def split_texts(texts, n_fidelity: int, n_calibration: int) -> tuple[list[str], list[str]]:
-    """Disjoint real-text sets: fidelity texts from even positions, calibration from odd."""
-    return (
-        quantize.calibration_subset(texts[0::2], n_fidelity),
-        quantize.calibration_subset(texts[1::2], n_calibration),
-    )
+def split_texts(texts, n_fidelity: int) -> tuple[list[str], list[str]]:
+    """Disjoint real-text sets: fidelity texts from even positions, and the calibration pool,
+    the odd ones (each calibrated method takes calibration_size texts spread over it; NNCF's
+    accuracy control validates on more of them)."""
+    return quantize.calibration_subset(texts[0::2], n_fidelity), list(texts[1::2])
 
 
 def fidelity_row(
@@ -167,6 +164,7 @@ class ModelVariants:
         engine = build(method, self.loaded, row["file"] or None)
         self.built[method] = engine
         row.update(engine.describe(), engine=method)
+        made = row["message"]  # how the file was made (e.g. the MatMuls kept fp32), beside any mismatch
         row.update(
             fidelity_row(
                 engine,
@@ -179,6 +177,7 @@ class ModelVariants:
                 self.task,
             )
         )
+        row["message"] = "; ".join(m for m in (row["message"], made) if m)
         if measure_memory:
             mem = fresh_process_memory(method, self.model, row["file"], engine.threads, memory_batch)
             row.update(

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from helpers.core.tables import SAMPLES
+from helpers.core.tables import SAMPLES, failure_row
 from helpers.workloads.batching import Batch, padding, plan, run_dataset, token_lengths_capped
 
 
@@ -176,17 +176,20 @@ def prepare(
     texts_of = batching.datasets(corpus, scenarios, dataset_size, seed=0, text_column=text_column, encoding=encoding)
     corpus_texts = next(iter(texts_of.values()))  # the corpus comes first
     files = prepare_files(loaded, engines, "O2", int8_method, corpus_texts[1::2])
-    built = {
-        name: (
-            engine_lib.engine_for_file(name, files[name], loaded)
-            if name in files
-            else engine_lib.build_engine(name, loaded)
-        )
-        for name in engines
-    }
-    if "ort-int8" in built:
+    built = {name: _build(engine_lib, name, loaded, files) for name in engines}
+    if isinstance(built.get("ort-int8"), engine_lib.Engine):
         built["ort-int8"].recipe = int8_method
     return loaded, texts_of, built, f"Model: {loaded.label}. ORT INT8: {int8_reason}."
+
+
+def _build(engine_lib, name: str, loaded, files: dict):
+    """The engine, or the EngineUnavailable that says why it cannot run here (its rows are skipped)."""
+    try:
+        if name in files:
+            return engine_lib.engine_for_file(name, files[name], loaded)
+        return engine_lib.build_engine(name, loaded)
+    except engine_lib.EngineUnavailable as exc:
+        return exc
 
 
 def bucket_edges() -> tuple[int, ...]:
@@ -200,7 +203,8 @@ def throughput_figures(df, engines: list[str]) -> dict:
     """One throughput chart per engine, by figure name (05_throughput_<engine>)."""
     from helpers.report import charts_sorting
 
-    return {f"05_throughput_{name}": charts_sorting.sorting_throughput(df, name) for name in engines}
+    measured = [name for name in engines if (df.loc[df["engine"] == name, "status"] == "ok").any()]
+    return {f"05_throughput_{name}": charts_sorting.sorting_throughput(df, name) for name in measured}
 
 
 def record_lengths(table, texts_of: dict, tokenizer) -> None:
@@ -241,6 +245,10 @@ def measure_datasets(
     for d, e in progress.track(
         steps, desc="05 engines", weight=lambda step: float(capped[step[0]][0].sum()) * left[step], label=" · ".join
     ):
+        if isinstance(built[e], Exception):  # it cannot run here: every row says why
+            rows = ({"distribution": d, "engine": e, "strategy": s, "batch_size": b} for s, b in cells)
+            table.append_new(row | failure_row(built[e]) for row in rows)
+            continue
         measure_distribution(
             table,
             d,
