@@ -140,11 +140,15 @@ def _check_seq_lens(name: str, value, values: dict) -> None:
             )
 
 
-def _check_choices(name: str, value, accepted, allow_empty: bool = False) -> None:
+def _check_known(name: str, value, accepted, allow_empty: bool = False) -> None:
     unknown = [v for v in _as_list(value) if v not in accepted]
     if unknown or not (_as_list(value) or allow_empty):
         what = f"unknown value {unknown[0]!r}" if unknown else "the list is empty"
         raise ParameterError(f"{name}: {what}; accepted: {', '.join(accepted)}")
+
+
+def _check_choices(name: str, value, accepted, allow_empty: bool = False) -> None:
+    _check_known(name, value, accepted, allow_empty)
     _check_openvino(name, value, accepted)
 
 
@@ -195,8 +199,8 @@ def _check_peers(name: str, value, values: dict) -> None:
     """Known peer names whose backend is installed here (empty: no peers)."""
     from helpers.backends.peers import PEERS, unavailable
 
-    _check_choices(name, value, list(PEERS), allow_empty=True)
-    for peer in _as_list(value):
+    _check_known(name, value, list(PEERS), allow_empty=True)
+    for peer in _as_list(value):  # each peer's own missing package (openvino, optimum-intel ...)
         why = unavailable(peer)
         if why:
             runnable = [p for p in PEERS if not unavailable(p)]

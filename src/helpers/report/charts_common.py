@@ -64,8 +64,10 @@ STYLES: dict[str, tuple[str, str]] = {
     "ov-bf16": ("#98df8a", "^"),
     "ov-int8": ("#31a354", "s"),
     "ov-int8-ac": ("#006d2c", "D"),
+    "ov-int8-skip-ffn-down": ("#00441b", ">"),
     # sentence-transformers' backends (the peers of 07)
     "st-torch": ("#637939", "o"),
+    "st-torch-bf16": ("#4d6b1f", "v"),
     "st-onnx": ("#5254a3", "s"),
     "st-onnx-qint8": ("#8ca252", "D"),
     "st-openvino": ("#74c476", "^"),

@@ -280,8 +280,8 @@ _REGISTRY = (
     ),
     Claim(
         "C16",
-        "sentence-transformers on CPU: OpenVINO static INT8 fastest (~4.8× torch fp32), onnx qint8 ~2.3×, "
-        "onnx / openvino fp32 ~1.1×, at over 99.6% of the fp32 score",
+        "sentence-transformers CPU backends: OpenVINO static INT8 ~4.8× torch fp32, onnx qint8 ~2.3×, "
+        "fp32 ones ~1.1×, at over 99.6% of its score",
         "its own CPU (no AMX); short sentences",
         "OpenVINO static INT8 4.8×; onnx qint8 2.3×; onnx, openvino 1.1×",
         SBERT,
