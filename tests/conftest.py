@@ -30,6 +30,21 @@ def _isolated_outputs(tmp_path_factory):
     yield root
 
 
+# -- bert-tiny and real corpus text, shared by the engine tests ----------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    from helpers.workloads.models import load_model
+
+    return load_model("bert-tiny")
+
+
+@pytest.fixture(scope="module")
+def texts():
+    from helpers.workloads import corpora
+
+    return corpora.load_corpus().texts[:200]
+
+
 # -- a small project of fake notebooks, for the runner's tests --------------------------------
 PARAMS = 'batch_sizes = [1]  # batch sizes\nlabel = "x"  # a label\n'
 

@@ -11,7 +11,6 @@ import torch
 
 from helpers.backends import engines, export
 from helpers.workloads import corpora as data
-from helpers.workloads.models import load_model
 
 CPU_ENGINES = [
     "torchscript",
@@ -25,16 +24,6 @@ CPU_ENGINES = [
     "ort-o2",
     "ort-o3",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("bert-tiny")
-
-
-@pytest.fixture(scope="module")
-def texts():
-    return data.load_corpus().texts[:200]
 
 
 def padded_batch(texts, tokenizer, batch_size, seq_len):

@@ -10,19 +10,8 @@ import torch
 from helpers.backends import engines, ov
 from helpers.core.tables import failure_status
 from helpers.workloads import corpora as data
-from helpers.workloads.models import load_model
 
 pytestmark = pytest.mark.skipif(bool(ov.unavailable()), reason=ov.unavailable() or "OpenVINO runs here")
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("bert-tiny")
-
-
-@pytest.fixture(scope="module")
-def texts():
-    return data.load_corpus().texts[:200]
 
 
 @pytest.fixture(scope="module")
