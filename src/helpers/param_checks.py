@@ -166,10 +166,10 @@ def _check_openvino(name: str, value, accepted) -> None:
     """An OpenVINO engine or variant asked for where OpenVINO is not installed."""
     from helpers.backends.peers import needs_openvino, openvino_missing
 
-    wants = [v for v in _as_list(value) if needs_openvino(str(v)) or v == "openvino"]  # "openvino": 01's format
+    wants = [v for v in _as_list(value) if needs_openvino(str(v))]
     why = openvino_missing() if wants else ""
     if why:
-        runnable = [a for a in accepted if not needs_openvino(a) and a != "openvino"]
+        runnable = [a for a in accepted if not needs_openvino(a)]
         raise ParameterError(f"{name}: {wants[0]!r} needs OpenVINO: {why}; accepted here: {', '.join(runnable)}")
 
 

@@ -89,8 +89,11 @@ def unavailable(name: str) -> str:
 
 
 def needs_openvino(name: str) -> bool:
-    """An engine or pipeline variant that runs on OpenVINO (ov, ov-bf16, ov-int8 ...) or the peer."""
-    return name == "ov" or name.startswith("ov-") or name == "st-openvino"
+    """An OpenVINO engine, method or pipeline variant (backends.ov.ENGINES), 01's "openvino"
+    format, or the st-openvino peer."""
+    from helpers.backends.ov import ENGINES
+
+    return name in ENGINES or name in ("openvino", "st-openvino")
 
 
 def openvino_missing() -> str:
