@@ -14,15 +14,9 @@ from helpers.core.tables import ResultTable
 from helpers.report import takeaways as findings
 from helpers.studies import gpu_sweep as gpu
 from helpers.workloads import corpora as data
-from helpers.workloads.models import load_model
 
 KEY = ["model", "engine", "batch_size", "seq_len"]
 FAST = dict(warmup=0, min_count=2, min_time_s=0.0, max_time_s=0.2)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("bert-tiny")
 
 
 @pytest.fixture(scope="module")
