@@ -15,6 +15,7 @@ from helpers.pipeline import Pipeline, make_variant_file
 from helpers.report import recommend_pipeline
 from helpers.report.takeaways_pipeline import pipeline_takeaway
 from helpers.studies import pipeline as study
+from helpers.workloads.batching import new_phases
 from helpers.workloads.corpora import load_corpus
 from helpers.workloads.models import load_model, minilm_dir
 
@@ -200,3 +201,18 @@ def test_openvino_and_compiled_pipelines_rerun_from_their_json(variant, tmp_path
     out = again.encode(texts)
     assert again.engine().name == variant and np.allclose(out, first, atol=1e-3)
     assert cosines(reference, out).min() >= 0.95
+
+
+def test_openvino_streams_agree_with_one_stream_and_only_openvino_has_them():
+    pytest.importorskip("openvino")
+    texts = TEXTS[:40]
+    one = Pipeline("bert-tiny", "ov", "sorted", 4, 64, "threads", 2)
+    streams = Pipeline("bert-tiny", "ov", "sorted", 4, 64, "streams", 2)
+    assert streams.engine().streams == 2 and streams.engine().compiled.get_property("PERFORMANCE_HINT") == "THROUGHPUT"
+    assert one.engine().streams == 1
+    assert np.allclose(streams.encode(texts), one.encode(texts), atol=1e-5)  # every answer in its text's row
+    assert streams.encode(texts[:1]).shape == (1, one.encode(texts[:1]).shape[1])
+    with pytest.raises(ValueError, match="phases are timed one after another"):
+        streams.encode(texts, phases=new_phases())
+    with pytest.raises(ValueError, match=r"layout='streams' is OpenVINO's own; variant='eager'; accepted: ov, ov-bf16"):
+        Pipeline("bert-tiny", "eager", layout="streams")

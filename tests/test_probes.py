@@ -149,7 +149,7 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
         r"07_pipeline: min_recall_at_10: 1.5 is impossible; accepted: a number > 0 and <= 1 \(a recall\)",
     ),
     ("--only 07_pipeline -p variants=[ort-int9]", r"variants: unknown value 'ort-int9'; accepted: eager, torch-bf16, "),
-    ("--only 07_pipeline -p layouts=[gpus]", r"layouts: unknown value 'gpus'; accepted: threads, processes"),
+    ("--only 07_pipeline -p layouts=[gpus]", r"layouts: unknown value 'gpus'; accepted: threads, processes, streams"),
     ("--only 07_pipeline -p budget_s=0", r"budget_s: 0 is impossible; accepted: a number > 0 \(seconds\)"),
     ("--only 07_pipeline -p cores=-1", r"cores: -1 is impossible; accepted: integers from 0 to \d+ \(0: all logical"),
     ("--only 07_pipeline -p corpus_size=0", r"corpus_size: 0 is impossible; accepted: integers >= 1"),

@@ -52,7 +52,7 @@ VARIANTS = {
 TORCH_VARIANTS = ("eager", "torch-bf16", "torch-bf16-autocast", "torch-int8", "compile", "compile-bf16")
 # variants whose file is made with calibration texts (kept in the JSON, to make the same file again)
 CALIBRATED = ("ort-int8-static", "ov-int8", "ov-int8-ac", "ov-int8-skip-ffn-down")
-LAYOUTS = ("threads", "processes")
+LAYOUTS = ("threads", "processes", "streams")
 PRELOAD = ("helpers.pipeline", "helpers.backends.engines")  # what forked workers import once, up front
 PRECISION = {"eager": "fp32", "torch-int8": "int8", "compile": "fp32", "ort-o1": "fp32", "ort-o2": "fp32"}
 PRECISION |= {"ort-o3": "fp32", "ov": "fp32"} | {v: "int8" for v in VARIANTS if "int8" in v}
@@ -122,8 +122,9 @@ class Pipeline:
 
     strategy / batch_size: workloads.batching's plans (token_budget: batch_size x the median
     length padded tokens per batch). layout 'threads': one process with `threads` threads;
-    'processes': `threads` single-threaded processes, each encoding a contiguous share.
-    overlap: a background thread tokenizes the next batch while the engine runs this one."""
+    'processes': `threads` single-threaded processes, each encoding a contiguous share;
+    'streams' (OpenVINO variants): one process, OpenVINO's THROUGHPUT hint with `threads`
+    streams of one thread each, batches in flight together (tokenizing overlaps them). overlap: a background thread tokenizes the next batch while the engine runs this one."""
 
     model: str = "minilm"
     variant: str = "eager"
@@ -146,6 +147,9 @@ class Pipeline:
             raise ValueError(f"strategy={self.strategy!r}; accepted: {', '.join(STRATEGIES)}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout={self.layout!r}; accepted: {', '.join(LAYOUTS)}")
+        if self.layout == "streams" and not self.variant.startswith("ov"):
+            ov_variants = ", ".join(v for v in VARIANTS if v.startswith("ov"))
+            raise ValueError(f"layout='streams' is OpenVINO's own; variant={self.variant!r}; accepted: {ov_variants}")
         for name in ("batch_size", "max_length", "threads"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}; accepted: an integer >= 1")
@@ -207,7 +211,7 @@ class Pipeline:
         from helpers.backends import engines
 
         loaded = self._load()
-        threads = self.threads if self.layout == "threads" else 1
+        threads = 1 if self.layout == "processes" else self.threads
         if self.variant in TORCH_VARIANTS:
             self._engine = engines.build_engine(self.variant, loaded, threads=threads)
             return self._engine
@@ -217,7 +221,8 @@ class Pipeline:
                 raise RuntimeError(f"{self.variant}: {made['message']}")
             self.onnx_file = made["file"]
         fmt = self.variant if self.variant.startswith("ov") else "ort"
-        self._engine = engines.engine_for_file(fmt, self.onnx_file, loaded, threads=threads)
+        streams = self.threads if self.layout == "streams" else 1
+        self._engine = engines.engine_for_file(fmt, self.onnx_file, loaded, threads=threads, streams=streams)
         self._engine.name = self.variant
         return self._engine
 
@@ -244,6 +249,8 @@ class Pipeline:
             if phases is not None:
                 raise ValueError("phases are timed in one process; the 'processes' layout spreads the work")
             return self._encode_processes(texts)
+        if self.layout == "streams" and phases is not None:
+            raise ValueError("phases are timed one after another; the 'streams' layout overlaps them")
         engine, loaded = self.engine(), self._load()
         return encode_with(engine, loaded.tokenizer, loaded.input_names, texts, self, phases)
 
@@ -289,7 +296,7 @@ def encode_with(
     """One pass of a pipeline's batching over `texts` with a built engine: tokenization
     included (lengths first where the strategy orders by them), answers in input order."""
     from helpers.core.fidelity import normalize
-    from helpers.workloads.batching import Batch, plan, run_dataset, token_lengths_capped
+    from helpers.workloads.batching import Batch, plan, run_dataset, run_dataset_queued, token_lengths_capped
 
     n, size = len(texts), pipe.batch_size
     if pipe.strategy in ("fixed", "unsorted"):  # arrival order: no length pass needed
@@ -301,9 +308,12 @@ def encode_with(
         if phases is not None:
             phases["lengths_s"] += time.perf_counter() - start
     padding = "max_length" if pipe.strategy == "fixed" else True  # the others: to the batch's longest text
-    out = run_dataset(
-        engine, texts, tokenizer, batches, input_names, padding=padding, overlap=pipe.overlap, phases=phases
-    )
+    if pipe.layout == "streams":
+        out = run_dataset_queued(engine, texts, tokenizer, batches, input_names, padding=padding, phases=phases)
+    else:
+        out = run_dataset(
+            engine, texts, tokenizer, batches, input_names, padding=padding, overlap=pipe.overlap, phases=phases
+        )
     return normalize(out) if pipe.normalize else out
 
 

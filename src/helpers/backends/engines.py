@@ -185,9 +185,11 @@ class OrtEngine(Engine):
 
 @dataclass
 class OvEngine(Engine):
-    """An OpenVINO compiled model (helpers.backends.ov.compile_ir) and one infer request."""
+    """An OpenVINO compiled model (helpers.backends.ov.compile_ir) and one infer request;
+    with several streams, `queue` runs that many requests at once."""
 
     compiled: Any = field(default=None, repr=False)
+    streams: int = 1
 
     def __post_init__(self) -> None:
         self.request = self.compiled.create_infer_request()
@@ -201,6 +203,15 @@ class OvEngine(Engine):
 
     def to_numpy(self, output: Any) -> np.ndarray:
         return np.array(output[0], dtype=np.float32)
+
+    def queue(self, on_done: Callable[[np.ndarray, Any], None]):
+        """An AsyncInferQueue of one request per stream; each finished request calls
+        on_done(its first output, copied; the userdata given to start_async)."""
+        import openvino as ov
+
+        jobs = ov.AsyncInferQueue(self.compiled, self.streams)
+        jobs.set_callback(lambda request, userdata: on_done(np.array(request.get_output_tensor(0).data), userdata))
+        return jobs
 
 
 def _threads(threads: int | None) -> int:
@@ -445,8 +456,9 @@ OV_COLD_START = (
 )
 
 
-def ov_engine(name: str, path: str | Path, threads: int) -> OvEngine:
-    """OpenVINO engine `name` (ov.ENGINES) running the IR at `path` at its precision hint."""
+def ov_engine(name: str, path: str | Path, threads: int, streams: int = 1) -> OvEngine:
+    """OpenVINO engine `name` (ov.ENGINES) running the IR at `path` at its precision hint, with
+    `threads` threads in `streams` streams (ov.compile_ir)."""
     from helpers.backends import ov
 
     reason = ov.unavailable()
@@ -454,7 +466,7 @@ def ov_engine(name: str, path: str | Path, threads: int) -> OvEngine:
         raise EngineUnavailable(reason)
     hint, precision, _ = ov.ENGINES[name]
     try:
-        compiled = ov.compile_ir(path, hint, threads)
+        compiled = ov.compile_ir(path, hint, threads, streams)
     except ov.PrecisionNotApplied as exc:
         raise EngineUnavailable(f"{name}: {exc}") from None
     return OvEngine(
@@ -467,6 +479,7 @@ def ov_engine(name: str, path: str | Path, threads: int) -> OvEngine:
         threads=threads,
         cold_start=OV_COLD_START,
         compiled=compiled,
+        streams=int(streams),
     )
 
 
@@ -604,18 +617,24 @@ def tolerance_verdict(
 
 
 def engine_for_file(
-    fmt: str, path: str | Path, loaded: LoadedModel, *, device: str = "cpu", threads: int | None = None
+    fmt: str,
+    path: str | Path,
+    loaded: LoadedModel,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    streams: int = 1,
 ) -> Engine:
     """An engine that runs a produced file as it is on disk: a TorchScript .pt is loaded
     with torch.jit.load, an OpenVINO IR (format "openvino", or an OpenVINO engine's name) is
-    compiled at that engine's precision hint ("openvino": fp32), anything else is an ONNX
-    graph for ONNX Runtime."""
+    compiled at that engine's precision hint ("openvino": fp32) with `streams` streams,
+    anything else is an ONNX graph for ONNX Runtime."""
     threads = _threads(threads)
     if fmt == "torchscript":
         fn = torch.jit.load(str(path), map_location=device).eval()
         return _torch(fmt, loaded, device, threads, fn, graph="torchscript")
     if fmt == "openvino" or fmt.startswith("ov"):
-        engine = ov_engine("ov" if fmt == "openvino" else fmt, path, threads)
+        engine = ov_engine("ov" if fmt == "openvino" else fmt, path, threads, streams)
         engine.name = fmt
         return engine
     return _ort_engine(fmt, Path(path), device, threads)

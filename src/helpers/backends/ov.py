@@ -324,18 +324,22 @@ def hint_of(compiled) -> str:
     return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
 
-def compile_ir(path: str | Path, hint: str, threads: int):
+def compile_ir(path: str | Path, hint: str, threads: int, streams: int = 1):
     """The IR compiled for the CPU at INFERENCE_PRECISION_HINT `hint` with `threads` inference
-    threads, one stream (latency), and no dynamic quantization of activations; raises
-    PrecisionNotApplied when the compiled model reports another precision (a CPU without bf16
-    asked for bf16: OpenVINO falls back to f32)."""
+    threads and no dynamic quantization of activations: one stream (the LATENCY hint), or
+    `streams` streams sharing the threads (the THROUGHPUT hint; requests run concurrently, one
+    per stream). Threads are not pinned: a process pins nothing it does not own (07's
+    'processes' layout runs several on the same cores). Raises PrecisionNotApplied when the
+    compiled model reports another precision (a CPU without bf16 asked for bf16: OpenVINO
+    falls back to f32)."""
     import openvino as ov
 
     config = {
         "INFERENCE_PRECISION_HINT": hint,
         "INFERENCE_NUM_THREADS": int(threads),
-        "NUM_STREAMS": "1",
-        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": str(int(streams)),
+        "PERFORMANCE_HINT": "LATENCY" if int(streams) == 1 else "THROUGHPUT",
+        "ENABLE_CPU_PINNING": False,
         "DYNAMIC_QUANTIZATION_GROUP_SIZE": "0",
     }
     compiled = ov.Core().compile_model(str(path), "CPU", config)

@@ -115,7 +115,7 @@ def layout_note(row: pd.Series, df: pd.DataFrame) -> str:
     return (
         f" The recommended pipeline itself, **{best['candidate']}**, measured {best['p50_ms']:.0f} ms a pass in the "
         f"interleaved passes: its layout {how} {abs(diff):.0f} ms against its phases in one process "
-        "(processes or a tokenization thread, with their Python and inter-process overhead)."
+        "(processes, streams or a tokenization thread, with their Python and inter-process overhead)."
     )
 
 

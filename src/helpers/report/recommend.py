@@ -179,7 +179,7 @@ def whole_pipeline(t: dict) -> pd.DataFrame:
     eager fp32 at the same shape, as the rows of `recommendations`); the fastest one where that
     is another (`fastest`, '' otherwise), and the speed-up over the best peer with its CI where
     a peer met the floors. Empty when 07 did not run or no pipeline met its floors."""
-    from helpers.report.recommend_pipeline import fastest, recommended, results
+    from helpers.report.recommend_pipeline import fastest, layout_words, recommended, results
 
     df = results(t.get("07_pipeline")) if t.get("07_pipeline") is not None else pd.DataFrame()
     best = recommended(df) if len(df) else None
@@ -187,7 +187,7 @@ def whole_pipeline(t: dict) -> pd.DataFrame:
         return pd.DataFrame()
     top = fastest(df)
     peer = best.get("best_peer") if pd.notna(best.get("speedup_over_peer", np.nan)) else ""
-    layout = "threads" if best["layout"] == "threads" else "single-threaded processes"
+    layout = layout_words(best["layout"], best["threads"])
     overlap = ", tokenization overlapped" if str(best["overlap"]) == "True" else ""
     return pd.DataFrame(
         [
@@ -195,7 +195,7 @@ def whole_pipeline(t: dict) -> pd.DataFrame:
                 "model": best["model"],
                 "texts": int(best["n_texts"]),
                 "pipeline": f"{best['variant']} ({best['precision']}), {best['strategy']} batches of "
-                f"{int(best['batch_size'])}, {int(best['threads'])} {layout}{overlap}",
+                f"{int(best['batch_size'])}, {layout}{overlap}",
                 "speedup_over_naive": float(best["speedup"]),
                 "ci_low": float(best["speedup_ci_low"]),
                 "ci_high": float(best["speedup_ci_high"]),

@@ -82,6 +82,12 @@ def fastest(df: pd.DataFrame) -> pd.Series | None:
     return None if not len(ok) else ok.sort_values("items_per_s", ascending=False).iloc[0]
 
 
+def layout_words(layout: str, threads: int) -> str:
+    """A pipeline's layout in words: '2 threads', '2 single-threaded processes', '2 OpenVINO streams'."""
+    words = {"threads": "threads", "processes": "single-threaded processes", "streams": "OpenVINO streams"}
+    return f"{int(threads)} {words.get(layout, layout)}"
+
+
 def _cost(row: pd.Series, top: pd.Series) -> tuple:
     """What running a pipeline costs, lowest first: its processes, a tokenization thread, and
     whether its peak RSS is clearly (MEMORY_SHARE) below the fastest's."""

@@ -83,7 +83,7 @@ def _against_peers(df: pd.DataFrame) -> str:
 
 
 def _at_floor(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
-    from helpers.report.recommend_pipeline import NAIVE, closest, cost_note, recommended
+    from helpers.report.recommend_pipeline import NAIVE, closest, cost_note, layout_words, recommended
 
     best = recommended(df) if len(df) else None
     if best is None:
@@ -111,7 +111,7 @@ def _at_floor(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
     return (
         f"The {head} meeting {_floors(min_cosine, min_recall)} is **{best['variant']}** "
         f"({best['precision']}), {best['strategy']} batches of {int(best['batch_size'])}, "
-        f"{int(best['threads'])} {'threads' if best['layout'] == 'threads' else 'single-threaded processes'}"
+        f"{layout_words(best['layout'], best['threads'])}"
         f"{overlap}: **{best['speedup']:.2f}x** the naive pipeline (eager fp32, one text at a time; 95% CI "
         f"{best['speedup_ci_low']:.2f}-{best['speedup_ci_high']:.2f}), {best['items_per_s']:.1f} texts/s"
         f"{naive_rate} over {int(best['n_texts'])} texts, tokenization included. Its worst text's cosine to "

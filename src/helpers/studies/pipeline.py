@@ -344,6 +344,8 @@ class Search:
         plan.append((self.pipeline(top, best_strategy, bs), "precision"))
         if "processes" in self.p["layouts"]:
             plan.append((self.pipeline(top, best_strategy, bs, "processes"), "layout"))
+        if "streams" in self.p["layouts"] and top.startswith("ov"):  # OpenVINO's own threading
+            plan.append((self.pipeline(top, best_strategy, bs, "streams"), "layout"))
         if self.p["overlap_tokenization"]:
             plan.append((self.pipeline(top, best_strategy, bs, overlap=True), "layout"))
         relaxed = self.passing(self.p["relaxed_min_cosine"])
@@ -351,8 +353,8 @@ class Search:
             plan.append((self.pipeline(relaxed[0], best_strategy, bs), ""))
         for v in passing[1 : self.p["finalists"]]:
             plan.append((self.pipeline(v, best_strategy, bs), ""))
-        if "threads" not in self.p["layouts"]:  # only the process layout was asked for
-            plan = [(p, s) for p, s in plan if p.layout == "processes" or s == "naive"]
+        if "threads" not in self.p["layouts"]:  # only the other layouts were asked for
+            plan = [(p, s) for p, s in plan if p.layout != "threads" or s == "naive"]
         plan += self.peer_plan()
         seen, out = set(), []
         for pipe, step in plan:
@@ -497,7 +499,8 @@ class Search:
                 spec = self.peer(r["peer"], int(r["batch_size"])).to_dict()
             else:
                 spec = self.pipeline(r["variant"], r["strategy"], int(r["batch_size"])).to_dict()
-                spec |= {"layout": "threads", "threads": 1 if r["layout"] == "processes" else self.cores}
+                one = "streams" if r["layout"] == "streams" else "threads"  # processes: one worker, measured
+                spec |= {"layout": one, "threads": 1 if r["layout"] == "processes" else self.cores}
             try:
                 mem = in_fresh_process(_memory_load, _memory_run, spec, self.sample, preload=PRELOAD)
                 workers = self.cores if r["layout"] == "processes" else 1

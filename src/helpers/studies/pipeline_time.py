@@ -117,6 +117,8 @@ def _not_timed(row: pd.Series) -> str:
         return f"not measured on the whole corpus ({row['status']})"
     if row["layout"] == "processes":
         return "phases are timed in one process; its one-process counterpart shows them"
+    if row["layout"] == "streams":
+        return "phases are timed one after another; its one-stream counterpart (layout threads) shows them"
     if bool(row["overlap"]):
         return "phases are timed one after the other; its counterpart without overlap shows them"
     return ""

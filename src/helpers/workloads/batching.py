@@ -160,6 +160,51 @@ def run_dataset(
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
+def run_dataset_queued(
+    engine,
+    texts: Sequence[str],
+    tokenizer,
+    batches: list[Batch],
+    input_names: Sequence[str],
+    *,
+    padding: bool | str = True,
+    phases: dict | None = None,
+) -> np.ndarray:
+    """`run_dataset` for an engine with several streams (an OpenVINO engine's `queue`): this
+    thread tokenizes each batch and hands it to a free stream while the others compute; each
+    answer is pooled as it completes. `phases` gets the tokenizing time only: the engine's
+    time overlaps it."""
+    from helpers.core.fidelity import mean_pool
+
+    pooled: dict[int, np.ndarray] = {}
+    failures: list[BaseException] = []
+
+    def done(hidden: np.ndarray, userdata) -> None:
+        i, mask = userdata
+        try:
+            pooled[i] = mean_pool(hidden, mask)
+        except BaseException as exc:  # raised below, in the calling thread
+            failures.append(exc)
+
+    jobs = engine.queue(done)
+    for i, batch in enumerate(batches):
+        start = time.perf_counter()
+        chunk = [texts[j] for j in batch.indices]
+        enc = tokenizer(chunk, padding=padding, truncation=True, max_length=batch.length, return_tensors="pt")
+        if phases is not None:
+            phases["tokenize_s"] += time.perf_counter() - start
+        jobs.start_async(engine.prepare({k: enc[k] for k in input_names}), (i, enc["attention_mask"]))
+    jobs.wait_all()
+    if failures:
+        raise failures[0]
+    if not pooled:
+        return np.zeros((0, 0), dtype=np.float32)
+    out = np.zeros((len(texts), pooled[0].shape[1]), dtype=np.float32)
+    for i, batch in enumerate(batches):
+        out[batch.indices] = pooled[i]
+    return out
+
+
 def token_lengths_capped(texts: Sequence[str], tokenizer, max_length: int) -> tuple[np.ndarray, int]:
     """Token counts truncated at max_length, and how many texts were truncated."""
     from helpers.workloads.corpora import token_lengths
