@@ -333,11 +333,10 @@ def test_summary_and_machines_use_the_engine_colours():
 
 def test_every_project_engine_has_its_own_registered_style():
     from helpers import pipeline
-    from helpers.backends import engines, generation, variants
+    from helpers.backends import engines, generation, peers, variants
 
     names = set(engines.ENGINES) | set(pipeline.VARIANTS) | set(variants.METHODS) | set(generation.ENGINES)
-    planned = {"ov", "ov-bf16", "ov-int8", "torch-bf16-autocast", "compile-bf16", "st-torch", "st-onnx"}
-    for name in names | planned | {"st-onnx-qint8", "st-openvino"}:
+    for name in names | set(peers.PEERS):
         assert charts_common.ALIASES.get(name, name) in charts_common.STYLES, name
     colours = [c for c, _ in charts_common.STYLES.values()]
     assert len(set(colours)) == len(colours)  # no two engines share a colour

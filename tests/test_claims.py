@@ -456,7 +456,7 @@ def test_a_claim_about_bert_base_is_judged_on_the_model_nearest_its_size():
     assert largest(df[df["model"] != "bert-base"], ("eager", "ort"), near=110e6)[0] == "bert-large"
 
 
-def peer_table(speeds: dict, qint8_recall=0.997, openvino_precision="bf16"):
+def peer_table(speeds: dict, int8_recall=0.997, openvino_precision="bf16"):
     """07-style whole-corpus peer rows at batch 32: speeds maps peer -> items/s."""
     rows = [
         {
@@ -466,8 +466,8 @@ def peer_table(speeds: dict, qint8_recall=0.997, openvino_precision="bf16"):
             "batch_size": 32,
             "status": "ok",
             "items_per_s": x,
-            "recall_at_10": qint8_recall if p == "st-onnx-qint8" else 1.0,
-            "precision": openvino_precision if p == "st-openvino" else "fp32",
+            "recall_at_10": int8_recall if "qint8" in p else 1.0,
+            "precision": openvino_precision if p == "st-openvino" else ("int8" if "qint8" in p else "fp32"),
         }
         for p, x in speeds.items()
     ]
@@ -476,13 +476,16 @@ def peer_table(speeds: dict, qint8_recall=0.997, openvino_precision="bf16"):
 
 
 def test_c16_sentence_transformers_backends_against_its_torch_fp32():
-    shape = {"st-torch": 100.0, "st-onnx-qint8": 240.0, "st-onnx": 110.0, "st-openvino": 115.0}
+    shape = {"st-torch": 100.0, "st-openvino-qint8": 470.0, "st-onnx-qint8": 240.0, "st-onnx": 110.0}
+    shape |= {"st-openvino": 115.0}
     verdict, ours, reason = checks.c16(peer_table(shape))
-    assert verdict == report.HOLDS and "st-onnx-qint8 2.40×" in ours and "st-openvino 1.15× (ran bf16)" in ours
-    assert "recall@10 0.997" in ours and "fastest measured backend is st-onnx-qint8" in reason
-    assert checks.c16(peer_table(shape, qint8_recall=0.9))[0] == report.FAILS  # below 99.6% of the score
-    assert checks.c16(peer_table(shape | {"st-openvino": 300.0}))[0] == report.FAILS  # qint8 not the fastest
-    with pytest.raises(report.Untestable, match="07 did not measure st-onnx-qint8 at batch 32"):
+    assert verdict == report.HOLDS and "st-openvino-qint8 4.70×" in ours and "st-onnx-qint8 2.40×" in ours
+    assert "st-openvino 1.15× (ran bf16)" in ours and "fastest measured backend is st-openvino-qint8" in reason
+    assert "recall@10: st-openvino-qint8 0.997, st-onnx-qint8 0.997" in ours
+    assert checks.c16(peer_table(shape, int8_recall=0.9))[0] == report.FAILS  # below 99.6% of the score
+    assert checks.c16(peer_table(shape | {"st-onnx-qint8": 500.0}))[0] == report.FAILS  # static INT8 not the fastest
+    assert checks.c16(peer_table(shape | {"st-openvino-qint8": 250.0}))[0] == report.FAILS  # far from 4.8x
+    with pytest.raises(report.Untestable, match="07 did not measure st-openvino-qint8 and st-onnx-qint8 at batch 32"):
         checks.c16(peer_table({"st-torch": 100.0, "st-openvino": 115.0}))
     with pytest.raises(report.Untestable, match="07 measured no peer"):
         checks.c16({"07_pipeline": peer_table(shape)["07_pipeline"].drop(columns=["peer"])})

@@ -196,3 +196,20 @@ def test_the_speedup_over_the_best_peer_comes_from_the_same_passes():
 
 def _params():
     return {"model": "minilm", "max_length": 128, "min_cosine": 0.99, "min_recall_at_10": 0.95, "corpus": "docstrings"}
+
+
+def test_the_static_int8_openvino_peer_is_calibrated_on_the_corpus_in_the_build_cache(monkeypatch):
+    import os
+
+    pytest.importorskip("openvino")
+    monkeypatch.setattr(peers, "STATIC_TEXTS", 8)  # the recipe, on fewer texts (a key of its own in the cache)
+    peer = Peer("st-openvino-qint8", "bert-tiny", batch_size=8, max_length=64, threads=1)
+    out = peer.encode(TEXTS)
+    folder, file = peers.exported_folder(peer._loaded, "openvino", "static")
+    assert str(folder).startswith(os.environ["WORKBOOK_CACHE"]) and file.endswith("openvino_model_qint8_quantized.xml")
+    assert (folder / file).is_file() and (folder / file).with_suffix(".bin").is_file()
+    xml = (folder / file).read_text()
+    assert "FakeQuantize" in xml or "FakeConvert" in xml  # quantized, not a plain export
+    assert peer.precision == "int8" and "static" in peer.info["quantization"] and peers.needs_openvino(peer.peer)
+    reference = study.naive("bert-tiny", 64, 1).encode(TEXTS)
+    assert 0.9 < cosines(reference, out).min() < 1 - 1e-6  # INT8: close, not equal

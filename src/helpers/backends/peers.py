@@ -30,13 +30,16 @@ PEERS = {
     "st-onnx": "sentence-transformers, onnx backend (its ONNX export on ONNX Runtime, fp32)",
     "st-onnx-qint8": "sentence-transformers, onnx backend, dynamic INT8 (export_dynamic_quantized_onnx_model)",
     "st-openvino": "sentence-transformers, openvino backend (its OpenVINO export, the CPU plugin's default precision)",
+    "st-openvino-qint8": "sentence-transformers, openvino backend, static INT8 (export_static_quantized_openvino_model's "
+    "recipe, calibrated on the corpus: its default calibration set is on the hub)",
 }
 BACKEND = {"st-torch": "torch", "st-torch-bf16": "torch", "st-onnx": "onnx", "st-onnx-qint8": "onnx"}
-BACKEND |= {"st-openvino": "openvino"}
+BACKEND |= {"st-openvino": "openvino", "st-openvino-qint8": "openvino"}
 PRECISION = {"st-torch": "fp32", "st-torch-bf16": "bf16", "st-onnx": "fp32", "st-onnx-qint8": "int8"}
-PRECISION |= {"st-openvino": "ov-default"}  # the plugin's choice: bf16 where the CPU has bf16 instructions
+PRECISION |= {"st-openvino": "ov-default", "st-openvino-qint8": "int8"}  # ov-default: bf16 where the CPU has it
 OV_PRECISION = {"bf16": "bf16", "f32": "fp32", "f16": "fp16"}  # INFERENCE_PRECISION_HINT -> the study's names
 DEFAULT_BATCH = 32  # SentenceTransformer.encode's default batch_size
+STATIC_TEXTS, STATIC_LENGTH = 300, 384  # export_static_quantized_openvino_model: calibration texts, padded length
 # what each backend needs beyond sentence-transformers itself (module, pip package)
 NEEDS = {"onnx": (("onnxruntime", "onnxruntime"), ("optimum.onnxruntime", "optimum-onnx"))}
 NEEDS |= {"openvino": (("openvino", "openvino"), ("optimum.intel", "optimum-intel"))}
@@ -90,10 +93,10 @@ def unavailable(name: str) -> str:
 
 def needs_openvino(name: str) -> bool:
     """An OpenVINO engine, method or pipeline variant (backends.ov.ENGINES), 01's "openvino"
-    format, or the st-openvino peer."""
+    format, or a peer on sentence-transformers' openvino backend."""
     from helpers.backends.ov import ENGINES
 
-    return name in ENGINES or name in ("openvino", "st-openvino")
+    return name in ENGINES or name == "openvino" or BACKEND.get(name) == "openvino"
 
 
 def openvino_missing() -> str:
@@ -149,11 +152,14 @@ def st_folder(loaded) -> Path:
 
 def exported_folder(loaded, backend: str, quantization: str | None = None) -> tuple[Path, str]:
     """(folder, file name) of the model exported for `backend` (onnx or openvino) by
-    sentence-transformers itself, with its dynamic INT8 file where `quantization` is given."""
+    sentence-transformers itself, with its INT8 file where `quantization` is given (an ONNX
+    dynamic configuration, or "static" for OpenVINO)."""
     from helpers.backends import cache
 
     source = st_folder(loaded)
     recipe = {"backend": backend, "quantization": quantization}
+    if quantization == "static":
+        recipe["calibration"] = f"{STATIC_TEXTS} corpus texts padded to {STATIC_LENGTH} tokens"
 
     def build(folder: Path) -> str:
         from sentence_transformers import SentenceTransformer
@@ -162,6 +168,8 @@ def exported_folder(loaded, backend: str, quantization: str | None = None) -> tu
         model.save(str(folder))
         if not quantization:
             return f"{backend}/{'model.onnx' if backend == 'onnx' else 'openvino_model.xml'}"
+        if backend == "openvino":
+            return _static_openvino(model, folder)
         from sentence_transformers.backend import export_dynamic_quantized_onnx_model
 
         export_dynamic_quantized_onnx_model(model, quantization, str(folder))
@@ -172,6 +180,31 @@ def exported_folder(loaded, backend: str, quantization: str | None = None) -> tu
     if entry["status"] != "ok":
         raise RuntimeError(f"the {backend} export failed: {entry['message']}")
     return Path(entry["folder"]), entry["file"]
+
+
+def _static_openvino(model, folder: Path) -> str:
+    """export_static_quantized_openvino_model's recipe (OVQuantizationConfig's defaults, one
+    text a call padded to STATIC_LENGTH tokens), calibrated on STATIC_TEXTS corpus texts
+    instead of its default GLUE SST-2, which lives on the hub; written where that function
+    writes its file."""
+    import nncf
+    from optimum.intel.openvino import OVConfig, OVQuantizationConfig, OVQuantizer
+
+    from helpers.backends.quantize import calibration_subset
+    from helpers.workloads.corpora import load_corpus
+
+    texts = calibration_subset(load_corpus().texts[1::2], STATIC_TEXTS)  # the odd texts: apart from 07's sample
+    padded = {"padding": "max_length", "max_length": STATIC_LENGTH, "truncation": True, "return_tensors": "np"}
+    data = nncf.Dataset([dict(model.tokenizer(t, **padded)) for t in texts])
+    config = OVConfig(quantization_config=OVQuantizationConfig())
+    OVQuantizer.from_pretrained(model.transformers_model).quantize(
+        data, save_directory=folder / "static", ov_config=config
+    )
+    for suffix in (".xml", ".bin"):
+        made = folder / "static" / "openvino" / f"openvino_model{suffix}"
+        shutil.move(made, folder / "openvino" / f"openvino_model_qint8_quantized{suffix}")
+    shutil.rmtree(folder / "static")
+    return "openvino/openvino_model_qint8_quantized.xml"
 
 
 def _fields(loaded, kind: str, recipe: dict | None = None) -> dict:
@@ -214,9 +247,10 @@ class Peer:
 
     @property
     def precision(self) -> str:
-        """fp32, bf16 or int8; for OpenVINO the precision its plugin reports once loaded."""
-        reported = self.info.get("inference_precision", "")
-        return OV_PRECISION.get(reported, PRECISION[self.peer])
+        """fp32, bf16 or int8; for st-openvino the precision its plugin reports once loaded."""
+        if PRECISION[self.peer] != "ov-default":
+            return PRECISION[self.peer]
+        return OV_PRECISION.get(self.info.get("inference_precision", ""), PRECISION[self.peer])
 
     recipe = property(lambda self: None)
     strategy = property(lambda self: "st-sorted")  # encode sorts the texts by length itself
@@ -270,7 +304,7 @@ class Peer:
             kwargs = {"file_name": file, "provider": "CPUExecutionProvider"}
             kwargs["session_options"] = session_options(int(self.threads))
         elif backend == "openvino":
-            folder, file = exported_folder(self._loaded, "openvino")
+            folder, file = exported_folder(self._loaded, "openvino", "static" if "qint8" in self.peer else None)
             kwargs = {"file_name": file, "ov_config": {"INFERENCE_NUM_THREADS": str(int(self.threads))}}
         with quiet():
             self._st = SentenceTransformer(str(folder), backend=backend, device="cpu", model_kwargs=kwargs or None)
@@ -282,6 +316,8 @@ class Peer:
         info = {"backend": BACKEND[self.peer]}
         if self.peer == "st-onnx-qint8":
             info["quantization"] = quantization_config()
+        if self.peer == "st-openvino-qint8":
+            info["quantization"] = f"static, OVQuantizationConfig defaults, {STATIC_TEXTS} corpus texts"
         if BACKEND[self.peer] == "openvino":
             try:
                 request = self._st[0].auto_model.request

@@ -71,6 +71,7 @@ STYLES: dict[str, tuple[str, str]] = {
     "st-onnx": ("#5254a3", "s"),
     "st-onnx-qint8": ("#8ca252", "D"),
     "st-openvino": ("#74c476", "^"),
+    "st-openvino-qint8": ("#1b5e20", "P"),
 }
 # names that draw as another: 06's baseline and 07's naive pipeline are PyTorch eager fp32,
 # 02's plain ONNX export is ONNX Runtime fp32

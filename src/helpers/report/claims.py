@@ -287,7 +287,7 @@ _REGISTRY = (
         SBERT,
         checks.c16,
         "07_pareto",
-        ("C16_QINT8", "C16_FP32", "C16_SCORE", "C16_BATCH", "ROUGHLY"),
+        ("C16_STATIC", "C16_QINT8", "C16_FP32", "C16_SCORE", "C16_BATCH", "ROUGHLY"),
         "07: the peer rows (sentence-transformers' backends) against st-torch, with fidelity",
     ),
     Claim(
