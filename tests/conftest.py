@@ -1,6 +1,7 @@
 """Every test writes below a temporary output root; caches go there too (the build cache of
-model files is one temporary folder for the whole session, so notebooks of the smoke study
-reuse each other's files as a real run does); no hub access."""
+model files and torch.compile's cache are one temporary folder for the whole test run, shared
+by `make test`'s two worker processes, so the smoke study and the unit tests reuse each other's
+files as runs on one machine do; the build cache is safe under races); no hub access."""
 
 import os
 
@@ -21,10 +22,12 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("out")
+    # under pytest-xdist each worker has a folder of its own below one per test run
+    run = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else root
     os.environ["WORKBOOK_OUT"] = str(root)
-    os.environ["WORKBOOK_CACHE"] = str(tmp_path_factory.mktemp("build-cache"))
+    os.environ["WORKBOOK_CACHE"] = str(run / "build-cache")
     os.environ["XDG_CACHE_HOME"] = str(root / "cache")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(root / "inductor")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(run / "inductor")
     for var in ("WORKBOOK_PROFILE", "WORKBOOK_RUN_ID", "WORKBOOK_HEADLESS"):
         os.environ.pop(var, None)
     yield root
