@@ -8,7 +8,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
@@ -85,6 +84,8 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
     log2 scale centred at 1× (blue faster, red slower, saturating at 4× either way), the speed-up
     written in each cell, batch size growing upwards. A cell that failed, was skipped or is
     outside tolerance is hatched and says so; a blank cell was not in the sweep."""
+    import seaborn as sns  # imported here: it takes a second, and only this chart needs it
+
     rows = at_most_threads(df[(df["model"] == model) & (df["engine"] != "eager")])
     names = list(dict.fromkeys(rows.loc[rows["speedup"].notna() | rows["status"].isin(STATUS_MARK), "engine"]))
     rows = rows[rows["engine"].isin(names)]
