@@ -147,7 +147,7 @@ def test_a_faster_peer_is_never_recommended_and_is_said_plainly(tmp_path):
     assert rp.best_peer(df)["candidate"] == "st-openvino @16"
     text = pipeline_takeaway(df, 0.99, 0.95)
     assert "best peer at the floors is **st-openvino @16**" in text and "**the peer is faster**" in text
-    assert "0.80x its speed (95% CI 0.75-0.86" in text
+    assert "0.80x its speed (95% CI 0.75–0.86" in text
     steps = rp.waterfall(df)
     assert list(steps["waterfall_step"]) == ["naive", "precision", rp.BEST_PEER]
     written = rp.write_recommendation(df, tmp_path / "r.json", _params(), "machine")
@@ -163,7 +163,7 @@ def test_a_faster_peer_is_never_recommended_and_is_said_plainly(tmp_path):
     assert info["best_peer"]["candidate"] == "st-openvino @16" and info["fastest"]["candidate"] == best["candidate"]
     # the recommended pipeline faster than the peer, with a CI above 1
     faster = best | {"speedup_over_peer": 1.6, "speedup_over_peer_ci_low": 1.4, "speedup_over_peer_ci_high": 1.8}
-    assert "the recommended pipeline is **1.60x** faster (95% CI 1.40-1.80" in pipeline_takeaway(
+    assert "the recommended pipeline is **1.60x** faster (95% CI 1.40–1.80" in pipeline_takeaway(
         _table(faster, peer), 0.99, 0.95
     )
 

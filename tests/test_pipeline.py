@@ -169,7 +169,7 @@ def test_the_recommendation_is_the_fastest_that_meets_the_floor():
     best = recommend_pipeline.recommended(df)
     assert best["candidate"] == "ort-int8-skip-ffn-down sorted@8"  # the faster one is below the floor
     text = pipeline_takeaway(df, 0.999, 0.95)
-    assert "**ort-int8-skip-ffn-down**" in text and "**2.00x**" in text and "95% CI 1.80-2.20" in text
+    assert "**ort-int8-skip-ffn-down**" in text and "**2.00x**" in text and "95% CI 1.80–2.20" in text
     assert list(recommend_pipeline.waterfall(df)["waterfall_step"]) == ["naive", "precision"]
 
 

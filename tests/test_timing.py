@@ -1,6 +1,7 @@
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers.core import timing
@@ -82,6 +83,17 @@ def test_ratio_of_medians():
     assert r["speedup_ci_high"] - r["speedup_ci_low"] < 0.2
     same = ratio_of_medians(base, base)
     assert same["speedup"] == 1.0 and same["speedup_ci_low"] <= 1.0 <= same["speedup_ci_high"]
+
+
+def test_a_single_sample_gives_a_ratio_without_a_ci_and_the_text_says_so():
+    from helpers.report import text
+
+    one = ratio_of_medians([100.0], [40.0, 50.0, 60.0])
+    assert one["speedup"] == 2.0 and np.isnan(one["speedup_ci_low"]) and np.isnan(one["speedup_ci_high"])
+    assert text.interval(one["speedup_ci_low"], one["speedup_ci_high"]) == "no CI: a single timed pass"
+    assert text.interval(1.9, 2.1) == "95% CI 1.90–2.10"
+    row = pd.Series(one)
+    assert text.ci(row) == "2.00× (no CI: a single timed pass)"
 
 
 def test_interleaved_runs_rounds_in_turn():

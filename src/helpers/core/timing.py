@@ -192,11 +192,15 @@ def ratio_of_medians(
     baseline_ms, candidate_ms, confidence: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> dict:
     """Speed-up of candidate over baseline = median(baseline) / median(candidate), with a
-    bootstrap CI that resamples both sample sets independently."""
+    bootstrap CI that resamples both sample sets independently (NaN with a single sample on
+    either side: resampling one value gives a zero-width interval that says nothing)."""
     a = np.asarray(baseline_ms, dtype=float)
     b = np.asarray(candidate_ms, dtype=float)
     if a.size == 0 or b.size == 0:
         raise ValueError("ratio_of_medians needs samples on both sides")
+    if min(a.size, b.size) < 2:
+        speedup = float(np.median(a) / np.median(b))
+        return {"speedup": speedup, "speedup_ci_low": float("nan"), "speedup_ci_high": float("nan")}
     rng = np.random.default_rng(seed)
     ma = np.median(a[rng.integers(0, a.size, size=(resamples, a.size))], axis=1)
     mb = np.median(b[rng.integers(0, b.size, size=(resamples, b.size))], axis=1)

@@ -190,8 +190,8 @@ def _pipeline(t: dict) -> str:
         return "**No pipeline met the fidelity floors** on the whole corpus; the tables below say how close each came."
     r = row.iloc[0]
     return (
-        f"**{r.pipeline}**: {text.times(r.speedup_over_naive)} the naive pipeline (95% CI {r.ci_low:.2f}–"
-        f"{r.ci_high:.2f}) on {r.texts} texts of {r.model}, worst-text cosine {r.cosine_min:.5f}, "
+        f"**{r.pipeline}**: {text.times(r.speedup_over_naive)} the naive pipeline ({text.interval(r.ci_low, r.ci_high)})"
+        f" on {r.texts} texts of {r.model}, worst-text cosine {r.cosine_min:.5f}, "
         f"recall@10 {r.recall_at_10:.3f}."
     )
 

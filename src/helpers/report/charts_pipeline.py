@@ -88,8 +88,8 @@ def waterfall(steps: pd.DataFrame):
         fig.suptitle("From the naive pipeline to the recommended one")
         return fig
     speed = steps["speedup"].astype(float).to_numpy()
-    low = speed - steps["speedup_ci_low"].astype(float).to_numpy()
-    high = steps["speedup_ci_high"].astype(float).to_numpy() - speed
+    low = np.nan_to_num(speed - steps["speedup_ci_low"].astype(float).to_numpy())  # no CI (one pass): no bar
+    high = np.nan_to_num(steps["speedup_ci_high"].astype(float).to_numpy() - speed)
     x = np.arange(len(steps))
     peer = (steps["waterfall_step"] == BEST_PEER).to_numpy()  # the bar beside the waterfall, not a step
     tones = [colour(str(c).split(" ")[0]) for c in steps["candidate"]]  # the step's engine, or the peer's
@@ -103,7 +103,7 @@ def waterfall(steps: pd.DataFrame):
         ax.text(i, top, label if i else "1x", ha="center", va="bottom", fontsize=8)
     labels = [w + "\n" + str(c).replace(" ", "\n") for w, c in zip(steps["waterfall_step"], steps["candidate"])]
     ax.set_xticks(x, labels, fontsize=6.5)
-    ax.set_ylabel("speed-up over naive (95% CI)")
+    ax.set_ylabel("speed-up over naive (95% CI)" if high.any() else "speed-up over naive (one pass: no CI)")
     ax.set_ylim(0, max((speed + high).max(), 1) * 1.2)
     beside = ", beside the best peer (hatched)" if peer.any() else ""
     fig.suptitle(f"From the naive pipeline to the recommended one, step by step (each step measured){beside}")

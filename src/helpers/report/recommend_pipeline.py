@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.pipeline import CALIBRATED, Pipeline
+from helpers.report import text
 from helpers.workloads.corpora import sample_texts
 
 NAIVE = "naive"  # the candidate name of the naive pipeline (eager fp32, one text at a time)
@@ -124,8 +125,8 @@ def cost_note(df: pd.DataFrame) -> str:
     if not cost[2]:
         simpler.append(f"peak RSS {best['peak_rss_mb']:.0f} MB instead of {top['peak_rss_mb']:.0f}")
     return (
-        f"The fastest, **{top['candidate']}** ({top['speedup']:.2f}x the naive pipeline, 95% CI "
-        f"{top['speedup_ci_low']:.2f}-{top['speedup_ci_high']:.2f}), is not recommended: **{best['candidate']}** "
+        f"The fastest, **{top['candidate']}** ({top['speedup']:.2f}x the naive pipeline, "
+        f"{text.interval(top['speedup_ci_low'], top['speedup_ci_high'])}), is not recommended: **{best['candidate']}** "
         f"({best['speedup']:.2f}x) lies within its CI and is cheaper to run ({', '.join(simpler)})."
     )
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from helpers.core import paths
 from helpers.params import ParameterError
+from helpers.report import text
 from helpers.report.claims import FAILS, HOLDS, UNTESTABLE, _link, evaluate_claims, load_tables
 from helpers.report.figures import gallery
 from helpers.report.recommend import _main_model, _min_cosine_of, describe_run, recommendations, whole_pipeline
@@ -338,7 +339,7 @@ def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
     return [
         f"**Whole pipeline** (07_pipeline, {r.model}, {r.texts} texts embedded whole, tokenization included"
         f"{'; floors ' + at if at else ''}): {r.pipeline}, **{r.speedup_over_naive:.2f}×** the naive pipeline "
-        f"(eager fp32, one text at a time; 95% CI {r.ci_low:.2f}–{r.ci_high:.2f}), worst-text cosine "
+        f"(eager fp32, one text at a time; {text.interval(r.ci_low, r.ci_high)}), worst-text cosine "
         f"{r.cosine_min:.5f}, recall@10 {r.recall_at_10:.3f}."
         + (
             f" The fastest, {r.fastest} ({r.fastest_speedup:.2f}×), lies within its CI and costs more to run."
@@ -347,7 +348,7 @@ def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
         )
         + (
             f" Against the best sentence-transformers backend, {r.best_peer}: {r.speedup_over_peer:.2f}× "
-            f"(95% CI {r.peer_ci_low:.2f}–{r.peer_ci_high:.2f})."
+            f"({text.interval(r.peer_ci_low, r.peer_ci_high)})."
             if r.best_peer
             else ""
         ),

@@ -66,7 +66,7 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
             rec = fid.loc[(model, best), "recall_at_10"]
             head += (
                 f" Fastest within tolerance: **{best}**, {b.speedup:.2f}× "
-                f"(95% CI {b.speedup_ci_low:.2f}–{b.speedup_ci_high:.2f}), recall@10 {rec:.3f}."
+                f"({text.interval(b.speedup_ci_low, b.speedup_ci_high)}), recall@10 {rec:.3f}."
             )
         for method in ("ort-fp32", "ort-int8-pc"):
             if method in sub.index:

@@ -41,7 +41,7 @@ def _at_relaxed_floor(df: pd.DataFrame, min_cosine: float, relaxed: float, min_r
     same = " (the same pipeline)" if meets_floors(best, min_cosine, min_recall) else ""
     return (
         f"At the looser floor min_cosine {relaxed:.10g}, the fastest is **{best['candidate']}**{same}: "
-        f"{best['speedup']:.2f}x the naive pipeline (95% CI {best['speedup_ci_low']:.2f}-{best['speedup_ci_high']:.2f}), "
+        f"{best['speedup']:.2f}x the naive pipeline ({text.interval(best['speedup_ci_low'], best['speedup_ci_high'])}), "
         f"worst-text cosine {_cosine(best['cosine_min'])}."
     )
 
@@ -64,13 +64,13 @@ def _against_peers(df: pd.DataFrame) -> str:
         return "No peer met the floors on the whole corpus." + missed + missing
     said = (
         f"The best peer at the floors is **{peer['candidate']}** (sentence-transformers): "
-        f"{peer['speedup']:.2f}x the naive pipeline (95% CI {peer['speedup_ci_low']:.2f}-{peer['speedup_ci_high']:.2f})"
+        f"{peer['speedup']:.2f}x the naive pipeline ({text.interval(peer['speedup_ci_low'], peer['speedup_ci_high'])})"
     )
     if best is None or pd.isna(best.get("speedup_over_peer")):
         return said + "." + missed + missing
     x, lo, hi = best["speedup_over_peer"], best["speedup_over_peer_ci_low"], best["speedup_over_peer_ci_high"]
-    ci = f"95% CI {lo:.2f}-{hi:.2f}, from the same interleaved passes"
-    if hi < 1:
+    ci = f"{text.interval(lo, hi)}, from the same interleaved passes"
+    if hi < 1 or (pd.isna(hi) and x < 1):  # without a CI (one pass) the ratio alone decides
         verdict = (
             f"; **the peer is faster** than the recommended pipeline at these floors: the recommended one runs at "
             f"{x:.2f}x its speed ({ci}), so on this machine the peer is the better choice."
@@ -112,8 +112,8 @@ def _at_floor(df: pd.DataFrame, min_cosine: float, min_recall: float) -> str:
         f"The {head} meeting {_floors(min_cosine, min_recall)} is **{best['variant']}** "
         f"({best['precision']}), {best['strategy']} batches of {int(best['batch_size'])}, "
         f"{layout_words(best['layout'], best['threads'])}"
-        f"{overlap}: **{best['speedup']:.2f}x** the naive pipeline (eager fp32, one text at a time; 95% CI "
-        f"{best['speedup_ci_low']:.2f}-{best['speedup_ci_high']:.2f}), {best['items_per_s']:.1f} texts/s"
+        f"{overlap}: **{best['speedup']:.2f}x** the naive pipeline (eager fp32, one text at a time; "
+        f"{text.interval(best['speedup_ci_low'], best['speedup_ci_high'])}), {best['items_per_s']:.1f} texts/s"
         f"{naive_rate} over {int(best['n_texts'])} texts, tokenization included. Its worst text's cosine to "
         f"eager fp32 is {_cosine(best['cosine_min'])}{recall}{memory}. " + cost_note(df)
     ).rstrip()

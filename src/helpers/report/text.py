@@ -17,11 +17,21 @@ def straddles_one(low: float, high: float) -> bool:
     return low <= 1.0 <= high
 
 
+NO_CI = "no CI: a single timed pass"
+
+
+def interval(low: float, high: float) -> str:
+    """A 95% CI in words: '95% CI 1.90–2.10', or NO_CI where there is none (one sample)."""
+    if low != low or high != high:
+        return NO_CI
+    return f"95% CI {low:.2f}–{high:.2f}"
+
+
 def ci(r) -> str:
     """A row's speed-up with its 95% CI: 2.00× (95% CI 1.90–2.10), labelled when the CI
     straddles 1: 1.01× (95% CI 0.96–1.06: no detectable difference)."""
     label = f": {NO_DIFFERENCE}" if straddles_one(r.speedup_ci_low, r.speedup_ci_high) else ""
-    return f"{r.speedup:.2f}× (95% CI {r.speedup_ci_low:.2f}–{r.speedup_ci_high:.2f}{label})"
+    return f"{r.speedup:.2f}× ({interval(r.speedup_ci_low, r.speedup_ci_high)}{label})"
 
 
 def less(before: float, after: float) -> str:
