@@ -213,3 +213,44 @@ def test_the_static_int8_openvino_peer_is_calibrated_on_the_corpus_in_the_build_
     assert peer.precision == "int8" and "static" in peer.info["quantization"] and peers.needs_openvino(peer.peer)
     reference = study.naive("bert-tiny", 64, 1).encode(TEXTS)
     assert 0.9 < cosines(reference, out).min() < 1 - 1e-6  # INT8: close, not equal
+
+
+def test_the_peers_probes_leave_the_search_budget_whole(monkeypatch):
+    clock, left_at_plan = [0.0], []
+    monkeypatch.setattr(study.time, "perf_counter", lambda: clock[0])
+
+    class Search(study.Search):
+        def __init__(self, table, params, log):
+            self.start, self.deadline, self.p = 0.0, float(params["budget_s"]), params
+
+        def probe_variants(self):
+            clock[0] += 30.0
+
+        def passing(self, min_cosine=None):
+            return []
+
+        def _row(self, *args, **values):
+            return {}
+
+        def probe_peers(self):
+            clock[0] += 500.0  # slower than the whole budget
+
+        def plan_finalists(self):
+            left_at_plan.append(self.left_s())
+            return []
+
+        def measure_corpus(self, plan):
+            return pd.DataFrame()
+
+        memory = rows = lambda self, *args: pd.DataFrame()
+
+    class Run:
+        params = {"budget_s": 100.0, "strategies": ["sorted"], "peers": ["st-torch"]}
+
+        def table(self, *args, **kwargs):
+            return type("Table", (), {"read": lambda self: pd.DataFrame()})()
+
+    monkeypatch.setattr(study, "Search", Search)
+    monkeypatch.setattr(study.pipeline_time, "measure", lambda *args: pd.DataFrame())
+    study.run_search(Run(), log=lambda line: None)
+    assert left_at_plan == [70.0]  # 100 s of budget less the variants' 30 s: the peers' 500 s are outside it

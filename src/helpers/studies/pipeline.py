@@ -618,7 +618,9 @@ def run_search(run, params: dict | None = None, log=progress.note) -> pd.DataFra
             )
     if params["peers"]:
         log(f"{time.perf_counter() - search.start:.0f} s: probing the peers (sentence-transformers)")
+        started = time.perf_counter()
         search.probe_peers()
+        search.deadline += time.perf_counter() - started  # the peers' probes are outside budget_s
     log(f"{time.perf_counter() - search.start:.0f} s: the finalists on the whole corpus")
     search.measure_corpus(search.plan_finalists())
     log(f"{time.perf_counter() - search.start:.0f} s: memory of each in a fresh process")
