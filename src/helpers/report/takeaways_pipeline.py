@@ -38,7 +38,7 @@ def _at_relaxed_floor(df: pd.DataFrame, min_cosine: float, relaxed: float, min_r
     if not len(ok):
         return f"No pipeline measured on the whole corpus meets the looser floor min_cosine {relaxed:.10g} either."
     best = ok.sort_values("items_per_s", ascending=False).iloc[0]
-    same = " (the same pipeline)" if meets_floors(best, min_cosine, min_recall) else ""
+    same = " (it meets the stricter floors too)" if meets_floors(best, min_cosine, min_recall) else ""
     return (
         f"At the looser floor min_cosine {relaxed:.10g}, the fastest is **{best['candidate']}**{same}: "
         f"{best['speedup']:.2f}x the naive pipeline ({text.interval(best['speedup_ci_low'], best['speedup_ci_high'])}), "
