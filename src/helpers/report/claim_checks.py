@@ -519,8 +519,8 @@ def c16(t):
         _verdict(ok),
         f"over st-torch, batch {C16_BATCH}, whole corpus: {ours}; recall@10: {recalls}",
         (
-            f"the fastest measured backend is {fastest}; the INT8 ones keep recall@10 "
-            f"{'at or above' if kept else 'not all at or above'} {C16_SCORE:g} (recall@10 against eager fp32 stands "
+            f"the fastest measured backend is {fastest}; {'every' if kept else 'not every'} INT8 one keeps recall@10 "
+            f"at or above {C16_SCORE:g} (recall@10 against eager fp32 stands "
             "for their benchmark score); the static INT8 model is calibrated on corpus texts (their default set is "
             "on the hub), and OpenVINO fp32 runs at its plugin's default precision (bf16 on a CPU with bf16 "
             "instructions)"
