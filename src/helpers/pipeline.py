@@ -309,7 +309,7 @@ def encode_with(
             phases["lengths_s"] += time.perf_counter() - start
     padding = "max_length" if pipe.strategy == "fixed" else True  # the others: to the batch's longest text
     if pipe.layout == "streams":
-        out = run_dataset_queued(engine, texts, tokenizer, batches, input_names, padding=padding, phases=phases)
+        out = run_dataset_queued(engine, texts, tokenizer, batches, input_names, padding=padding)
     else:
         out = run_dataset(
             engine, texts, tokenizer, batches, input_names, padding=padding, overlap=pipe.overlap, phases=phases

@@ -124,17 +124,11 @@ def run_dataset(
     a background thread tokenizes the next batch while the engine runs this one. `phases`, when
     given, gathers where the time went (see `new_phases`)."""
     from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
 
     from helpers.core.fidelity import mean_pool
 
-    def tokenized(batch: Batch):
-        texts_of_batch = [texts[i] for i in batch.indices]
-        start = time.perf_counter()
-        enc = tokenizer(texts_of_batch, padding=padding, truncation=True, max_length=batch.length, return_tensors="pt")
-        if phases is not None:
-            phases["tokenize_s"] += time.perf_counter() - start
-        return enc
-
+    tokenized = partial(tokenize_batch, tokenizer, texts, padding=padding, phases=phases)
     out = None
     with ThreadPoolExecutor(1, thread_name_prefix="tokenize") if overlap else nullcontext() as pool:
         pending = pool.submit(tokenized, batches[0]) if pool and batches else None
@@ -160,6 +154,22 @@ def run_dataset(
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
+def tokenize_batch(tokenizer, texts: Sequence[str], batch: Batch, padding: bool | str, phases: dict | None = None):
+    """The batch's texts tokenized to torch tensors at its planned length (padded to it, or to
+    its longest text with padding=True); the time goes to phases["tokenize_s"] when given."""
+    start = time.perf_counter()
+    enc = tokenizer(
+        [texts[i] for i in batch.indices],
+        padding=padding,
+        truncation=True,
+        max_length=batch.length,
+        return_tensors="pt",
+    )
+    if phases is not None:
+        phases["tokenize_s"] += time.perf_counter() - start
+    return enc
+
+
 def run_dataset_queued(
     engine,
     texts: Sequence[str],
@@ -168,12 +178,10 @@ def run_dataset_queued(
     input_names: Sequence[str],
     *,
     padding: bool | str = True,
-    phases: dict | None = None,
 ) -> np.ndarray:
     """`run_dataset` for an engine with several streams (an OpenVINO engine's `queue`): this
     thread tokenizes each batch and hands it to a free stream while the others compute; each
-    answer is pooled as it completes. `phases` gets the tokenizing time only: the engine's
-    time overlaps it."""
+    answer is pooled as it completes (no phases: the engine's time overlaps the rest)."""
     from helpers.core.fidelity import mean_pool
 
     pooled: dict[int, np.ndarray] = {}
@@ -188,11 +196,7 @@ def run_dataset_queued(
 
     jobs = engine.queue(done)
     for i, batch in enumerate(batches):
-        start = time.perf_counter()
-        chunk = [texts[j] for j in batch.indices]
-        enc = tokenizer(chunk, padding=padding, truncation=True, max_length=batch.length, return_tensors="pt")
-        if phases is not None:
-            phases["tokenize_s"] += time.perf_counter() - start
+        enc = tokenize_batch(tokenizer, texts, batch, padding)
         jobs.start_async(engine.prepare({k: enc[k] for k in input_names}), (i, enc["attention_mask"]))
     jobs.wait_all()
     if failures:
