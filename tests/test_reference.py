@@ -117,3 +117,47 @@ def test_every_committed_reference_holds_one_run():
         run_ids = {rid for df in tables.values() if df is not None for rid in df.get("run_id", [])}
         assert len(run_ids) == 1, (folder.name, run_ids)
         assert any(tables[name] is not None for name in TABLES)
+
+
+CUT_OFF = """from pathlib import Path
+import time
+from helpers.core import session as study_run
+run = study_run.start("04_nb", dict(batch_sizes=batch_sizes, label=label))
+run.table("04_rows", key=["b"]).append_new([{"b": 1, "p50_ms": 1.0}])
+for _ in range(200):  # a long notebook: the runner's periodic save comes while it runs
+    if Path(KEPT).exists():
+        break
+    time.sleep(0.05)
+assert Path(KEPT).exists(), "no periodic save"
+raise RuntimeError("cut off")
+"""
+
+GOES_ON = """from helpers.core import paths, session as study_run
+run = study_run.start("04_nb", dict(batch_sizes=batch_sizes, label=label))
+written = run.table("04_rows", key=["b"]).append_new([{"b": b, "p50_ms": 1.0} for b in (1, 2)])
+(paths.results_dir() / "04_written.txt").write_text(str(written))
+"""
+
+
+def test_a_notebook_longer_than_the_window_keeps_its_finished_rows_in_the_reference(ref_project, capsys, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(study, "CHECKPOINT_S", 0.2)
+    ref, staging = ref_project / "reference" / "box-smoke", ref_project / "reference" / ".partial-box-smoke"
+    kept = ref / "unfinished" / "results" / "04_rows.csv"
+    write_nb(paths.NOTEBOOKS, "04_long", CUT_OFF.replace("KEPT", repr(str(kept))))
+    write_nb(paths.NOTEBOOKS, "08_report", "pass")
+    assert study.main(["run", "--profile", "smoke", "--only", "01,04", "--reference", "box-smoke"]) == 1
+    assert "RuntimeError: cut off" in capsys.readouterr().out  # the periodic save came before it
+    assert kept.read_text().count("\n") == 2  # the header and the finished row
+    assert not (ref / "results" / "04_rows.csv").exists()  # not a published part: no finding reads it
+    assert "Unfinished: the rows measured so far by 04 (1 row)" in (ref / "README.md").read_text()
+    assert "04 (1 row)" in (ref / "unfinished" / "README.md").read_text()
+    # the session ends: staging is lost, the committed reference (unfinished rows included) is not
+    shutil.rmtree(staging)
+    write_nb(paths.NOTEBOOKS, "04_long", GOES_ON)
+    assert study.main(["run", "--profile", "smoke", "--only", "04", "--reference", "box-smoke"]) == 0
+    assert "rows kept of unfinished 04 (1 row)" in capsys.readouterr().out
+    assert (ref / "results" / "04_written.txt").read_text() == "1"  # row b=1 was kept, not measured again
+    assert (ref / "results" / "04_rows.csv").read_text().count("\n") == 3
+    assert not (ref / "unfinished").exists() and "Unfinished" not in (ref / "README.md").read_text()

@@ -17,7 +17,7 @@ same run (see helpers.report.reference): the only writer there.
 
 As each notebook starts the runner says how long it took last time and when the study should
 end (from runs/<profile>/durations.json); every line it prints also goes, timestamped, to
-runs/<profile>/study.log (see helpers.core.runlog). Ctrl-C stops the notebook's kernel, says
+runs/<profile>/study.log (see helpers.core.runlog). Ctrl-C (or SIGTERM) stops the notebook's kernel, says
 what finished and the command that resumes, and exits with status 130.
 """
 
@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -55,6 +56,7 @@ from helpers.params import (
 from helpers.report import reference
 
 KERNEL_NAME = "inference-workbook"
+CHECKPOINT_S = 300.0  # how often a reference run saves the rows of the notebook it is running
 
 
 @dataclass
@@ -95,15 +97,21 @@ def ensure_kernel() -> str:
     return KERNEL_NAME
 
 
-def execute(nb: Path, out_dir: Path, params: dict, kernel: str) -> Outcome:
+def execute(
+    nb: Path, out_dir: Path, params: dict, kernel: str, checkpoint: Callable[[], None] | None = None
+) -> Outcome:
     """Run one notebook with papermill, in a thread of its own: Ctrl-C then reaches the runner
     here (nbclient would take it in the main thread, for a slow kernel shutdown that prints
-    tracebacks), which stops the kernel at once and lets papermill save the outputs so far."""
+    tracebacks), which stops the kernel at once and lets papermill save the outputs so far.
+    `checkpoint()` is called every CHECKPOINT_S while the notebook runs."""
     start, errors = time.perf_counter(), []
     thread = threading.Thread(target=_papermill, args=(nb, out_dir, params, kernel, errors), daemon=True)
     thread.start()
     try:
-        thread.join()
+        while thread.is_alive():
+            thread.join(CHECKPOINT_S if checkpoint else None)
+            if checkpoint and thread.is_alive():
+                checkpoint()
     except KeyboardInterrupt:
         papermill_log = logging.getLogger("papermill")
         level = papermill_log.level
@@ -163,16 +171,17 @@ def run(
     given = parse_overrides(overrides or [])
     params = resolve(chosen, load_profile(profile), given, all_nbs)
     wanted = {nb.stem: params[nb.stem] for nb in chosen}
-    on_done = None
+    on_done = checkpoint = None
     if reference_name:
         out = reference.prepare(name, profile, replace, wanted, lambda line: say(profile, line))
         os.environ[runlog.RUNS_ENV] = str(paths.out_root() / "runs")
         on_done = lambda nb: say(profile, published(name, profile))  # noqa: E731
+        checkpoint = lambda: keep_unfinished(name, profile)  # noqa: E731
     if out:
         paths.set_out_root(out)
     say_who_uses(given, params, lambda line: say(profile, line))
     record = runs.begin(profile, wanted, fresh, lambda line: say(profile, line))
-    outcomes = execute_all(chosen, params, profile, record["run_id"], on_done)
+    outcomes = execute_all(chosen, params, profile, record["run_id"], on_done, checkpoint)
     if not any(o.error for o in outcomes):
         runs.mark_finished()
         if reference_name:
@@ -193,6 +202,13 @@ def published(name: str, profile: str) -> str:
     return f"reference: published {folder} ({len(done)} notebook(s): {', '.join(done)})"
 
 
+def keep_unfinished(name: str, profile: str) -> None:
+    """Save the finished rows of reference NAME's unfinished notebooks, and say so."""
+    line = reference.save_unfinished(name)
+    if line:
+        say(profile, line)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a notebook, once the runner has said what finished."""
 
@@ -204,9 +220,15 @@ def say(profile: str, line: str, err: bool = False) -> None:
 
 
 def execute_all(
-    chosen: list[Path], params: dict, profile: str, run_id: str, on_done: Callable[[str], None] | None = None
+    chosen: list[Path],
+    params: dict,
+    profile: str,
+    run_id: str,
+    on_done: Callable[[str], None] | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> list[Outcome]:
-    """Run the notebooks in order; `on_done(notebook)` after each one that succeeds."""
+    """Run the notebooks in order; `on_done(notebook)` after each one that succeeds,
+    `checkpoint()` while one runs and after one fails or is interrupted."""
     os.environ.update({PROFILE_ENV: profile, RUN_ID_ENV: run_id, HEADLESS_ENV: "1"})
     steady_allocator()  # the kernels and every process they start
     kernel = ensure_kernel()
@@ -226,14 +248,18 @@ def execute_all(
         runs.mark_notebook(nb.stem, started=runs.now(), finished=None, status="running")
         start = time.perf_counter()
         try:
-            outcome = execute(nb, out_dir, params[nb.stem], kernel)
+            outcome = execute(nb, out_dir, params[nb.stem], kernel, checkpoint)
         except KeyboardInterrupt:
             seconds = time.perf_counter() - start
             finish_notebook(profile, nb.stem, seconds, "interrupted", "Ctrl-C", spent.get(nb.stem, 0.0))
+            if checkpoint:
+                checkpoint()
             say_interrupted(profile, nb.stem, seconds, outcomes)
             raise Interrupted from None
         status = "failed" if outcome.error else "ok"
         finish_notebook(profile, nb.stem, outcome.seconds, status, outcome.error, spent.get(nb.stem, 0.0))
+        if checkpoint and outcome.error:
+            checkpoint()
         shown = "ok" if not outcome.error else f"FAILED: {outcome.error}"
         say(profile, f"{label} {shown} ({runlog.span(outcome.seconds)})")
         outcomes.append(outcome)
@@ -344,6 +370,10 @@ def list_notebooks() -> None:
             print(f"  {label}: {', '.join(stems)}")
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a terminated run stops as Ctrl-C does: its rows saved, its resume command said
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -374,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         list_notebooks()
         return 0
+    on_term = None
+    if args.command == "run" and threading.current_thread() is threading.main_thread():
+        on_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "readme":
             print(f"readme: {reference.write_readmes(args.name)}")
@@ -389,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RunRecordError, ForeignRowsError) as exc:
         print(f"study: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ study runs in reference/.partial-NAME/ (ignored by git; an interrupted run resum
 and as each notebook completes, everything of the notebooks completed so far is copied to
 reference/.publish-NAME/ and moved into place as reference/NAME/ with its README, so a part is
 published whole or not at all, and a run cut off (even with its staging folder lost) keeps
-every part it finished. The next command on the same machine, profile and parameters goes on
-with the same run (its published parts copied back into staging), adding the notebooks it
-selects; 08_report runs last every time, so the reference's report reads every part. The
+every part it finished. A notebook longer than the machine's window keeps its finished rows
+too: every few minutes, when it fails and when it is interrupted, the rows of the notebooks not
+completed yet are saved to reference/NAME/unfinished/ (never read by a finding; commit it to
+keep them). The next command on the same machine, profile and parameters goes on with the same
+run (its published parts and unfinished rows copied back into staging), adding the notebooks
+it selects; 08_report runs last every time, so the reference's report reads every part. The
 project README's findings quote the reference its marker names.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -37,6 +41,7 @@ FINDINGS_START = re.compile(r"<!-- findings:start reference=([a-z0-9._-]+) -->")
 FINDINGS_END = "<!-- findings:end -->"
 PAPERMILL_PATHS = ("input_path", "output_path", "environment_variables")
 REPORT = "08_report"  # regenerated after every part of a reference
+UNFINISHED = "unfinished"  # reference/NAME/unfinished/: rows of notebooks that have not completed
 
 
 def check_name(name: str) -> str:
@@ -76,7 +81,7 @@ def prepare(name: str, profile: str, replace: bool, notebooks: dict[str, dict], 
     - `replace` starts a new run instead; the old reference stays until its first part is published.
     """
     staging, target = staging_dir(name), paths.REFERENCE / name
-    published, staged = _record_of(target), _record_of(staging)
+    published, staged = _record_of(target) or _record_of(target / UNFINISHED), _record_of(staging)
     if replace:
         if published and staged and staged.get("run_id") == published.get("run_id"):
             shutil.rmtree(staging)  # the old run's: the replacement starts afresh
@@ -96,15 +101,107 @@ def prepare(name: str, profile: str, replace: bool, notebooks: dict[str, dict], 
     if staged and staged.get("run_id") == published.get("run_id"):
         return staging
     shutil.rmtree(staging, ignore_errors=True)  # a staging folder of another run: the published one wins
-    shutil.copytree(target / "results", staging / "results")
-    shutil.copytree(target / "figures", staging / "figures")
+    for part in ("results", "figures"):
+        if (target / part).is_dir():
+            shutil.copytree(target / part, staging / part)
+    # the unfinished notebooks' rows (and their newer run.json) over the published parts
+    if (target / UNFINISHED / "results").is_dir():
+        shutil.copytree(target / UNFINISHED / "results", staging / "results", dirs_exist_ok=True)
     executed = staging / "runs" / profile
     executed.mkdir(parents=True)
     for nb in (target / "notebooks").glob("*.ipynb"):
         shutil.copy2(nb, executed / nb.name)
     done = [nb for nb, e in published["notebooks"].items() if e.get("status") == "ok"]
-    say(f"reference: continuing reference/{name}/ (run {published['run_id']}; done: {', '.join(done) or 'none'})")
+    kept = unfinished_rows(target)
+    say(
+        f"reference: continuing reference/{name}/ (run {published['run_id']}; done: {', '.join(done) or 'none'}"
+        + (f"; rows kept of unfinished {_rows_text(kept)}" if kept else "")
+        + ")"
+    )
     return staging
+
+
+def _unfinished_files(staging: Path, done: list[str]) -> list[Path]:
+    """The result files (tables, then samples) of the notebooks of staging's run not completed."""
+    parts_done = {nb[:2] for nb in done}
+    files = [
+        p
+        for p in (staging / "results").rglob("*")
+        if p.is_file() and not p.name.endswith(".tmp") and _part_of(p.name) not in (None, *parts_done)
+    ]
+    return sorted(files, key=lambda p: (p.parent.name == "samples", p.name))  # a row's samples are written first
+
+
+def _write_unfinished(dest: Path, staging: Path, done: list[str]) -> None:
+    """dest/unfinished/: the unfinished notebooks' result files, the run's run.json and a README."""
+    files = _unfinished_files(staging, done)
+    if not files:
+        return
+    out = dest / UNFINISHED
+    for f in files:
+        copy = out / f.relative_to(staging)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, copy)
+    shutil.copy2(staging / "results" / "run.json", out / "results" / "run.json")
+    rows = unfinished_rows(dest)
+    (out / "README.md").write_text(
+        f"# Unfinished notebooks of reference run `{_record_of(staging)['run_id']}`\n\n"
+        f"Rows measured so far by {_rows_text(rows)}, saved {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}. "
+        "No finding reads them. The same `make reference` command (NAME, PROFILE and the notebook in ONLY) "
+        "goes on from them and publishes the notebook whole when it completes; commit this folder to keep them.\n"
+    )
+
+
+def unfinished_rows(folder: Path) -> dict[str, int]:
+    """Rows kept in folder/unfinished/ per notebook part ('03': 812)."""
+    counts: dict[str, int] = {}
+    for table in sorted((folder / UNFINISHED / "results").glob("*.csv")):
+        with table.open() as f:
+            counts[table.name[:2]] = counts.get(table.name[:2], 0) + max(sum(1 for _ in f) - 1, 0)
+    return counts
+
+
+def _rows_text(rows: dict[str, int]) -> str:
+    return ", ".join(f"{part} ({n} row{'' if n == 1 else 's'})" for part, n in rows.items())
+
+
+def save_unfinished(name: str) -> str:
+    """Save the rows the run in staging has finished for notebooks not completed yet to
+    reference/NAME/unfinished/ (replaced whole: built beside it, then moved in), and say so;
+    '' when there are none. A reference of another run (a --replace not yet published) is left
+    as it is: the new run's rows then stay in staging only."""
+    staging, target = staging_dir(name), paths.REFERENCE / name
+    record = _record_of(staging)
+    if record is None:
+        return ""
+    published = _record_of(target) or _record_of(target / UNFINISHED)
+    if published and published.get("run_id") != record["run_id"]:
+        return (
+            f"reference: the unfinished rows stay in {staging} only: reference/{name}/ holds run "
+            f"{published.get('run_id')} until this run's first part is published"
+        )
+    done = [nb for nb, e in record["notebooks"].items() if e.get("status") == "ok"]
+    ready = paths.REFERENCE / f".unfinished-{name}"
+    shutil.rmtree(ready, ignore_errors=True)
+    _write_unfinished(ready, staging, done)
+    if not (ready / UNFINISHED).is_dir():
+        return ""
+    target.mkdir(parents=True, exist_ok=True)
+    _move_into_place(ready / UNFINISHED, target / UNFINISHED)
+    shutil.rmtree(ready)
+    return (
+        f"reference: kept the finished rows of {_rows_text(unfinished_rows(target))} in reference/{name}/{UNFINISHED}/"
+    )
+
+
+def _move_into_place(new: Path, dest: Path) -> None:
+    """Replace dest by new: the old one is renamed aside first, so one of them is always whole."""
+    old = dest.with_name(f".old-{dest.name}")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    new.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def finish(name: str) -> None:
@@ -148,15 +245,9 @@ def publish(name: str, profile: str) -> tuple[Path, list[str]]:
     for nb in sorted((staging / "runs" / profile).glob("*.ipynb")):
         if nb.stem in done:
             clean_notebook(nb, ready / "notebooks" / nb.name, {str(staging): f"reference/{name}", str(paths.ROOT): "."})
+    _write_unfinished(ready, staging, done)
     (ready / "README.md").write_text(reference_readme(ready, name))
-    if target.exists():
-        old = paths.REFERENCE / f".old-{name}"
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-        ready.rename(target)
-        shutil.rmtree(old)
-    else:
-        ready.rename(target)
+    _move_into_place(ready, target)
     if readme_reference() == name:
         write_project_findings(name)
     return target, done
@@ -190,6 +281,13 @@ def reference_readme(folder: Path, name: str) -> str:
     listed = [f"- [{nb.stem}](notebooks/{nb.name})" for nb in notebooks] or [
         "- none kept: this run predates keeping executed notebooks with references"
     ]
+    kept = unfinished_rows(folder)
+    if kept:
+        listed += [
+            "",
+            f"Unfinished: the rows measured so far by {_rows_text(kept)} are kept in "
+            f"[{UNFINISHED}/]({UNFINISHED}/README.md), read by no finding, for the same command to go on from.",
+        ]
     return "\n".join(
         [
             f"# Reference run `{name}`",
