@@ -203,8 +203,12 @@ def published(name: str, profile: str) -> str:
 
 
 def keep_unfinished(name: str, profile: str) -> None:
-    """Save the finished rows of reference NAME's unfinished notebooks, and say so."""
-    line = reference.save_unfinished(name)
+    """Save the finished rows of reference NAME's unfinished notebooks, and say so (a failed
+    save is said too: the run goes on, its rows are still in the staging folder)."""
+    try:
+        line = reference.save_unfinished(name)
+    except OSError as exc:
+        line = f"reference: could not save the unfinished rows ({exc}); they are still in {reference.staging_dir(name)}"
     if line:
         say(profile, line)
 
