@@ -44,6 +44,13 @@ def test_best_int8_method_reads_02_results():
     )
     assert best_int8_method(variants, speed)[0] == "ort-int8-pc"  # the faster one is a mismatch
     assert best_int8_method(None, None)[0] == "ort-int8-pc"
+    # an OpenVINO INT8 method, faster and within tolerance, is not an ORT engine's file
+    ov = pd.DataFrame({"model": ["m"], "method": ["ov-int8"], "status": ["ok"], "speedup": [9.0]})
+    for runtimes in (None, ["onnxruntime", "onnxruntime", "torch", "onnxruntime", "openvino"]):
+        rows = pd.concat([variants, ov[["model", "method", "status"]]], ignore_index=True)
+        if runtimes:
+            rows["runtime"] = runtimes
+        assert best_int8_method(rows, pd.concat([speed, ov[["model", "method", "speedup"]]]))[0] == "ort-int8-pc"
 
 
 @pytest.fixture(scope="module")

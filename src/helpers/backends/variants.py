@@ -24,6 +24,14 @@ def random_weights(variant_rows: pd.DataFrame) -> pd.Series:
     return variant_rows["model"].astype(str).isin(SHAPES)
 
 
+def _onnx_runtime(variant_rows: pd.DataFrame) -> pd.Series:
+    """Per row of 02_variants: whether its method runs on ONNX Runtime (its `runtime` column; in
+    tables written before that column, a method named neither torch-* nor ov-*)."""
+    if "runtime" in variant_rows:
+        return variant_rows["runtime"].eq("onnxruntime")
+    return ~variant_rows["method"].str.startswith(("torch", "ov"))
+
+
 def best_int8_method(
     variant_rows: pd.DataFrame | None, speed_rows: pd.DataFrame | None, *, real_weights_only: bool = True
 ) -> tuple[str, str]:
@@ -37,7 +45,7 @@ def best_int8_method(
     usable = variant_rows is not None and {"model", "method", "status"} <= set(variant_rows.columns)
     if not usable or speed_rows is None or not {"model", "method", "speedup"} <= set(speed_rows.columns):
         return default, f"{default}: per-channel dynamic INT8 (02_quantization results not found)"
-    int8 = variant_rows[variant_rows["method"].str.contains("int8") & ~variant_rows["method"].str.startswith("torch")]
+    int8 = variant_rows[variant_rows["method"].str.contains("int8") & _onnx_runtime(variant_rows)]
     if real_weights_only:
         real = int8[~random_weights(int8)]
         if real.empty:
