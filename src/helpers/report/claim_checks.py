@@ -454,6 +454,12 @@ def c14(t):
     )
 
 
+def _weights_label(row) -> str:
+    """The model's name, marked where its fidelity is of random weights (not a real model's)."""
+    random = str(row.get("random_weights", "")).lower() in ("true", "1")
+    return f"{row['model']}, random weights" if random else str(row["model"])
+
+
 def c15(t):
     v = need(t, "02_variants", "02_quantization", "model", "method", "status", "cosine_min")
     int8 = v[v["method"].str.contains("int8", na=False) & v["cosine_min"].notna()]
@@ -467,8 +473,8 @@ def c15(t):
     return (
         _verdict(ok),
         (
-            f"INT8 min cosine ranges {worst.cosine_min:.3f} ({worst.model}, {worst.method}) to "
-            f"{best.cosine_min:.3f} ({best.model}, {best.method}); "
+            f"INT8 min cosine ranges {worst.cosine_min:.3f} ({_weights_label(worst)}, {worst.method}) to "
+            f"{best.cosine_min:.3f} ({_weights_label(best)}, {best.method}); "
             f"{len(bad)} of {len(int8)} INT8 variants fail the tolerance"
         ),
         (
