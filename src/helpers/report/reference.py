@@ -81,7 +81,8 @@ def prepare(name: str, profile: str, replace: bool, notebooks: dict[str, dict], 
     - `replace` starts a new run instead; the old reference stays until its first part is published.
     """
     staging, target = staging_dir(name), paths.REFERENCE / name
-    published, staged = _record_of(target) or _record_of(target / UNFINISHED), _record_of(staging)
+    # the unfinished rows' record is the newer one: it also holds the parameters of a notebook cut off
+    published, staged = _record_of(target / UNFINISHED) or _record_of(target), _record_of(staging)
     if replace:
         if published and staged and staged.get("run_id") == published.get("run_id"):
             shutil.rmtree(staging)  # the old run's: the replacement starts afresh
