@@ -86,7 +86,7 @@ def test_durations_survive_a_broken_file(tmp_path, monkeypatch):
 def fake_execute(interrupt_at: str | None = None, seconds: float = 7.0):
     """Stands for papermill: each notebook takes `seconds`; Ctrl-C during `interrupt_at`."""
 
-    def execute(nb, out_dir, params, kernel):
+    def execute(nb, out_dir, params, kernel, checkpoint=None):
         if nb.stem == interrupt_at:
             raise KeyboardInterrupt
         return study.Outcome(nb.stem, seconds)
