@@ -143,7 +143,7 @@ def _write_unfinished(dest: Path, staging: Path, done: list[str]) -> None:
         copy = out / f.relative_to(staging)
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, copy)
-    shutil.copy2(staging / "results" / "run.json", out / "results" / "run.json")
+    _copy_without_machine_paths(staging / "results" / "run.json", out / "results" / "run.json", staging)
     rows = unfinished_rows(dest)
     (out / "README.md").write_text(
         f"# Unfinished notebooks of reference run `{_record_of(staging)['run_id']}`\n\n"
@@ -245,13 +245,24 @@ def publish(name: str, profile: str) -> tuple[Path, list[str]]:
     (ready / "notebooks").mkdir()
     for nb in sorted((staging / "runs" / profile).glob("*.ipynb")):
         if nb.stem in done:
-            clean_notebook(nb, ready / "notebooks" / nb.name, {str(staging): f"reference/{name}", str(paths.ROOT): "."})
+            clean_notebook(nb, ready / "notebooks" / nb.name, _machine_paths(staging))
+    _copy_without_machine_paths(staging / "results" / "run.json", ready / "results" / "run.json", staging)
     _write_unfinished(ready, staging, done)
     (ready / "README.md").write_text(reference_readme(ready, name))
     _move_into_place(ready, target)
     if readme_reference() == name:
         write_project_findings(name)
     return target, done
+
+
+def _machine_paths(staging: Path) -> dict[str, str]:
+    """This machine's paths in a run's outputs, and what a committed reference says instead."""
+    return {str(staging): f"reference/{staging.name.removeprefix('.partial-')}", str(paths.ROOT): "."}
+
+
+def _copy_without_machine_paths(source: Path, dest: Path, staging: Path) -> None:
+    """Copy a text file (run.json: a failed notebook's error names files) with machine paths replaced."""
+    dest.write_text(_replace(source.read_text(), _machine_paths(staging)))
 
 
 def clean_notebook(source: Path, dest: Path, replacements: dict[str, str]) -> None:
