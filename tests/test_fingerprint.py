@@ -113,6 +113,24 @@ def test_git_info_outside_a_checkout(tmp_path):
     assert fpm.git_info(tmp_path) == {"commit": None, "dirty": None}
 
 
+def test_git_info_counts_a_change_as_dirty_except_under_reference(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+
+    git("init", "-q")
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    assert fpm.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "reference" / "part.csv").write_text("a\n")  # a reference run's own output
+    assert fpm.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert fpm.git_info(tmp_path)["dirty"] is True
+
+
 def test_captions():
     flags = dict.fromkeys(fpm.FLAGS_OF_INTEREST, False)
     fp = {

@@ -83,12 +83,12 @@ def test_durations_survive_a_broken_file(tmp_path, monkeypatch):
 
 
 # -- the runner --------------------------------------------------------------------------------
-def fake_execute(interrupt_at: str | None = None, seconds: float = 7.0):
-    """Stands for papermill: each notebook takes `seconds`; Ctrl-C during `interrupt_at`."""
+def fake_execute(interrupt_at: str | None = None, seconds: float = 7.0, stop=KeyboardInterrupt):
+    """Stands for papermill: each notebook takes `seconds`; `stop` (Ctrl-C) during `interrupt_at`."""
 
     def execute(nb, out_dir, params, kernel, checkpoint=None):
         if nb.stem == interrupt_at:
-            raise KeyboardInterrupt
+            raise stop
         return study.Outcome(nb.stem, seconds)
 
     return execute
@@ -129,6 +129,17 @@ def test_ctrl_c_says_what_finished_and_how_to_resume(project, monkeypatch, capsy
     record = json.loads((project / "results" / "run.json").read_text())["notebooks"]
     assert record["01_first"]["status"] == "ok" and record["02_broken"]["status"] == "interrupted"
     assert runlog.read_durations("smoke") == {"01_first": 7.0}  # only what completed
+
+
+def test_sigterm_stops_as_ctrl_c_does_and_is_named(project, monkeypatch, capsys):
+    monkeypatch.setattr(study, "ensure_kernel", lambda: "fake")
+    monkeypatch.setattr(study, "execute", fake_execute(interrupt_at="02_broken", stop=study.Terminated))
+    assert study.main(["run", "--profile", "smoke", "--out", str(project)]) == 130
+    err = capsys.readouterr().err
+    assert "study: interrupted (SIGTERM) in 02_broken after" in err and "Ctrl-C" not in err
+    assert "study: to resume where it stopped:" in err
+    record = json.loads((project / "results" / "run.json").read_text())["notebooks"]
+    assert record["02_broken"]["status"] == "interrupted" and record["02_broken"]["error"] == "SIGTERM"
 
 
 def test_resume_command_offers_make_for_a_plain_request(project, monkeypatch, capsys):

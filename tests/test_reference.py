@@ -72,7 +72,8 @@ def _rows_then(table: str, then: str = "") -> str:
 
 
 def test_a_reference_is_built_in_parts_and_a_cut_off_run_keeps_every_finished_part(ref_project, capsys):
-    write_nb(paths.NOTEBOOKS, "02_broken", _rows_then("02_rows", "raise RuntimeError('cut off')"))
+    failing = "raise RuntimeError(f'cut off; rows in {paths.results_dir()}')"  # names a machine path
+    write_nb(paths.NOTEBOOKS, "02_broken", _rows_then("02_rows", failing))
     write_nb(paths.NOTEBOOKS, "03_third", _rows_then("03_rows"))
     seen = "(paths.results_dir() / '08_seen.txt').write_text(' '.join(sorted(p.name for p in paths.results_dir().glob('0*_rows.csv'))))"
     write_nb(paths.NOTEBOOKS, "08_report", "from helpers.core import paths\n" + seen)
@@ -84,7 +85,9 @@ def test_a_reference_is_built_in_parts_and_a_cut_off_run_keeps_every_finished_pa
     assert (ref / "results" / "08_seen.txt").read_text() == "01_rows.csv 02_rows.csv"  # 08 ran last, published
     notebooks = sorted(p.name for p in (ref / "notebooks").glob("*.ipynb"))
     assert notebooks == ["01_first.ipynb", "08_report.ipynb"]
-    run_id = json.loads((ref / "results" / "run.json").read_text())["run_id"]
+    record = json.loads((ref / "results" / "run.json").read_text())
+    run_id, error = record["run_id"], record["notebooks"]["02_broken"]["error"]
+    assert "cut off; rows in reference/box-smoke/results" in error and str(ref_project) not in error
     # the session ends: the staging folder is lost; the next one goes on from the published parts
     import shutil
 
@@ -162,3 +165,20 @@ def test_a_notebook_longer_than_the_window_keeps_its_finished_rows_in_the_refere
     assert (ref / "results" / "04_written.txt").read_text() == "1"  # row b=1 was kept, not measured again
     assert (ref / "results" / "04_rows.csv").read_text().count("\n") == 3
     assert not (ref / "unfinished").exists() and "Unfinished" not in (ref / "README.md").read_text()
+
+
+def test_a_stopped_run_lists_its_unfinished_rows_in_the_published_readme(ref_project, capsys, monkeypatch):
+    assert study.main(["run", "--profile", "smoke", "--only", "01", "--reference", "box-smoke"]) == 0
+    ref = ref_project / "reference" / "box-smoke"
+    assert "Unfinished" not in (ref / "README.md").read_text()
+    write_nb(paths.NOTEBOOKS, "04_long", "pass")
+
+    def stopped_after_a_row(nb, out_dir, params, kernel, checkpoint=None):
+        (reference.staging_dir("box-smoke") / "results" / "04_rows.csv").write_text("b,p50_ms\n1,1.0\n")
+        raise study.Terminated  # the end of a session: kill -TERM
+
+    monkeypatch.setattr(study, "execute", stopped_after_a_row)
+    assert study.main(["run", "--profile", "smoke", "--only", "04", "--reference", "box-smoke"]) == 130
+    assert "interrupted (SIGTERM) in 04_long" in capsys.readouterr().err
+    assert (ref / "unfinished" / "results" / "04_rows.csv").exists()
+    assert "Unfinished: the rows measured so far by 04 (1 row)" in (ref / "README.md").read_text()

@@ -213,8 +213,16 @@ def keep_unfinished(name: str, profile: str) -> None:
         say(profile, line)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the run stops as on Ctrl-C (rows saved, resume command said)."""
+
+
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a notebook, once the runner has said what finished."""
+    """Ctrl-C or SIGTERM during a notebook, once the runner has said what finished."""
+
+
+def stop_cause(exc: BaseException) -> str:
+    return "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
 
 
 def say(profile: str, line: str, err: bool = False) -> None:
@@ -253,12 +261,12 @@ def execute_all(
         start = time.perf_counter()
         try:
             outcome = execute(nb, out_dir, params[nb.stem], kernel, checkpoint)
-        except KeyboardInterrupt:
-            seconds = time.perf_counter() - start
-            finish_notebook(profile, nb.stem, seconds, "interrupted", "Ctrl-C", spent.get(nb.stem, 0.0))
+        except KeyboardInterrupt as exc:
+            seconds, cause = time.perf_counter() - start, stop_cause(exc)
+            finish_notebook(profile, nb.stem, seconds, "interrupted", cause, spent.get(nb.stem, 0.0))
             if checkpoint:
                 checkpoint()
-            say_interrupted(profile, nb.stem, seconds, outcomes)
+            say_interrupted(profile, nb.stem, seconds, outcomes, cause)
             raise Interrupted from None
         status = "failed" if outcome.error else "ok"
         finish_notebook(profile, nb.stem, outcome.seconds, status, outcome.error, spent.get(nb.stem, 0.0))
@@ -317,11 +325,11 @@ def stop_kernel() -> None:
             pass
 
 
-def say_interrupted(profile: str, notebook: str, seconds: float, outcomes: list[Outcome]) -> None:
+def say_interrupted(profile: str, notebook: str, seconds: float, outcomes: list[Outcome], cause: str) -> None:
     finished = ", ".join(f"{o.notebook} ({'FAILED, ' if o.error else ''}{runlog.span(o.seconds)})" for o in outcomes)
     say(
         profile,
-        f"study: interrupted (Ctrl-C) in {notebook} after {runlog.span(seconds)}; "
+        f"study: interrupted ({cause}) in {notebook} after {runlog.span(seconds)}; "
         "every row it measured is saved (tables are written row by row)",
         err=True,
     )
@@ -341,9 +349,9 @@ def resume_command(args: argparse.Namespace) -> str:
     return command + (f"  (or: make study PROFILE={args.profile})" if plain else "")
 
 
-def interrupted(args: argparse.Namespace, reported: bool) -> int:
-    if not reported:
-        say(args.profile, "study: interrupted (Ctrl-C)", err=True)
+def interrupted(args: argparse.Namespace, exc: KeyboardInterrupt) -> int:
+    if not isinstance(exc, Interrupted):  # stopped outside a notebook: nothing said yet
+        say(args.profile, f"study: interrupted ({stop_cause(exc)})", err=True)
     say(args.profile, f"study: to resume where it stopped: {resume_command(args)}", err=True)
     return 130
 
@@ -375,7 +383,7 @@ def list_notebooks() -> None:
 
 
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # a terminated run stops as Ctrl-C does: its rows saved, its resume command said
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -419,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         if args.command != "run":
             raise
-        return interrupted(args, reported=isinstance(exc, Interrupted))
+        return interrupted(args, exc)
     except ParameterError as exc:
         print(f"study: bad parameters, nothing was run:\n{exc}", file=sys.stderr)
         return 2

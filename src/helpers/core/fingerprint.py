@@ -241,11 +241,12 @@ def torch_backends() -> dict:
 
 
 def git_info(root: Path = REPO_ROOT) -> dict:
-    """Commit and dirty flag of the checkout holding this package (None if not one)."""
+    """Commit and dirty flag of the checkout holding this package (None if not one). Changes
+    under reference/ do not count: a reference built in parts writes there while it runs."""
     if not (root / ".git").exists():  # not an enclosing repository, e.g. site-packages
         return {"commit": None, "dirty": None}
     commit = _run(["git", "rev-parse", "HEAD"], cwd=root)
-    status = _run(["git", "status", "--porcelain"], cwd=root)
+    status = _run(["git", "status", "--porcelain", "--", ".", ":(exclude)reference"], cwd=root)
     return {"commit": commit.strip() if commit else None, "dirty": bool(status.strip()) if status is not None else None}
 
 

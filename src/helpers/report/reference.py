@@ -190,6 +190,8 @@ def save_unfinished(name: str) -> str:
     target.mkdir(parents=True, exist_ok=True)
     _move_into_place(ready / UNFINISHED, target / UNFINISHED)
     shutil.rmtree(ready)
+    if (target / "results").is_dir():  # a published part: its README lists what is unfinished
+        (target / "README.md").write_text(reference_readme(target, name))
     return (
         f"reference: kept the finished rows of {_rows_text(unfinished_rows(target))} in reference/{name}/{UNFINISHED}/"
     )
