@@ -265,7 +265,7 @@ def check_08_report(out):
     assert all(f"## {name}" in gallery for name in index if name not in ("08_summary", "08_machines"))
     assert "03_cpu_sweeps" in gallery
     # this run beside every committed reference, per machine
-    references = sorted(p.name for p in paths.REFERENCE.iterdir() if (p / "results").is_dir() and p.name[0] != ".")
+    references = [p.name for p in paths.references()]
     verdicts = pd.read_csv(out / "results" / "08_machines_verdicts.csv", index_col=0)
     assert list(verdicts.columns) == ["this run"] + [f"reference {r}" for r in references] and len(verdicts) == 17
     ceilings = pd.read_csv(out / "results" / "08_machines_ceilings.csv", index_col=0)

@@ -9,6 +9,7 @@ from conftest import write_nb
 
 from helpers import study
 from helpers.core import paths
+from helpers.params import ParameterError
 from helpers.report import reference
 
 ROWS = """from helpers.core import session as study_run
@@ -115,7 +116,7 @@ def test_readme_findings_are_in_step_with_the_reference_they_name():
 def test_every_committed_reference_holds_one_run():
     from helpers.report.claims import TABLES, load_tables
 
-    for folder in sorted(p for p in paths.REFERENCE.iterdir() if (p / "results").is_dir()):
+    for folder in paths.references():
         tables = load_tables(folder / "results")  # raises if a table mixes runs
         run_ids = {rid for df in tables.values() if df is not None for rid in df.get("run_id", [])}
         assert len(run_ids) == 1, (folder.name, run_ids)
@@ -182,3 +183,11 @@ def test_a_stopped_run_lists_its_unfinished_rows_in_the_published_readme(ref_pro
     assert "interrupted (SIGTERM) in 04_long" in capsys.readouterr().err
     assert (ref / "unfinished" / "results" / "04_rows.csv").exists()
     assert "Unfinished: the rows measured so far by 04 (1 row)" in (ref / "README.md").read_text()
+
+
+def test_readme_takes_a_committed_reference_only(ref_project, capsys):
+    assert study.main(["run", "--profile", "smoke", "--only", "01", "--reference", "box-smoke"]) == 0
+    (ref_project / "reference" / ".partial-box-smoke" / "results").mkdir(parents=True)  # a run's staging
+    with pytest.raises(ParameterError, match=r"readme: no reference '.partial-box-smoke'; accepted: box-smoke$"):
+        reference.write_readmes(".partial-box-smoke")
+    assert [p.name for p in paths.references()] == ["box-smoke"]

@@ -34,6 +34,15 @@ REFERENCE = ROOT / "reference"  # committed reference runs, one folder per machi
 README = ROOT / "README.md"
 
 
+def references(root: Path | None = None) -> list[Path]:
+    """The committed reference runs under root (default reference/): folders with results/, not
+    a run's dot-named staging or swap folders (.partial-NAME, .publish-NAME ...)."""
+    root = REFERENCE if root is None else Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "results").is_dir() and not p.name.startswith("."))
+
+
 def set_out_root(path: str | os.PathLike) -> Path:
     """Redirect every output (results, figures, runs) below `path`; child processes follow."""
     resolved = Path(path).expanduser().resolve()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.core import paths
 from helpers.core.tables import trusted
 from helpers.report.claim_rows import Untestable, cpu_rows, gpu_rows, timed_recipe
 from helpers.report.claims import claims_frame, evaluate_claims, load_tables
@@ -314,12 +315,9 @@ def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple
     published as (the same run id), and any extra results folders, by label."""
     runs = {"this run": Path(results_dir)}
     this = environment_of(results_dir).get("run_id")
-    if reference_root.is_dir():
-        for ref in sorted(
-            p for p in reference_root.iterdir() if (p / "results").is_dir() and not p.name.startswith(".")
-        ):
-            if this is None or environment_of(ref / "results").get("run_id") != this:
-                runs[f"reference {ref.name}"] = ref / "results"
+    for ref in paths.references(reference_root):
+        if this is None or environment_of(ref / "results").get("run_id") != this:
+            runs[f"reference {ref.name}"] = ref / "results"
     runs.update({f"results {Path(d).name or d}": Path(d) for d in extra})
     return runs
 

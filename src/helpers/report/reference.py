@@ -360,8 +360,8 @@ def write_project_findings(name: str) -> Path:
 def write_readmes(name: str | None = None) -> str:
     """Regenerate reference/NAME/README.md and the README findings from NAME's tables (no measuring)."""
     name = name or readme_reference()
-    if not name or not (paths.REFERENCE / name / "results").is_dir():
-        available = sorted(p.name for p in paths.REFERENCE.glob("*") if (p / "results").is_dir())
+    available = [p.name for p in paths.references()]
+    if name not in available:
         raise ParameterError(f"readme: no reference {name!r}; accepted: {', '.join(available) or 'none yet'}")
     folder = paths.REFERENCE / name
     (folder / "README.md").write_text(reference_readme(folder, name))
