@@ -2,6 +2,8 @@
 README's findings stay in step with the reference they name."""
 
 import json
+import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -166,6 +168,20 @@ def test_a_notebook_longer_than_the_window_keeps_its_finished_rows_in_the_refere
     assert (ref / "results" / "04_written.txt").read_text() == "1"  # row b=1 was kept, not measured again
     assert (ref / "results" / "04_rows.csv").read_text().count("\n") == 3
     assert not (ref / "unfinished").exists() and "Unfinished" not in (ref / "README.md").read_text()
+
+
+def test_git_keeps_a_references_tables_and_its_unfinished_rows():
+    """The rows kept for a resume must survive a commit: git may ignore none of them."""
+    repo = Path(__file__).resolve().parents[1]
+    for kept in (
+        "reference/box/results/03_cpu_sweep.csv",
+        "reference/box/unfinished/README.md",
+        "reference/box/unfinished/results/03_cpu_sweep.csv",
+        "reference/box/unfinished/results/run.json",
+        "reference/box/unfinished/results/samples/03_sample.json",
+    ):
+        ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", kept], cwd=repo)
+        assert ignored.returncode == 1, f"{kept} is git-ignored"
 
 
 def test_a_stopped_run_lists_its_unfinished_rows_in_the_published_readme(ref_project, capsys, monkeypatch):
