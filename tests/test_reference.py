@@ -3,7 +3,6 @@ README's findings stay in step with the reference they name."""
 
 import json
 import subprocess
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -172,7 +171,6 @@ def test_a_notebook_longer_than_the_window_keeps_its_finished_rows_in_the_refere
 
 def test_git_keeps_a_references_tables_and_its_unfinished_rows():
     """The rows kept for a resume must survive a commit: git may ignore none of them."""
-    repo = Path(__file__).resolve().parents[1]
     for kept in (
         "reference/box/results/03_cpu_sweep.csv",
         "reference/box/unfinished/README.md",
@@ -180,7 +178,7 @@ def test_git_keeps_a_references_tables_and_its_unfinished_rows():
         "reference/box/unfinished/results/run.json",
         "reference/box/unfinished/results/samples/03_sample.json",
     ):
-        ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", kept], cwd=repo)
+        ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", kept], cwd=paths.ROOT)
         assert ignored.returncode == 1, f"{kept} is git-ignored"
 
 
