@@ -348,6 +348,11 @@ def test_c11_onnx_wins_below_32_and_the_formats_converge_by_64():
     assert verdict == report.HOLDS and "2.00×–2.00× below batch 32" in ours and "within 9%" in ours
     verdict, ours, _ = checks.c11(cpu(formats_by_batch(ort_at_64=50.0)))
     assert verdict == report.FAILS and "within 100%" in ours
+    rows = formats_by_batch(ort_at_64=92.0)
+    rows.loc[(rows["engine"] == "ort") & (rows["batch_size"] == 8), "speedup_ci_low"] = 0.99
+    verdict, _, why = checks.c11(cpu(rows))
+    assert verdict == report.FAILS and "ORT beats eager (CI above 1) at 1 " in why
+    assert "not clearly faster than eager at batch 8: its CI reaches 1" in why
 
 
 def gpu_eager_by_batch(ms_at_64):
@@ -503,12 +508,16 @@ def test_c17_openvino_bf16_and_int8_over_fp32_at_bert_base():
     verdict, ours, reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells)})
     assert verdict == report.HOLDS and "batch 8 × 128 tokens: ov-bf16 4.17×, ov-int8 6.25×" in ours
     assert "whether this CPU has AMX is unknown (00 has not run)" in reason
+    assert "bf16 4.17× against their 4.2× (within" in reason and "INT8 6.25× against their 6.4× (within" in reason
+    assert "the order INT8 > bf16 > fp32 holds" in reason
     nominal = pd.DataFrame(
         [{"kind": "nominal", "precision": "bf16", "message": "64 ops/cycle/core (AVX512-BF16 dot products); 2 core(s)"}]
     )
     reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells), "00_ceilings": nominal})[2]
     assert "this CPU has no AMX (00's bf16 peak: 64 ops/cycle/core (AVX512-BF16 dot products))" in reason
-    cells[("ov-bf16", 8, 128)], cells[("ov-int8", 8, 128)] = 400.0, 300.0
-    assert checks.c17({"03_cpu_sweep": sweep_rows(cells=cells)})[0] == report.FAILS
+    cells[("ov-bf16", 8, 128)], cells[("ov-int8", 8, 128)] = 300.0, 400.0
+    verdict, _, reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == report.FAILS and "bf16 1.67× against their 4.2× (outside" in reason
+    assert "the order INT8 > bf16 > fp32 does not hold" in reason
     with pytest.raises(report.Untestable, match="03 measured no ov, ov-bf16, ov-int8 rows"):
         checks.c17(tiny_tables())

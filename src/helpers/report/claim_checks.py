@@ -349,6 +349,9 @@ def c11(t):
         f"below batch 32 ORT beats eager (CI above 1) at {ci_above} and TorchScript at {beats_ts} "
         f"of {len(below)} batch sizes"
     )
+    unclear = [int(b) for b in below.index if below.loc[b, "speedup_ci_low"] <= 1]
+    if unclear:
+        first += f" (not clearly faster than eager at batch {', '.join(map(str, unclear))}: its CI reaches 1)"
     if p.index.max() < C11_AT:
         return (
             _verdict(clear),
@@ -546,12 +549,14 @@ def c17(t):
     b = p.index.max()  # throughput: the largest batch all three ran
     bf16, int8 = p.loc[b, "ov"] / p.loc[b, "ov-bf16"], p.loc[b, "ov"] / p.loc[b, "ov-int8"]
     ok = _roughly(bf16, C17_BF16) and _roughly(int8, C17_INT8)
+    order = "holds" if int8 > bf16 > 1 else "does not hold"
     return (
         _verdict(ok),
         f"{model}, batch {b} × {n} tokens: ov-bf16 {text.times(bf16)}, ov-int8 {text.times(int8)} over ov (fp32)",
         (
-            "their figures are from a Xeon with AMX, whose tile units multiply bf16 and INT8 several times faster "
-            f"than AVX-512; {_amx_note(t)}"
+            f"{_against(bf16, C17_BF16, 'bf16 ')}; {_against(int8, C17_INT8, 'INT8 ')}; the order INT8 > bf16 > fp32 "
+            f"{order}. Their figures are from a Xeon with AMX, whose tile units multiply bf16 and INT8 several times "
+            f"faster than AVX-512; {_amx_note(t)}"
         ),
     )
 
@@ -565,13 +570,8 @@ def _amx_note(t) -> str:
         else None
     )
     if rows is None or not len(rows):
-        return (
-            "whether this CPU has AMX is unknown (00 has not run), so what is tested is the shape (INT8 > bf16 > fp32)"
-        )
+        return "whether this CPU has AMX is unknown (00 has not run), so whether their sizes are expected here is too"
     how = str(rows["message"].iloc[0]).split(";")[0]
     if "AMX" in how:
         return f"this CPU has AMX too ({how}), so their sizes are expected here"
-    return (
-        f"this CPU has no AMX (00's bf16 peak: {how}), so their sizes are not expected here and what is tested "
-        "is the shape (INT8 > bf16 > fp32) and the size against theirs"
-    )
+    return f"this CPU has no AMX (00's bf16 peak: {how}), so their sizes are not expected here (the verdict is on them)"
