@@ -150,3 +150,36 @@ def test_bf16_engines_are_set_against_autocast_at_the_same_cells():
     assert "torch-bf16 is faster than autocast in 1 of 1 cells" in said
     assert "ov-bf16 is faster than autocast in 0 of 1 cells" in said
     assert "not both measured" in bf16_takeaway(cells.iloc[:0])
+
+
+class FakeWorker:
+    """Records each measure call in a shared log; fails on the call numbered `fail_on`."""
+
+    def __init__(self, name, log, fail_on=None):
+        self.name, self.log, self.fail_on, self.calls = name, log, fail_on, 0
+
+    def measure(self, batch, seq_len, kwargs, texts, check_rows):
+        from helpers.backends.workers import Measurement
+
+        self.calls += 1
+        self.log.append((self.name, kwargs.get("warmup"), len(kwargs["prior_ms"]), texts is not None, check_rows))
+        if self.calls == self.fail_on:
+            raise WorkerError(f"{self.name} died")
+        return Measurement(samples_ms=[1.0, 2.0], cold_ms=5.0, peak_rss_mb=100.0)
+
+
+def test_a_configuration_is_measured_in_interleaved_rounds_and_a_failing_worker_drops_out(monkeypatch):
+    monkeypatch.setattr(sweeps, "SETTLE_S", 0.0)
+    log = []
+    workers = {name: FakeWorker(name, log, fail_on=2 if name == "ort" else None) for name in ("eager", "ort", "ov")}
+    kwargs = dict(warmup=1, min_count=3, min_time_s=0.0, target_ci=0.05)
+    results = sweeps.measure_config(workers, {}, ["a text"], 16, "model", 3, kwargs)
+    # rounds A, B, C, A, B, C ...: warm-up and the output check in the first round only, each
+    # round told the samples of the earlier ones; ort fails in round 2 and is not asked again
+    assert [entry[0] for entry in log] == ["eager", "ort", "ov", "eager", "ort", "ov", "eager", "ov"]
+    assert [(w, prior, rows) for _, w, prior, _, rows in log[:3]] == [(1, 0, sweeps.CHECK_ROWS)] * 3
+    assert [(w, prior, rows) for name, w, prior, _, rows in log[3:] if name == "eager"] == [(0, 2, 0), (0, 4, 0)]
+    assert isinstance(results["ort"], WorkerError) and len(results["eager"]) == len(results["ov"]) == 3
+    log.clear()
+    sweeps.measure_config({"eager": FakeWorker("eager", log)}, {}, ["a text"], 16, "end_to_end", 1, kwargs)
+    assert log == [("eager", 1, 0, True, 0)]  # end to end: the texts are tokenized in the timing, no check
