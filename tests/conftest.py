@@ -33,16 +33,36 @@ def _isolated_outputs(tmp_path_factory):
     yield root
 
 
-# -- bert-tiny and real corpus text, shared by the engine tests ----------------------------------
+# -- models and real corpus text, shared by the engine tests --------------------------------------
 @pytest.fixture(scope="module")
 def tiny():
+    """bert-tiny with seeded random weights, loaded (a LoadedModel)."""
     from helpers.workloads.models import load_model
 
     return load_model("bert-tiny")
 
 
 @pytest.fixture(scope="module")
+def minilm():
+    """all-MiniLM-L6-v2 with its real weights, loaded (a LoadedModel)."""
+    from helpers.workloads.models import load_model
+
+    return load_model("minilm")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """MiniLM's tokenizer, from the installed package."""
+    from transformers import AutoTokenizer
+
+    from helpers.workloads.models import minilm_dir
+
+    return AutoTokenizer.from_pretrained(minilm_dir())
+
+
+@pytest.fixture(scope="module")
 def texts():
+    """The first 200 texts of the docstring corpus."""
     from helpers.workloads import corpora
 
     return corpora.load_corpus().texts[:200]

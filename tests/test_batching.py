@@ -7,7 +7,6 @@ from helpers.backends import engines
 from helpers.workloads import batching
 from helpers.workloads.batching import STRATEGIES, plan
 from helpers.workloads.corpora import load_corpus
-from helpers.workloads.models import load_model
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -54,9 +53,9 @@ def test_bad_strategy_and_batch_size():
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    loaded = load_model("bert-tiny")
-    return loaded, engines.build_engine("eager", loaded)
+def tiny_eager(tiny):
+    """bert-tiny and its eager fp32 engine."""
+    return tiny, engines.build_engine("eager", tiny)
 
 
 def one_by_one(engine, loaded, texts, max_length):
@@ -67,8 +66,8 @@ def one_by_one(engine, loaded, texts, max_length):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("dataset", ["mixed", "empty", "single", "too_long"])
-def test_strategies_return_one_by_one_answers_in_order(tiny, strategy, dataset):
-    loaded, engine = tiny
+def test_strategies_return_one_by_one_answers_in_order(tiny_eager, strategy, dataset):
+    loaded, engine = tiny_eager
     corpus = load_corpus().texts
     max_length = 64
     texts = {
@@ -89,8 +88,8 @@ def test_strategies_return_one_by_one_answers_in_order(tiny, strategy, dataset):
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_synthetic_scenarios_have_their_lengths(tiny):
-    loaded, _ = tiny
+def test_synthetic_scenarios_have_their_lengths(tiny_eager):
+    loaded, _ = tiny_eager
     words = " ".join(load_corpus().texts[:2000]).split()
     medians = {}
     for scenario in batching.SCENARIOS:
@@ -101,23 +100,14 @@ def test_synthetic_scenarios_have_their_lengths(tiny):
     assert 5 <= medians["short_queries"] <= 25 and 150 <= medians["long_documents"] <= 512
 
 
-def test_an_engine_that_cannot_run_here_gets_skipped_rows_with_the_reason(tiny, tmp_path):
+def test_an_engine_that_cannot_run_here_gets_skipped_rows_with_the_reason(tiny_eager, tmp_path):
     from helpers.core.tables import ResultTable
     from helpers.studies import sorting
 
     table = ResultTable(tmp_path / "05.csv", key=["distribution", "engine", "strategy", "batch_size"])
     reason = engines.EngineUnavailable("OpenVINO's CPU plugin targets x86; this machine is riscv64")
     texts_of = {"docstrings": load_corpus().texts[:8]}
-    sorting.measure_datasets(
-        table,
-        texts_of,
-        {"ov-bf16": reason},
-        tiny[0],
-        strategies=["unsorted", "sorted"],
-        batch_sizes=[4],
-        passes=1,
-        max_length=32,
-        min_time_s=0.01,
-    )
+    params = dict(strategies=["unsorted", "sorted"], batch_sizes=[4], passes=1, max_length=32, min_time_s=0.01)
+    sorting.measure_datasets(table, params, texts_of, {"ov-bf16": reason}, tiny_eager[0])
     rows = table.read()
     assert len(rows) == 2 and (rows["status"] == "skipped").all() and rows["message"].str.contains("riscv64").all()

@@ -21,11 +21,6 @@ def own_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("bert-tiny")
-
-
 def fields(**recipe) -> dict:
     return {"model": "m0", "kind": "test", "level": None, "recipe": recipe, "opset": None, "versions": {}}
 

@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 
 from helpers.core import paths
-from helpers.report import claim_checks as checks
-from helpers.report import claims as report
-from helpers.report import reference
+from helpers.report.claims import registry, rules
+from helpers.runner import reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,9 +46,9 @@ def sweep_rows(model="bert-base", n_params=110e6, threads=2, cells=None):
 
 
 def test_every_claim_gets_a_verdict_or_a_reason_on_empty_results():
-    verdicts = report.evaluate_claims({name: None for name in report.TABLES})
+    verdicts = registry.evaluate_claims({name: None for name in registry.TABLES})
     assert [v.id for v in verdicts] == [f"C{i}" for i in range(1, 18)]
-    assert all(v.verdict == report.UNTESTABLE and v.reason for v in verdicts)
+    assert all(v.verdict == registry.UNTESTABLE and v.reason for v in verdicts)
     assert "03_cpu_sweeps has not produced" in verdicts[0].reason and "04_gpu_sweeps has not run" in verdicts[1].reason
 
 
@@ -57,11 +56,11 @@ def test_length_claim_holds_only_when_the_advantage_grows():
     cells = {}
     for n, ort in ((16, 10.0), (128, 7.0), (512, 4.0)):
         cells[("eager", 8, n)], cells[("ort", 8, n)] = 20.0, ort
-    verdict, ours, reason = checks.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
-    assert verdict == report.HOLDS and "2.00×" in ours and "5.00×" in ours and "grows" in reason
+    verdict, ours, reason = rules.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == registry.HOLDS and "2.00×" in ours and "5.00×" in ours and "grows" in reason
     cells[("ort", 8, 512)] = 16.0
-    verdict, _, reason = checks.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
-    assert verdict == report.FAILS and "shrinks" in reason
+    verdict, _, reason = rules.c10({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == registry.FAILS and "shrinks" in reason
 
 
 def test_seq2seq_claim_uses_the_roughly_rule():
@@ -87,19 +86,19 @@ def test_seq2seq_claim_uses_the_roughly_rule():
             {"engine": "ort-o3-int8", "status": "ok", "inference_mb": 10.0, "batch_size": 4, "seq_len": 64},
         ]
     )
-    verdict, ours, _ = checks.c6({"06_generation": gen, "06_memory": mem})
-    assert verdict == report.FAILS and "3.00×" in ours and "4.40× less" in ours  # 5 / 3 > 1.5: not roughly 5×
+    verdict, ours, _ = rules.c6({"06_generation": gen, "06_memory": mem})
+    assert verdict == registry.FAILS and "3.00×" in ours and "4.40× less" in ours  # 5 / 3 > 1.5: not roughly 5×
     gen["speedup"] = 4.0
     mem.loc[0, "inference_mb"] = 25.0
-    assert checks.c6({"06_generation": gen, "06_memory": mem})[0] == report.HOLDS
+    assert rules.c6({"06_generation": gen, "06_memory": mem})[0] == registry.HOLDS
     mem.loc[1, "inference_mb"] = 50.0
-    verdict, ours, _ = checks.c6({"06_generation": gen, "06_memory": mem})
-    assert verdict == report.FAILS and "2.00× more" in ours and "batch 4 × 64" in ours
+    verdict, ours, _ = rules.c6({"06_generation": gen, "06_memory": mem})
+    assert verdict == registry.FAILS and "2.00× more" in ours and "batch 4 × 64" in ours
 
 
 def test_gpu_int8_claim_is_never_silently_tested():
-    with pytest.raises(report.Untestable, match="TensorRT"):
-        checks.c4({"04_gpu_sweep": None})
+    with pytest.raises(registry.Untestable, match="TensorRT"):
+        rules.c4({"04_gpu_sweep": None})
 
 
 def tiny_tables():
@@ -110,8 +109,8 @@ def tiny_tables():
 
 def test_partial_tables_give_a_verdict_or_a_reason_for_every_claim():
     t = tiny_tables()
-    verdicts = {v.id: v for v in report.evaluate_claims(t)}
-    assert len(verdicts) == 17 and verdicts["C1"].verdict == report.HOLDS
+    verdicts = {v.id: v for v in registry.evaluate_claims(t)}
+    assert len(verdicts) == 17 and verdicts["C1"].verdict == registry.HOLDS
     assert "one length only" in verdicts["C10"].reason and "no batch 32–64" in verdicts["C9"].reason
     cpu = t["03_cpu_sweep"]
     lacking = {
@@ -120,13 +119,13 @@ def test_partial_tables_give_a_verdict_or_a_reason_for_every_claim():
         "06_generation": pd.DataFrame([{"engine": "ort-o3-int8", "status": "error", "message": "boom"}]),
         "02_variants": pd.DataFrame([{"model": "bert-tiny", "method": "ort-int8-pc", "status": "ok"}]),
     }
-    verdicts = {v.id: v for v in report.evaluate_claims(lacking)}
-    assert verdicts["C1"].verdict == report.HOLDS  # it needs no speed-up column
+    verdicts = {v.id: v for v in registry.evaluate_claims(lacking)}
+    assert verdicts["C1"].verdict == registry.HOLDS  # it needs no speed-up column
     assert verdicts["C9"].reason == "03_cpu_sweep.csv has no speedup column in these results"
     assert verdicts["C14"].reason == "05_sorting.csv has no distribution, strategy, n_texts columns in these results"
     assert "no trusted measurement" in verdicts["C6"].reason and "no cosine_min" in verdicts["C15"].reason
     failed = {"03_cpu_sweep": cpu.assign(status="error", p50_ms=np.nan)}
-    assert all(v.verdict == report.UNTESTABLE for v in report.evaluate_claims(failed))
+    assert all(v.verdict == registry.UNTESTABLE for v in registry.evaluate_claims(failed))
 
 
 @pytest.mark.parametrize("exc", [ZeroDivisionError("division by zero"), KeyError("speedup"), IndexError("oops")])
@@ -134,15 +133,15 @@ def test_a_claim_that_raises_fails_the_report(monkeypatch, exc):
     def broken(t):
         raise exc
 
-    monkeypatch.setitem(report.CLAIMS, "C5", dataclasses.replace(report.CLAIMS["C5"], check=broken))
+    monkeypatch.setitem(registry.CLAIMS, "C5", dataclasses.replace(registry.CLAIMS["C5"], check=broken))
     with pytest.raises(type(exc)):
-        report.evaluate_claims(tiny_tables())
+        registry.evaluate_claims(tiny_tables())
 
 
 def test_claims_on_slices_of_the_reference_results():
     """03 with each model or engine alone, 03 and 06 each without any one column the claims
     read: every claim still gets a verdict or a reason (nothing raises)."""
-    t = report.load_tables(paths.REFERENCE / reference.readme_reference() / "results")
+    t = registry.load_tables(paths.REFERENCE / reference.readme_reference() / "results")
     cpu, gen = t["03_cpu_sweep"], t["06_generation"]
     read = (
         "model",
@@ -164,31 +163,31 @@ def test_claims_on_slices_of_the_reference_results():
     cases += [{"03_cpu_sweep": cpu.drop(columns=c)} for c in read if c in cpu]
     cases += [{"06_generation": gen.drop(columns=c), "06_memory": t["06_memory"]} for c in read if c in gen]
     for case in cases:
-        assert len(report.evaluate_claims(case)) == 17
+        assert len(registry.evaluate_claims(case)) == 17
 
 
 # ---------------------------------------------------------------- the registry and its docs
 def test_the_registry_holds_c1_to_c17_with_sources_and_named_thresholds():
-    assert list(report.CLAIMS) == [f"C{i}" for i in range(1, 18)]
-    for c in report.CLAIMS.values():
+    assert list(registry.CLAIMS) == [f"C{i}" for i in range(1, 18)]
+    for c in registry.CLAIMS.values():
         assert c.text and c.source.title and callable(c.check)
-        assert all(hasattr(checks, name) for name in c.thresholds), c.id
+        assert all(hasattr(rules, name) for name in c.thresholds), c.id
     with pytest.raises(dataclasses.FrozenInstanceError):
-        report.CLAIMS["C1"].text = "changed"
+        registry.CLAIMS["C1"].text = "changed"
 
 
 def test_the_committed_claims_doc_is_the_generated_one():
-    """Regenerate with: PYTHONPATH=src python -m helpers.report.claims > docs/claims.md"""
-    doc = report.claims_doc()
+    """Regenerate with: PYTHONPATH=src python -m helpers.report.claims.registry > docs/claims.md"""
+    doc = registry.claims_doc()
     assert (ROOT / "docs" / "claims.md").read_text() == doc
     assert "`C11_WITHIN` = 1.1" in doc and "https://habr.com/" in doc and "`figures/05_throughput_eager.png`" in doc
 
 
 def test_published_figures_have_one_definition():
-    from helpers.report import takeaways
+    from helpers.report.prose import takeaways
 
-    assert takeaways.C6_MEMORY_MIB is checks.C6_MEMORY_MIB
-    assert "+11.3 → +4.9 MiB" in report.CLAIMS["C6"].theirs
+    assert takeaways.C6_MEMORY_MIB is rules.C6_MEMORY_MIB
+    assert "+11.3 → +4.9 MiB" in registry.CLAIMS["C6"].theirs
 
 
 # ---------------------------------------------------------------- each check, holds and does not
@@ -209,11 +208,11 @@ def three_engines(ort_at_8):
 
 
 def test_c1_cpu_ort_beats_eager_and_torchscript():
-    verdict, ours, reason = checks.c1(cpu(three_engines(ort_at_8=40.0)))
-    assert verdict == report.HOLDS and "batch 8: eager 80.0 ms, TorchScript 72.0, ORT 40.0" in ours
+    verdict, ours, reason = rules.c1(cpu(three_engines(ort_at_8=40.0)))
+    assert verdict == registry.HOLDS and "batch 8: eager 80.0 ms, TorchScript 72.0, ORT 40.0" in ours
     assert "at every measured batch size" in reason
-    verdict, ours, reason = checks.c1(cpu(three_engines(ort_at_8=75.0)))
-    assert verdict == report.FAILS and "ORT 75.0" in ours and "only some" in reason
+    verdict, ours, reason = rules.c1(cpu(three_engines(ort_at_8=75.0)))
+    assert verdict == registry.FAILS and "ORT 75.0" in ours and "only some" in reason
 
 
 def gpu_batches(ort_at_256):
@@ -223,27 +222,27 @@ def gpu_batches(ort_at_256):
 
 
 def test_c2_gpu_cross_over_from_ort_to_torchscript():
-    verdict, ours, _ = checks.c2(gpu(gpu_batches(ort_at_256=25.2)))
-    assert verdict == report.HOLDS and "batch 1: fastest ort" in ours and "ORT 25.20 ms" in ours
-    verdict, ours, reason = checks.c2(gpu(gpu_batches(ort_at_256=15.0)))
-    assert verdict == report.FAILS and "ORT 15.00 ms" in ours
+    verdict, ours, _ = rules.c2(gpu(gpu_batches(ort_at_256=25.2)))
+    assert verdict == registry.HOLDS and "batch 1: fastest ort" in ours and "ORT 25.20 ms" in ours
+    verdict, ours, reason = rules.c2(gpu(gpu_batches(ort_at_256=15.0)))
+    assert verdict == registry.FAILS and "ORT 15.00 ms" in ours
     assert "at batch 256 TorchScript takes 21.80 ms and ORT 15.00 ms" in reason
 
 
 def test_c3_gpu_ort_roughly_three_times_eager():
-    verdict, ours, reason = checks.c3(gpu(sweep_rows(cells={("eager", 8, 128): 9.0, ("ort", 8, 128): 3.0})))
-    assert verdict == report.HOLDS and "best ORT: ort at batch 8 × 128, 3.00× (95% CI 2.85–3.15)" in ours
+    verdict, ours, reason = rules.c3(gpu(sweep_rows(cells={("eager", 8, 128): 9.0, ("ort", 8, 128): 3.0})))
+    assert verdict == registry.HOLDS and "best ORT: ort at batch 8 × 128, 3.00× (95% CI 2.85–3.15)" in ours
     assert "TensorRT was not available" in reason
-    verdict, ours, _ = checks.c3(gpu(sweep_rows(cells={("eager", 8, 128): 9.0, ("ort", 8, 128): 7.5})))
-    assert verdict == report.FAILS and "1.20×" in ours
+    verdict, ours, _ = rules.c3(gpu(sweep_rows(cells={("eager", 8, 128): 9.0, ("ort", 8, 128): 7.5})))
+    assert verdict == registry.FAILS and "1.20×" in ours
 
 
 def test_c4_gpu_int8_is_untestable_with_or_without_a_gpu():
-    with pytest.raises(report.Untestable, match="needs QDQ graphs on TensorRT$"):
-        checks.c4(gpu(gpu_batches(ort_at_256=25.2)))
+    with pytest.raises(registry.Untestable, match="needs QDQ graphs on TensorRT$"):
+        rules.c4(gpu(gpu_batches(ort_at_256=25.2)))
     failed = pd.DataFrame([{"engine": "eager", "status": "skipped", "message": "no CUDA device"}])
-    with pytest.raises(report.Untestable, match="and no GPU results: no CUDA device"):
-        checks.c4({"04_gpu_sweep": failed})
+    with pytest.raises(registry.Untestable, match="and no GPU results: no CUDA device"):
+        rules.c4({"04_gpu_sweep": failed})
 
 
 def eager_batches(ms_at_8):
@@ -251,11 +250,11 @@ def eager_batches(ms_at_8):
 
 
 def test_c5_batching_pays_on_cpu():
-    verdict, ours, reason = checks.c5(cpu(eager_batches(ms_at_8=40.0)))
-    assert verdict == report.HOLDS and "raises items/s 2.00×" in ours
+    verdict, ours, reason = rules.c5(cpu(eager_batches(ms_at_8=40.0)))
+    assert verdict == registry.HOLDS and "raises items/s 2.00×" in ours
     assert reason == "eager items/s rise 2.00× from batch 1 to 8: batching pays on this CPU"
-    verdict, ours, _ = checks.c5(cpu(eager_batches(ms_at_8=75.0)))
-    assert verdict == report.FAILS and "raises items/s 1.07×" in ours
+    verdict, ours, _ = rules.c5(cpu(eager_batches(ms_at_8=75.0)))
+    assert verdict == registry.FAILS and "raises items/s 1.07×" in ours
 
 
 def by_size(small_ratio, base_ratio, engine="ort", base="eager", threads=1):
@@ -268,18 +267,18 @@ def by_size(small_ratio, base_ratio, engine="ort", base="eager", threads=1):
 
 
 def test_c7_one_core_ort_over_eager_by_model_size():
-    verdict, ours, _ = checks.c7(cpu(*by_size(2.2, 1.8)))
-    assert verdict == report.HOLDS and "small: tiny 2.20×; base-size: base 1.80×" in ours
-    verdict, ours, _ = checks.c7(cpu(*by_size(1.2, 1.8)))
-    assert verdict == report.FAILS and "small: tiny 1.20×" in ours
+    verdict, ours, _ = rules.c7(cpu(*by_size(2.2, 1.8)))
+    assert verdict == registry.HOLDS and "small: tiny 2.20×; base-size: base 1.80×" in ours
+    verdict, ours, _ = rules.c7(cpu(*by_size(1.2, 1.8)))
+    assert verdict == registry.FAILS and "small: tiny 1.20×" in ours
 
 
 def test_c8_int8_over_ort_fp32_by_model_size():
-    verdict, ours, _ = checks.c8(cpu(*by_size(1.45, 2.4, engine="ort-int8", base="ort", threads=2)))
-    assert verdict == report.HOLDS and "small: tiny 1.45×; base-size: base 2.40×" in ours
+    verdict, ours, _ = rules.c8(cpu(*by_size(1.45, 2.4, engine="ort-int8", base="ort", threads=2)))
+    assert verdict == registry.HOLDS and "small: tiny 1.45×; base-size: base 2.40×" in ours
     assert "no small-model length sweep" in ours
-    verdict, ours, _ = checks.c8(cpu(*by_size(0.8, 2.4, engine="ort-int8", base="ort", threads=2)))
-    assert verdict == report.FAILS and "small: tiny 0.80×" in ours
+    verdict, ours, _ = rules.c8(cpu(*by_size(0.8, 2.4, engine="ort-int8", base="ort", threads=2)))
+    assert verdict == registry.FAILS and "small: tiny 0.80×" in ours
 
 
 def ort_by_batch(small_speedup, large_speedup):
@@ -291,29 +290,29 @@ def ort_by_batch(small_speedup, large_speedup):
 
 
 def test_c9_ort_edge_largest_at_small_batch():
-    verdict, ours, _ = checks.c9(cpu(ort_by_batch(2.0, 1.2)))
-    assert verdict == report.HOLDS and "2.00× at batch 1–8, 1.20× at 32–64" in ours
-    verdict, ours, _ = checks.c9(cpu(ort_by_batch(1.2, 2.0)))
-    assert verdict == report.FAILS and "1.20× at batch 1–8, 2.00× at 32–64" in ours
+    verdict, ours, _ = rules.c9(cpu(ort_by_batch(2.0, 1.2)))
+    assert verdict == registry.HOLDS and "2.00× at batch 1–8, 1.20× at 32–64" in ours
+    verdict, ours, _ = rules.c9(cpu(ort_by_batch(1.2, 2.0)))
+    assert verdict == registry.FAILS and "1.20× at batch 1–8, 2.00× at 32–64" in ours
 
 
 def test_c9_int8_edge_must_grow_above_batch_32():
     rows = ort_by_batch(2.0, 1.2)
     int8 = rows[rows["engine"] == "ort"].assign(engine="ort-int8")
     int8["p50_ms"] /= int8["batch_size"].map(lambda b: 4.0 if b <= 32 else 3.0)  # over ORT fp32: 4× then 3×
-    verdict, ours, reason = checks.c9(cpu(pd.concat([rows, int8])))
-    assert verdict == report.FAILS and "batch 8: 4.00×" in ours and "batch 64: 3.00×" in ours
+    verdict, ours, reason = rules.c9(cpu(pd.concat([rows, int8])))
+    assert verdict == registry.FAILS and "batch 8: 4.00×" in ours and "batch 64: 3.00×" in ours
     assert "INT8's edge over ORT fp32 shrinks above batch 32 (4.00× → 3.00×)" in reason
     int8["p50_ms"] /= int8["batch_size"].map(lambda b: 1.0 if b <= 32 else 2.0)  # now 6× above 32
-    assert checks.c9(cpu(pd.concat([rows, int8])))[0] == report.HOLDS
+    assert rules.c9(cpu(pd.concat([rows, int8])))[0] == registry.HOLDS
 
 
 def test_every_verdict_gives_the_measured_figures_that_decided_it():
     import re
 
-    t = report.load_tables(paths.REFERENCE / reference.readme_reference() / "results")
-    for v in report.evaluate_claims(t):
-        if v.verdict != report.UNTESTABLE:
+    t = registry.load_tables(paths.REFERENCE / reference.readme_reference() / "results")
+    for v in registry.evaluate_claims(t):
+        if v.verdict != registry.UNTESTABLE:
             assert re.search(r"\d\.\d+×|\d\.\d\d|\d+%", v.reason), (v.id, v.reason)
 
 
@@ -321,16 +320,16 @@ def test_c7_and_c13_figures_show_the_cell_their_check_reads():
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers.report import claim_figures
+    from helpers.report.claims import figures
 
-    assert report.CLAIMS["C7"].figure == "03_one_thread" and report.CLAIMS["C13"].figure == "03_length_slopes"
+    assert registry.CLAIMS["C7"].figure == "03_one_thread" and registry.CLAIMS["C13"].figure == "03_length_slopes"
     rows = eager_by_length(slope_at_1=0.3).assign(ci_low_ms=lambda d: d["p50_ms"], ci_high_ms=lambda d: d["p50_ms"])
-    fig = claim_figures.length_slopes_by_batch(rows)
+    fig = figures.length_slopes_by_batch(rows)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["batch 1: slope 0.30", "batch 8: slope 1.00"]
     sizes = cpu(*by_size(2.2, 1.8))["03_cpu_sweep"]
     sizes = sizes.assign(ci_low_ms=sizes["p50_ms"], ci_high_ms=sizes["p50_ms"])
-    fig = claim_figures.one_thread_by_size(sizes)
+    fig = figures.one_thread_by_size(sizes)
     assert "1 thread, batch 1" in fig.axes[0].get_title()
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1.80×", "2.20×"]
 
@@ -344,14 +343,14 @@ def formats_by_batch(ort_at_64):
 
 
 def test_c11_onnx_wins_below_32_and_the_formats_converge_by_64():
-    verdict, ours, _ = checks.c11(cpu(formats_by_batch(ort_at_64=92.0)))
-    assert verdict == report.HOLDS and "2.00×–2.00× below batch 32" in ours and "within 9%" in ours
-    verdict, ours, _ = checks.c11(cpu(formats_by_batch(ort_at_64=50.0)))
-    assert verdict == report.FAILS and "within 100%" in ours
+    verdict, ours, _ = rules.c11(cpu(formats_by_batch(ort_at_64=92.0)))
+    assert verdict == registry.HOLDS and "2.00×–2.00× below batch 32" in ours and "within 9%" in ours
+    verdict, ours, _ = rules.c11(cpu(formats_by_batch(ort_at_64=50.0)))
+    assert verdict == registry.FAILS and "within 100%" in ours
     rows = formats_by_batch(ort_at_64=92.0)
     rows.loc[(rows["engine"] == "ort") & (rows["batch_size"] == 8), "speedup_ci_low"] = 0.99
-    verdict, _, why = checks.c11(cpu(rows))
-    assert verdict == report.FAILS and "ORT beats eager (CI above 1) at 1 " in why
+    verdict, _, why = rules.c11(cpu(rows))
+    assert verdict == registry.FAILS and "ORT beats eager (CI above 1) at 1 " in why
     assert "not clearly faster than eager at batch 8: its CI is not above 1" in why
 
 
@@ -360,11 +359,13 @@ def gpu_eager_by_batch(ms_at_64):
 
 
 def test_c12_gpu_batching_gain_over_batch_one():
-    verdict, ours, _ = checks.c12(gpu(gpu_eager_by_batch(ms_at_64=20.0)))
-    assert verdict == report.HOLDS and "32.00× over batch-1 eager" in ours
-    verdict, ours, _ = checks.c12(gpu(gpu_eager_by_batch(ms_at_64=400.0)))
+    verdict, ours, _ = rules.c12(gpu(gpu_eager_by_batch(ms_at_64=20.0)))
+    assert verdict == registry.HOLDS and "32.00× over batch-1 eager" in ours
+    verdict, ours, _ = rules.c12(gpu(gpu_eager_by_batch(ms_at_64=400.0)))
     assert (
-        verdict == report.FAILS and "6.67× over batch-1 eager" in ours and "best per-item time eager at batch 8" in ours
+        verdict == registry.FAILS
+        and "6.67× over batch-1 eager" in ours
+        and "best per-item time eager at batch 8" in ours
     )
 
 
@@ -377,10 +378,10 @@ def eager_by_length(slope_at_1):
 
 
 def test_c13_time_grows_linearly_with_length_at_large_batch_only():
-    verdict, ours, _ = checks.c13(cpu(eager_by_length(slope_at_1=0.3)))
-    assert verdict == report.HOLDS and "length^1.00 at batch 8, length^0.30 at batch 1" in ours
-    verdict, ours, _ = checks.c13(cpu(eager_by_length(slope_at_1=1.0)))
-    assert verdict == report.FAILS and "length^1.00 at batch 1" in ours
+    verdict, ours, _ = rules.c13(cpu(eager_by_length(slope_at_1=0.3)))
+    assert verdict == registry.HOLDS and "length^1.00 at batch 8, length^0.30 at batch 1" in ours
+    verdict, ours, _ = rules.c13(cpu(eager_by_length(slope_at_1=1.0)))
+    assert verdict == registry.FAILS and "length^1.00 at batch 1" in ours
 
 
 def sorting_rows(unsorted_at_64, sorted_at_64):
@@ -402,12 +403,12 @@ def sorting_rows(unsorted_at_64, sorted_at_64):
 
 
 def test_c14_sorting_keeps_larger_batches_paying():
-    verdict, ours, _ = checks.c14(sorting_rows(1.2, 0.9))
-    assert verdict == report.HOLDS and "batch 16 → 64, time per item: unsorted +20%, sorted -10%" in ours
-    verdict, ours, _ = checks.c14(sorting_rows(0.9, 1.2))
-    assert verdict == report.FAILS and "unsorted -10%, sorted +20%" in ours
-    with pytest.raises(report.Untestable, match="at batch 16 and 64"):
-        checks.c14({"05_sorting": sorting_rows(1.2, 0.9)["05_sorting"].query("batch_size == 16")})
+    verdict, ours, _ = rules.c14(sorting_rows(1.2, 0.9))
+    assert verdict == registry.HOLDS and "batch 16 → 64, time per item: unsorted +20%, sorted -10%" in ours
+    verdict, ours, _ = rules.c14(sorting_rows(0.9, 1.2))
+    assert verdict == registry.FAILS and "unsorted -10%, sorted +20%" in ours
+    with pytest.raises(registry.Untestable, match="at batch 16 and 64"):
+        rules.c14({"05_sorting": sorting_rows(1.2, 0.9)["05_sorting"].query("batch_size == 16")})
 
 
 def int8_variants(cosines, statuses=("ok", "ok")):
@@ -428,14 +429,14 @@ def int8_variants(cosines, statuses=("ok", "ok")):
 
 
 def test_c15_int8_fidelity_differs_by_model():
-    verdict, ours, _ = checks.c15(int8_variants((0.99, 0.95)))
-    assert verdict == report.HOLDS and "ranges 0.950 (base, random weights, ort-int8-pc) to 0.990 (tiny," in ours
-    verdict, ours, reason = checks.c15(int8_variants((0.990, 0.995)))
-    assert verdict == report.FAILS and "0 of 2 INT8 variants fail" in ours and "about the same" in reason
+    verdict, ours, _ = rules.c15(int8_variants((0.99, 0.95)))
+    assert verdict == registry.HOLDS and "ranges 0.950 (base, random weights, ort-int8-pc) to 0.990 (tiny," in ours
+    verdict, ours, reason = rules.c15(int8_variants((0.990, 0.995)))
+    assert verdict == registry.FAILS and "0 of 2 INT8 variants fail" in ours and "about the same" in reason
 
 
 def test_a_batch_claim_is_judged_on_the_largest_model_spanning_the_batches_it_needs():
-    from helpers.report.claim_rows import widest
+    from helpers.report.rows import widest
 
     ranges = {"bert-medium": (41, [1, 8, 32, 64, 128]), "bert-base": (109, [1, 8, 32, 64]), "bert-large": (335, [1, 8])}
     df = pd.DataFrame(
@@ -453,7 +454,7 @@ def test_a_batch_claim_is_judged_on_the_largest_model_spanning_the_batches_it_ne
 
 
 def test_a_claim_about_bert_base_is_judged_on_the_model_nearest_its_size():
-    from helpers.report.claim_rows import largest
+    from helpers.report.rows import largest
 
     df = pd.DataFrame(
         [
@@ -489,35 +490,35 @@ def peer_table(speeds: dict, int8_recall=0.997, openvino_precision="bf16"):
 def test_c16_sentence_transformers_backends_against_its_torch_fp32():
     shape = {"st-torch": 100.0, "st-openvino-qint8": 470.0, "st-onnx-qint8": 240.0, "st-onnx": 110.0}
     shape |= {"st-openvino": 115.0}
-    verdict, ours, reason = checks.c16(peer_table(shape))
-    assert verdict == report.HOLDS and "st-openvino-qint8 4.70×" in ours and "st-onnx-qint8 2.40×" in ours
+    verdict, ours, reason = rules.c16(peer_table(shape))
+    assert verdict == registry.HOLDS and "st-openvino-qint8 4.70×" in ours and "st-onnx-qint8 2.40×" in ours
     assert "st-openvino 1.15× (ran bf16)" in ours and "fastest measured backend is st-openvino-qint8" in reason
     assert "recall@10: st-openvino-qint8 0.997, st-onnx-qint8 0.997" in ours
-    assert checks.c16(peer_table(shape, int8_recall=0.9))[0] == report.FAILS  # below 99.6% of the score
-    assert checks.c16(peer_table(shape | {"st-onnx-qint8": 500.0}))[0] == report.FAILS  # static INT8 not the fastest
-    assert checks.c16(peer_table(shape | {"st-openvino-qint8": 250.0}))[0] == report.FAILS  # far from 4.8x
-    with pytest.raises(report.Untestable, match="07 did not measure st-openvino-qint8 and st-onnx-qint8 at batch 32"):
-        checks.c16(peer_table({"st-torch": 100.0, "st-openvino": 115.0}))
-    with pytest.raises(report.Untestable, match="07 measured no peer"):
-        checks.c16({"07_pipeline": peer_table(shape)["07_pipeline"].drop(columns=["peer"])})
+    assert rules.c16(peer_table(shape, int8_recall=0.9))[0] == registry.FAILS  # below 99.6% of the score
+    assert rules.c16(peer_table(shape | {"st-onnx-qint8": 500.0}))[0] == registry.FAILS  # static INT8 not the fastest
+    assert rules.c16(peer_table(shape | {"st-openvino-qint8": 250.0}))[0] == registry.FAILS  # far from 4.8x
+    with pytest.raises(registry.Untestable, match="07 did not measure st-openvino-qint8 and st-onnx-qint8 at batch 32"):
+        rules.c16(peer_table({"st-torch": 100.0, "st-openvino": 115.0}))
+    with pytest.raises(registry.Untestable, match="07 measured no peer"):
+        rules.c16({"07_pipeline": peer_table(shape)["07_pipeline"].drop(columns=["peer"])})
 
 
 def test_c17_openvino_bf16_and_int8_over_fp32_at_bert_base():
     cells = {("eager", 8, 128): 600.0, ("ov", 8, 128): 500.0, ("ov-bf16", 8, 128): 120.0, ("ov-int8", 8, 128): 80.0}
     cells |= {("eager", 1, 128): 80.0, ("ov", 1, 128): 70.0, ("ov-bf16", 1, 128): 60.0, ("ov-int8", 1, 128): 50.0}
-    verdict, ours, reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells)})
-    assert verdict == report.HOLDS and "batch 8 × 128 tokens: ov-bf16 4.17×, ov-int8 6.25×" in ours
+    verdict, ours, reason = rules.c17({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == registry.HOLDS and "batch 8 × 128 tokens: ov-bf16 4.17×, ov-int8 6.25×" in ours
     assert "whether this CPU has AMX is unknown (00 has not run)" in reason
     assert "bf16 4.17× against their 4.2× (within" in reason and "INT8 6.25× against their 6.4× (within" in reason
     assert "the order INT8 > bf16 > fp32 holds" in reason
     nominal = pd.DataFrame(
         [{"kind": "nominal", "precision": "bf16", "message": "64 ops/cycle/core (AVX512-BF16 dot products); 2 core(s)"}]
     )
-    reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells), "00_ceilings": nominal})[2]
+    reason = rules.c17({"03_cpu_sweep": sweep_rows(cells=cells), "00_ceilings": nominal})[2]
     assert "this CPU has no AMX (00's bf16 peak: 64 ops/cycle/core (AVX512-BF16 dot products))" in reason
     cells[("ov-bf16", 8, 128)], cells[("ov-int8", 8, 128)] = 300.0, 400.0
-    verdict, _, reason = checks.c17({"03_cpu_sweep": sweep_rows(cells=cells)})
-    assert verdict == report.FAILS and "bf16 1.67× against their 4.2× (outside" in reason
+    verdict, _, reason = rules.c17({"03_cpu_sweep": sweep_rows(cells=cells)})
+    assert verdict == registry.FAILS and "bf16 1.67× against their 4.2× (outside" in reason
     assert "the order INT8 > bf16 > fp32 does not hold" in reason
-    with pytest.raises(report.Untestable, match="03 measured no ov, ov-bf16, ov-int8 rows"):
-        checks.c17(tiny_tables())
+    with pytest.raises(registry.Untestable, match="03 measured no ov, ov-bf16, ov-int8 rows"):
+        rules.c17(tiny_tables())

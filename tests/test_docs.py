@@ -11,9 +11,9 @@ import nbformat
 import pytest
 
 from helpers.core import paths
-from helpers.params import discover_notebooks
-from helpers.report import answers
-from helpers.report.claims import load_tables
+from helpers.report.claims.registry import load_tables
+from helpers.report.prose import answers
+from helpers.runner.params import discover_notebooks
 
 ROOT = paths.ROOT
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -9,8 +9,8 @@ import onnx
 import pytest
 import torch
 
-from helpers.backends import engines, export
-from helpers.workloads import corpora as data
+from helpers.backends import engines, export, registry
+from helpers.workloads import corpora
 
 CPU_ENGINES = [
     "torchscript",
@@ -28,7 +28,7 @@ CPU_ENGINES = [
 
 def padded_batch(texts, tokenizer, batch_size, seq_len):
     """Real texts of different lengths, all shorter than seq_len: every row is padded."""
-    lengths = data.token_lengths(texts, tokenizer)
+    lengths = corpora.token_lengths(texts, tokenizer)
     chosen, seen = [], set()
     for text, n in zip(texts, lengths):
         if 8 <= n < seq_len and n not in seen:
@@ -40,19 +40,19 @@ def padded_batch(texts, tokenizer, batch_size, seq_len):
 
 
 @pytest.fixture(scope="module")
-def batches(tiny, texts):
+def shape_batches(tiny, texts):
     """The export shape (1 x 16) and two others at 3 x 40: full rows, and padded rows."""
-    full, _ = data.texts_at_length(texts, tiny.tokenizer, 3, 40)
+    full, _ = corpora.texts_at_length(texts, tiny.tokenizer, 3, 40)
     padded = padded_batch(texts, tiny.tokenizer, 3, 40)
     assert (padded["attention_mask"] == 0).any(dim=1).all()
-    traced, _ = data.texts_at_length(texts, tiny.tokenizer, 1, 16)
+    traced, _ = corpora.texts_at_length(texts, tiny.tokenizer, 1, 16)
     return {"1x16": traced, "3x40": full, "3x40-padded": padded}
 
 
 @pytest.fixture(scope="module")
-def references(tiny, batches):
+def references(tiny, shape_batches):
     eager = engines.build_engine("eager", tiny)
-    return {shape: eager(batch) for shape, batch in batches.items()}
+    return {shape: eager(batch) for shape, batch in shape_batches.items()}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,27 +74,27 @@ def test_catalogue_keeps_the_original_names():
         "ort-int8",
         "ort-fp16",
     ):
-        assert name in engines.ENGINE_NAMES
+        assert name in registry.names("encode")
     assert set(engines.TOLERANCES) >= {"fp32", "bf16", "fp16", "int8"}
 
 
 @pytest.mark.parametrize("name", CPU_ENGINES)
-def test_engine_agrees_with_eager_at_untraced_shapes(name, tiny, batches, references):
+def test_engine_agrees_with_eager_at_untraced_shapes(name, tiny, shape_batches, references):
     engine = engines.build_engine(name, tiny, threads=2)
-    shapes = ["3x40-padded"] if name.startswith("compile") else list(batches)  # compile: 1 shape, it is slow
+    shapes = ["3x40-padded"] if name.startswith("compile") else list(shape_batches)  # compile: 1 shape, it is slow
     for shape in shapes:
-        out = engine(batches[shape])
+        out = engine(shape_batches[shape])
         assert out.dtype == np.float32
         check = engines.check_against_reference(
-            out, references[shape], batches[shape]["attention_mask"], precision=engine.precision
+            out, references[shape], shape_batches[shape]["attention_mask"], precision=engine.precision
         )
         assert check["status"] == "ok", (name, shape, check)
 
 
-def test_prepare_then_run_prepared_equals_call(tiny, batches):
+def test_prepare_then_run_prepared_equals_call(tiny, shape_batches):
     for name in ("eager", "ort"):
         engine = engines.build_engine(name, tiny, threads=1)
-        batch = batches["3x40"]
+        batch = shape_batches["3x40"]
         prepared = engine.prepare(batch)
         np.testing.assert_array_equal(engine.to_numpy(engine.run_prepared(prepared)), engine(batch))
 
@@ -133,17 +133,17 @@ def test_compile_raises_at_its_recompile_limit_instead_of_running_eager():
     torch._dynamo.reset()
 
 
-def test_perturbed_weights_are_a_mismatch(tiny, batches, references):
+def test_perturbed_weights_are_a_mismatch(tiny, shape_batches, references):
     broken = dataclasses.replace(tiny, model=copy.deepcopy(tiny.model))
     with torch.no_grad():
         layer = broken.model.encoder.layer[0].output.dense
         layer.weight.add_(0.05 * torch.randn_like(layer.weight, generator=torch.Generator().manual_seed(0)))
-    out = engines.build_engine("eager", broken)(batches["3x40"])
-    check = engines.check_against_reference(out, references["3x40"], batches["3x40"]["attention_mask"])
+    out = engines.build_engine("eager", broken)(shape_batches["3x40"])
+    check = engines.check_against_reference(out, references["3x40"], shape_batches["3x40"]["attention_mask"])
     assert check["status"] == "mismatch" and "max_abs_diff" in check["message"]
 
 
-def test_tampered_onnx_initializer_is_a_mismatch(tiny, batches, references, tmp_path):
+def test_tampered_onnx_initializer_is_a_mismatch(tiny, shape_batches, references, tmp_path):
     path = export.export_onnx(tiny, tmp_path / "model.onnx").raise_for_status().path
     graph = onnx.load(path)
     weight = max(graph.graph.initializer, key=lambda t: np.prod(t.dims) if len(t.dims) == 2 else 0)
@@ -153,7 +153,7 @@ def test_tampered_onnx_initializer_is_a_mismatch(tiny, batches, references, tmp_
     onnx.save(graph, tmp_path / "tampered.onnx")
     engine = engines.build_engine("ort", tiny, onnx_path=tmp_path / "tampered.onnx")
     check = engines.check_against_reference(
-        engine(batches["3x40"]), references["3x40"], batches["3x40"]["attention_mask"]
+        engine(shape_batches["3x40"]), references["3x40"], shape_batches["3x40"]["attention_mask"]
     )
     assert check["status"] == "mismatch", check
 

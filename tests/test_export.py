@@ -12,20 +12,15 @@ from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
 from helpers.backends import engines, export
 from helpers.backends.artifacts import Artifact
-from helpers.workloads import corpora as data
+from helpers.workloads import corpora
 from helpers.workloads.models import load_model, minilm_dir
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_model("bert-tiny")
 
 
 @pytest.fixture(scope="module")
 def batch(tiny):
     """3 x 40 rows of real text with padding: not the 1 x 16 shape formats are exported at."""
-    texts = data.load_corpus().texts[:200]
-    short = [t for t, n in zip(texts, data.token_lengths(texts, tiny.tokenizer)) if 8 <= n < 40]
+    texts = corpora.load_corpus().texts[:200]
+    short = [t for t, n in zip(texts, corpora.token_lengths(texts, tiny.tokenizer)) if 8 <= n < 40]
     return dict(tiny.tokenizer(short[:3], padding="max_length", max_length=40, return_tensors="pt"))
 
 
@@ -144,8 +139,8 @@ def test_distilbert_without_token_type_ids_exports_and_runs(tmp_path):
     assert record.status == "ok", record.message
     graph = onnx.load(record.path, load_external_data=False).graph
     assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
-    texts = data.load_corpus().texts[:200]
-    batch, _ = data.texts_at_length(texts, loaded.tokenizer, 3, 40)  # has token_type_ids: ignored
+    texts = corpora.load_corpus().texts[:200]
+    batch, _ = corpora.texts_at_length(texts, loaded.tokenizer, 3, 40)  # has token_type_ids: ignored
     reference = engines.build_engine("eager", loaded)(batch)
     _runs_like_eager(loaded, record.path, batch, reference)
     fused = export.optimize_onnx(record.path, "O2", tmp_path / "distil-O2.onnx", **export.fusion_dims(loaded.config))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from helpers.core import fidelity as f
+from helpers.core import fidelity
 from helpers.workloads.models import minilm_dir
 
 
@@ -20,41 +20,41 @@ def _angles(degrees):
 def test_mean_pool_ignores_padding():
     hidden = np.array([[[1.0, 2.0], [3.0, 4.0], [1e9, -1e9]]])
     mask = np.array([[1, 1, 0]])
-    np.testing.assert_allclose(f.mean_pool(hidden, mask), [[2.0, 3.0]])
+    np.testing.assert_allclose(fidelity.mean_pool(hidden, mask), [[2.0, 3.0]])
     # torch inputs (bf16 included) work too
-    pooled = f.mean_pool(torch.tensor(hidden[:, :2]).bfloat16(), torch.tensor(mask[:, :2]))
+    pooled = fidelity.mean_pool(torch.tensor(hidden[:, :2]).bfloat16(), torch.tensor(mask[:, :2]))
     np.testing.assert_allclose(pooled, [[2.0, 3.0]])
 
 
 def test_normalize_unit_rows_and_zero_rows():
-    out = f.normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    out = fidelity.normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
     np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
 
 
 def test_identical_embeddings_agree_perfectly():
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(50, 16))
-    agreement = f.embedding_agreement(emb, emb.copy())
+    agreement = fidelity.embedding_agreement(emb, emb.copy())
     assert agreement["cosine_min"] == pytest.approx(1.0)
     assert agreement["cosine_mean"] == pytest.approx(1.0)
     assert agreement["n"] == 50
-    assert f.recall_at_k(emb, emb.copy(), k=10) == 1.0
+    assert fidelity.recall_at_k(emb, emb.copy(), k=10) == 1.0
     hidden = rng.normal(size=(2, 5, 4))
-    assert f.max_abs_diff(hidden, hidden.copy(), np.ones((2, 5))) == 0.0
+    assert fidelity.max_abs_diff(hidden, hidden.copy(), np.ones((2, 5))) == 0.0
 
 
 def test_cosine_and_recall_ignore_scale():
     rng = np.random.default_rng(1)
     emb = rng.normal(size=(30, 8))
     scaled = emb * rng.uniform(0.5, 3.0, size=(30, 1))
-    assert f.embedding_agreement(emb, scaled)["cosine_min"] == pytest.approx(1.0)
-    assert f.recall_at_k(emb, scaled, k=5) == 1.0
+    assert fidelity.embedding_agreement(emb, scaled)["cosine_min"] == pytest.approx(1.0)
+    assert fidelity.recall_at_k(emb, scaled, k=5) == 1.0
 
 
 def test_known_cosine():
     ref = _angles([0, 0])
     var = _angles([0, 60])
-    agreement = f.embedding_agreement(ref, var)
+    agreement = fidelity.embedding_agreement(ref, var)
     assert agreement["cosine_min"] == pytest.approx(0.5)
     assert agreement["cosine_mean"] == pytest.approx(0.75)
 
@@ -64,18 +64,18 @@ def test_recall_hand_built_case():
     # k=1 neighbours: ref 0->1, 1->0, 2->1, 3->2; variant 0->3, 1->3, 2->1, 3->0: 1 of 4 kept.
     ref = _angles([0, 10, 30, 100])
     var = _angles([0, 10, 30, 4])
-    assert f.recall_at_k(ref, var, k=1) == pytest.approx(0.25)
+    assert fidelity.recall_at_k(ref, var, k=1) == pytest.approx(0.25)
     # k=2: ref {1,2} {0,2} {0,1} {1,2}; variant {1,3} {0,3} {1,3} {0,1}: 1 of 2 kept for each.
-    assert f.recall_at_k(ref, var, k=2) == pytest.approx(0.5)
+    assert fidelity.recall_at_k(ref, var, k=2) == pytest.approx(0.5)
     # swapping texts 0 and 1 (at 0 and 10 degrees) keeps them each other's nearest, but
     # text 2's nearest becomes text 0 (now at 10 degrees) instead of 1: 3 of 4 kept
     swapped = ref[[1, 0, 2, 3]]
-    assert f.recall_at_k(ref, swapped, k=1) == pytest.approx(0.75)
+    assert fidelity.recall_at_k(ref, swapped, k=1) == pytest.approx(0.75)
 
 
 def _recall_brute_force(ref, var, k):
     def neighbours(emb, i):
-        sims = f.normalize(emb) @ f.normalize(emb)[i]
+        sims = fidelity.normalize(emb) @ fidelity.normalize(emb)[i]
         sims[i] = -np.inf
         return set(np.argsort(-sims)[:k])
 
@@ -88,8 +88,8 @@ def test_recall_matches_brute_force_and_chunking():
     var = ref + rng.normal(scale=0.3, size=ref.shape)
     expected = _recall_brute_force(ref, var, k=5)
     assert 0.2 < expected < 1.0  # a case that is neither trivial nor hopeless
-    assert f.recall_at_k(ref, var, k=5) == pytest.approx(expected)
-    assert f.recall_at_k(ref, var, k=5, chunk=7) == pytest.approx(expected)
+    assert fidelity.recall_at_k(ref, var, k=5) == pytest.approx(expected)
+    assert fidelity.recall_at_k(ref, var, k=5, chunk=7) == pytest.approx(expected)
 
 
 def test_recall_is_fast_on_thousands_of_texts():
@@ -97,7 +97,7 @@ def test_recall_is_fast_on_thousands_of_texts():
     ref = rng.normal(size=(3000, 384)).astype(np.float32)
     var = ref + rng.normal(scale=0.05, size=ref.shape).astype(np.float32)
     start = time.perf_counter()
-    recall = f.recall_at_k(ref, var, k=10)
+    recall = fidelity.recall_at_k(ref, var, k=10)
     assert time.perf_counter() - start < 10
     assert 0.0 < recall <= 1.0
 
@@ -105,9 +105,9 @@ def test_recall_is_fast_on_thousands_of_texts():
 def test_recall_rejects_bad_k_and_shapes():
     emb = np.eye(5)
     with pytest.raises(ValueError, match="k=5"):
-        f.recall_at_k(emb, emb, k=5)
+        fidelity.recall_at_k(emb, emb, k=5)
     with pytest.raises(ValueError, match="shapes differ"):
-        f.recall_at_k(emb, emb[:4], k=2)
+        fidelity.recall_at_k(emb, emb[:4], k=2)
 
 
 def test_max_abs_diff_ignores_padded_positions():
@@ -116,28 +116,23 @@ def test_max_abs_diff_ignores_padded_positions():
     var[0, 1, 2] = 0.5
     var[1, 2, :] = 1e6  # a padded position: must not count
     mask = np.array([[1, 1, 1], [1, 1, 0]])
-    assert f.max_abs_diff(ref, var, mask) == pytest.approx(0.5)
+    assert fidelity.max_abs_diff(ref, var, mask) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="no valid token"):
-        f.max_abs_diff(ref, var, np.zeros((2, 3)))
+        fidelity.max_abs_diff(ref, var, np.zeros((2, 3)))
 
 
 def test_classification_scores_hand_computed():
     y_true = [0, 0, 0, 1, 1, 2]
     y_pred = [0, 0, 1, 1, 2, 2]
     # per class F1: 0 -> P 1, R 2/3 -> 0.8; 1 -> P 1/2, R 1/2 -> 0.5; 2 -> P 1/2, R 1 -> 2/3
-    scores = f.classification_scores(y_true, y_pred)
+    scores = fidelity.classification_scores(y_true, y_pred)
     assert scores["accuracy"] == pytest.approx(4 / 6)
     assert scores["f1_macro"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert scores["f1_weighted"] == pytest.approx((3 * 0.8 + 2 * 0.5 + 1 * 2 / 3) / 6)
     assert scores["n"] == 6
     # string labels work the same way
-    named = f.classification_scores(["a", "b"], ["a", "a"])
+    named = fidelity.classification_scores(["a", "b"], ["a", "a"])
     assert named["accuracy"] == 0.5
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 def _fake_runner(calls):
@@ -160,21 +155,21 @@ def test_embed_texts_order_padding_and_inputs(tokenizer):
     ]
     calls = []
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    emb = f.embed_texts(_fake_runner(calls), texts, tokenizer, 3, 64, names)
+    emb = fidelity.embed_texts(_fake_runner(calls), texts, tokenizer, 3, 64, names)
     assert emb.shape == (4, 3)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-6)
     assert len(calls) == 2 and all(isinstance(v, torch.Tensor) for v in calls[0].values())
     assert set(calls[0]) == set(names)
     # each text alone (no padding at all) gives the same embedding: order kept, padding ignored
-    one_by_one = f.embed_texts(_fake_runner([]), texts, tokenizer, 1, 64, names)
+    one_by_one = fidelity.embed_texts(_fake_runner([]), texts, tokenizer, 1, 64, names)
     np.testing.assert_allclose(emb, one_by_one, atol=1e-6)
-    unsorted = f.embed_texts(_fake_runner([]), texts, tokenizer, 3, 64, names, sort_by_length=False)
+    unsorted = fidelity.embed_texts(_fake_runner([]), texts, tokenizer, 3, 64, names, sort_by_length=False)
     np.testing.assert_allclose(emb, unsorted, atol=1e-6)
     # deterministic, and truncation at max_length applies
-    again = f.embed_texts(_fake_runner([]), texts, tokenizer, 3, 64, names)
+    again = fidelity.embed_texts(_fake_runner([]), texts, tokenizer, 3, 64, names)
     np.testing.assert_array_equal(emb, again)
     calls = []
-    f.embed_texts(_fake_runner(calls), texts, tokenizer, 4, 5, names)
+    fidelity.embed_texts(_fake_runner(calls), texts, tokenizer, 4, 5, names)
     assert calls[0]["input_ids"].shape[1] == 5
 
 
@@ -188,7 +183,7 @@ def test_embed_texts_with_a_torch_model(tokenizer):
             return lm.model(**batch).last_hidden_state
 
     texts = ["first text of the test", "second one", "and a third, longer text to pad the others"]
-    emb = f.embed_texts(run, texts, lm.tokenizer, 2, 32, lm.input_names, normalized=False)
+    emb = fidelity.embed_texts(run, texts, lm.tokenizer, 2, 32, lm.input_names, normalized=False)
     enc = lm.tokenizer(texts[1], return_tensors="pt")
     with torch.inference_mode():
         alone = lm.model(**enc).last_hidden_state.mean(dim=1).numpy()
@@ -196,10 +191,10 @@ def test_embed_texts_with_a_torch_model(tokenizer):
 
 
 def test_classification_head_on_encoder_output_matches_the_full_model(tmp_path):
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import BertConfig, BertForSequenceClassification
 
     from helpers.backends import engines
-    from helpers.workloads.models import load_model, minilm_dir
+    from helpers.workloads.models import load_model
 
     torch.manual_seed(0)
     config = BertConfig(
@@ -222,12 +217,12 @@ def test_classification_head_on_encoder_output_matches_the_full_model(tmp_path):
         "Segfault when loading a large file",
         "Where are the docs?",
     ]
-    head, id2label = f.classification_head(tmp_path)
+    head, id2label = fidelity.classification_head(tmp_path)
     loaded = load_model(str(tmp_path))
     eager = engines.build_engine("eager", loaded)
-    predicted = f.predict_texts(eager, head, id2label, texts, loaded.tokenizer, 2, 128, loaded.input_names)
+    predicted = fidelity.predict_texts(eager, head, id2label, texts, loaded.tokenizer, 2, 128, loaded.input_names)
     enc = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         expected = [config.id2label[int(i)] for i in clf(**enc).logits.argmax(1)]
     assert predicted == expected
-    assert f.classification_head(minilm_dir()) is None  # an encoder without a head
+    assert fidelity.classification_head(minilm_dir()) is None  # an encoder without a head

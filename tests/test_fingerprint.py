@@ -5,7 +5,7 @@ import psutil
 import pytest
 import torch
 
-from helpers.core import fingerprint as fpm
+from helpers.core import fingerprint
 
 CPUINFO_X86 = """\
 processor\t: 0
@@ -35,17 +35,17 @@ def fp(tmp_path_factory):
     # onnxruntime writes under $XDG_CACHE_HOME on import: keep that in a temp dir
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    yield fpm.fingerprint(profile="smoke")
+    yield fingerprint.fingerprint(profile="smoke")
     mp.undo()
 
 
 def test_parse_cpuinfo_x86_reads_first_processor_only():
-    info = fpm.parse_cpuinfo(CPUINFO_X86)
+    info = fingerprint.parse_cpuinfo(CPUINFO_X86)
     assert info["model"] == "AMD EPYC 9454 48-Core Processor"
     assert info["vendor"] == "AuthenticAMD"
     assert (info["family"], info["model_number"], info["stepping"]) == ("25", "17", "1")
     flags = info["flags"]
-    assert set(flags) == set(fpm.FLAGS_OF_INTEREST)
+    assert set(flags) == set(fingerprint.FLAGS_OF_INTEREST)
     for f in ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni"):
         assert flags[f] is True, f
     for f in ("avx_vnni", "amx_tile", "amx_bf16", "amx_int8"):
@@ -53,10 +53,10 @@ def test_parse_cpuinfo_x86_reads_first_processor_only():
 
 
 def test_parse_cpuinfo_arm_and_missing_flags():
-    arm = fpm.parse_cpuinfo(CPUINFO_ARM)
+    arm = fingerprint.parse_cpuinfo(CPUINFO_ARM)
     assert arm["vendor"] == "0x41"
     assert all(v is False for v in arm["flags"].values())
-    unknown = fpm.parse_cpuinfo("processor : 0\n")
+    unknown = fingerprint.parse_cpuinfo("processor : 0\n")
     assert all(v is None for v in unknown["flags"].values())
 
 
@@ -79,9 +79,9 @@ def test_fingerprint_is_json_and_complete(fp):
     ):
         assert key in back, key
     assert back["profile"] == "smoke"
-    assert set(fp["cpu"]["flags"]) == set(fpm.FLAGS_OF_INTEREST)
+    assert set(fp["cpu"]["flags"]) == set(fingerprint.FLAGS_OF_INTEREST)
     assert fp["memory_gib"] > 0
-    assert set(fp["packages"]) == set(fpm.PACKAGES)
+    assert set(fp["packages"]) == set(fingerprint.PACKAGES)
     assert fp["timestamp"].endswith("+00:00")
 
 
@@ -91,7 +91,7 @@ def test_cores_threads_and_versions(fp):
     assert fp["cpu"]["torch_threads"] == torch.get_num_threads()
     assert fp["packages"]["torch"] == torch.__version__
     assert "CPUExecutionProvider" in fp["onnxruntime"]["providers"]
-    assert fp["onnxruntime"]["distribution"] in fpm.ORT_DISTRIBUTIONS
+    assert fp["onnxruntime"]["distribution"] in fingerprint.ORT_DISTRIBUTIONS
 
 
 @pytest.mark.skipif(
@@ -103,14 +103,14 @@ def test_no_gpu_gives_empty_list(fp):
 
 def test_write_environment(tmp_path, fp):
     out = tmp_path / "results" / "environment.json"
-    written = fpm.write_environment(out, profile="quick")
+    written = fingerprint.write_environment(out, profile="quick")
     on_disk = json.loads(out.read_text())
     assert on_disk["profile"] == "quick" and on_disk["machine"] == fp["machine"]
     assert written["host"] == on_disk["host"] == fp["host"]
 
 
 def test_git_info_outside_a_checkout(tmp_path):
-    assert fpm.git_info(tmp_path) == {"commit": None, "dirty": None}
+    assert fingerprint.git_info(tmp_path) == {"commit": None, "dirty": None}
 
 
 def test_git_info_counts_a_change_as_dirty_except_under_reference(tmp_path):
@@ -124,15 +124,15 @@ def test_git_info_counts_a_change_as_dirty_except_under_reference(tmp_path):
     (tmp_path / "code.py").write_text("x = 1\n")
     git("add", ".")
     git("commit", "-qm", "first")
-    assert fpm.git_info(tmp_path)["dirty"] is False
+    assert fingerprint.git_info(tmp_path)["dirty"] is False
     (tmp_path / "reference" / "part.csv").write_text("a\n")  # a reference run's own output
-    assert fpm.git_info(tmp_path)["dirty"] is False
+    assert fingerprint.git_info(tmp_path)["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")
-    assert fpm.git_info(tmp_path)["dirty"] is True
+    assert fingerprint.git_info(tmp_path)["dirty"] is True
 
 
 def test_captions():
-    flags = dict.fromkeys(fpm.FLAGS_OF_INTEREST, False)
+    flags = dict.fromkeys(fingerprint.FLAGS_OF_INTEREST, False)
     fp = {
         "host": "box",
         "cpu": {
@@ -143,23 +143,23 @@ def test_captions():
         "packages": {"torch": "2.13.0", "onnxruntime": "1.31.1"},
         "gpu": [],
     }
-    assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX-512 · VNNI · BF16 · no AMX"
+    assert fingerprint.cpu_isa_summary(fp) == "AMD EPYC · AVX-512 · VNNI · BF16 · no AMX"
     fp["cpu"].update(vendor="AuthenticAMD", family="25", model_number="17", stepping="1", logical_cores=2)
     fp["memory_gib"] = 23.5
-    digest = fpm.machine(fp)["fingerprint"]
-    assert fpm.short_caption(fp, "r1") == (
+    digest = fingerprint.machine(fp)["fingerprint"]
+    assert fingerprint.short_caption(fp, "r1") == (
         f"AMD EPYC (Zen 4) · 2 cores · 24 GiB · no GPU · #{digest} · 2 threads · torch 2.13.0 · ort 1.31.1 · run r1"
     )
     fp["cpu"]["flags"] = dict(flags, avx2=True, amx_tile=True)
-    assert fpm.cpu_isa_summary(fp) == "AMD EPYC · AVX2 · AMX"
-    fp["cpu"]["flags"] = dict.fromkeys(fpm.FLAGS_OF_INTEREST)  # unknown, e.g. Windows
+    assert fingerprint.cpu_isa_summary(fp) == "AMD EPYC · AVX2 · AMX"
+    fp["cpu"]["flags"] = dict.fromkeys(fingerprint.FLAGS_OF_INTEREST)  # unknown, e.g. Windows
     fp["cpu"]["architecture"] = "arm64"
-    assert fpm.cpu_isa_summary(fp) == "AMD EPYC · arm64"
+    assert fingerprint.cpu_isa_summary(fp) == "AMD EPYC · arm64"
 
 
 def test_real_caption(fp):
-    assert f"#{fp['machine']['fingerprint']}" in fpm.short_caption(fp)
-    assert fpm.cpu_isa_summary(fp)
+    assert f"#{fp['machine']['fingerprint']}" in fingerprint.short_caption(fp)
+    assert fingerprint.cpu_isa_summary(fp)
 
 
 def test_machines_alike_by_name_are_told_apart_by_their_hash():
@@ -176,26 +176,25 @@ def test_machines_alike_by_name_are_told_apart_by_their_hash():
         "memory_gib": 23.5,
         "gpu": [],
     }
-    same = fpm.machine(json.loads(json.dumps(base)))
-    assert fpm.machine(base) == same and len(same["fingerprint"]) == 8
+    same = fingerprint.machine(json.loads(json.dumps(base)))
+    assert fingerprint.machine(base) == same and len(same["fingerprint"]) == 8
     more_cores = json.loads(json.dumps(base))
     more_cores["cpu"]["logical_cores"] = 16
     with_gpu = dict(base, gpu=[{"name": "NVIDIA H100"}])
     zen3 = json.loads(json.dumps(base))
     zen3["cpu"]["model_number"] = "1"
-    hashes = {fpm.machine(m)["fingerprint"] for m in (base, more_cores, with_gpu, zen3)}
+    hashes = {fingerprint.machine(m)["fingerprint"] for m in (base, more_cores, with_gpu, zen3)}
     assert len(hashes) == 4
-    assert fpm.machine(zen3)["microarchitecture"] == "Zen 3" and same["microarchitecture"] == "Zen 4"
-    assert "NVIDIA H100" in fpm.machine_label(fpm.machine(with_gpu))
+    assert fingerprint.machine(zen3)["microarchitecture"] == "Zen 3" and same["microarchitecture"] == "Zen 4"
+    assert "NVIDIA H100" in fingerprint.machine_label(fingerprint.machine(with_gpu))
 
 
 def test_interpreter_inside_the_project_is_recorded_relative_to_it(monkeypatch):
     import sys
 
-    from helpers.core import fingerprint as fp
     from helpers.core.paths import ROOT
 
     monkeypatch.setattr(sys, "executable", str(ROOT / ".venv" / "bin" / "python"))
-    assert fp.fingerprint()["python"]["executable"] == ".venv/bin/python"
+    assert fingerprint.fingerprint()["python"]["executable"] == ".venv/bin/python"
     monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
-    assert fp.fingerprint()["python"]["executable"] == "/usr/bin/python3"
+    assert fingerprint.fingerprint()["python"]["executable"] == "/usr/bin/python3"

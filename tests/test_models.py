@@ -18,11 +18,6 @@ from helpers.workloads.models import (
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    return load_model("minilm")
-
-
-@pytest.fixture(scope="module")
 def distil_dir(tmp_path_factory):
     """A tiny DistilBERT with random weights, saved with the MiniLM tokenizer."""
     path = tmp_path_factory.mktemp("distil")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers.core import paths
-from helpers.params import discover_notebooks
+from helpers.runner.params import discover_notebooks
 
 pytestmark = pytest.mark.smoke
 

@@ -6,8 +6,8 @@ import ast
 import nbformat
 import pytest
 
-from helpers.core import session
-from helpers.params import discover_notebooks
+from helpers.runner import session
+from helpers.runner.params import discover_notebooks
 
 CONTROL_FLOW = (ast.For, ast.AsyncFor, ast.While, ast.Try, ast.If, ast.With, ast.FunctionDef, ast.ClassDef)
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.IfExp)

@@ -9,15 +9,15 @@ import torch
 
 from helpers.backends import engines, ov
 from helpers.core.tables import failure_status
-from helpers.workloads import corpora as data
+from helpers.workloads import corpora
 
 pytestmark = pytest.mark.skipif(bool(ov.unavailable()), reason=ov.unavailable() or "OpenVINO runs here")
 
 
 @pytest.fixture(scope="module")
-def batches(tiny, texts):
+def check_batches(tiny, texts):
     """Shapes other than the export's 1 x 16, with padded rows."""
-    full, _ = data.texts_at_length(texts, tiny.tokenizer, 3, 40)
+    full, _ = corpora.texts_at_length(texts, tiny.tokenizer, 3, 40)
     padded = dict(tiny.tokenizer(texts[:5], padding=True, truncation=True, max_length=24, return_tensors="pt"))
     assert (padded["attention_mask"] == 0).any()
     return [full, padded]
@@ -40,12 +40,12 @@ def _default_hint(path) -> str:
     return ov.hint_of(openvino.Core().compile_model(str(path), "CPU"))
 
 
-def test_ov_is_true_fp32_and_agrees_with_eager_at_untraced_shapes(tiny, eager, batches):
+def test_ov_is_true_fp32_and_agrees_with_eager_at_untraced_shapes(tiny, eager, check_batches):
     engine = engines.build_engine("ov", tiny, threads=1)
     assert ov.hint_of(engine.compiled) == "f32"  # read back from the compiled model
     assert engine.describe()["precision"] == "fp32" and engine.runtime == "openvino"
     assert "new input shape" in engine.cold_start
-    for batch in batches:
+    for batch in check_batches:
         check = _check(engine, eager, batch)
         assert check["status"] == "ok" and check["max_abs_diff"] < 1e-3, check  # bf16 would be ~1e-2
 
@@ -66,14 +66,14 @@ def test_a_hint_that_is_not_applied_is_refused(tiny, monkeypatch):
         ov.compile_ir(path, "f32", 1)
 
 
-def test_ov_bf16_claims_bf16_and_stays_within_its_tolerance(tiny, eager, batches):
+def test_ov_bf16_claims_bf16_and_stays_within_its_tolerance(tiny, eager, check_batches):
     try:
         engine = engines.build_engine("ov-bf16", tiny, threads=1)
     except engines.EngineUnavailable as exc:  # a CPU without bf16 falls back to f32: refused
         assert "bf16" in str(exc)
         pytest.skip(str(exc))
     assert ov.hint_of(engine.compiled) == "bf16" and engine.precision == "bf16"
-    assert _check(engine, eager, batches[0])["status"] == "ok"
+    assert _check(engine, eager, check_batches[0])["status"] == "ok"
 
 
 def test_converted_ir_keeps_fp32_weights_and_dynamic_shapes(tiny):
@@ -88,7 +88,7 @@ def test_converted_ir_keeps_fp32_weights_and_dynamic_shapes(tiny):
     assert "f16" not in {op.get_element_type().get_type_name() for op in weights}  # save_model's default is fp16
 
 
-def test_ov_int8_quantizes_matmuls_and_stays_within_int8_tolerance(tiny, eager, batches, texts):
+def test_ov_int8_quantizes_matmuls_and_stays_within_int8_tolerance(tiny, eager, check_batches, texts):
     record = ov.produce("ov-int8", tiny, texts[1::2], 16)
     assert record.status == "ok", record.message
     assert record.details["calibration_size"] == 16 and "MatMuls INT8" in record.message
@@ -98,7 +98,7 @@ def test_ov_int8_quantizes_matmuls_and_stays_within_int8_tolerance(tiny, eager, 
     assert quantized and record.details["excluded_nodes"] == len(kept)
     engine = engines.engine_for_file("ov-int8", record.path, tiny, threads=1)
     assert (engine.name, engine.precision, ov.hint_of(engine.compiled)) == ("ov-int8", "int8", "f32")
-    assert _check(engine, eager, batches[0])["status"] == "ok"
+    assert _check(engine, eager, check_batches[0])["status"] == "ok"
 
 
 def test_accuracy_control_records_what_it_kept(tiny, texts):
@@ -125,11 +125,11 @@ def test_openvino_on_an_unsupported_cpu_is_unavailable_and_its_rows_skipped(tiny
     assert ov.convert(tiny).status == "skipped"
 
 
-def test_torch_bf16_holds_bf16_weights_and_autocast_is_its_own_engine(tiny, eager, batches):
+def test_torch_bf16_holds_bf16_weights_and_autocast_is_its_own_engine(tiny, eager, check_batches):
     weights = engines.build_engine("torch-bf16", tiny, threads=1)
     autocast = engines.build_engine("torch-bf16-autocast", tiny, threads=1)
     assert {p.dtype for p in weights.fn.parameters()} == {torch.bfloat16} and weights.autocast is None
     assert {p.dtype for p in autocast.fn.parameters()} == {torch.float32} and autocast.autocast == torch.bfloat16
     assert next(tiny.model.parameters()).dtype == torch.float32  # the loaded model is left as it was
     for engine in (weights, autocast):
-        assert engine.precision == "bf16" and _check(engine, eager, batches[0])["status"] == "ok"
+        assert engine.precision == "bf16" and _check(engine, eager, check_batches[0])["status"] == "ok"

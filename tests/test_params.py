@@ -6,8 +6,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from helpers import params as P
-from helpers.params import ParameterError
+from helpers.runner import params
+from helpers.runner.params import ParameterError
 
 CELL = """
 model = "bert-tiny"  # model to run
@@ -36,11 +36,11 @@ def nb(tmp_path):
 
 
 def resolve(nb, **overrides):
-    return P.resolve([nb], {"defaults": {}, "notebooks": {}}, overrides)["99_demo"]
+    return params.resolve([nb], {"defaults": {}, "notebooks": {}}, overrides)["99_demo"]
 
 
 def test_parameters_cell_is_parsed_with_comments(nb):
-    spec = P.notebook_parameters(nb)
+    spec = params.notebook_parameters(nb)
     assert list(spec) == [
         "model",
         "batch_sizes",
@@ -136,9 +136,9 @@ def test_openvino_names_are_refused_where_openvino_is_not_installed(nb, override
 
 def test_profile_with_unknown_names_is_rejected(nb):
     with pytest.raises(ParameterError, match="warp_speed: unknown parameter"):
-        P.resolve([nb], {"defaults": {"warp_speed": 9}, "notebooks": {}}, {})
+        params.resolve([nb], {"defaults": {"warp_speed": 9}, "notebooks": {}}, {})
     with pytest.raises(ParameterError, match="unknown notebook '42_nope'"):
-        P.resolve([nb], {"defaults": {}, "notebooks": {"42_nope": {}}}, {})
+        params.resolve([nb], {"defaults": {}, "notebooks": {"42_nope": {}}}, {})
 
 
 def test_every_problem_is_reported_at_once(nb):
@@ -148,25 +148,25 @@ def test_every_problem_is_reported_at_once(nb):
 
 
 def test_overrides_parse_as_yaml():
-    assert P.parse_overrides(["batch_sizes=[1, 8]", "device=cpu", "x=2.5", "f=true"]) == {
+    assert params.parse_overrides(["batch_sizes=[1, 8]", "device=cpu", "x=2.5", "f=true"]) == {
         "batch_sizes": [1, 8],
         "device": "cpu",
         "x": 2.5,
         "f": True,
     }
     with pytest.raises(ParameterError, match="expected key=value"):
-        P.parse_overrides(["batch_sizes"])
+        params.parse_overrides(["batch_sizes"])
 
 
 def test_unknown_profile_lists_the_profiles():
     with pytest.raises(ParameterError, match=r"profile: unknown profile 'turbo'; accepted: .*quick"):
-        P.load_profile("turbo")
+        params.load_profile("turbo")
 
 
-@pytest.mark.parametrize("profile", P.available_profiles())
+@pytest.mark.parametrize("profile", params.available_profiles())
 def test_every_shipped_profile_is_valid_for_every_notebook(profile):
-    notebooks = P.discover_notebooks()
-    resolved = P.resolve(notebooks, P.load_profile(profile), {}, notebooks)
+    notebooks = params.discover_notebooks()
+    resolved = params.resolve(notebooks, params.load_profile(profile), {}, notebooks)
     assert set(resolved) == {nb.stem for nb in notebooks}
 
 

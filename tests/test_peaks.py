@@ -5,7 +5,7 @@ import pytest
 
 from helpers.core import peaks
 from helpers.core.machine import nominal_by_precision
-from helpers.report.takeaways import _efficiency_text
+from helpers.report.prose.takeaways import _efficiency_text
 from helpers.studies import environment_checks
 
 SAPPHIRE_RAPIDS = {

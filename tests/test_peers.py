@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import params as prm
 from helpers.backends import peers
 from helpers.backends.peers import Peer
 from helpers.core.fidelity import cosines
-from helpers.param_checks import ParameterError, check_value
-from helpers.report import recommend_pipeline as rp
-from helpers.report.takeaways_pipeline import pipeline_takeaway
+from helpers.report.prose.takeaways import pipeline_takeaway
+from helpers.report.recommend import pipeline as recommend
+from helpers.runner import params
+from helpers.runner.checks import ParameterError, check_value
 from helpers.studies import pipeline as study
 from helpers.workloads.corpora import load_corpus
 from helpers.workloads.models import minilm_dir
@@ -38,7 +38,11 @@ def test_exports_go_to_the_build_cache_never_into_the_model_package(tmp_path):
     assert sorted(p.name for p in minilm_dir().rglob("*")) == before
     folder, file = peers.exported_folder(peer._loaded, "onnx", peers.quantization_config())
     assert str(folder).startswith(os.environ["WORKBOOK_CACHE"]) and (folder / file).is_file()
-    assert "qint8" in file and peer.precision == "int8" and peer.info["quantization"] == peers.quantization_config()
+    assert (
+        file.endswith(f"int8_{peers.quantization_config()}.onnx")
+        and peer.precision == "int8"
+        and peer.info["quantization"] == peers.quantization_config()
+    )
     reference = study.naive("minilm", 64, 1).encode(TEXTS)
     assert 0.9 < cosines(reference, out).min() < 1 - 1e-6  # INT8: close, not equal
 
@@ -62,14 +66,14 @@ def test_a_peer_that_cannot_run_is_refused_before_anything_runs(monkeypatch):
         Peer("st-openvino", "bert-tiny").encode(["x"])
     with pytest.raises(ValueError, match="peers='onnx'; accepted: st-torch"):
         Peer("onnx")
-    assert "peers" in prm.notebook_parameters(prm.paths.NOTEBOOKS / "07_pipeline.ipynb")
+    assert "peers" in params.notebook_parameters(params.paths.NOTEBOOKS / "07_pipeline.ipynb")
 
 
 def test_an_openvino_engine_or_variant_is_refused_where_openvino_is_missing(monkeypatch):
     from helpers import pipeline
-    from helpers.backends import engines
+    from helpers.backends import engine_registry
 
-    monkeypatch.setattr(engines, "ENGINE_NAMES", (*engines.ENGINE_NAMES, "ov", "ov-bf16"))
+    assert {"ov", "ov-bf16"} <= set(engine_registry().names("encode"))  # helpers.backends.ov adds them
     monkeypatch.setattr(pipeline, "VARIANTS", {**pipeline.VARIANTS, "ov-int8": "OpenVINO INT8"})
     check_value("engines", ["eager", "ov-bf16"], {})  # installed here: accepted
     check_value("variants", ["eager", "ov-int8"], {})
@@ -120,37 +124,44 @@ def test_a_cheaper_pipeline_within_the_fastest_ones_ci_is_recommended_and_the_fa
     one = _row("torch-bf16 sorted@32 threadsx2", 4.7, 4.2, 5.2)
     slow = _row("ort-o2 sorted@32 threadsx2", 3.0, 2.8, 3.2, peak_rss_mb=300.0)
     df = _table(fast, one, slow)
-    assert rp.fastest(df)["candidate"] == fast["candidate"]
-    assert rp.recommended(df)["candidate"] == one["candidate"]  # 4.7 lies within 4.5-5.6, one process
-    note = rp.cost_note(df)
+    assert recommend.fastest(df)["candidate"] == fast["candidate"]
+    assert recommend.recommended(df)["candidate"] == one["candidate"]  # 4.7 lies within 4.5-5.6, one process
+    note = recommend.cost_note(df)
     assert "**torch-bf16 sorted@32 processesx2** (5.00x" in note and "1 process instead of 2" in note
     assert "peak RSS 500 MB instead of 900" in note
     text = pipeline_takeaway(df, 0.99, 0.95)
     assert "recommended whole pipeline (the cheapest within the fastest's CI)" in text and note in text
     # outside the CI, the fastest stays
-    assert rp.recommended(_table(fast, _row("x sorted@32 threadsx2", 4.4, 4.0, 4.8)))["candidate"] == fast["candidate"]
+    assert (
+        recommend.recommended(_table(fast, _row("x sorted@32 threadsx2", 4.4, 4.0, 4.8)))["candidate"]
+        == fast["candidate"]
+    )
     # memory alone counts only when clearly lower: 480 of 500 MB is not
     same = _row("y sorted@32 threadsx2", 4.9, 4.4, 5.4, peak_rss_mb=480.0)
-    assert rp.recommended(_table(_row("z sorted@32 threadsx2", 5.0, 4.5, 5.5), same))["candidate"].startswith("z")
+    assert recommend.recommended(_table(_row("z sorted@32 threadsx2", 5.0, 4.5, 5.5), same))["candidate"].startswith(
+        "z"
+    )
     lighter = same | {"peak_rss_mb": 300.0}
-    assert rp.recommended(_table(_row("z sorted@32 threadsx2", 5.0, 4.5, 5.5), lighter))["candidate"].startswith("y")
+    assert recommend.recommended(_table(_row("z sorted@32 threadsx2", 5.0, 4.5, 5.5), lighter))["candidate"].startswith(
+        "y"
+    )
 
 
 def test_a_faster_peer_is_never_recommended_and_is_said_plainly(tmp_path):
     over = {"best_peer": "st-openvino @16", "speedup_over_peer": 0.8}
     best = _row("torch-bf16 sorted@32 threadsx2", 4.0, 3.8, 4.2, waterfall_step="precision")
     best |= over | {"speedup_over_peer_ci_low": 0.75, "speedup_over_peer_ci_high": 0.86}
-    peer = _row("st-openvino @16", 5.0, 4.7, 5.3, peer="st-openvino", waterfall_step=rp.PEER_STEP)
-    slow_peer = _row("st-torch @32 (default)", 1.5, 1.4, 1.6, peer="st-torch", waterfall_step=rp.PEER_STEP)
+    peer = _row("st-openvino @16", 5.0, 4.7, 5.3, peer="st-openvino", waterfall_step=study.PEER_STEP)
+    slow_peer = _row("st-torch @32 (default)", 1.5, 1.4, 1.6, peer="st-torch", waterfall_step=study.PEER_STEP)
     df = _table(best, peer, slow_peer)
-    assert rp.recommended(df)["candidate"] == best["candidate"]
-    assert rp.best_peer(df)["candidate"] == "st-openvino @16"
+    assert recommend.recommended(df)["candidate"] == best["candidate"]
+    assert recommend.best_peer(df)["candidate"] == "st-openvino @16"
     text = pipeline_takeaway(df, 0.99, 0.95)
     assert "best peer at the floors is **st-openvino @16**" in text and "**the peer is faster**" in text
     assert "0.80x its speed (95% CI 0.75–0.86" in text
-    steps = rp.waterfall(df)
-    assert list(steps["waterfall_step"]) == ["naive", "precision", rp.BEST_PEER]
-    written = rp.write_recommendation(df, tmp_path / "r.json", _params(), "machine")
+    steps = recommend.waterfall(df)
+    assert list(steps["waterfall_step"]) == ["naive", "precision", recommend.BEST_PEER]
+    written = recommend.write_recommendation(df, tmp_path / "r.json", _params(), "machine")
     import json
 
     info = json.loads(written.read_text())["info"]
@@ -191,7 +202,7 @@ def test_the_speedup_over_the_best_peer_comes_from_the_same_passes():
     assert cols["best_peer"] == "st-onnx @32 (default)"
     assert cols["speedup_over_peer_ci_low"] < cols["speedup_over_peer"] < cols["speedup_over_peer_ci_high"]
     assert 1.9 < cols["speedup_over_peer"] < 2.1
-    assert study.over_peer(("p", peer_ms), mine, rp.PEER_STEP) == {} and study.over_peer(None, mine, "") == {}
+    assert study.over_peer(("p", peer_ms), mine, study.PEER_STEP) == {} and study.over_peer(None, mine, "") == {}
 
 
 def _params():

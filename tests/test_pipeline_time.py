@@ -8,8 +8,8 @@ import pytest
 from transformers import BertConfig
 
 from helpers.pipeline import Pipeline
-from helpers.report import gap_pipeline
-from helpers.report.takeaways_pipeline import pipeline_takeaway
+from helpers.report.prose.takeaways import pipeline_takeaway
+from helpers.report.recommend import gap
 from helpers.studies.pipeline_time import phase_columns
 from helpers.workloads.batching import new_phases, token_lengths_capped
 from helpers.workloads.models import encoder_flops
@@ -67,18 +67,18 @@ def _recommended() -> pd.DataFrame:
 
 def test_the_bounds_remove_one_cost_after_another():
     rates = {"fp32": 100.0, "bf16": 1000.0, "int8": 2000.0}
-    steps = gap_pipeline.gap_steps(_times(), _recommended(), rates).set_index("step")
+    steps = gap.gap_steps(_times(), _recommended(), rates).set_index("step")
     # measured 200 ms; no padding: 10 + 20 + 10 + 160/2; at 1000 GFLOP/s the 50 real GFLOP take 50 ms;
     # tokenization (30 ms) hidden behind 10 + 50; int8 at 2000: 25 ms, behind which 30 ms of tokenization
     assert list(steps["ms"]) == pytest.approx([1000, 200, 120, 90, 60, 35])
     assert steps.loc["measured", "speedup"] == pytest.approx(5.0) and steps["speedup"].is_monotonic_increasing
-    assert "clears 10x" in gap_pipeline.gap_takeaway(_times(), _recommended(), rates, 10)
-    text = gap_pipeline.gap_takeaway(_times(), _recommended(), rates, 40)
+    assert "clears 10x" in gap.gap_takeaway(_times(), _recommended(), rates, 10)
+    text = gap.gap_takeaway(_times(), _recommended(), rates, 40)
     assert "a corpus pass of 25 ms (naive: 1000 ms)" in text and "short of 40x" in text
     assert "62% of 00's measured bf16 GEMM rate of a large square GEMM" in text and "40% of the tokens" in text
-    no_rates = gap_pipeline.gap_steps(_times(), _recommended(), {})
+    no_rates = gap.gap_steps(_times(), _recommended(), {})
     assert list(no_rates["step"]) == ["naive", "measured", "no padding", "tokenization hidden"]
-    assert gap_pipeline.gap_steps(_times().iloc[1:], _recommended(), rates).empty  # naive not timed
+    assert gap.gap_steps(_times().iloc[1:], _recommended(), rates).empty  # naive not timed
 
 
 def test_the_recommended_pipeline_is_held_against_the_gemm_rate_at_its_own_shapes():
@@ -88,13 +88,13 @@ def test_the_recommended_pipeline_is_held_against_the_gemm_rate_at_its_own_shape
         candidate="torch-bf16 sorted@32 processesx2", layout="processes", threads=2, overlap=False, p50_ms=150.0
     )
     rates = {"fp32": 100.0, "bf16": 1000.0}
-    steps = gap_pipeline.gap_steps(times, recommended, rates).set_index("step")
+    steps = gap.gap_steps(times, recommended, rates).set_index("step")
     # the rest is pooling (4) + other (6): no padding 10 + 20 + 10 + 80 = 120; at 500 GFLOP/s 50 GFLOP take 100 ms
     assert steps.loc["no padding", "ms"] == pytest.approx(120) and steps.loc[
         "engine at ceiling", "ms"
     ] == pytest.approx(120)
     assert "at this model's shapes (M ≈ 1024 tokens a call, K = 384" in steps.loc["engine at ceiling", "what"]
-    text = gap_pipeline.gap_takeaway(times, recommended, rates, 10)
+    text = gap.gap_takeaway(times, recommended, rates, 10)
     assert "125% of 00's measured bf16 GEMM rate at this model's shapes" in text  # 625 of 500 GFLOP/s
     assert "mean pooling 2% and the rest (Python, copies, normalizing) 3%" in text
     assert "**torch-bf16 sorted@32 processesx2**, measured 150 ms a pass" in text and "its layout saves 50 ms" in text

@@ -242,8 +242,8 @@ def test_sorting_advances_per_engine_of_each_dataset_and_skips_what_it_holds(hea
         tokenizer, input_names = None, ["input_ids"]
 
     texts_of = {"corpus": ["a"] * 4, "sentences": ["b"] * 2}
-    kwargs = dict(strategies=["fixed", "sorted"], batch_sizes=[4], passes=1, max_length=8, min_time_s=0.1)
-    sorting.measure_datasets(Table(), texts_of, {"eager": 1, "ort": 2}, Loaded(), **kwargs)
+    params = dict(strategies=["fixed", "sorted"], batch_sizes=[4], passes=1, max_length=8, min_time_s=0.1)
+    sorting.measure_datasets(Table(), params, texts_of, {"eager": 1, "ort": 2}, Loaded())
     assert calls == [("corpus", "ort"), ("sentences", "eager"), ("sentences", "ort")]
     out = headless.getvalue()
     assert "Resumed: 2 of 8 configurations already done" in out and "3/3 sentences · ort" in out

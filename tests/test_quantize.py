@@ -49,11 +49,12 @@ def ort_runner(path):
 
 
 @pytest.fixture(scope="module")
-def texts():
+def all_texts():
+    """Every text of the docstring corpus."""
     return load_corpus().texts
 
 
-def build_all(lm, fp32, out, texts, calibration_size):
+def build_all(lm, fp32, out, calibration_texts, calibration_size):
     """Every method of helpers.backends.quantize on one fp32 file, by label."""
     records = [
         quantize.ort_dynamic_optimum(fp32, out / "optimum", per_channel=False),
@@ -63,7 +64,7 @@ def build_all(lm, fp32, out, texts, calibration_size):
         quantize.ort_static(
             fp32,
             out / "static_pc.onnx",
-            texts,
+            calibration_texts,
             lm.tokenizer,
             lm.input_names,
             calibration_size=calibration_size,
@@ -104,15 +105,15 @@ def test_default_quant_config_name_of_this_machine():
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, texts):
+def tiny_variants(tmp_path_factory, all_texts):
     lm = load_model("bert-tiny")
     out = tmp_path_factory.mktemp("tiny")
     fp32 = export_onnx(lm, out / "model.onnx")
-    return lm, fp32, build_all(lm, fp32, out, texts, calibration_size=16)
+    return lm, fp32, build_all(lm, fp32, out, all_texts, calibration_size=16)
 
 
-def test_every_method_writes_a_file_that_runs_on_real_text(tiny, texts):
-    lm, fp32, records = tiny
+def test_every_method_writes_a_file_that_runs_on_real_text(tiny_variants, all_texts):
+    lm, fp32, records = tiny_variants
     assert set(records) == {
         "optimum_dynamic per-tensor",
         "optimum_dynamic per-channel",
@@ -121,7 +122,7 @@ def test_every_method_writes_a_file_that_runs_on_real_text(tiny, texts):
         "ort_static per-channel",
         "fp16",
     }
-    batch = lm.tokenizer(texts[:8], padding=True, truncation=True, max_length=128, return_tensors="np")
+    batch = lm.tokenizer(all_texts[:8], padding=True, truncation=True, max_length=128, return_tensors="np")
     feed = {n: batch[n] for n in lm.input_names}
     reference = session(fp32).run(["last_hidden_state"], feed)[0]
     fp32_mb = export.size_mb(fp32)
@@ -137,8 +138,8 @@ def test_every_method_writes_a_file_that_runs_on_real_text(tiny, texts):
             assert record.size_mb < 0.6 * fp32_mb, label
 
 
-def test_records_describe_the_method(tiny):
-    _, _, records = tiny
+def test_records_describe_the_method(tiny_variants):
+    _, _, records = tiny_variants
     optimum = records["optimum_dynamic per-channel"]
     assert optimum.details["config"] == quantize.default_quant_config_name()
     assert optimum.details["per_channel"] is True and optimum.details["quant_format"] == "QOperator"
@@ -152,21 +153,21 @@ def test_records_describe_the_method(tiny):
     assert row["label"] == "fp16" and row["status"] == "ok"
 
 
-def test_down_projections_found_by_shape(tiny):
-    _, fp32, _ = tiny
+def test_down_projections_found_by_shape(tiny_variants):
+    _, fp32, _ = tiny_variants
     names = quantize.down_projection_matmuls(fp32)
     assert len(names) == 2 and all("output/dense" in n for n in names)
 
 
-def test_calibration_subset_spreads_over_the_corpus(texts):
-    subset = quantize.calibration_subset(texts, 10)
-    assert len(subset) == 10 and subset[0] == texts[0] and subset[-1] == texts[-1]
-    assert quantize.calibration_subset(texts[:3], 10) == texts[:3]
+def test_calibration_subset_spreads_over_the_corpus(all_texts):
+    subset = quantize.calibration_subset(all_texts, 10)
+    assert len(subset) == 10 and subset[0] == all_texts[0] and subset[-1] == all_texts[-1]
+    assert quantize.calibration_subset(all_texts[:3], 10) == all_texts[:3]
 
 
-def test_calibration_reader_batches_real_text(texts):
+def test_calibration_reader_batches_real_text(all_texts):
     lm = load_model("bert-tiny")
-    reader = quantize.TextCalibrationReader(texts[:10], lm.tokenizer, lm.input_names, 32, 4)
+    reader = quantize.TextCalibrationReader(all_texts[:10], lm.tokenizer, lm.input_names, 32, 4)
     first = reader.get_next()
     assert set(first) == set(lm.input_names) and first["input_ids"].shape == (4, 32)
     assert first["input_ids"].dtype == np.int64
@@ -177,14 +178,14 @@ def test_calibration_reader_batches_real_text(texts):
     assert reader.get_next() is not None
 
 
-def test_failures_are_recorded_not_raised(tmp_path, texts):
+def test_failures_are_recorded_not_raised(tmp_path, all_texts):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx file")
     lm = load_model("bert-tiny")
     records = [
         quantize.ort_dynamic(broken, tmp_path / "a.onnx", per_channel=True),
         quantize.ort_dynamic_optimum(broken, tmp_path / "b", per_channel=True),
-        quantize.ort_static(broken, tmp_path / "c.onnx", texts, lm.tokenizer, lm.input_names, 4),
+        quantize.ort_static(broken, tmp_path / "c.onnx", all_texts, lm.tokenizer, lm.input_names, 4),
         quantize.fp16(broken, tmp_path / "d.onnx"),
     ]
     for record in records:
@@ -195,13 +196,13 @@ def test_failures_are_recorded_not_raised(tmp_path, texts):
 
 
 @pytest.fixture(scope="module")
-def minilm(tmp_path_factory, texts):
+def minilm_variants(tmp_path_factory, all_texts):
     lm = load_model("minilm")
     out = tmp_path_factory.mktemp("minilm")
     fp32 = export_onnx(lm, out / "model.onnx")
-    # calibrate on even-numbered texts, measure on odd-numbered ones: disjoint sets
-    records = build_all(lm, fp32, out, texts[::2], calibration_size=64)
-    sample = quantize.calibration_subset(texts[1::2], N_TEXTS)
+    # calibrate on even-numbered all_texts, measure on odd-numbered ones: disjoint sets
+    records = build_all(lm, fp32, out, all_texts[::2], calibration_size=64)
+    sample = quantize.calibration_subset(all_texts[1::2], N_TEXTS)
 
     def embed(path):
         return fidelity.embed_texts(ort_runner(path), sample, lm.tokenizer, 16, 256, lm.input_names)
@@ -224,41 +225,41 @@ def minilm(tmp_path_factory, texts):
     return fp32, scores
 
 
-def test_minilm_onnx_fp32_matches_eager(minilm, texts):
+def test_minilm_onnx_fp32_matches_eager(minilm_variants, all_texts):
     lm = load_model("minilm")
-    sample = texts[:16]
+    sample = all_texts[:16]
 
     def eager(batch):
         with torch.inference_mode():
             return lm.model(**batch).last_hidden_state
 
     ref = fidelity.embed_texts(eager, sample, lm.tokenizer, 8, 256, lm.input_names)
-    onnx = fidelity.embed_texts(ort_runner(minilm[0]), sample, lm.tokenizer, 8, 256, lm.input_names)
+    onnx = fidelity.embed_texts(ort_runner(minilm_variants[0]), sample, lm.tokenizer, 8, 256, lm.input_names)
     assert fidelity.embedding_agreement(ref, onnx)["cosine_min"] > 0.99999
 
 
-def test_minilm_per_channel_dynamic_int8_stays_close(minilm):
-    _, scores = minilm
+def test_minilm_per_channel_dynamic_int8_stays_close(minilm_variants):
+    _, scores = minilm_variants
     for label in ("ort_dynamic per-channel", "optimum_dynamic per-channel"):
         assert scores[label]["cosine_min"] >= 0.95, scores[label]
         assert scores[label]["recall_at_10"] >= 0.8, scores[label]
 
 
-def test_minilm_per_channel_beats_per_tensor(minilm):
-    _, scores = minilm
+def test_minilm_per_channel_beats_per_tensor(minilm_variants):
+    _, scores = minilm_variants
     for method in ("ort_dynamic", "optimum_dynamic"):
         pc, pt = scores[f"{method} per-channel"], scores[f"{method} per-tensor"]
         assert pc["cosine_mean"] > pt["cosine_mean"] and pc["cosine_min"] > pt["cosine_min"]
         assert pt["cosine_min"] >= 0.85, pt  # measured ~0.91-0.95
 
 
-def test_minilm_static_and_fp16_fidelity(minilm):
-    _, scores = minilm
+def test_minilm_static_and_fp16_fidelity(minilm_variants):
+    _, scores = minilm_variants
     assert scores["ort_static per-channel"]["cosine_min"] >= 0.95, scores["ort_static per-channel"]
     assert scores["fp16"]["cosine_min"] >= 0.9999, scores["fp16"]
     assert scores["fp16"]["recall_at_10"] >= 0.98, scores["fp16"]
     sizes = {label: s["size_mb"] for label, s in scores.items()}
-    assert sizes["ort_dynamic per-channel"] < 0.3 * export.size_mb(minilm[0])
+    assert sizes["ort_dynamic per-channel"] < 0.3 * export.size_mb(minilm_variants[0])
 
 
 def test_variant_rows_keep_their_columns():

@@ -10,11 +10,11 @@ from conftest import write_nb
 
 from helpers import study
 from helpers.core import paths
-from helpers.params import ParameterError
-from helpers.report import reference
+from helpers.runner import reference
+from helpers.runner.params import ParameterError
 
-ROWS = """from helpers.core import session as study_run
-run = study_run.start("01_first", dict(batch_sizes=batch_sizes, label=label))
+ROWS = """from helpers.runner import session
+run = session.start("01_first", dict(batch_sizes=batch_sizes, label=label))
 table = run.table("01_rows", key=["b"])
 for b in batch_sizes:
     table.append_new([{"b": b, "p50_ms": 1.0}])
@@ -115,7 +115,7 @@ def test_readme_findings_are_in_step_with_the_reference_they_name():
 
 
 def test_every_committed_reference_holds_one_run():
-    from helpers.report.claims import TABLES, load_tables
+    from helpers.report.claims.registry import TABLES, load_tables
 
     for folder in paths.references():
         tables = load_tables(folder / "results")  # raises if a table mixes runs
@@ -126,8 +126,8 @@ def test_every_committed_reference_holds_one_run():
 
 CUT_OFF = """from pathlib import Path
 import time
-from helpers.core import session as study_run
-run = study_run.start("04_nb", dict(batch_sizes=batch_sizes, label=label))
+from helpers.runner import session
+run = session.start("04_nb", dict(batch_sizes=batch_sizes, label=label))
 run.table("04_rows", key=["b"]).append_new([{"b": 1, "p50_ms": 1.0}])
 for _ in range(200):  # a long notebook: the runner's periodic save comes while it runs
     if Path(KEPT).exists():
@@ -137,8 +137,9 @@ assert Path(KEPT).exists(), "no periodic save"
 raise RuntimeError("cut off")
 """
 
-GOES_ON = """from helpers.core import paths, session as study_run
-run = study_run.start("04_nb", dict(batch_sizes=batch_sizes, label=label))
+GOES_ON = """from helpers.core import paths
+from helpers.runner import session
+run = session.start("04_nb", dict(batch_sizes=batch_sizes, label=label))
 written = run.table("04_rows", key=["b"]).append_new([{"b": b, "p50_ms": 1.0} for b in (1, 2)])
 (paths.results_dir() / "04_written.txt").write_text(str(written))
 """

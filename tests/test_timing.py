@@ -86,7 +86,7 @@ def test_ratio_of_medians():
 
 
 def test_a_single_sample_gives_a_ratio_without_a_ci_and_the_text_says_so():
-    from helpers.report import text
+    from helpers.report.prose import text
 
     one = ratio_of_medians([100.0], [40.0, 50.0, 60.0])
     assert one["speedup"] == 2.0 and np.isnan(one["speedup_ci_low"]) and np.isnan(one["speedup_ci_high"])
@@ -197,7 +197,7 @@ def test_relative_half_width_of_known_samples():
 def test_a_speedup_whose_ci_holds_one_is_no_detectable_difference():
     from types import SimpleNamespace
 
-    from helpers.report import text
+    from helpers.report.prose import text
 
     same = SimpleNamespace(speedup=1.01, speedup_ci_low=0.96, speedup_ci_high=1.06)
     assert text.ci(same) == "1.01× (95% CI 0.96–1.06: no detectable difference)"

@@ -8,12 +8,12 @@
 Every parameter of every selected notebook is checked before the first notebook starts (files
 and model directories included); a parameter no selected notebook takes is refused.
 Executed notebooks go to <out>/runs/<profile>/; a failing notebook is reported with its cell
-error and the others still run. results/ holds one run (see helpers.core.session): the same request
+error and the others still run. results/ holds one run (see helpers.runner.session): the same request
 on the same machine resumes it; anything else first archives it to runs/archive/<run id>/.
 `--reference NAME` runs the selected notebooks (and 08_report last) in reference/.partial-NAME/
 and publishes reference/NAME/ after each notebook that completes, every completed part whole;
 the same command goes on where it stopped, and another selection adds its notebooks to the
-same run (see helpers.report.reference): the only writer there.
+same run (see helpers.runner.reference): the only writer there.
 
 As each notebook starts the runner says how long it took last time and when the study should
 end (from runs/<profile>/durations.json); every line it prints also goes, timestamped, to
@@ -38,12 +38,11 @@ from pathlib import Path
 from typing import Callable
 
 from helpers.core import paths, runlog
-from helpers.core import session as runs
 from helpers.core.memory import steady_allocator
 from helpers.core.progress import HEADLESS_ENV
-from helpers.core.session import PROFILE_ENV, RUN_ID_ENV, RunRecordError
 from helpers.core.tables import ForeignRowsError
-from helpers.params import (
+from helpers.runner import reference, session
+from helpers.runner.params import (
     ParameterError,
     available_profiles,
     discover_notebooks,
@@ -53,7 +52,7 @@ from helpers.params import (
     resolve,
     takers,
 )
-from helpers.report import reference
+from helpers.runner.session import RunRecordError
 
 KERNEL_NAME = "inference-workbook"
 CHECKPOINT_S = 300.0  # how often a reference run saves the rows of the notebook it is running
@@ -180,10 +179,10 @@ def run(
     if out:
         paths.set_out_root(out)
     say_who_uses(given, params, lambda line: say(profile, line))
-    record = runs.begin(profile, wanted, fresh, lambda line: say(profile, line))
+    record = session.begin(profile, wanted, fresh, lambda line: say(profile, line))
     outcomes = execute_all(chosen, params, profile, record["run_id"], on_done, checkpoint)
     if not any(o.error for o in outcomes):
-        runs.mark_finished()
+        session.mark_finished()
         if reference_name:
             say(profile, published(name, profile))  # again: its run.json now records the end
             reference.finish(name)
@@ -241,7 +240,7 @@ def execute_all(
 ) -> list[Outcome]:
     """Run the notebooks in order; `on_done(notebook)` after each one that succeeds,
     `checkpoint()` while one runs and after one fails or is interrupted."""
-    os.environ.update({PROFILE_ENV: profile, RUN_ID_ENV: run_id, HEADLESS_ENV: "1"})
+    os.environ.update({paths.PROFILE_ENV: profile, paths.RUN_ID_ENV: run_id, HEADLESS_ENV: "1"})
     steady_allocator()  # the kernels and every process they start
     kernel = ensure_kernel()
     out_dir = paths.runs_dir(profile)
@@ -257,7 +256,7 @@ def execute_all(
         left = [n.stem for n in chosen[i - 1 :]]
         note = runlog.start_note(left, runlog.read_durations(profile), spent, datetime.now().astimezone())
         say(profile, f"{label} ... ({note})")
-        runs.mark_notebook(nb.stem, started=runs.now(), finished=None, status="running")
+        session.mark_notebook(nb.stem, started=session.now(), finished=None, status="running")
         start = time.perf_counter()
         try:
             outcome = execute(nb, out_dir, params[nb.stem], kernel, checkpoint)
@@ -291,7 +290,7 @@ def execute_all(
 
 def spent_seconds() -> dict[str, float]:
     """Seconds each notebook already ran in the current run, over its tries (inf once one completed)."""
-    notebooks = runs.read_record()["notebooks"]
+    notebooks = session.read_record()["notebooks"]
     return {nb: math.inf if e.get("status") == "ok" else float(e.get("spent_s") or 0) for nb, e in notebooks.items()}
 
 
@@ -299,9 +298,9 @@ def finish_notebook(profile: str, notebook: str, seconds: float, status: str, er
     """Record a notebook's outcome in run.json; when it first completes in this run, its time
     over every try becomes its duration in runs/<profile>/durations.json."""
     spent = (0.0 if before == math.inf else before) + seconds
-    runs.mark_notebook(
+    session.mark_notebook(
         notebook,
-        finished=runs.now(),
+        finished=session.now(),
         seconds=round(seconds, 1),
         spent_s=round(spent, 1),
         status=status,

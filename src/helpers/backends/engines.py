@@ -1,6 +1,8 @@
 """The inference engines the study compares, by the names notebooks and profiles use.
 
-Each name is a way to run a BERT-family encoder: a runtime, a precision and a graph form.
+Each name is a way to run a BERT-family encoder: a runtime, a precision and a graph form (the
+registry's "encode" task: this module adds the torch and ONNX Runtime engines, helpers.backends.ov
+the OpenVINO ones).
 `build_engine(name, loaded, ...)` returns an `Engine`: call it on a tokenized batch for the
 last hidden state as float32 numpy, or `prepare` a batch once and time `run_prepared`.
 `check_against_reference` compares an engine's output with eager fp32's.
@@ -17,36 +19,42 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from helpers.backends import export, onnxrt
+from helpers.backends import export, onnxrt, ov, registry
 from helpers.core import fidelity
 from helpers.workloads.models import LoadedModel
 
-ENGINES = {
-    "eager": "PyTorch eager, fp32",
-    "torchscript": "TorchScript (torch.jit.trace), fp32",
-    "compile": "torch.compile (inductor), fp32",
-    "compile-bf16": "torch.compile (inductor, frozen weights), bf16 weights",
-    "compile-cudagraphs": "torch.compile mode='reduce-overhead' (CUDA graphs), fp32 (CUDA)",
-    "torch-bf16": "PyTorch eager with bf16 weights (model.to(torch.bfloat16))",
-    "torch-bf16-autocast": "PyTorch eager, fp32 weights under bf16 autocast (weights re-cast every call)",
-    "torch-fp16": "PyTorch eager in fp16 (CUDA)",
-    "torch-int8": "PyTorch dynamic INT8 (torch.ao quantize_dynamic)",
-    "ort": "ONNX Runtime fp32, best graph optimization level",
-    "ort-int8": "ONNX Runtime dynamic INT8 (best method of 02)",
-    "ort-fp16": "ONNX Runtime fp16 (CUDA, O4 graph)",
-    "ort-trt": "ONNX Runtime with the TensorRT execution provider, fp32 (CUDA)",
-    "ort-o1": "ONNX Runtime fp32, O1 graph (basic ORT rewrites)",
-    "ort-o2": "ONNX Runtime fp32, O2 graph (transformer fusions)",
-    "ort-o3": "ONNX Runtime fp32, O3 graph (O2 + GELU approximation)",
-    "ov": "OpenVINO fp32 (INFERENCE_PRECISION_HINT f32, read back)",
-    "ov-bf16": "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16, read back)",
-    "ov-int8": "OpenVINO INT8 (NNCF post-training, model type TRANSFORMER, corpus-calibrated), fp32 elsewhere",
-    "ov-int8-ac": "OpenVINO INT8 with NNCF accuracy control against the cosine and recall@10 floors, fp32 elsewhere",
-    "ov-int8-skip-ffn-down": "OpenVINO NNCF INT8 with the FFN down-projections in fp32 (an ignored scope)",
-}
+TASK = "encode"  # the registry's task of these engines
 
 
-ENGINE_NAMES = tuple(ENGINES)
+def _entry(name: str, runtime: str, precision: str, description: str, **more) -> registry.Entry:
+    return registry.Entry(name, TASK, description, precision, runtime, **more)
+
+
+# The torch and ONNX Runtime engines (the OpenVINO ones are helpers.backends.ov's), with the
+# precision each claims.
+registry.add(
+    _entry("eager", "torch", "fp32", "PyTorch eager, fp32", reference=True),
+    _entry("torchscript", "torch", "fp32", "TorchScript (torch.jit.trace), fp32"),
+    _entry("compile", "torch", "fp32", "torch.compile (inductor), fp32"),
+    _entry("compile-bf16", "torch", "bf16", "torch.compile (inductor, frozen weights), bf16 weights"),
+    _entry("compile-cudagraphs", "torch", "fp32", "torch.compile mode='reduce-overhead' (CUDA graphs), fp32 (CUDA)"),
+    _entry("torch-bf16", "torch", "bf16", "PyTorch eager with bf16 weights (model.to(torch.bfloat16))"),
+    _entry(
+        "torch-bf16-autocast",
+        "torch",
+        "bf16",
+        "PyTorch eager, fp32 weights under bf16 autocast (weights re-cast every call)",
+    ),
+    _entry("torch-fp16", "torch", "fp16", "PyTorch eager in fp16 (CUDA)"),
+    _entry("torch-int8", "torch", "int8", "PyTorch dynamic INT8 (torch.ao quantize_dynamic)"),
+    _entry("ort", "onnxruntime", "fp32", "ONNX Runtime fp32, best graph optimization level"),
+    _entry("ort-int8", "onnxruntime", "int8", "ONNX Runtime dynamic INT8 (best method of 02)"),
+    _entry("ort-fp16", "onnxruntime", "fp16", "ONNX Runtime fp16 (CUDA, O4 graph)"),
+    _entry("ort-trt", "onnxruntime", "fp32", "ONNX Runtime with the TensorRT execution provider, fp32 (CUDA)"),
+    _entry("ort-o1", "onnxruntime", "fp32", "ONNX Runtime fp32, O1 graph (basic ORT rewrites)"),
+    _entry("ort-o2", "onnxruntime", "fp32", "ONNX Runtime fp32, O2 graph (transformer fusions)"),
+    _entry("ort-o3", "onnxruntime", "fp32", "ONNX Runtime fp32, O3 graph (O2 + GELU approximation)"),
+)
 
 
 # Agreement with eager fp32 (last hidden state; BERT-family hidden states are LayerNorm
@@ -457,14 +465,13 @@ OV_COLD_START = (
 
 
 def ov_engine(name: str, path: str | Path, threads: int, streams: int = 1) -> OvEngine:
-    """OpenVINO engine `name` (ov.ENGINES) running the IR at `path` at its precision hint, with
-    `threads` threads in `streams` streams (ov.compile_ir)."""
-    from helpers.backends import ov
-
+    """OpenVINO engine `name` (ov.engine_names()) running the IR at `path` at its precision hint,
+    with `threads` threads in `streams` streams (ov.compile_ir)."""
     reason = ov.unavailable()
     if reason:
         raise EngineUnavailable(reason)
-    hint, precision, _ = ov.ENGINES[name]
+    entry = registry.get(name, TASK)
+    hint, precision = entry.hint, entry.precision
     try:
         compiled = ov.compile_ir(path, hint, threads, streams)
     except ov.PrecisionNotApplied as exc:
@@ -484,8 +491,6 @@ def ov_engine(name: str, path: str | Path, threads: int, streams: int = 1) -> Ov
 
 
 def _ov(name, loaded, device, threads, *, onnx_path=None):
-    from helpers.backends import ov
-
     if torch.device(device).type != "cpu":
         raise EngineUnavailable(f"{name}: the study runs OpenVINO on the CPU only (device={device!r})")
     if onnx_path is None:
@@ -516,8 +521,8 @@ _BUILDERS = {
     "torch-bf16-autocast": _bf16_autocast,
     "torch-fp16": _fp16,
     "torch-int8": _int8,
-    **{name: _ort for name in ENGINE_NAMES if name.startswith("ort")},
-    **{name: _ov for name in ENGINE_NAMES if name.startswith("ov")},
+    **{name: _ort for name in registry.names(TASK, runtime="onnxruntime")},
+    **{name: _ov for name in registry.names(TASK, runtime="openvino")},
 }
 FILE_ENGINES = ("ort", "ov")  # engines that run a file (onnx_path=) instead of the torch model
 
@@ -530,7 +535,7 @@ def build_engine(
     threads: int | None = None,
     onnx_path: str | Path | None = None,
 ) -> Engine:
-    """Build engine `name` (one of ENGINE_NAMES) for a loaded model.
+    """Build engine `name` (one of registry.names("encode")) for a loaded model.
 
     threads: torch intra-op threads and ORT intra_op_num_threads / OpenVINO's inference
     threads, set together (None: keep torch's current setting and give the others the same).
@@ -544,7 +549,7 @@ def build_engine(
     of a CPU without it).
     """
     if name not in _BUILDERS:
-        raise ValueError(f"engine={name!r}; accepted: {', '.join(ENGINE_NAMES)}")
+        raise ValueError(f"engine={name!r}; accepted: {', '.join(registry.names(TASK))}")
     kind = _check_device(device)
     if kind == "cuda" and not torch.cuda.is_available():
         raise EngineUnavailable(f"device={device!r} but torch.cuda.is_available() is False")

@@ -391,18 +391,16 @@ def _optimized(loaded: LoadedModel, level: str) -> Artifact:
 
 
 def produce(fmt: str, loaded: LoadedModel) -> Artifact:
-    """Format `fmt` (one of FORMATS) of a model, from the build cache: made once per model,
-    format and library versions, then reused by every notebook and run. The record's `cache`
-    says "hit" or "miss" and its seconds are those of the build that made the file; a failed
-    build is cached as a failure. Graph levels are optimized from the cached plain ONNX export."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format={fmt!r}; accepted: {', '.join(FORMATS)}")
+    """Format `fmt` (one of FORMATS but "openvino", which `backends.ov.convert` makes from the
+    plain export) of a model, from the build cache: made once per model, format and library
+    versions, then reused by every notebook and run. The record's `cache` says "hit" or "miss"
+    and its seconds are those of the build that made the file; a failed build is cached as a
+    failure. Graph levels are optimized from the cached plain ONNX export."""
+    if fmt not in FORMATS or fmt == "openvino":
+        accepted = [f for f in FORMATS if f != "openvino"]
+        raise ValueError(f"format={fmt!r}; accepted: {', '.join(accepted)} (openvino: backends.ov.convert)")
     if fmt.startswith("onnx-O"):
         return _optimized(loaded, fmt[-2:])
-    if fmt == "openvino":  # OpenVINO IR converted from the plain export (helpers.backends.ov)
-        from helpers.backends import ov
-
-        return ov.convert(loaded)
     kind, recipe, opset = _KEYS[fmt]
     fields = cache.key_fields(loaded, kind, recipe=recipe, opset=opset)
     build = lambda folder: _build(fmt, loaded, folder)  # noqa: E731

@@ -1,5 +1,6 @@
-"""Encoder-decoder generation (T5-shaped): models, ONNX files, engines, forced-length greedy
-generation, agreement with PyTorch fp32, and the timing grid of 06_seq2seq.
+"""Encoder-decoder generation (T5-shaped): ONNX files, engines (the registry's "generate" task),
+forced-length greedy generation, agreement with PyTorch fp32, and the timing grid of 06_seq2seq.
+The models (T5 shapes, loading) are helpers.workloads.models'.
 
 Every engine generates exactly `new_tokens` tokens per call (greedy, end-of-sequence
 suppressed until then), so every engine does the same work and times compare.
@@ -10,69 +11,74 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from helpers.backends import cache, export
+from helpers.backends import cache, export, registry
 from helpers.backends.artifacts import Artifact, cached_artifact
 from helpers.backends.onnxrt import session_options
 from helpers.core.memory import in_fresh_process
 from helpers.core.tables import failure_row
-from helpers.workloads.models import minilm_dir, seeded_random_model
+from helpers.workloads.models import LoadedSeq2Seq
 
-SEED = 0
+TASK = "generate"  # the registry's task of these engines
+
+# The generation engines. Each ORT engine's file is a directory of encoder/decoder graphs
+# under standard names (one of FILE_VARIANTS).
+registry.add(
+    registry.Entry("torch", TASK, "PyTorch generate, fp32 (the baseline)", "fp32", "torch", reference=True),
+    registry.Entry("torch-bf16-autocast", TASK, "PyTorch generate, fp32 weights under bf16 autocast", "bf16", "torch"),
+    registry.Entry(
+        "ort",
+        TASK,
+        "ONNX Runtime (optimum), plain export, with past key values",
+        "fp32",
+        "onnxruntime",
+        file="onnx",
+    ),
+    registry.Entry(
+        "ort-nopast",
+        TASK,
+        "ONNX Runtime, plain export, without past key values (the decoder re-reads all tokens)",
+        "fp32",
+        "onnxruntime",
+        file="onnx",
+    ),
+    registry.Entry(
+        "ort-o1", TASK, "ONNX Runtime, O1 graph, with past key values", "fp32", "onnxruntime", file="onnx-O1"
+    ),
+    registry.Entry(
+        "ort-o2", TASK, "ONNX Runtime, O2 graph, with past key values", "fp32", "onnxruntime", file="onnx-O2"
+    ),
+    registry.Entry(
+        "ort-o3", TASK, "ONNX Runtime, O3 graph, with past key values", "fp32", "onnxruntime", file="onnx-O3"
+    ),
+    registry.Entry(
+        "ort-int8",
+        TASK,
+        "ONNX Runtime, dynamic INT8 (per-channel) of the plain export, with past key values",
+        "int8",
+        "onnxruntime",
+        file="onnx-int8",
+    ),
+    registry.Entry(
+        "ort-o3-int8",
+        TASK,
+        "ONNX Runtime, O3 graph then dynamic INT8 (per-channel), with past key values",
+        "int8",
+        "onnxruntime",
+        file="onnx-O3-int8",
+    ),
+)
 
 
-# (layers, d_model, d_kv, d_ff, heads): T5 v1.0 small/base (Raffel et al. 2020); tiny for tests.
-SHAPES: dict[str, dict[str, int]] = {
-    "t5-tiny": {"num_layers": 2, "d_model": 128, "d_kv": 32, "d_ff": 512, "num_heads": 4},
-    "t5-small": {"num_layers": 6, "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_heads": 8},
-    "t5-base": {"num_layers": 12, "d_model": 768, "d_kv": 64, "d_ff": 3072, "num_heads": 12},
-}
-
-
-T5_VOCAB = 32128
-
-
-ENGINES: dict[str, str] = {
-    "torch": "PyTorch generate, fp32 (the baseline)",
-    "torch-bf16-autocast": "PyTorch generate, fp32 weights under bf16 autocast",
-    "ort": "ONNX Runtime (optimum), plain export, with past key values",
-    "ort-nopast": "ONNX Runtime, plain export, without past key values (the decoder re-reads all tokens)",
-    "ort-o1": "ONNX Runtime, O1 graph, with past key values",
-    "ort-o2": "ONNX Runtime, O2 graph, with past key values",
-    "ort-o3": "ONNX Runtime, O3 graph, with past key values",
-    "ort-int8": "ONNX Runtime, dynamic INT8 (per-channel) of the plain export, with past key values",
-    "ort-o3-int8": "ONNX Runtime, O3 graph then dynamic INT8 (per-channel), with past key values",
-}
-
-
-ENGINE_NAMES = list(ENGINES)
-
-
-BASELINE = "torch"
-
-
-TORCH_ENGINES = ("torch", "torch-bf16-autocast")
-
-
-PRECISION = {"torch-bf16-autocast": "bf16", "ort-int8": "int8", "ort-o3-int8": "int8"}
-
-
-# Files behind each ORT engine: a directory of encoder/decoder graphs under standard names.
-FILES_OF = {
-    "ort": "onnx",
-    "ort-nopast": "onnx",
-    "ort-o1": "onnx-O1",
-    "ort-o2": "onnx-O2",
-    "ort-o3": "onnx-O3",
-    "ort-int8": "onnx-int8",
-    "ort-o3-int8": "onnx-O3-int8",
-}
+def precision_of(name: str) -> str:
+    """The precision generation engine `name` claims (fp32 for a name the registry lacks)."""
+    entry = registry.find(name, TASK)
+    return entry.precision if entry is not None else "fp32"
 
 
 FILE_VARIANTS = ("onnx", "onnx-O1", "onnx-O2", "onnx-O3", "onnx-int8", "onnx-O3-int8")
@@ -89,67 +95,7 @@ GRAPHS = ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.o
 FIRST_STEP_RTOL = {"fp32": 1e-3, "bf16": 0.1, "int8": 0.25}
 
 
-# ---------------------------------------------------------------- models
-@dataclass
-class LoadedSeq2Seq:
-    name: str
-    model: torch.nn.Module
-    tokenizer: Any
-    config: Any
-    random_weights: bool
-    label: str
-    n_params: int
-
-
-def _accepted() -> str:
-    return f"a built-in shape ({', '.join(SHAPES)}), an existing local seq2seq model directory, or a hub id 'org/name'"
-
-
-def check_model_name(name: Any) -> None:
-    """Raise ValueError naming `seq2seq_model` unless the name is a shape, a directory with
-    config.json, or a hub id. Nothing is loaded."""
-    text = str(name) if isinstance(name, (str, Path)) else ""
-    if text in SHAPES:
-        return
-    path = Path(text).expanduser()
-    if text and path.is_dir() and (path / "config.json").is_file():
-        return
-    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists():
-        return
-    raise ValueError(f"seq2seq_model={name!r} is not usable; accepted: {_accepted()}")
-
-
-def shape_config(name: str):
-    from transformers import T5Config
-
-    return T5Config(
-        vocab_size=T5_VOCAB,
-        num_decoder_layers=SHAPES[name]["num_layers"],
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-        **SHAPES[name],
-    )
-
-
-def load_seq2seq(name: str) -> LoadedSeq2Seq:
-    """A seq2seq model and its tokenizer. Shapes get seeded random weights and the MiniLM
-    WordPiece tokenizer (ids below T5's vocabulary; only lengths matter for speed)."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5ForConditionalGeneration
-
-    check_model_name(name)
-    if name in SHAPES:
-        model = seeded_random_model(T5ForConditionalGeneration, shape_config(name), SEED)
-        tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
-        label = f"{name} shape (random weights, seed {SEED}; MiniLM tokenizer)"
-    else:
-        model = AutoModelForSeq2SeqLM.from_pretrained(name).eval()
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        label = f"{name} (pretrained weights)"
-    n_params = sum(p.numel() for p in model.parameters())
-    return LoadedSeq2Seq(name, model, tokenizer, model.config, name in SHAPES, label, n_params)
-
-
+# ---------------------------------------------------------------- batches
 def batch_of(loaded: LoadedSeq2Seq, texts, batch_size: int, input_len: int) -> dict:
     """Real texts packed to exactly `input_len` tokens (inputs of equal length, as in 03)."""
     from helpers.workloads.corpora import texts_at_length
@@ -237,7 +183,8 @@ def _graph_counts(path: Path) -> tuple[int, int]:
 
 def needed_files(engines: list[str]) -> list[str]:
     """The ONNX directories the ORT engines need, with what they are made from, in order."""
-    needed = {FILES_OF[e] for e in engines if e in FILES_OF}
+    files_of = {e.name: e.file for e in registry.entries(TASK) if e.file}
+    needed = {files_of[e] for e in engines if e in files_of}
     if "onnx-O3-int8" in needed:
         needed.add("onnx-O3")
     if needed:
@@ -302,7 +249,7 @@ class GenerationEngine:
         self.name = name
         self.model = model
         self.autocast = autocast
-        self.precision = PRECISION.get(name, "fp32")
+        self.precision = precision_of(name)
 
     def _context(self):
         if self.autocast is None:
@@ -328,16 +275,17 @@ class GenerationEngine:
 def build_engine(name: str, files: Files, threads: int, model: torch.nn.Module | None = None) -> GenerationEngine:
     """An engine over the files of produce_files (torch engines use `model`, or the saved
     model of files["source"]); threads are set for torch and ORT alike."""
-    if name not in ENGINES:
-        raise ValueError(f"generation engine {name!r} unknown; accepted: {', '.join(ENGINE_NAMES)}")
+    entry = registry.find(name, TASK)
+    if entry is None:
+        raise ValueError(f"generation engine {name!r} unknown; accepted: {', '.join(registry.names(TASK))}")
     torch.set_num_threads(threads)
-    if name in TORCH_ENGINES:
+    if entry.runtime == "torch":
         if model is None:
             from transformers import AutoModelForSeq2SeqLM
 
             model = AutoModelForSeq2SeqLM.from_pretrained(files["source"]).eval()
         return GenerationEngine(name, model, torch.bfloat16 if name == "torch-bf16-autocast" else None)
-    return GenerationEngine(name, _ort_model(Path(files[FILES_OF[name]]), name != "ort-nopast", threads))
+    return GenerationEngine(name, _ort_model(Path(files[entry.file]), name != "ort-nopast", threads))
 
 
 def _ort_model(directory: Path, use_cache: bool, threads: int):
@@ -372,7 +320,7 @@ MEMORY_PRELOAD = ("torch", "transformers", "onnxruntime", "optimum.onnxruntime")
 
 def _memory_load(name: str, files: Files, threads: int, batch: dict, new_tokens: int):
     engine = build_engine(name, files, threads)
-    if name in TORCH_ENGINES:  # safetensors maps weights lazily: page them in now, as loading
+    if registry.get(name, TASK).runtime == "torch":  # safetensors maps weights lazily: page them in now, as loading
         with torch.no_grad():
             for p in engine.model.parameters():
                 p.sum()
@@ -395,7 +343,7 @@ def fresh_process_memory(name: str, files: Files, threads: int, batch: dict, new
         return {"engine": name, **failure_row(exc)}
     return {
         "engine": name,
-        "precision": PRECISION.get(name, "fp32"),
+        "precision": precision_of(name),
         "load_mb": mem.load_increment_mb,
         "inference_mb": mem.inference_increment_mb,
         "peak_rss_mb": mem.peak_mb,

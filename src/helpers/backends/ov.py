@@ -27,17 +27,48 @@ from typing import Sequence
 
 import numpy as np
 
-from helpers.backends import cache, export
+from helpers.backends import cache, export, registry
 from helpers.backends.artifacts import Artifact, cached_artifact
 
-# engine name: (INFERENCE_PRECISION_HINT, the precision the engine claims, how its file is made)
-ENGINES = {
-    "ov": ("f32", "fp32", "fp32"),
-    "ov-bf16": ("bf16", "bf16", "fp32"),
-    "ov-int8": ("f32", "int8", "int8"),
-    "ov-int8-ac": ("f32", "int8", "int8-ac"),
-    "ov-int8-skip-ffn-down": ("f32", "int8", "int8-skip-ffn-down"),
-}
+
+def _engine(name: str, precision: str, hint: str, file: str, description: str) -> registry.Entry:
+    return registry.Entry(name, "encode", description, precision, "openvino", hint=hint, file=file)
+
+
+# The OpenVINO encoder engines: the precision each claims, its INFERENCE_PRECISION_HINT, and how
+# its IR is made (fp32: converted from the ONNX export; int8*: NNCF on that IR).
+registry.add(
+    _engine("ov", "fp32", "f32", "fp32", "OpenVINO fp32 (INFERENCE_PRECISION_HINT f32, read back)"),
+    _engine("ov-bf16", "bf16", "bf16", "fp32", "OpenVINO bf16 (INFERENCE_PRECISION_HINT bf16, read back)"),
+    _engine(
+        "ov-int8",
+        "int8",
+        "f32",
+        "int8",
+        "OpenVINO INT8 (NNCF post-training, model type TRANSFORMER, corpus-calibrated), fp32 elsewhere",
+    ),
+    _engine(
+        "ov-int8-ac",
+        "int8",
+        "f32",
+        "int8-ac",
+        "OpenVINO INT8 with NNCF accuracy control against the cosine and recall@10 floors, fp32 elsewhere",
+    ),
+    _engine(
+        "ov-int8-skip-ffn-down",
+        "int8",
+        "f32",
+        "int8-skip-ffn-down",
+        "OpenVINO NNCF INT8 with the FFN down-projections in fp32 (an ignored scope)",
+    ),
+)
+
+
+def engine_names() -> tuple[str, ...]:
+    """The OpenVINO engines, in the registry's order."""
+    return registry.names("encode", runtime="openvino")
+
+
 CPUS = ("x86_64", "amd64", "i386", "i686")  # OpenVINO's CPU plugin is built and tested for x86
 CALIBRATION_SEQ_LEN = 128
 VALIDATION_SIZE = 128  # texts the accuracy control validates on (recall@10 needs more than 10)
@@ -296,12 +327,12 @@ def produce(
     calibration_size: int = 300,
     floors: dict | None = None,
 ) -> Artifact:
-    """The IR OpenVINO engine `name` (ENGINES) runs: the converted fp32 IR ("ov", "ov-bf16"),
+    """The IR OpenVINO engine `name` (engine_names()) runs: the converted fp32 IR ("ov", "ov-bf16"),
     or its NNCF INT8 calibrated on `calibration_texts` (default: the odd texts of the built-in
     corpus, apart from the even ones 02 checks fidelity on), "ov-int8-ac" against `floors`."""
-    if name not in ENGINES:
-        raise ValueError(f"engine={name!r}; accepted: {', '.join(ENGINES)}")
-    made = ENGINES[name][2]
+    if name not in engine_names():
+        raise ValueError(f"engine={name!r}; accepted: {', '.join(engine_names())}")
+    made = registry.get(name, "encode").file
     if made == "fp32":
         return convert(loaded)
     if not calibration_texts:

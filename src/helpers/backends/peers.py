@@ -92,11 +92,11 @@ def unavailable(name: str) -> str:
 
 
 def needs_openvino(name: str) -> bool:
-    """An OpenVINO engine, method or pipeline variant (backends.ov.ENGINES), 01's "openvino"
-    format, or a peer on sentence-transformers' openvino backend."""
-    from helpers.backends.ov import ENGINES
+    """An OpenVINO engine, method or pipeline variant (backends.ov.engine_names()), 01's
+    "openvino" format, or a peer on sentence-transformers' openvino backend."""
+    from helpers.backends import ov
 
-    return name in ENGINES or name == "openvino" or BACKEND.get(name) == "openvino"
+    return name in ov.engine_names() or name == "openvino" or BACKEND.get(name) == "openvino"
 
 
 def openvino_missing() -> str:
@@ -170,10 +170,14 @@ def exported_folder(loaded, backend: str, quantization: str | None = None) -> tu
             return f"{backend}/{'model.onnx' if backend == 'onnx' else 'openvino_model.xml'}"
         if backend == "openvino":
             return _static_openvino(model, folder)
+        from optimum.onnxruntime import AutoQuantizationConfig
         from sentence_transformers.backend import export_dynamic_quantized_onnx_model
 
         export_dynamic_quantized_onnx_model(model, quantization, str(folder))
-        return f"onnx/model_qint8_{quantization}.onnx"
+        # its file is named by the configuration's weight type: qint8 for avx512(_vnni) and
+        # arm64, quint8 for avx2
+        weights = getattr(AutoQuantizationConfig, quantization)(is_static=False).weights_dtype.name.lower()
+        return f"onnx/model_{weights}_{quantization}.onnx"
 
     with quiet():
         entry = cache.cached(_fields(loaded, "st-export", recipe), build)

@@ -89,7 +89,7 @@ def ov_files(loaded, wanted: list[str], calibration_texts, calibration_size: int
     from helpers.backends import ov
 
     files = {}
-    for name in (n for n in wanted if n in ov.ENGINES and not ov.unavailable()):
+    for name in (n for n in wanted if n in ov.engine_names() and not ov.unavailable()):
         files[name] = ov.produce(name, loaded, calibration_texts, calibration_size).raise_for_status().path
     return files
 

@@ -50,3 +50,18 @@ def ceiling_for(
     if library is not None:
         rows = rows[rows["library"] == library]
     return float(rows["value"].max()) if len(rows) else math.nan
+
+
+def shape_rate(df, precision: str, hidden: int, m: float, threads: int) -> float:
+    """The GEMM rate of an encoder layer of width `hidden` at about `m` tokens per call in
+    `precision` (the best library), from 00_gemm_shapes: the harmonic mean over the layer's
+    three shapes at the measured M nearest `m` (log scale). NaN where 00 did not measure it."""
+    if df is None or not len(df) or "hidden" not in df:
+        return math.nan
+    ok = df[(df["status"] == "ok") & (df["precision"] == precision) & (df["hidden"] == hidden)]
+    ok = ok[ok["threads"] == threads] if (ok["threads"] == threads).any() else ok.iloc[:0]
+    if not len(ok):
+        return math.nan
+    nearest = min(ok["m"].unique(), key=lambda x: abs(math.log(x / max(m, 1))))
+    best = ok[ok["m"] == nearest].groupby(["k", "n"])["value"].max()
+    return len(best) / float((1 / best).sum()) if len(best) == 3 else math.nan

@@ -15,6 +15,8 @@ from pathlib import Path
 OUT_ENV = "WORKBOOK_OUT"
 DATA_ENV = "WORKBOOK_DATA"
 CACHE_ENV = "WORKBOOK_CACHE"
+PROFILE_ENV = "WORKBOOK_PROFILE"  # the profile of the run the study runner started
+RUN_ID_ENV = "WORKBOOK_RUN_ID"  # and its run id
 
 
 def _find_root() -> Path:

@@ -17,8 +17,7 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
-from helpers.core import runlog
-from helpers.core.session import PROFILE_ENV
+from helpers.core import paths, runlog
 
 HEADLESS_ENV = "WORKBOOK_HEADLESS"
 # a weighted bar shows the share of the work done, and items done / total beside the current one
@@ -69,8 +68,8 @@ def say(line: str, in_notebook: bool = False) -> None:
         tqdm.write(line, file=sys.stdout)
         return
     tqdm.write(f"  {line}", file=sys.__stderr__)  # indented under the runner's notebook line
-    if os.environ.get(PROFILE_ENV):
-        runlog.append(os.environ[PROFILE_ENV], f"  {line}")
+    if os.environ.get(paths.PROFILE_ENV):
+        runlog.append(os.environ[paths.PROFILE_ENV], f"  {line}")
     if in_notebook:
         print(line, flush=True)
 

@@ -3,7 +3,7 @@
 A row is written whole and flushed to disk before the next configuration starts, so an
 interrupted run loses no finished measurement; a re-run skips configurations whose key is
 already in the table. A line cut short by a crash is dropped when the table is opened again.
-A table holds the rows of one run only (see helpers.core.session).
+A table holds the rows of one run only (see helpers.runner.session).
 
 A timed row may carry its raw per-call samples (under the key `SAMPLES`): they go to
 results/samples/<table>.jsonl, one line per row with the row's run id and key, so any
@@ -318,22 +318,6 @@ def load_samples(name: str, results_dir: str | os.PathLike | None = None) -> pd.
         except (ValueError, TypeError):
             pass  # a text key column
     return df
-
-
-# ---------------------------------------------------------------- selecting rows
-def trusted(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows a chart, takeaway or claim may quote as a time: status ok and a median time
-    (p50_ms) measured. A table without either column has no trusted row (an empty frame)."""
-    if "status" not in df or "p50_ms" not in df:
-        return df.iloc[:0]
-    return df[(df["status"] == "ok") & df["p50_ms"].notna()]
-
-
-def at_most_threads(df: pd.DataFrame) -> pd.DataFrame:
-    """Model-only rows (scope "model": tokenization excluded) at each model's largest thread
-    count among them: the slice the sweeps' charts, takeaways and claims compare engines on."""
-    model = df[df["scope"] == "model"]
-    return model[model["threads"] == model.groupby("model")["threads"].transform("max")]
 
 
 FAILED = ("error", "oom", "mismatch")

@@ -1,2 +1,3 @@
-"""Everything drawn or written from result tables: figure style and saving, charts, takeaway
-sentences, the published claims and their verdicts, recommendations, and reference READMEs."""
+"""Everything drawn or written from result tables: `rows` (which rows of a table are trusted and
+which cells they belong to), `charts/`, `claims/`, `recommend/`, `prose/`, and `summary` (what
+08_report shows). Report reads tables and names from the layers below; no study imports it."""

@@ -1,4 +1,4 @@
-"""What 08_report shows, composed from claims, recommend and charts_report: the note on the
+"""What 08_report shows, composed from claims, recommendations and charts.report: the note on the
 tables found, the recommendation table or why there is none, and this run beside the
 references (the run list, the machine tables and their chart). 08 measures nothing, so it
 has no study module; this is the module its cells call."""
@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.core import paths
-from helpers.core.tables import trusted
-from helpers.report import charts_common, charts_report, recommend
-from helpers.report.claims import load_tables
+from helpers.report.charts import report, style
+from helpers.report.claims.registry import load_tables
+from helpers.report.recommend import machines, workload
+from helpers.report.rows import trusted
 
 
 def tables_note(results_dir: str | Path, tables: dict) -> str:
@@ -20,7 +21,7 @@ def tables_note(results_dir: str | Path, tables: dict) -> str:
     found = [name for name, df in tables.items() if df is not None]
     missing = [name for name, df in tables.items() if df is None]
     return (
-        f"This run: {recommend.describe_run(results_dir)}. Tables found: "
+        f"This run: {machines.describe_run(results_dir)}. Tables found: "
         + ", ".join(found)
         + "; missing: "
         + (", ".join(missing) or "none")
@@ -58,7 +59,7 @@ def whole_pipeline_view(tables: dict):
     note that there is none."""
     from IPython.display import Markdown
 
-    row = recommend.whole_pipeline(tables)
+    row = workload.whole_pipeline(tables)
     if len(row):
         return row.round(3)
     return Markdown("No whole pipeline to recommend: 07_pipeline did not run here, or no pipeline met its floors.")
@@ -66,15 +67,15 @@ def whole_pipeline_view(tables: dict):
 
 def runs_markdown(runs: dict[str, Path]) -> str:
     """One bullet per run compared: its label and the machine, profile and run id behind it."""
-    return "\n".join(f"- **{label}**: {recommend.describe_run(d)}" for label, d in runs.items())
+    return "\n".join(f"- **{label}**: {machines.describe_run(d)}" for label, d in runs.items())
 
 
 def machines_side_by_side(runs: dict[str, Path], min_cosine: float) -> dict[str, pd.DataFrame]:
     """The runs side by side: claim verdicts, the recommended engine, and 00's ceilings."""
     return {
-        "verdicts": recommend.verdicts_by_machine(runs),
-        "recommendations": recommend.recommendation_by_machine(runs, min_cosine),
-        "ceilings": recommend.ceilings_by_machine(runs),
+        "verdicts": machines.verdicts_by_machine(runs),
+        "recommendations": machines.recommendation_by_machine(runs, min_cosine),
+        "ceilings": machines.ceilings_by_machine(runs),
     }
 
 
@@ -110,9 +111,9 @@ def hosts_figure(runs: dict[str, Path]):
             f"{label}: {', '.join(sorted(set(df['model']))) if df is not None else 'no 03 results'}"
             for label, df in per_run.items()
         )
-        return charts_common.notice(
+        return style.notice(
             "The runs side by side",
             f"Nothing to compare: no model was measured by every run at batch {batch_size} × {seq_len} ({measured}).",
         )
     same = {label: df[df["model"].isin(common)] for label, df in per_run.items()}
-    return charts_report.hosts_side_by_side(same, batch_size, seq_len)
+    return report.hosts_side_by_side(same, batch_size, seq_len)

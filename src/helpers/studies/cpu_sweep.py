@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import pandas as pd
 
 from helpers.backends import engines
 from helpers.backends.variants import prepare_files
 from helpers.backends.workers import SETTLE_S, EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
-from helpers.core.machine import ceilings_by_precision, nominal_by_precision
+from helpers.core.machine import ceilings_by_precision, nominal_by_precision, thread_counts
 from helpers.core.tables import SAMPLES, failure_row
 from helpers.core.timing import round_kwargs, timing_columns
 
@@ -278,6 +279,27 @@ class Sweep:
         self.calibration_texts = calibration_texts
         self.group, self.workers, self.failed = None, {}, {}
 
+    @classmethod
+    def from_params(
+        cls, table, params: Mapping[str, Any], texts, *, ceilings: pd.DataFrame | None, int8_method: str
+    ) -> Sweep:
+        """The sweep 03's parameters describe, on `texts` (its odd ones calibrate static INT8),
+        with what the earlier notebooks chose (`earlier_results`: 00's ceilings, 02's method)."""
+        return cls(
+            table,
+            params["engines"],
+            params["scopes"],
+            texts,
+            rounds=params["rounds"],
+            timing_kwargs=timing_kwargs(params),
+            max_gflop=params["max_gflop"],
+            end_to_end_max_gflop=params["end_to_end_max_gflop"],
+            ceilings=ceilings,
+            ort_level=params["ort_level"],
+            int8_method=int8_method,
+            calibration_texts=texts[1::2],
+        )
+
     def items(self, configs: list[Config]) -> list[tuple[Config, str]]:
         """Every (configuration, scope) the sweep measures: the heatmap grid is timed
         model-only (end to end is covered by the sweeps)."""
@@ -389,6 +411,35 @@ class Sweep:
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
+def timing_kwargs(params: Mapping[str, Any]) -> dict:
+    """The timing settings of every engine and round, from 03's parameters."""
+    return dict(
+        warmup=1,
+        min_count=3,
+        min_time_s=params["min_time_s"],
+        max_time_s=params["max_time_s"],
+        target_ci=params["target_ci"],
+    )
+
+
+def corpus_texts(params: Mapping[str, Any]) -> list[str]:
+    """The texts of the corpus 03's parameters name (packed to each configuration's length)."""
+    from helpers.workloads.corpora import corpus_from_params
+
+    return corpus_from_params(params).texts
+
+
+def configs(params: Mapping[str, Any]) -> list[Config]:
+    """`sweep_configs` of 03's parameters (`threads` empty: 1, 2, 4 ... up to the logical cores)."""
+    return sweep_configs(
+        params["models"],
+        params["batch_sizes"],
+        params["seq_lens"],
+        thread_counts(params["threads"]),
+        params["heatmap_model"],
+    )
+
+
 def earlier_results(ort_level: str) -> tuple[str, pd.DataFrame | None, str]:
     """What 03 takes from earlier notebooks of this run: the ORT INT8 method 02 found fastest
     within tolerance, 00's ceilings (None when 00 has not run), and a line saying both."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from helpers.core import machine
 from helpers.core.machine import ceiling_for
 from helpers.core.tables import failure_row
 from helpers.core.timing import STAT_COLUMNS, Timing, cuda_sync_for, measure, timing_columns
@@ -393,21 +394,6 @@ def shape_gemms(hidden: list[int], tokens: list[int], threads: int, timing: dict
     return rows
 
 
-def shape_rate(df, precision: str, hidden: int, m: float, threads: int) -> float:
-    """The GEMM rate of an encoder layer of width `hidden` at about `m` tokens per call in
-    `precision` (the best library), from 00_gemm_shapes: the harmonic mean over the layer's
-    three shapes at the measured M nearest `m` (log scale). NaN where 00 did not measure it."""
-    if df is None or not len(df) or "hidden" not in df:
-        return math.nan
-    ok = df[(df["status"] == "ok") & (df["precision"] == precision) & (df["hidden"] == hidden)]
-    ok = ok[ok["threads"] == threads] if (ok["threads"] == threads).any() else ok.iloc[:0]
-    if not len(ok):
-        return math.nan
-    nearest = min(ok["m"].unique(), key=lambda x: abs(math.log(x / max(m, 1))))
-    best = ok[ok["m"] == nearest].groupby(["k", "n"])["value"].max()
-    return len(best) / float((1 / best).sum()) if len(best) == 3 else math.nan
-
-
 def harness_overhead(
     model: str = "bert-tiny",
     engine: str = "eager",
@@ -484,9 +470,15 @@ def takeaway(df) -> str:
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
-def timing(min_time_s: float) -> dict:
-    """The timing settings of every ceiling and of the harness check."""
+def timing_kwargs(params: Mapping[str, Any]) -> dict:
+    """The timing settings of every ceiling and of the harness check, from 00's parameters."""
+    min_time_s = params["min_time_s"]
     return dict(warmup=2, min_count=5, min_time_s=min_time_s, max_time_s=max(10.0, 3 * min_time_s))
+
+
+def thread_counts(params: Mapping[str, Any]) -> list[int]:
+    """The thread counts 00's parameters ask for (`threads` empty: 1, 2, 4 ... up to the logical cores)."""
+    return machine.thread_counts(params["threads"])
 
 
 def machine_summary(profile: str):
@@ -499,26 +491,30 @@ def machine_summary(profile: str):
     return f"**{fingerprint.cpu_isa_summary(env)}**", pd.Series(fingerprint.summary(env), name="value").to_frame()
 
 
-def measure_missing_ceilings(table, thread_counts: list[int], gemm_size: int, bandwidth_mb: int, timing: dict) -> None:
-    """Measure the ceilings at each thread count the table does not hold yet (one resumable
-    step per thread count), appending each row not yet recorded."""
+def measure_missing_ceilings(table, params: Mapping[str, Any]) -> None:
+    """Measure the ceilings (`gemm_size`, `bandwidth_mb`) at each of 00's thread counts the table
+    does not hold yet (one resumable step per thread count), appending each row not yet recorded."""
     from helpers.core.progress import track
 
     measured = set(table.read().get("threads", []))
-    todo = [t for t in thread_counts if t not in measured]
+    todo = [t for t in thread_counts(params) if t not in measured]
+    size, nbytes, timing = params["gemm_size"], params["bandwidth_mb"] * 2**20, timing_kwargs(params)
     for t in track(todo, desc="ceilings", label=lambda t: f"{t} thread(s)"):
-        table.append_new(measure_ceilings(gemm_size, threads=t, bandwidth_bytes=bandwidth_mb * 2**20, timing=timing))
+        table.append_new(measure_ceilings(size, threads=t, bandwidth_bytes=nbytes, timing=timing))
 
 
-def measure_missing_shapes(table, hidden: list[int], tokens: list[int], threads: int, timing: dict) -> None:
-    """The GEMMs at each model shape (hidden, M) the table does not hold yet (one resumable step
-    each), short timings: there are many of them and each is small."""
+def measure_missing_shapes(table, params: Mapping[str, Any]) -> None:
+    """The GEMMs at each model shape (`gemm_hidden`, M in `gemm_tokens`) the table does not hold
+    yet (one resumable step each), at the most threads; short timings: there are many of them
+    and each is small."""
     from helpers.core.progress import track
 
     done = table.read()
     have = set(zip(done["hidden"], done["m"])) if len(done) and "hidden" in done else set()
-    todo = [(h, m) for h in hidden for m in tokens if (h, m) not in have]
+    todo = [(h, m) for h in params["gemm_hidden"] for m in params["gemm_tokens"] if (h, m) not in have]
+    timing = timing_kwargs(params)
     short = dict(timing, min_time_s=min(timing.get("min_time_s", 0.1), 0.1))
+    threads = max(thread_counts(params))
     for h, m in track(todo, desc="GEMM shapes", label=lambda hm: f"hidden {hm[0]}, M {hm[1]}"):
         table.append_new(shape_gemms([h], [m], threads, short))
 
@@ -548,12 +544,12 @@ def shapes_view(shapes, ceilings):
     return pd.DataFrame(rows)
 
 
-def measure_harness(table, thread_counts: list[int], timing: dict):
+def measure_harness(table, params: Mapping[str, Any]):
     """The harness overhead next to the shortest configuration (bert-tiny, eager, batch 1 x 16
-    tokens, the most threads), measured unless the table holds it; returns its row."""
-    shortest = dict(model="bert-tiny", engine="eager", threads=max(thread_counts), batch_size=1, seq_len=16)
+    tokens, the most of 00's threads), measured unless the table holds it; returns its row."""
+    shortest = dict(model="bert-tiny", engine="eager", threads=max(thread_counts(params)), batch_size=1, seq_len=16)
     if not table.done(**shortest):
-        table.append(harness_overhead(**shortest, timing=timing))
+        table.append(harness_overhead(**shortest, timing=timing_kwargs(params)))
     return table.read().iloc[0]
 
 

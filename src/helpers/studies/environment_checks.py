@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -43,6 +44,14 @@ def nominal_rows(thread_counts: list[int], measured: pd.DataFrame | None = None)
         for row in peaks.nominal_rows(flags, vendor, [cores(t)], clock):
             rows.append(row | {"threads": t})
     return rows
+
+
+def append_nominal_rows(table, params: Mapping[str, Any]) -> None:
+    """The nominal rows at 00's thread counts, at a clock no lower than the one the GEMM rows
+    `table` holds need (so measure those first)."""
+    from helpers.studies.environment import thread_counts
+
+    table.append_new(nominal_rows(thread_counts(params), measured=table.read()))
 
 
 def nominal_text(df: pd.DataFrame) -> str:
@@ -121,11 +130,14 @@ def harness_check(threads: int, timing: dict, rounds: int = 5) -> dict:
     return row | {"message": harness_check_text(row)}  # the sentence 08_report quotes
 
 
-def measure_harness_check(table, thread_counts: list[int], timing: dict) -> pd.Series:
-    """The self-check at the most threads, measured unless the table holds it; returns its row."""
-    threads = max(thread_counts)
+def measure_harness_check(table, params: Mapping[str, Any]) -> pd.Series:
+    """The self-check at the most of 00's threads, measured unless the table holds it; returns
+    its row."""
+    from helpers.studies.environment import thread_counts, timing_kwargs
+
+    threads = max(thread_counts(params))
     if not table.done(model=CHECK_SHAPE["model"], threads=threads):
-        table.append(harness_check(threads, timing))
+        table.append(harness_check(threads, timing_kwargs(params)))
     return table.read().iloc[-1]
 
 

@@ -3,7 +3,9 @@ with, and what does it cost?"""
 
 from __future__ import annotations
 
-from helpers.backends import cache, export
+from typing import Any, Mapping
+
+from helpers.backends import cache, export, ov
 from helpers.backends.engines import Engine, check_against_reference, engine_for_file
 from helpers.workloads.models import LoadedModel
 
@@ -32,7 +34,7 @@ def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, texts, le
     """Produce one format (from the build cache), run the file it produced and check it
     against eager fp32 at every shape: one result row (export cost: the build's, also when
     reused, with `cache` hit or miss; graph statistics, agreement, status)."""
-    record = export.produce(fmt, loaded)
+    record = ov.convert(loaded) if fmt == "openvino" else export.produce(fmt, loaded)
     row = {k: v for k, v in record.row().items() if k != "path"}
     row["file"] = cache.relative(record.path) if record.status == "ok" else ""
     if record.status != "ok":
@@ -52,20 +54,29 @@ def export_and_check(fmt: str, loaded: LoadedModel, reference: Engine, texts, le
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
+def corpus_texts(params: Mapping[str, Any]) -> list[str]:
+    """The texts of the corpus 01's parameters name (the correctness check's real text)."""
+    from helpers.workloads.corpora import corpus_from_params
+
+    return corpus_from_params(params).texts
+
+
 def check_shapes(batch_sizes: list[int], seq_lens: list[int]) -> list[tuple[int, int]]:
     """Every (batch size, sequence length) pair of the correctness check."""
     return [(b, n) for b in batch_sizes for n in seq_lens]
 
 
-def export_models(table, models: list[str], formats: list[str], texts, shapes) -> None:
-    """Produce and check every format of every model that the table does not hold yet; the
-    files come from the build cache, where the plain ONNX export is the input of the
-    optimized formats."""
+def export_models(table, params: Mapping[str, Any], texts) -> None:
+    """Produce and check every format of every model of 01's parameters that the table does not
+    hold yet, at every `check_shapes` pair; the files come from the build cache, where the plain
+    ONNX export is the input of the optimized formats."""
     from helpers.backends import engines
     from helpers.core.progress import resumed, track
     from helpers.workloads.corpora import token_lengths
     from helpers.workloads.models import load_model
 
+    models, formats = params["models"], params["formats"]
+    shapes = check_shapes(params["batch_sizes"], params["seq_lens"])
     done = sum(table.done(model=m, format=f) for m in models for f in formats)
     resumed(done, len(models) * len(formats), "model formats")
     for model_name in models:

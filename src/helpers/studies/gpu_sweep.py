@@ -10,7 +10,7 @@ no-ops, so everything but the CUDA calls themselves is exercised without a GPU.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -285,17 +285,6 @@ def run_sweep(
         table.append_new(rows)
 
 
-def largest_batch_that_fits(df) -> Any:
-    """Per model, engine and length: the largest batch measured without running out of memory,
-    and whether some batch did run out (else the grid's top is a lower bound)."""
-    measured = df[df["status"].isin(["ok", "mismatch"])]
-    fits = measured.groupby(["model", "engine", "seq_len"])["batch_size"].max().rename("largest_batch")
-    oom = (
-        df[df["status"] == "oom"].groupby(["model", "engine", "seq_len"])["batch_size"].min().rename("first_oom_batch")
-    )
-    return fits.to_frame().join(oom, how="outer").reset_index()
-
-
 def fidelity_rows(built: dict[str, Any], loaded, texts, batch_size: int = 32, max_length: int = 128) -> list[dict]:
     """Sentence embeddings of real texts from every engine against eager fp32's (as in 02):
     cosine (mean, min) and recall@10 of nearest-neighbour retrieval."""
@@ -345,40 +334,34 @@ def record_skipped(sweep_table, fidelity_table, models: list[str], names: list[s
     fidelity_table.append_new({k: r[k] for k in ("model", "engine", "status", "message")} for r in rows)
 
 
-def measure_models(
-    sweep_table,
-    fidelity_table,
-    *,
-    models: list[str],
-    engines: list[str],
-    batch_sizes: list[int],
-    seq_lens: list[int],
-    device: str,
-    fidelity_size: int,
-    rounds: int,
-    warmup_count: int,
-    min_time_s: float,
-    max_time_s: float,
-    target_ci: float | None = None,
-) -> None:
-    """The sweep of 04, one model at a time: build every engine on the device, check their
-    fidelity on real text (unless a resumed run has it), measure every missing (batch,
-    length) configuration, then free the engines and return the cached GPU memory to the
-    device (`torch.cuda.empty_cache`) before the next model is loaded."""
+def timing_kwargs(params: Mapping[str, Any]) -> dict:
+    """The timing settings of every engine and round, from 04's parameters."""
+    return dict(
+        warmup=params["warmup_count"],
+        min_count=5,
+        min_time_s=params["min_time_s"],
+        max_time_s=params["max_time_s"],
+        target_ci=params.get("target_ci"),
+    )
+
+
+def measure_models(sweep_table, fidelity_table, params: Mapping[str, Any]) -> None:
+    """The sweep of 04's parameters, one model at a time: build every engine on the device,
+    check their fidelity on real text (unless a resumed run has it), measure every missing
+    (batch, length) configuration, then free the engines and return the cached GPU memory to
+    the device (`torch.cuda.empty_cache`) before the next model is loaded."""
     from helpers.core.progress import track
     from helpers.workloads.corpora import load_corpus
     from helpers.workloads.models import load_model
 
     texts = load_corpus().texts
-    timing_kwargs = dict(
-        warmup=warmup_count, min_count=5, min_time_s=min_time_s, max_time_s=max_time_s, target_ci=target_ci
-    )
-    for model in models:
+    engines, device, timing = params["engines"], params["device"], timing_kwargs(params)
+    for model in params["models"]:
         loaded = load_model(model)
         built = build_all(engines, loaded, device)
         if any(not fidelity_table.done(model=model, engine=e) for e in engines):
-            fidelity_table.append_new(fidelity_rows(built, loaded, texts[:fidelity_size]))
-        configs = grid(batch_sizes, seq_lens, loaded.max_length)
+            fidelity_table.append_new(fidelity_rows(built, loaded, texts[: params["fidelity_size"]]))
+        configs = grid(params["batch_sizes"], params["seq_lens"], loaded.max_length)
         run_sweep(
             sweep_table,
             loaded,
@@ -386,57 +369,18 @@ def measure_models(
             texts,
             configs,
             device,
-            rounds,
-            timing_kwargs,
+            params["rounds"],
+            timing,
             progress=lambda items, model=model: track(items, desc=f"04 {model}"),
         )
         del built
         torch.cuda.empty_cache()
 
 
-def measured_rows(sweep):
-    """The rows of configurations that ran (ok or mismatch): what the charts draw."""
-    return sweep[sweep["status"].isin(["ok", "mismatch"])] if len(sweep) else sweep
-
-
-def fits_table(sweep):
-    """`largest_batch_that_fits` of the measured rows (empty when nothing was measured)."""
-    return largest_batch_that_fits(sweep) if len(measured_rows(sweep)) else sweep.iloc[:0]
-
-
-def figures(sweep, models: list[str], focus_seq_len: int, no_gpu: str | None) -> dict[str, Any]:
-    """The notebook's figures by name: without a usable CUDA device a notice saying why
-    (04_gpu_sweep); with measured rows, per-item time and speed-up against batch size at
-    `focus_seq_len`, one speed-up heatmap per model, and memory."""
-    from helpers.report import charts_common, charts_gpu, charts_sweeps
-
-    measured = measured_rows(sweep)
-    out = {}
-    if no_gpu:
-        out["04_gpu_sweep"] = charts_common.notice("04 · GPU sweeps: not measured on this machine", no_gpu)
-    if len(measured):  # the charts draw what ran and mark what failed or was skipped
-        out["04_per_item_vs_batch"] = charts_gpu.per_item_time_vs_batch(sweep, focus_seq_len)
-        out["04_speedup_vs_batch"] = charts_gpu.speedup_vs_batch(sweep, focus_seq_len)
-        for model in models:
-            heatmap = charts_sweeps.speedup_heatmaps(sweep.assign(threads=1), model)
-            out[f"04_speedup_heatmap_{model.replace('/', '__')}"] = heatmap
-        out["04_memory"] = charts_gpu.gpu_memory_vs_batch(sweep, focus_seq_len)
-    return out
-
-
-def takeaway(sweep, fits, focus_seq_len: int, no_gpu: str | None) -> str:
-    """The notebook's closing text: the takeaways, or why nothing was measured."""
-    from helpers.report import takeaways
-
-    if len(measured_rows(sweep)):
-        return takeaways.gpu_takeaway(sweep, fits, focus_seq_len)
-    return f"Nothing was measured: {no_gpu or 'every configuration failed (see the table)'}."
-
-
-def measure_or_skip(sweep_table, fidelity_table, no_gpu: str | None, **params) -> None:
-    """`measure_models` with the notebook's parameters, or, without a usable CUDA device
-    (`no_gpu` says why), `record_skipped` for every model and engine."""
+def measure_or_skip(sweep_table, fidelity_table, params: Mapping[str, Any], no_gpu: str | None) -> None:
+    """`measure_models` with 04's parameters, or, without a usable CUDA device (`no_gpu` says
+    why), `record_skipped` for every model and engine."""
     if no_gpu:
         record_skipped(sweep_table, fidelity_table, params["models"], params["engines"], no_gpu)
     else:
-        measure_models(sweep_table, fidelity_table, **params)
+        measure_models(sweep_table, fidelity_table, params)

@@ -38,10 +38,11 @@ from helpers.core import progress
 from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
 from helpers.core.tables import SAMPLES, failure_row
 from helpers.pipeline import CALIBRATED, PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
-from helpers.report.recommend_pipeline import NAIVE, PEER_STEP, best_peer_name, results
 from helpers.studies import pipeline_time
 from helpers.workloads.corpora import sample_texts
 
+NAIVE = "naive"  # the candidate name of the naive pipeline (eager fp32, one text at a time)
+PEER_STEP = "peer"  # the waterfall_step of a peer's rows
 TABLE = "07_pipeline"
 KEY = ["stage", "candidate"]
 KNEE_SHARE = 0.95  # a strategy's knee: the smallest batch size within 5% of its best items/s
@@ -639,3 +640,18 @@ def measured_rates(params: dict) -> dict[str, float]:
 def time_rows(run) -> pd.DataFrame:
     """results/07_time.csv: each whole-corpus pipeline's phases (see studies.pipeline_time)."""
     return run.table(pipeline_time.TABLE, key=pipeline_time.KEY).read()
+
+
+def results(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with each corpus row's memory (stage memory) merged onto it."""
+    if df is None or not len(df):
+        return pd.DataFrame()
+    memory = df[df["stage"] == "memory"][["candidate", "peak_rss_mb", "memory_note"]]
+    rest = df[df["stage"] != "memory"].drop(columns=["peak_rss_mb", "memory_note"], errors="ignore")
+    corpus = rest[rest["stage"] == "corpus"].merge(memory, on="candidate", how="left")
+    return pd.concat([rest[rest["stage"] != "corpus"], corpus], ignore_index=True)
+
+
+def best_peer_name(medians_ms: dict[str, float]) -> str | None:
+    """The fastest of the peers that met the floors (name -> median pass ms), or None."""
+    return min(medians_ms, key=medians_ms.get) if medians_ms else None

