@@ -71,6 +71,12 @@ def check_01_export(out):
     return ["01_export_costs", "01_fusions"]
 
 
+def bf16_refused(rows: pd.DataFrame) -> bool:
+    """OpenVINO's rows on a CPU without bf16: it answers f32 to the bf16 hint, so the engine is
+    recorded as skipped with that reason, never timed as bf16 (an EPYC Zen 3, for one)."""
+    return len(rows) > 0 and (rows["status"] == "skipped").all() and rows["message"].str.contains("bf16").all()
+
+
 def check_02_quantization(out):
     variants = pd.read_csv(out / "results" / "02_variants.csv").set_index("method")
     speed = pd.read_csv(out / "results" / "02_speed.csv")
@@ -82,6 +88,8 @@ def check_02_quantization(out):
     assert int8["status"] == "ok" and int8["size_mb"] < 0.5 * variants.loc["ort-fp32", "size_mb"]
     assert set(speed["method"]) == set(built.index) and set(speed["batch_size"]) == {1, 4}
     precision = {"ov": "fp32", "ov-bf16": "bf16", "ov-int8": "int8", "ov-int8-ac": "int8", "torch-bf16": "bf16"}
+    if bf16_refused(variants.loc[["ov-bf16"]]):
+        precision.pop("ov-bf16")
     assert (variants.loc[list(precision), "precision"] == pd.Series(precision)).all()
     nncf = ["ov-int8", "ov-int8-ac", "ov-int8-skip-ffn-down"]
     assert variants.loc[nncf, "message"].str.contains(r"MatMuls INT8 \(\d+ FakeQuantize nodes\); fp32:").all()
@@ -100,8 +108,12 @@ def check_03_cpu_sweeps(out):
     engines = {"eager", "torchscript", "compile", "torch-bf16", "torch-bf16-autocast", "torch-int8", "ort", "ort-int8"}
     engines |= {"ov", "ov-bf16"}
     assert set(df["engine"]) == engines and set(df["scope"]) == {"model", "end_to_end"}
+    if bf16_refused(df[df["engine"] == "ov-bf16"]):
+        df = df[df["engine"] != "ov-bf16"]
+        engines -= {"ov-bf16"}
     ov = df[df["engine"].str.startswith("ov")].drop_duplicates("engine").set_index("engine")
-    assert ov.loc["ov", "precision"] == "fp32" and ov.loc["ov-bf16", "precision"] == "bf16"
+    claimed = {"ov": "fp32", "ov-bf16": "bf16"}
+    assert all(ov.loc[engine, "precision"] == claimed[engine] for engine in claimed if engine in engines)
     assert (ov["runtime"] == "openvino").all() and (ov["cold_ms"] > 0).all()
     assert ov["cold_start"].str.contains("new input shape").all()  # what the first call at a shape includes
     cells = json.loads((out / "runs" / "smoke" / "03_cpu_sweeps.ipynb").read_text())["cells"]
