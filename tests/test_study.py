@@ -58,3 +58,15 @@ def test_the_project_root_is_found_from_the_package_itself(monkeypatch):
 
     assert (paths.ROOT / "pyproject.toml").is_file() and (paths.ROOT / "notebooks").is_dir()
     assert paths._find_root() == paths.ROOT
+
+
+def test_list_into_a_closed_pipe_ends_quietly():
+    """`python -m helpers.study list | head -1`: the reader goes away early; no traceback."""
+    import subprocess
+    import sys
+
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "helpers.study", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    listing.stdout.close()  # what head does once it has its lines, here before the first write
+    assert listing.wait(timeout=60) == 0 and b"Traceback" not in listing.stderr.read()

@@ -413,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("name", nargs="?", help="a folder of reference/ (default: the one the README names)")
     args = parser.parse_args(argv)
     if args.command == "list":
-        list_notebooks()
+        try:
+            list_notebooks()
+        except BrokenPipeError:  # `study list | head` closed the pipe: nothing is left to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     on_term = None
     if args.command == "run" and threading.current_thread() is threading.main_thread():
