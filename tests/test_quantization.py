@@ -31,7 +31,7 @@ class RecordedModel:
 def run_study(tmp_path, monkeypatch, models):
     monkeypatch.setattr(study, "ModelVariants", RecordedModel)
     monkeypatch.setattr(study, "classification_task", lambda *args: None)
-    monkeypatch.setattr("helpers.workloads.corpora.texts_at_length", lambda *args: ({}, None))
+    monkeypatch.setattr(study, "texts_at_length", lambda *args: ({}, None))
     RecordedModel.calls = []
     variants = ResultTable(tmp_path / "v.csv", key=["model", "method"])
     speed = ResultTable(tmp_path / "s.csv", key=["model", "method", "batch_size", "seq_len"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from helpers.backends import engines, export, quantize
+from helpers.backends import engines, export, ov, quantize
 from helpers.workloads.models import SHAPES, LoadedModel
 
 
@@ -86,7 +86,6 @@ def ov_files(loaded, wanted: list[str], calibration_texts, calibration_size: int
     """OpenVINO IR files for the OpenVINO engines among `wanted`, from the build cache (NNCF
     calibrates on 300 texts, its default subset size); none where OpenVINO cannot run (their
     workers then say why: the rows are skipped)."""
-    from helpers.backends import ov
 
     files = {}
     for name in (n for n in wanted if n in ov.engine_names() and not ov.unavailable()):

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from helpers.core import progress
-from helpers.core.memory import MemoryWatch, death_of, forkserver
+from helpers.core.memory import (
+    MemoryWatch,
+    death_of,
+    forkserver,
+    peak_rss_mb,
+    release_free_memory,
+    reset_peak_rss,
+    rss_mb,
+)
 from helpers.core.tables import ProcessFailure, failure_status
 
 PRELOAD = ("helpers.backends.workers", "helpers.backends.engines")
@@ -78,7 +86,6 @@ def _timed_fn(engine, tokenizer, batch: dict, texts: list[str] | None, seq_len: 
 
 
 def _measure(engine, tokenizer, request: dict) -> Measurement:
-    from helpers.core.memory import peak_rss_mb, reset_peak_rss
     from helpers.core.timing import cuda_sync_for, measure
 
     reset_peak_rss()
@@ -100,8 +107,6 @@ def _quiet_background_threads() -> None:
 
 
 def _serve(conn, spec: EngineSpec) -> None:
-    from helpers.core.memory import release_free_memory, rss_mb
-
     try:
         _quiet_background_threads()
         base = rss_mb()

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from helpers.core.paths import ROOT
 from helpers.core.paths import ROOT as REPO_ROOT
 
 # CPU features that decide which GEMM kernels the libraries can use.
@@ -252,7 +253,6 @@ def git_info(root: Path = REPO_ROOT) -> dict:
 
 def _project_relative(path: str) -> str:
     """A path inside the project as seen from its root (.venv/bin/python), else as it is."""
-    from helpers.core.paths import ROOT
 
     p = Path(path)
     return p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else path

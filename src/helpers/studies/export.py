@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from helpers.backends import cache, export, ov
+from helpers.backends import cache, engines, export, ov
 from helpers.backends.engines import Engine, check_against_reference, engine_for_file
-from helpers.workloads.models import LoadedModel
+from helpers.core.progress import resumed, track
+from helpers.workloads.models import LoadedModel, load_model
 
 
 def check_over_shapes(engine: Engine, reference: Engine, loaded: LoadedModel, texts, lengths, shapes) -> dict:
@@ -70,10 +71,7 @@ def export_models(table, params: Mapping[str, Any], texts) -> None:
     """Produce and check every format of every model of 01's parameters that the table does not
     hold yet, at every `check_shapes` pair; the files come from the build cache, where the plain
     ONNX export is the input of the optimized formats."""
-    from helpers.backends import engines
-    from helpers.core.progress import resumed, track
     from helpers.workloads.corpora import token_lengths
-    from helpers.workloads.models import load_model
 
     models, formats = params["models"], params["formats"]
     shapes = check_shapes(params["batch_sizes"], params["seq_lens"])

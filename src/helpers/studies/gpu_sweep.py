@@ -15,10 +15,13 @@ from typing import Any, Callable, Mapping
 import torch
 
 from helpers.backends import engines as engine_lib
+from helpers.core import fidelity
 from helpers.core.memory import cuda_peak_mb, nvml_process_mb, reset_cuda_peak
+from helpers.core.progress import track
 from helpers.core.tables import SAMPLES, failure_row
 from helpers.core.timing import cuda_sync_for, interleaved, timing_columns
-from helpers.workloads.corpora import texts_at_length
+from helpers.workloads.corpora import load_corpus, texts_at_length
+from helpers.workloads.models import load_model
 
 BASELINE = "eager"
 COPIES_NOTE = "host-to-device copies excluded from the timed calls (timed on their own: h2d_ms)"
@@ -288,7 +291,6 @@ def run_sweep(
 def fidelity_rows(built: dict[str, Any], loaded, texts, batch_size: int = 32, max_length: int = 128) -> list[dict]:
     """Sentence embeddings of real texts from every engine against eager fp32's (as in 02):
     cosine (mean, min) and recall@10 of nearest-neighbour retrieval."""
-    from helpers.core import fidelity
 
     def embed(engine):
         return fidelity.embed_texts(engine, texts, loaded.tokenizer, batch_size, max_length, loaded.input_names)
@@ -350,9 +352,6 @@ def measure_models(sweep_table, fidelity_table, params: Mapping[str, Any]) -> No
     check their fidelity on real text (unless a resumed run has it), measure every missing
     (batch, length) configuration, then free the engines and return the cached GPU memory to
     the device (`torch.cuda.empty_cache`) before the next model is loaded."""
-    from helpers.core.progress import track
-    from helpers.workloads.corpora import load_corpus
-    from helpers.workloads.models import load_model
 
     texts = load_corpus().texts
     engines, device, timing = params["engines"], params["device"], timing_kwargs(params)

@@ -36,10 +36,12 @@ from helpers.backends import cache
 from helpers.backends.peers import DEFAULT_BATCH, Peer, unavailable
 from helpers.core import progress
 from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
-from helpers.core.tables import SAMPLES, failure_row
+from helpers.core.memory import in_fresh_process
+from helpers.core.tables import SAMPLES, failure_row, read_table
 from helpers.pipeline import CALIBRATED, PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
 from helpers.studies import pipeline_time
 from helpers.workloads.corpora import sample_texts
+from helpers.workloads.models import load_model
 
 NAIVE = "naive"  # the candidate name of the naive pipeline (eager fp32, one text at a time)
 PEER_STEP = "peer"  # the waterfall_step of a peer's rows
@@ -83,8 +85,6 @@ class Search:
     """Everything 07_pipeline measures, for one model and corpus (see the module doc)."""
 
     def __init__(self, table, params: dict, log=progress.note):
-        from helpers.workloads.models import load_model
-
         self.table, self.p, self.log = table, params, log
         self.start = time.perf_counter()
         self.deadline = self.start + float(params["budget_s"])
@@ -478,7 +478,6 @@ class Search:
     # -- stage 3: memory ----------------------------------------------------------------------
     def memory(self) -> pd.DataFrame:
         """Peak RSS of a fresh process running each measured pipeline (rows updated in place)."""
-        from helpers.core.memory import in_fresh_process
 
         df = self.rows("corpus")
         if "peak_rss_mb" in df and df["peak_rss_mb"].notna().any():
@@ -583,7 +582,6 @@ def _memory_run(loaded) -> int:
 
 def prior_fidelity(model: str) -> dict[str, dict]:
     """02_quantization's measured cosine_min and recall@10 per method, where it measured `model`."""
-    from helpers.core.tables import read_table
 
     df = read_table("02_variants")
     if df is None or "model" not in df or "cosine_min" not in df:

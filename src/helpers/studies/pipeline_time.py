@@ -16,7 +16,7 @@ import time
 import pandas as pd
 
 from helpers.core import progress
-from helpers.core.machine import ceilings_by_precision
+from helpers.core.machine import ceilings_by_precision, shape_rate
 from helpers.core.tables import read_table
 from helpers.workloads.batching import new_phases
 from helpers.workloads.models import encoder_flops
@@ -103,7 +103,6 @@ def measure(run, search, corpus: pd.DataFrame, log=progress.note) -> pd.DataFram
 def at_shapes(columns: dict, precision: str, config, threads: int) -> dict:
     """The GEMM rate at this model's shapes and the engine's share of it (NaN where 00 did not
     measure this hidden size: `gemm_hidden`)."""
-    from helpers.core.machine import shape_rate
 
     rate = shape_rate(read_table("00_gemm_shapes"), precision, config.hidden_size, columns["tokens_per_call"], threads)
     share = columns["engine_gflops"] / rate if rate == rate else math.nan

@@ -7,10 +7,12 @@ from typing import Any, Mapping
 
 from helpers.backends import cache, engines, export, quantize
 from helpers.backends.variants import TORCH_METHODS, build, produce
+from helpers.core import fidelity
 from helpers.core.memory import ProcessMemory, in_fresh_process
+from helpers.core.progress import resumed, track
 from helpers.core.tables import SAMPLES
-from helpers.workloads.corpora import token_lengths
-from helpers.workloads.models import LoadedModel, load_model
+from helpers.workloads.corpora import corpus_from_params, texts_at_length, token_lengths
+from helpers.workloads.models import LoadedModel, describe_model_name, load_model
 
 
 # -- memory of one variant in a fresh process -------------------------------------------------
@@ -56,7 +58,6 @@ def fidelity_row(
     """Agreement of one variant with eager fp32: max diff and status on a padded batch,
     cosine and recall@10 of embeddings over the fidelity texts, and the task scores when
     a classification head and labels are given (task = (head, id2label, labels))."""
-    from helpers.core import fidelity
 
     check = engines.check_against_reference(
         engine(check_batch), reference_hidden, check_batch["attention_mask"], precision=engine.precision
@@ -120,8 +121,6 @@ def speed_rows(
 def classification_task(model: str, corpus, n: int):
     """(head, id2label, texts, labels) when `model` is a local or hub classification checkpoint
     and the corpus has labels; None otherwise."""
-    from helpers.core import fidelity
-    from helpers.workloads.models import describe_model_name
 
     if not corpus.labels or describe_model_name(model) not in ("local", "hub"):
         return None
@@ -140,8 +139,6 @@ class ModelVariants:
         self.lengths = None  # token lengths of the corpus, computed once when timing
         export.produce("onnx", self.loaded).raise_for_status()  # the input of every ONNX variant
         self.built = {"eager": build("eager", self.loaded, None)}
-        from helpers.core import fidelity
-        from helpers.workloads.corpora import texts_at_length
 
         self.check_batch, _ = texts_at_length(fidelity_texts, self.loaded.tokenizer, 4, seq_len, pack=False)
         self.reference_hidden = self.built["eager"](self.check_batch)
@@ -205,7 +202,6 @@ class ModelVariants:
     ) -> list[dict]:
         """Rows of 02_speed for the `pending` variants at one batch size: every variant that
         could be built is timed interleaved with eager on real text packed to seq_len."""
-        from helpers.workloads.corpora import texts_at_length
 
         rows = variant_rows[variant_rows["status"].isin(["ok", "mismatch"])]
         wanted = [m for m in rows["method"] if m in pending]
@@ -229,7 +225,6 @@ class ModelVariants:
 # -- the notebook's steps ---------------------------------------------------------------------
 def load_texts(params: Mapping[str, Any]):
     """The corpus 02's parameters name: its texts, and its labels when `label_column` names one."""
-    from helpers.workloads.corpora import corpus_from_params
 
     return corpus_from_params(params)
 
@@ -267,8 +262,6 @@ def measure_models(variant_table, speed_table, params: Mapping[str, Any], data) 
     `data` (`load_texts`), resuming: a model whose rows are all written is not even loaded;
     otherwise only its missing variants are produced and scored (rows to 02_variants) and only
     its missing (variant, batch size) pairs timed (02_speed)."""
-    from helpers.core.progress import resumed, track
-    from helpers.workloads.corpora import texts_at_length
 
     models, methods, batch_sizes, seq_len = (params[k] for k in ("models", "methods", "batch_sizes", "seq_len"))
     fidelity_texts, calibration_texts = split_texts(data.texts, params["fidelity_size"])

@@ -8,11 +8,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from helpers.backends import registry
+from helpers.backends import generation, registry
 from helpers.backends.generation import FIRST_STEP_RTOL, GenerationEngine, batch_of, precision_of
+from helpers.core.progress import resumed, track
 from helpers.core.tables import SAMPLES, failure_row
 from helpers.core.timing import interleaved, timing_columns
-from helpers.workloads.models import LoadedSeq2Seq
+from helpers.workloads.models import LoadedSeq2Seq, load_seq2seq
 
 
 # ---------------------------------------------------------------- agreement
@@ -145,7 +146,6 @@ def measure_grid(
     """Every batch size × input length cell of 06's parameters not yet complete in `table` (a
     resumed run re-measures only those), its rows appended as the cell finishes; a resumed run
     says how many cells it already holds. `progress` wraps the cells (default: a bar)."""
-    from helpers.core.progress import resumed, track
 
     batch_sizes, input_lens, counts = params["batch_sizes"], params["input_lens"], token_counts(params["new_tokens"])
     timing = timing_kwargs(params)
@@ -174,7 +174,6 @@ def prepare(params: Mapping[str, Any]):
     import os
 
     from helpers.workloads.corpora import corpus_from_params
-    from helpers.workloads.models import load_seq2seq
 
     threads = os.cpu_count()
     loaded = load_seq2seq(params["seq2seq_model"])
@@ -217,7 +216,6 @@ def model_note(loaded, threads: int) -> str:
 def record_files(table, params: Mapping[str, Any], loaded) -> dict:
     """The ONNX files 06's engines need, from the build cache or built into it, with a row per
     file set (its build's time, and whether this run reused it); name -> directory."""
-    from helpers.backends import generation
 
     files, records = generation.produce_files(loaded, generation.needed_files(params["generation_engines"]))
     table.append_new({"model": params["seq2seq_model"], **r.row()} for r in records.values())
@@ -225,8 +223,6 @@ def record_files(table, params: Mapping[str, Any], loaded) -> dict:
 
 
 def build_engines(params: Mapping[str, Any], files: dict, threads: int, loaded) -> dict:
-    from helpers.backends import generation
-
     return generation.build_all(params["generation_engines"], files, threads, loaded.model)
 
 
@@ -234,7 +230,6 @@ def record_agreement(table, params: Mapping[str, Any], built: dict, loaded, text
     """Unless a resumed run holds them: each engine's generated sequences on `check_size` real
     texts at the shortest input length, the most new tokens each, against PyTorch fp32's
     (`agreement_rows`)."""
-    from helpers.backends import generation
 
     model = params["seq2seq_model"]
     if all(table.done(model=model, engine=e) for e in params["generation_engines"]):
@@ -253,8 +248,6 @@ def engine_statuses(agreement) -> dict:
 def record_memory(table, params: Mapping[str, Any], loaded, texts, files: dict, threads: int) -> None:
     """Each engine's memory increments in a fresh process at the `largest` configuration
     (skipped rows when `measure_memory` is off); engines a resumed run holds are kept."""
-    from helpers.backends import generation
-    from helpers.core.progress import track
 
     model, engines, at = params["seq2seq_model"], params["generation_engines"], largest(params)
     if not params["measure_memory"]:

@@ -8,8 +8,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from helpers.core.tables import SAMPLES, failure_row
-from helpers.workloads.batching import Batch, padding, plan, run_dataset, token_lengths_capped
+from helpers.core.tables import SAMPLES, failure_row, read_table
+from helpers.workloads import batching
+from helpers.workloads.batching import BUCKET_EDGES, Batch, padding, plan, run_dataset, token_lengths_capped
 
 
 # -- measuring strategies ---------------------------------------------------------------------
@@ -186,8 +187,6 @@ def prepare(params: Mapping[str, Any]):
     corpus texts."""
     from helpers.backends import engines as engine_lib
     from helpers.backends.variants import best_int8_method, prepare_files
-    from helpers.core.tables import read_table
-    from helpers.workloads import batching
     from helpers.workloads.models import load_model
 
     engines = params["engines"]
@@ -221,7 +220,6 @@ def _build(engine_lib, name: str, loaded, files: dict):
 
 def bucket_edges() -> tuple[int, ...]:
     """The length-bucket edges of the bucketed strategy (drawn on the length histograms)."""
-    from helpers.workloads.batching import BUCKET_EDGES
 
     return BUCKET_EDGES
 
