@@ -384,13 +384,16 @@ def test_c13_time_grows_linearly_with_length_at_large_batch_only():
     assert verdict == registry.FAILS and "length^1.00 at batch 1" in ours
 
 
-def sorting_rows(unsorted_at_64, sorted_at_64):
+def sorting_rows(unsorted_at_64, sorted_at_64, distribution="sentences", noisy=False):
     rows = []
     for strategy, t16, t64 in (("unsorted", 1.0, unsorted_at_64), ("sorted", 1.0, sorted_at_64)):
         for bs, t in ((16, t16), (64, t64)):
             rows.append(
                 {
-                    "distribution": "docstrings",
+                    "distribution": distribution,
+                    "noisy": noisy and bs == 64 and strategy == "sorted",
+                    "n": 3,
+                    "cv": 0.2 if noisy and bs == 64 and strategy == "sorted" else 0.02,
                     "engine": "eager",
                     "strategy": strategy,
                     "batch_size": bs,
@@ -409,6 +412,37 @@ def test_c14_sorting_keeps_larger_batches_paying():
     assert verdict == registry.FAILS and "unsorted -10%, sorted +20%" in ours
     with pytest.raises(registry.Untestable, match="at batch 16 and 64"):
         rules.c14({"05_sorting": sorting_rows(1.2, 0.9)["05_sorting"].query("batch_size == 16")})
+
+
+def test_c14_reads_the_sentences_scenario_with_eager_not_the_first_rows():
+    """The old check took the table's first distribution and engine (the docstrings): the claim is
+    about 1k sentences of varied length, 05's synthetic `sentences` scenario, on PyTorch eager."""
+    docstrings = sorting_rows(0.9, 1.2, distribution="docstrings")["05_sorting"]  # would not hold
+    sentences = sorting_rows(1.2, 0.9)["05_sorting"]
+    ort = sentences.assign(engine="ort", p50_ms=sentences["p50_ms"][::-1].to_numpy())
+    verdict, ours, _ = rules.c14({"05_sorting": pd.concat([docstrings, ort, sentences])})
+    assert verdict == registry.HOLDS and ours.startswith("sentences, eager, batch 16 → 64") and "unsorted +20%" in ours
+    with pytest.raises(
+        registry.Untestable, match=r"did not measure the sentences scenario with eager \(measured: docstrings × eager\)"
+    ):
+        rules.c14({"05_sorting": docstrings})
+
+
+def test_c14_a_noisy_cell_cannot_decide():
+    with pytest.raises(
+        registry.Untestable, match=r"^cannot be decided: noisy \(sentences eager sorted batch 64 \(n = 3, CV 20%\)\)$"
+    ):
+        rules.c14(sorting_rows(1.2, 0.9, noisy=True))
+
+
+def test_c14_on_the_reference_reads_its_sentences_rows():
+    t = registry.load_tables(paths.REFERENCE / "epyc-zen4-2c-full" / "results")
+    d = t["05_sorting"].query("distribution == 'sentences' and engine == 'eager'").set_index(["strategy", "batch_size"])
+    unsorted = d.loc[("unsorted", 64), "p50_ms"] / d.loc[("unsorted", 16), "p50_ms"] - 1
+    sorted_ = d.loc[("sorted", 64), "p50_ms"] / d.loc[("sorted", 16), "p50_ms"] - 1
+    assert round(unsorted, 2) == 0.31 and round(sorted_, 3) == -0.004  # unsorted 31% slower, sorted 0.4% faster
+    verdict, ours, _ = rules.c14(t)
+    assert verdict == registry.HOLDS and "sentences, eager" in ours and "unsorted +31%, sorted -0%" in ours
 
 
 def int8_variants(cosines, statuses=("ok", "ok")):
@@ -494,6 +528,8 @@ def test_c16_sentence_transformers_backends_against_its_torch_fp32():
     assert verdict == registry.HOLDS and "st-openvino-qint8 4.70×" in ours and "st-onnx-qint8 2.40×" in ours
     assert "st-openvino 1.15× (ran bf16)" in ours and "fastest measured backend is st-openvino-qint8" in reason
     assert "recall@10: st-openvino-qint8 0.997, st-onnx-qint8 0.997" in ours
+    assert "the workbook's proxy, recall@10 against the eager fp32 neighbours, not their benchmark score" in reason
+    assert "it now reports 5.29× openvino-qint8, 3.23× onnx-qint8" in registry.CLAIMS["C16"].theirs
     assert rules.c16(peer_table(shape, int8_recall=0.9))[0] == registry.FAILS  # below 99.6% of the score
     assert rules.c16(peer_table(shape | {"st-onnx-qint8": 500.0}))[0] == registry.FAILS  # static INT8 not the fastest
     assert rules.c16(peer_table(shape | {"st-openvino-qint8": 250.0}))[0] == registry.FAILS  # far from 4.8x
@@ -522,3 +558,112 @@ def test_c17_openvino_bf16_and_int8_over_fp32_at_bert_base():
     assert "the order INT8 > bf16 > fp32 does not hold" in reason
     with pytest.raises(registry.Untestable, match="03 measured no ov, ov-bf16, ov-int8 rows"):
         rules.c17(tiny_tables())
+
+
+# ---------------------------------------------------------------- written rules: noisy rows, "faster", "grows"
+def test_c5_a_noisy_endpoint_cannot_decide():
+    rows = eager_batches(ms_at_8=40.0).assign(n=2, noisy=[False, True])
+    with pytest.raises(
+        registry.Untestable, match=r"^cannot be decided: noisy \(bert-base eager batch 8 × 128 \(n = 2, CI"
+    ):
+        rules.c5(cpu(rows))
+    assert rules.c5(cpu(rows.assign(noisy=False)))[0] == registry.HOLDS
+
+
+def test_c5_on_the_reference_rests_on_a_noisy_batch_128_endpoint():
+    t = registry.load_tables(paths.REFERENCE / "epyc-zen4-2c-full" / "results")
+    with pytest.raises(
+        registry.Untestable, match=r"noisy \(bert-medium eager batch 128 × 128 \(n = 2, CI 0\.82–1\.21\)\)"
+    ):
+        rules.c5(t)
+
+
+def test_faster_needs_the_ratio_ci_above_one():
+    rows = three_engines(ort_at_8=40.0)
+    ort, eager, ts = (rows[rows["engine"] == e] for e in ("ort", "eager", "torchscript"))
+    over_eager = rules.faster(ort, eager)
+    assert list(over_eager["ratio"]) == [2.0, 2.0] and list(over_eager["ci_low"]) == [1.9, 1.9]  # ORT's own CI
+    over_ts = rules.faster(ort, ts)  # a bound from both CIs: 1.9 / (1.111 × 1.05)
+    assert over_ts["faster"].all() and round(over_ts["ci_low"].iloc[0], 3) == round(1.9 / (10 / 9 * 1.05), 3)
+    close = rules.faster(ort.assign(speedup_ci_low=0.98), eager)
+    assert not close["faster"].any() and (close["ratio"] > 1).all()  # a lower median alone is not "faster"
+    assert rules.faster(ort.drop(columns="speedup_ci_low"), eager)["faster"].all()  # no CIs: medians only
+
+
+def test_c1_and_c11_judge_faster_by_the_same_rule():
+    rows = three_engines(ort_at_8=40.0)
+    at_8 = (rows["engine"] == "ort") & (rows["batch_size"] == 8)
+    rows.loc[at_8, "speedup_ci_low"] = 0.99  # median 2× faster, CI not above 1
+    verdict, _, reason = rules.c1(cpu(rows))
+    assert verdict == registry.FAILS and "only some measured batch size (1)" in reason
+    cells = formats_by_batch(ort_at_64=92.0)
+    cells.loc[(cells["engine"] == "ort") & (cells["batch_size"] == 8), "speedup_ci_low"] = 0.99
+    assert rules.c11(cpu(cells))[0] == registry.FAILS
+    noisy = rows.assign(noisy=at_8)
+    with pytest.raises(registry.Untestable, match="cannot be decided: noisy"):
+        rules.c1(cpu(noisy))
+
+
+def test_c9_int8_edge_must_grow_by_the_named_threshold():
+    rows = ort_by_batch(2.0, 1.2)
+    int8 = rows[rows["engine"] == "ort"].assign(engine="ort-int8")
+    int8["p50_ms"] /= int8["batch_size"].map(lambda b: 2.84 if b <= 32 else 2.85)  # 2.84× → 2.85×: level
+    verdict, _, reason = rules.c9(cpu(pd.concat([rows, int8])))
+    assert verdict == registry.FAILS and "stays level above batch 32 (2.84× → 2.85×)" in reason
+    assert f"a rise of more than {100 * (rules.C9_INT8_GROWS - 1):.0f}% over its edge at batch 32" in reason
+    int8["p50_ms"] /= int8["batch_size"].map(lambda b: 1.0 if b <= 32 else 1.2)  # 3.42× above: grows
+    assert rules.c9(cpu(pd.concat([rows, int8])))[0] == registry.HOLDS
+    noisy = int8.assign(noisy=int8["batch_size"] == 64)
+    with pytest.raises(registry.Untestable, match=r"noisy \(bert-base ort-int8 batch 64 × 128"):
+        rules.c9(cpu(pd.concat([rows, noisy])))
+
+
+HOLDING = {  # a hand-built table on which each check that compares timed cells holds
+    "c1": lambda: cpu(three_engines(ort_at_8=40.0)),
+    "c5": lambda: cpu(eager_batches(ms_at_8=40.0)),
+    "c7": lambda: cpu(*by_size(2.2, 1.8)),
+    "c8": lambda: cpu(*by_size(1.45, 2.4, engine="ort-int8", base="ort", threads=2)),
+    "c9": lambda: cpu(ort_by_batch(2.0, 1.2)),
+    "c11": lambda: cpu(formats_by_batch(ort_at_64=92.0)),
+    "c13": lambda: cpu(eager_by_length(slope_at_1=0.3)),
+    "c14": lambda: sorting_rows(1.2, 0.9),
+    "c10": lambda: cpu(
+        sweep_rows(
+            cells={(e, 8, n): ms for n, o in ((16, 10.0), (512, 4.0)) for e, ms in (("eager", 20.0), ("ort", o))}
+        )
+    ),
+    "c17": lambda: cpu(
+        sweep_rows(
+            cells={
+                ("eager", 8, 128): 600.0,
+                ("ov", 8, 128): 500.0,
+                ("ov-bf16", 8, 128): 120.0,
+                ("ov-int8", 8, 128): 80.0,
+            }
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("check", sorted(HOLDING))
+def test_noisy_deciding_rows_leave_a_holding_claim_undecided(check):
+    t = HOLDING[check]()
+    assert getattr(rules, check)(t)[0] == registry.HOLDS
+    (name,) = t
+    with pytest.raises(registry.Untestable, match=r"^cannot be decided: noisy \(.*batch"):
+        getattr(rules, check)({name: t[name].assign(noisy=True)})
+
+
+def test_c6_a_noisy_recipe_row_cannot_decide():
+    gen = pd.DataFrame(
+        [{"engine": "ort-o3-int8", "status": "ok", "p50_ms": 9.0, "batch_size": 1, "seq_len": 32, "new_tokens": 32}]
+    ).assign(speedup=4.0, speedup_ci_low=3.8, speedup_ci_high=4.2, n=5, noisy=False)
+    mem = pd.DataFrame(
+        [
+            {"engine": e, "status": "ok", "inference_mb": mb, "batch_size": 4, "seq_len": 64}
+            for e, mb in (("torch", 25.0), ("ort-o3-int8", 10.0))
+        ]
+    )
+    assert rules.c6({"06_generation": gen, "06_memory": mem})[0] == registry.HOLDS
+    with pytest.raises(registry.Untestable, match=r"noisy \(ort-o3-int8 batch 1 × 32 \(n = 5, CI 3.80–4.20\)\)"):
+        rules.c6({"06_generation": gen.assign(noisy=True), "06_memory": mem})

@@ -218,3 +218,46 @@ def largest_batch_that_fits(df: pd.DataFrame) -> pd.DataFrame:
 def fits_table(sweep: pd.DataFrame) -> pd.DataFrame:
     """`largest_batch_that_fits` of the measured rows (empty when nothing was measured)."""
     return largest_batch_that_fits(sweep) if len(measured_rows(sweep)) else sweep.iloc[:0]
+
+
+# ---------------------------------------------------------------- noisy rows decide nothing
+CELL_KEYS = ("model", "distribution", "engine", "strategy")
+
+
+# A row decides a verdict only when its median is known: at least DECIDING_N timed calls (or
+# passes: 05 and 07 time whole passes, three at least) and a 95% CI within DECIDING_CI of the
+# median. The spread of the calls themselves (CV, the `noisy` flag) is not the question: 350
+# calls with a CV of 12% still pin the median to within 3%.
+DECIDING_N, DECIDING_CI = 3, 0.10
+
+
+def flagged_noisy(rows: pd.DataFrame) -> pd.Series:
+    """Per row, whether its median is too uncertain to decide a verdict: fewer than DECIDING_N
+    timings, or a 95% CI half-width above DECIDING_CI of the median. A table without those
+    columns falls back to its `noisy` flag; one with neither flags nothing."""
+    if "ci_half_width" in rows and "n" in rows:
+        return (rows["n"] < DECIDING_N) | (rows["ci_half_width"] > DECIDING_CI)
+    if "noisy" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["noisy"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+
+
+def cell_label(r: pd.Series) -> str:
+    """A row's cell as a claim's reason names it: model, engine ..., batch × length, and its spread."""
+    name = " ".join(str(r[k]) for k in CELL_KEYS if k in r and pd.notna(r[k]))
+    if "batch_size" in r:
+        name += f" batch {r['batch_size']}" + (f" × {r['seq_len']}" if "seq_len" in r else "")
+    spread = [f"n = {r['n']:.0f}"] if "n" in r and pd.notna(r["n"]) else []
+    if pd.notna(r.get("speedup_ci_low")) and pd.notna(r.get("speedup_ci_high")):
+        spread.append(f"CI {r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f}")
+    elif "cv" in r and pd.notna(r["cv"]):
+        spread.append(f"CV {100 * r['cv']:.0f}%")
+    return name + (f" ({', '.join(spread)})" if spread else "")
+
+
+def decided_by(*frames: pd.DataFrame) -> None:
+    """The one rule on noisy rows: a verdict resting on `frames` (the rows that decide it) is
+    Untestable, "cannot be decided: noisy (the cells)", when any of them is flagged noisy."""
+    flagged = [r for f in frames for _, r in f[flagged_noisy(f)].iterrows()]
+    if flagged:
+        raise Untestable(f"cannot be decided: noisy ({'; '.join(cell_label(r) for r in flagged)})")
