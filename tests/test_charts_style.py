@@ -436,3 +436,114 @@ def test_the_same_table_draws_byte_identical_png_and_svg(tmp_path, monkeypatch):
     for name in ("redraw", "redraw_heatmap", "redraw_labels"):
         assert files[0][f"{name}.png"] == files[1][f"{name}.png"] and len(files[0][f"{name}.png"]) > 1000
         assert files[0][f"{name}.svg"] == files[1][f"{name}.svg"] and b"<dc:date>" not in files[0][f"{name}.svg"]
+
+
+# ΔE76 (CIELAB distance) at which two engines drawn on one chart are told apart at a glance:
+# 2.3 is a just-noticeable difference; ov and ov-int8 once sat at 17.6 and read as one green
+MIN_DELTA_E = 25.0
+
+
+def lab(hex_colour: str) -> np.ndarray:
+    """CIELAB (D65) of an sRGB hex colour."""
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = m @ linear / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def drawn_together() -> dict[str, set[str]]:
+    """The engines each notebook draws on one chart (aliases resolved)."""
+    from helpers import pipeline
+    from helpers.backends import engine_registry, peers, variants
+
+    registry = engine_registry()
+    sets = {
+        "03": registry.names("encode"),
+        "02": variants.METHODS,
+        "07": set(pipeline.VARIANTS) | set(peers.PEERS),
+        "06": registry.names("generate"),
+    }
+    return {k: {style.ALIASES.get(n, n) for n in names} for k, names in sets.items()}
+
+
+def test_engines_drawn_together_are_clearly_apart_in_colour():
+    assert lab("#ffffff") == pytest.approx([100, 0, 0], abs=0.1)
+    too_close = [
+        (notebook, a, b, round(float(np.linalg.norm(lab(style.colour(a)) - lab(style.colour(b)))), 1))
+        for notebook, names in drawn_together().items()
+        for a, b in itertools.combinations(sorted(names), 2)
+        if np.linalg.norm(lab(style.colour(a)) - lab(style.colour(b))) < MIN_DELTA_E
+    ]
+    assert not too_close
+
+
+def test_peers_have_markers_no_other_engine_uses():
+    from helpers.backends import peers
+
+    assert all(p.startswith("st-") for p in peers.PEERS)
+    peer_markers = {style.style(p)["marker"] for p in peers.PEERS}
+    others = {m for name, (_, m) in style.STYLES.items() if not name.startswith("st-")}
+    assert len(peer_markers) == len(peers.PEERS) and not peer_markers & others
+    assert style.style("st-new-backend")["marker"] in style.PEER_MARKERS
+
+
+def test_strategies_have_a_palette_no_engine_uses():
+    engines = {c.lower() for c, _ in style.STYLES.values()} | {c.lower() for c in style.FALLBACK_COLOURS}
+    strategies = [c.lower() for c, _ in style.STRATEGIES.values()]
+    assert len(set(strategies)) == len(strategies) and not set(strategies) & engines
+
+
+def test_speedup_heatmaps_have_a_labelled_colour_bar_that_does_not_saturate():
+    df = sweep().assign(part="heatmap")
+    df.loc[(df["engine"] == "ort-int8") & (df["model"] == "bert-tiny"), "speedup"] = 9.0  # beyond 4x
+    fig = cpu_charts.speedup_heatmaps(df, "bert-tiny")
+    inner = [child for ax in fig.axes for child in ax.child_axes]  # the bar is an inset of a panel
+    bars = [ax for ax in fig.axes + inner if getattr(ax, "_colorbar", None) is not None]
+    assert len(bars) == 1 and "speed-up over eager" in bars[0].get_ylabel()
+    low, high = bars[0]._colorbar.norm.vmin, bars[0]._colorbar.norm.vmax
+    assert low == -high and high >= np.log2(9.0)  # centred at 1x, reaching the largest speed-up
+    panel = next(ax for ax in fig.axes if ax.get_title() == "ort-int8")
+    assert panel.collections[0].norm.vmax == high  # the panels draw on the bar's scale
+
+
+def test_pipeline_pareto_rings_the_recommended_pipeline():
+    from helpers.report.recommend.pipeline import recommended
+
+    df = pipeline()
+    best = recommended(df)
+    fig = pipeline_charts.pareto(df, 0.99, 0.95)
+    for ax, x in zip(fig.axes[:2], (best["recall_at_10"], 1 - best["cosine_min"])):
+        rings = [
+            tuple(off)
+            for coll in ax.collections
+            for off in coll.get_offsets()
+            if not len(coll.get_facecolor()) and to_hex(coll.get_edgecolor()[0]) == "#000000"
+        ]
+        assert rings == [(pytest.approx(x), pytest.approx(best["items_per_s"]))]
+        assert any(t.get_text().startswith(f"recommended: {best['candidate']}") for t in ax.texts)
+    assert "recommended pipeline" in legend_colours(fig)
+
+
+def test_per_channel_against_per_tensor_draws_points_not_bars_from_a_cut_axis():
+    variants, _ = quantization()
+    fig = quantization_charts.per_channel_vs_per_tensor(variants)
+    for ax in fig.axes:
+        bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
+        assert not bars or ax.get_ylim()[0] == 0  # a bar starts at 0, or there is none
+        assert "points" in ax.get_ylabel() and ax.collections  # the cut axis says so
+
+
+def test_one_thread_figure_caption_names_the_drawn_cells_thread_count(tmp_path, monkeypatch):
+    from helpers.report.claims.figures import one_thread_by_size
+
+    monkeypatch.setenv("WORKBOOK_OUT", str(tmp_path))
+    df = sweep()
+    df = pd.concat([df, df[df["batch_size"] == 1].assign(threads=1)], ignore_index=True)
+    fig = one_thread_by_size(df)
+    assert "1 thread" in fig.axes[0].get_title()
+    entry = style.save(fig, "one_thread", caption="AMD EPYC · 2 cores · 2 threads · torch 2.13.0")
+    assert entry["caption"] == "AMD EPYC · 2 cores · 1 thread (drawn cells) · torch 2.13.0"
+    fig = cpu_charts.latency_vs(sweep(), "seq_len")  # a chart of the run's own cells keeps its caption
+    assert style.save(fig, "latency", caption="x · 2 threads")["caption"] == "x · 2 threads"

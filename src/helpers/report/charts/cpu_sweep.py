@@ -8,6 +8,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
@@ -81,8 +83,9 @@ STATUS_MARK = {"error": "error", "oom": "oom", "skipped": "skip", "mismatch": "m
 
 def speedup_heatmaps(df: pd.DataFrame, model: str):
     """Speed-up over eager fp32 for every batch x length pair, one panel per engine: colour on a
-    log2 scale centred at 1× (blue faster, red slower, saturating at 4× either way), the speed-up
-    written in each cell, batch size growing upwards. A cell that failed, was skipped or is
+    log2 scale centred at 1× (blue faster, red slower) out to the model's largest speed-up or
+    slow-down, so no cell saturates; one labelled colour bar; the speed-up written in each
+    cell, batch size growing upwards. A cell that failed, was skipped or is
     outside tolerance is hatched and says so; a blank cell was not in the sweep."""
     import seaborn as sns  # imported here: it takes a second, and only this chart needs it
 
@@ -91,6 +94,7 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
     rows = rows[rows["engine"].isin(names)]
     batches, lengths = sorted(set(rows["batch_size"])), sorted(set(rows["seq_len"]))
     fig, axes = panel_grid(names or [model], cols=3, width=3.8, height=3.3)
+    reach = _log2_reach(rows["speedup"])
     if not names:
         axes[0].text(0.5, 0.5, f"no batch x length grid measured for {model}", ha="center", transform=axes[0].transAxes)
     for ax, engine in zip(axes, names):
@@ -101,8 +105,8 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
             np.log2(grid),
             ax=ax,
             cmap="RdBu",
-            vmin=-2,
-            vmax=2,
+            vmin=-reach,
+            vmax=reach,
             center=0,
             cbar=False,
             annot=grid.to_numpy(),
@@ -120,8 +124,28 @@ def speedup_heatmaps(df: pd.DataFrame, model: str):
         ax.set_ylabel("batch size")
         ax.set_title(engine, fontsize=9, color=colour(engine))
         ax.grid(False)
+    if names:
+        _speedup_colourbar(fig, axes, reach)
     fig.suptitle(f"Speed-up over eager fp32, {model} (blue: faster; hatched: failed, skipped or mismatch)")
     return fig
+
+
+def _log2_reach(speedups: pd.Series) -> float:
+    """Half-width of the log2 colour scale: the largest speed-up or slow-down measured (at
+    least 2×), so the scale stays centred at 1× and no cell saturates."""
+    logs = np.abs(np.log2(speedups[speedups > 0].to_numpy(dtype=float)))
+    return float(max(1.0, logs.max() if len(logs) else 1.0))
+
+
+def _speedup_colourbar(fig, axes, reach: float) -> None:
+    """One colour bar right of the top row's last panel (inset, so tight_layout makes room for
+    it), ticks in × on the log2 scale."""
+    cax = axes[min(2, len(axes) - 1)].inset_axes([1.06, 0.0, 0.06, 1.0])
+    bar = fig.colorbar(ScalarMappable(Normalize(-reach, reach), "RdBu"), cax=cax)
+    ticks = np.arange(-np.floor(reach), np.floor(reach) + 1)
+    bar.set_ticks(ticks, labels=[f"{2.0**t:g}×" for t in ticks])
+    bar.set_label("speed-up over eager (×, log scale)", fontsize=8)
+    cax.tick_params(labelsize=7)
 
 
 def thread_scaling(df: pd.DataFrame):

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from helpers.report.charts.style import colour, figure_legend, label_points, mark_not_timed, style
-from helpers.report.recommend.pipeline import BEST_PEER
+from helpers.report.recommend.pipeline import BEST_PEER, recommended
 
 
 def pareto(df: pd.DataFrame, min_cosine: float, min_recall_at_10: float):
@@ -54,12 +54,29 @@ def pareto(df: pd.DataFrame, min_cosine: float, min_recall_at_10: float):
     ]
     if (~timed).any():
         marks.append(Line2D([], [], ls="", marker="x", color="0.5", mew=1.5, label="pruned, not timed (× at the foot)"))
-    figure_legend(fig, rows["variant"], extra=marks)
+    ring, labels = _mark_recommended(axes, df, rows)
+    figure_legend(fig, rows["variant"], extra=marks + ring)
     for ax, x in ((axes[0], "recall_at_10"), (axes[1], "gap")):
         t = rows[timed]
-        label_points(ax, t[x], t["items_per_s"], t["label"], fontsize=6.5)
+        label_points(ax, t[x], t["items_per_s"], labels[timed], fontsize=6.5)
     fig.suptitle("Pipelines and variants: speed against each fidelity floor")
     return fig
+
+
+def _mark_recommended(axes, df: pd.DataFrame, rows: pd.DataFrame) -> tuple[list, pd.Series]:
+    """A black ring on the recommended pipeline in both panels: its legend entry ([] when none is
+    recommended) and the point labels, the recommended one's led by "recommended:"."""
+    best = recommended(df)
+    if best is None or pd.isna(best["items_per_s"]):
+        return [], rows["label"]
+    gap = max(1 - best["cosine_min"], 1e-8)
+    for ax, x in ((axes[0], best["recall_at_10"]), (axes[1], gap)):
+        ax.scatter(
+            x, best["items_per_s"], s=420, marker="o", facecolors="none", edgecolors="k", linewidths=1.6, zorder=4
+        )
+    ring = Line2D([], [], ls="", marker="o", ms=11, mfc="none", mec="k", mew=1.6, label="recommended pipeline")
+    chosen = (rows["stage"] == "corpus") & (rows["candidate"] == best["candidate"])
+    return [ring], rows["label"].where(~chosen, "recommended: " + rows["label"])
 
 
 def _pareto_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ Each chart is drawn from a result table (never from kernel state); charts.style 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from helpers.report.charts.style import FLAGGED, GROUPS, figure_legend, label_points, style
@@ -84,12 +85,23 @@ def per_channel_vs_per_tensor(variants: pd.DataFrame):
         if df.empty:
             ax.text(0.5, 0.5, "no INT8 pair measured", ha="center", transform=ax.transAxes)
             continue
-        df.pivot_table(index="group", columns="scheme", values=metric, sort=False).plot.bar(
-            ax=ax, colormap=GROUPS, rot=0
-        )
-        ax.set_ylabel(metric.replace("_", " ") + " vs fp32")
-        ax.set_xlabel("")
-        low = df[metric].min()
-        ax.set_ylim(max(0.0, low - 0.05), 1.0)
+        _scheme_points(ax, df.pivot_table(index="group", columns="scheme", values=metric, sort=False))
+        ax.set_ylabel(metric.replace("_", " ") + " vs fp32 (points; axis not from 0)")
+    if not df.empty:
+        axes[0].legend(title="scheme", loc="best")
     fig.suptitle("INT8 per-tensor against per-channel")
     return fig
+
+
+def _scheme_points(ax, table: pd.DataFrame) -> None:
+    """One point per scheme and group, the pair joined by a thin line: points, not bars, since
+    the axis is cut to the measured range (bars from a cut axis exaggerate the gap)."""
+    xs = np.arange(len(table))
+    ax.plot(np.tile(xs, (len(table.columns), 1)), table.T.to_numpy(), color="0.7", lw=1, zorder=1)
+    tones = plt.get_cmap(GROUPS)(np.linspace(0, 0.75, len(table.columns)))  # no pale yellow on white
+    for (scheme, values), tone, marker in zip(table.items(), tones, ("o", "s")):
+        ax.scatter(xs, values, color=tone, marker=marker, s=40, label=scheme, zorder=3)
+    ax.set_xticks(xs, table.index)
+    ax.set_xlim(-0.5, len(table) - 0.5)
+    low = np.nanmin(table.to_numpy())
+    ax.set_ylim(max(0.0, low - 0.02), 1.005)

@@ -14,6 +14,7 @@ same in every process), and `register` gives one its own at run time (in a user'
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import zlib
 from functools import lru_cache
@@ -73,7 +74,7 @@ def host_caption() -> str:
 def save(fig, name: str, *, provenance: dict | None = None, caption: str | None = None) -> dict:
     """Write figures/<name>.png and .svg with a caption line naming the machine, threads,
     versions and run; record the figure's provenance in figures/index.json for the gallery."""
-    caption = caption or host_caption()
+    caption = _with_drawn_threads(caption or host_caption(), fig)
     fig.text(0.01, 0.005, caption, fontsize=7, color="0.4", ha="left", va="bottom")
     layout(fig)
     out = paths.figures_dir()
@@ -87,6 +88,24 @@ def save(fig, name: str, *, provenance: dict | None = None, caption: str | None 
     entry = {"name": name, "title": title, "caption": caption, **files, **(provenance or {})}
     _record(entry)
     return entry
+
+
+DRAWN_THREADS = "_drawn_threads"  # figure attribute: the thread count of the cells it shows
+
+
+def drawn_threads(fig, threads: int):
+    """Record that `fig` shows cells measured at `threads` threads: `save` writes that count in
+    the caption, not the run's (a 1-thread cell drawn in a 2-thread run). Returns `fig`."""
+    setattr(fig, DRAWN_THREADS, int(threads))
+    return fig
+
+
+def _with_drawn_threads(caption: str, fig) -> str:
+    """The caption with its "N threads" replaced by the drawn cells' count, when recorded."""
+    n = getattr(fig, DRAWN_THREADS, None)
+    if n is None:
+        return caption
+    return re.sub(r"\b\S+ threads?\b", f"{n} thread{'s' * (n != 1)} (drawn cells)", caption, count=1)
 
 
 def _record(entry: dict) -> None:
@@ -124,65 +143,68 @@ def gallery(figures_dir: str | Path, link_prefix: str = "", heading: str = "#") 
 
 # ---------------------------------------------------------------- one style per engine
 # Families share a hue: PyTorch fp32 dark, brown and olive, bf16/fp16 red and pink, ONNX
-# Runtime fp32 blue, INT8 orange and purple, OpenVINO green, sentence-transformers' backends
-# olive-green and indigo. Every engine has a colour of its own.
+# Runtime fp32 blue, INT8 orange and purple, OpenVINO green; a family's members step apart in
+# lightness. Any two engines one notebook draws together differ by at least ΔE76 25 (CIELAB;
+# tests/test_charts_style.py). sentence-transformers' backends (the peers, "st-") are grey,
+# teal, indigo and tan, in markers no other engine uses (PEER_MARKERS).
 STYLES: dict[str, tuple[str, str]] = {
     # PyTorch fp32 (03's engines, 02's methods, 07's variants)
     "eager": ("#222222", "o"),
     "torchscript": ("#8c564b", "s"),
     "compile": ("#bcbd22", "D"),
     "compile-cudagraphs": ("#7f7f00", "v"),
-    "compile-bf16": ("#dbdb8d", "P"),
+    "compile-bf16": ("#e6d881", "P"),
     # PyTorch reduced precision
-    "torch-bf16": ("#d62728", "o"),
-    "torch-bf16-autocast": ("#ff9896", "^"),
+    "torch-bf16": ("#df1b35", "o"),
+    "torch-bf16-autocast": ("#ffa4a8", "^"),
     "torch-bf16-weights": ("#843c39", "s"),
-    "torch-fp16": ("#e377c2", "D"),
-    "torch-int8": ("#9467bd", "v"),
+    "torch-fp16": ("#e577c1", "D"),
+    "torch-int8": ("#9d71cf", "v"),
     # ONNX Runtime fp32 and fp16 (06's generation engines too)
-    "ort": ("#1f77b4", "o"),
-    "ort-nopast": ("#9edae5", "X"),
-    "ort-o1": ("#6baed6", "s"),
-    "ort-o2": ("#3182bd", "D"),
-    "ort-o3": ("#08519c", "^"),
-    "ort-trt": ("#17becf", "P"),
-    "ort-fp16": ("#393b79", "v"),
+    "ort": ("#1d649a", "o"),
+    "ort-nopast": ("#9fe3e6", "<"),
+    "ort-o1": ("#90b1d5", "s"),
+    "ort-o2": ("#00a4ec", "D"),
+    "ort-o3": ("#0056b5", "^"),
+    "ort-trt": ("#15bfce", "P"),
+    "ort-fp16": ("#3e346f", "v"),
     # ONNX Runtime INT8
     "ort-int8": ("#ff7f0e", "o"),
     "ort-o3-int8": ("#fdae6b", "^"),
-    "ort-int8-pt": ("#e6550d", "s"),
-    "ort-int8-pc": ("#fd8d3c", "D"),
-    "optimum-int8-pt": ("#bd9e39", "s"),
-    "optimum-int8-pc": ("#e7ba52", "D"),
-    "ort-int8-static": ("#a55194", "P"),
-    "ort-int8-matmul": ("#d94801", "v"),
-    "ort-int8-skip-last": ("#d6616b", "<"),
-    "ort-int8-skip-ffn-down": ("#ad494a", ">"),
-    "ort-int8-skip-attn-out": ("#f16913", "p"),
+    "ort-int8-pt": ("#e6540b", "s"),
+    "ort-int8-pc": ("#fe984b", "D"),
+    "optimum-int8-pt": ("#a68f2b", "s"),
+    "optimum-int8-pc": ("#ffcc61", "D"),
+    "ort-int8-static": ("#a74d8e", "P"),
+    "ort-int8-matmul": ("#ba3900", "v"),
+    "ort-int8-skip-last": ("#e55d73", "<"),
+    "ort-int8-skip-ffn-down": ("#98403a", ">"),
+    "ort-int8-skip-attn-out": ("#ff7000", "p"),
     # OpenVINO
-    "ov": ("#2ca02c", "o"),
-    "ov-bf16": ("#98df8a", "^"),
-    "ov-int8": ("#31a354", "s"),
-    "ov-int8-ac": ("#006d2c", "D"),
-    "ov-int8-skip-ffn-down": ("#00441b", ">"),
+    "ov": ("#279e27", "o"),
+    "ov-bf16": ("#bee1ae", "^"),
+    "ov-int8": ("#70c375", "s"),
+    "ov-int8-ac": ("#00722e", "D"),
+    "ov-int8-skip-ffn-down": ("#003f19", ">"),
     # sentence-transformers' backends (the peers of 07)
-    "st-torch": ("#637939", "o"),
-    "st-torch-bf16": ("#4d6b1f", "v"),
-    "st-onnx": ("#5254a3", "s"),
-    "st-onnx-qint8": ("#8ca252", "D"),
-    "st-openvino": ("#74c476", "^"),
-    "st-openvino-qint8": ("#1b5e20", "P"),
+    "st-torch": ("#798182", "*"),
+    "st-torch-bf16": ("#c6a28d", "h"),
+    "st-onnx": ("#5d4d88", "H"),
+    "st-onnx-qint8": ("#068a76", "d"),
+    "st-openvino": ("#64d4bd", "8"),
+    "st-openvino-qint8": ("#005c68", "X"),
 }
 # names that draw as another: 06's baseline and 07's naive pipeline are PyTorch eager fp32,
 # 02's plain ONNX export is ONNX Runtime fp32
 ALIASES = {"torch": "eager", "naive": "eager", "ort-fp32": "ort"}
-# the batching strategies of 05 and 07 (never on one chart with engines)
+# the batching strategies of 05 and 07, in a palette of their own: no engine's colour, so a
+# strategy is never read as an engine
 STRATEGIES: dict[str, tuple[str, str]] = {
-    "fixed": ("#7f7f7f", "s"),
-    "unsorted": ("#ff7f0e", "v"),
-    "sorted": ("#2ca02c", "o"),
-    "bucketed": ("#d62728", "D"),
-    "token_budget": ("#9467bd", "^"),
+    "fixed": ("#595959", "s"),
+    "unsorted": ("#9c755f", "v"),
+    "sorted": ("#4e79a7", "o"),
+    "bucketed": ("#edc948", "D"),
+    "token_budget": ("#b07aa1", "^"),
 }
 # colours no registered engine uses, for names this module does not know
 FALLBACK_COLOURS = (
@@ -200,7 +222,8 @@ FALLBACK_COLOURS = (
 # colours of categories that are not engines (batch sizes, models, phases of a scheme): a
 # sequential map apart from the engines' hues, so a bar of batch 1 is never read as an engine
 GROUPS = "cividis"
-FALLBACK_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "p", "h", "*")
+PEER_MARKERS = ("*", "h", "H", "d", "8", "X")  # the peers' own: no other engine draws these
+FALLBACK_MARKERS = ("o", "s", "D", "^", "v", "P", "<", ">", "p")
 MISSING = ("error", "oom", "skipped")  # statuses with no timing: marked at the foot of the axis
 FLAGGED_COLOUR = "k"
 
@@ -220,7 +243,8 @@ def style(name: str) -> dict:
     else:
         h = zlib.crc32(str(name).encode())
         colour = FALLBACK_COLOURS[h % len(FALLBACK_COLOURS)]
-        marker = FALLBACK_MARKERS[(h // len(FALLBACK_COLOURS)) % len(FALLBACK_MARKERS)]
+        markers = PEER_MARKERS if str(name).startswith("st-") else FALLBACK_MARKERS
+        marker = markers[(h // len(FALLBACK_COLOURS)) % len(markers)]
     return {"color": colour, "marker": marker}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.report.charts.style import ci_line, notice
+from helpers.report.charts.style import ci_line, drawn_threads, notice
 from helpers.report.rows import Untestable, length_slope_cell, length_slopes, one_thread_cell
 
 
@@ -42,13 +42,14 @@ def one_thread_by_size(df: pd.DataFrame):
             ha="center",
             fontsize=7,
         )
-    return _log_log(
+    fig = _log_log(
         ax,
         10,
         "parameters (millions)",
         "median latency (ms)",
         f"1 thread, batch 1 × {length} (labels: ORT fp32 over eager)",
     )
+    return drawn_threads(fig, 1)  # the caption names the cells' 1 thread, not the run's count
 
 
 def length_slopes_by_batch(df: pd.DataFrame):
