@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_claims import sweep_rows
@@ -180,3 +181,37 @@ def test_random_weight_fidelity_is_labelled_in_the_summary_points():
     s = pd.DataFrame({"model": ["minilm", "bert-base"], "method": "ort-int8-pc", "speedup": [2.0, 3.0]})
     labels = set(workload.summary_points({"02_variants": v, "02_speed": s})["label"])
     assert labels == {"ort-int8-pc (minilm)", "ort-int8-pc (bert-base, random weights)"}
+
+
+def test_a_class_with_no_trusted_cell_is_listed_as_not_measured_with_the_reason():
+    skipped = "3092 GFLOP per call is above max_gflop=1500 (the time budget)"
+    rows = [
+        {
+            "batch_size": b,
+            "seq_len": n,
+            "engine": e,
+            "status": "ok",
+            "p50_ms": 1.0,
+            "speedup": 1.0 if e == "eager" else 2.0,
+        }
+        for b, n in ((1, 128), (32, 128))
+        for e in ("eager", "ort")
+    ]
+    rows += [
+        {"batch_size": 32, "seq_len": 512, "engine": e, "status": "skipped", "message": skipped}
+        for e in ("eager", "ort")
+    ]
+    df = pd.DataFrame(rows).assign(
+        model="bert-base",
+        threads=2,
+        scope="model",
+        n_params=110e6,
+        speedup_ci_low=0.9,
+        speedup_ci_high=2.2,
+        peak_rss_mb=1.0,
+    )
+    recs = workload.recommendations({"03_cpu_sweep": df}, 0.95).set_index(["batch", "length"])
+    assert recs.loc[("1", "65–256"), "engine"] == "ort" and recs.loc[("≥ 17", "65–256"), "engine"] == "ort"
+    missing = recs.loc[("≥ 17", "> 256")]
+    assert missing["engine"] == workload.NOT_MEASURED and np.isnan(missing["speedup"]) and missing["cells"] == 0
+    assert missing["fidelity_source"] == "every cell skipped: 3092 GFLOP per call is above max_gflop=1500"

@@ -33,7 +33,7 @@ from helpers.report.charts.style import gallery
 from helpers.report.claims.registry import FAILS, HOLDS, UNTESTABLE, evaluate_claims, link, load_tables
 from helpers.report.prose import text
 from helpers.report.recommend.machines import describe_run, main_model, min_cosine_of
-from helpers.report.recommend.workload import recommendations, whole_pipeline
+from helpers.report.recommend.workload import NOT_MEASURED, recommendations, whole_pipeline
 from helpers.runner.params import ParameterError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -402,11 +402,7 @@ def findings_markdown(
             "| device | model | batch | length | engine | speed-up | CI range | fidelity: min cosine, from | runner-up |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        lines += [
-            f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | {r.speedup:.2f}× | "
-            f"{r.ci_low:.2f}–{r.ci_high:.2f} | {r.min_cosine:.5f}, {r.fidelity_source} | {r.runner_up} |"
-            for r in recs.itertuples()
-        ]
+        lines += [_recommendation_line(r) for r in recs.itertuples()]
         lines.append("")
     lines += _whole_pipeline_lines(t, results_dir)
     lines += _failure_lines(t)
@@ -425,6 +421,16 @@ def findings_markdown(
         f"| {v.id}: {v.claim} | {v.verdict} | {v.ours} | {v.reason} | {link(v.figure, link_prefix)} |" for v in verdicts
     ]
     return "\n".join(lines)
+
+
+def _recommendation_line(r) -> str:
+    """One row of the recommendation table; a class with no trusted cell says why, with no figures."""
+    cell = f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | "
+    if r.engine == NOT_MEASURED:
+        return cell + f"— | — | {r.fidelity_source} | — |"
+    return cell + (
+        f"{r.speedup:.2f}× | {r.ci_low:.2f}–{r.ci_high:.2f} | {r.min_cosine:.5f}, {r.fidelity_source} | {r.runner_up} |"
+    )
 
 
 def _failure_lines(t: dict) -> list[str]:

@@ -198,7 +198,7 @@ def _pipeline(t: dict) -> str:
 
 def _report(t: dict) -> str:
     from helpers.report.claims.registry import FAILS, HOLDS, UNTESTABLE, evaluate_claims
-    from helpers.report.recommend.workload import recommendations
+    from helpers.report.recommend.workload import NOT_MEASURED, recommendations
 
     counts = pd.Series([v.verdict for v in evaluate_claims(t)]).value_counts()
     lines = [
@@ -206,6 +206,7 @@ def _report(t: dict) -> str:
         f"{counts.get(UNTESTABLE, 0)} cannot be tested here."
     ]
     recs = recommendations(t)
+    recs = recs[recs["engine"] != NOT_MEASURED] if len(recs) else recs
     if len(recs):
         main = recs.groupby("model")["cells"].sum().idxmax()
         engines = recs[recs["model"] == main]["engine"].value_counts()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from helpers.report.rows import Untestable, cpu_rows, gpu_rows, timed_recipe, trusted
+from helpers.report.rows import Untestable, at_most_threads, cpu_rows, gpu_rows, timed_recipe, trusted
 
 # ---------------------------------------------------------------- recommendation
 BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
@@ -158,6 +158,7 @@ def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataF
                 "runner_up_speedup": scored[1][0] if len(scored) > 1 else np.nan,
             }
         )
+    out += unmeasured_classes(t, pd.DataFrame(out))
     order = {label: i for i, (_, _, label) in enumerate(BATCH_CLASSES + LENGTH_RANGES)}
     df = pd.DataFrame(out)
     if df.empty:
@@ -166,6 +167,36 @@ def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataF
         ["device", "model", "batch", "length"],
         key=lambda s: s.map(order).fillna(s) if s.name in ("batch", "length") else s,
     ).reset_index(drop=True)
+
+
+NOT_MEASURED = "not measured"  # the engine of a batch × length class 03 covered without a trusted cell
+
+
+def unmeasured_classes(t: dict, measured: pd.DataFrame) -> list[dict]:
+    """The CPU batch × length classes of each model that 03 covered (model-only, at its most
+    threads) where no cell was trusted (every one skipped or failed): listed with the reason,
+    never dropped from the table."""
+    df = t.get("03_cpu_sweep")
+    if df is None or not {"model", "threads", "batch_size", "seq_len", "scope", "status", "message"} <= set(df):
+        return []
+    df = at_most_threads(df).assign(
+        batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
+        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)),
+    )
+    done = set(map(tuple, measured[["model", "batch", "length"]].values)) if len(measured) else set()
+    rows = []
+    for (model, batch, length), cell in df.groupby(["model", "batch", "length"], sort=False):
+        if (model, batch, length) in done:
+            continue
+        status = cell["status"].mode().iloc[0]
+        reason = str(cell.loc[cell["status"] == status, "message"].iloc[0]).split(" (")[0]
+        rows.append(
+            {"device": "cpu", "model": model, "batch": batch, "length": length, "cells": 0, "engine": NOT_MEASURED}
+            | {"speedup": np.nan, "ci_low": np.nan, "ci_high": np.nan, "min_cosine": np.nan, "recipe": ""}
+            | {"fidelity_source": f"every cell {status}: {reason}", "memory_mb": np.nan, "runner_up": "—"}
+            | {"runner_up_speedup": np.nan}
+        )
+    return rows
 
 
 def whole_pipeline(t: dict) -> pd.DataFrame:
