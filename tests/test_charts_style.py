@@ -330,7 +330,8 @@ def test_summary_and_machines_use_the_engine_colours():
 
 def test_every_project_engine_has_its_own_registered_style():
     from helpers import pipeline
-    from helpers.backends import engine_registry, peers, variants
+    from helpers.backends import peers, variants
+    from helpers.backends.catalog import engine_registry
 
     registry = engine_registry()
     names = (
@@ -456,7 +457,8 @@ def lab(hex_colour: str) -> np.ndarray:
 def drawn_together() -> dict[str, set[str]]:
     """The engines each notebook draws on one chart (aliases resolved)."""
     from helpers import pipeline
-    from helpers.backends import engine_registry, peers, variants
+    from helpers.backends import peers, variants
+    from helpers.backends.catalog import engine_registry
 
     registry = engine_registry()
     sets = {

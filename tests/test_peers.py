@@ -71,7 +71,7 @@ def test_a_peer_that_cannot_run_is_refused_before_anything_runs(monkeypatch):
 
 def test_an_openvino_engine_or_variant_is_refused_where_openvino_is_missing(monkeypatch):
     from helpers import pipeline
-    from helpers.backends import engine_registry
+    from helpers.backends.catalog import engine_registry
 
     assert {"ov", "ov-bf16"} <= set(engine_registry().names("encode"))  # helpers.backends.ov adds them
     monkeypatch.setattr(pipeline, "VARIANTS", {**pipeline.VARIANTS, "ov-int8": "OpenVINO INT8"})

@@ -3,7 +3,8 @@ precision they claim; names are unique per task; an unknown name is refused with
 
 import pytest
 
-from helpers.backends import engine_registry, registry
+from helpers.backends import registry
+from helpers.backends.catalog import engine_registry
 
 TORCH_AND_ORT = {  # helpers.backends.engines
     "eager": "fp32",

@@ -6,7 +6,7 @@ A name is unique within its task only: "ort" is an encoder engine and a generati
 `names(task)` lists a task's engines torch first, then ONNX Runtime, then OpenVINO, each
 runtime's in the order its module added them (so the order never depends on which module was
 imported first). This module imports nothing from helpers.backends: a reader that needs every
-engine gets the registry from helpers.backends.engine_registry(), which imports the modules
+engine gets the registry from helpers.backends.catalog.engine_registry(), which imports the modules
 that add them.
 """
 

@@ -228,7 +228,7 @@ def _check_openvino(name: str, value, accepted) -> None:
 
 
 def _check_engines(name: str, value, values: dict) -> None:
-    from helpers.backends import engine_registry
+    from helpers.backends.catalog import engine_registry
 
     accepted = engine_registry().names("encode")
     unknown = [e for e in _as_list(value) if e not in accepted]
@@ -240,7 +240,7 @@ def _check_engines(name: str, value, values: dict) -> None:
 
 
 def _check_generation_engines(name: str, value, values: dict) -> None:
-    from helpers.backends import engine_registry
+    from helpers.backends.catalog import engine_registry
 
     registry = engine_registry()
     accepted, baseline = list(registry.names("generate")), registry.baseline("generate")
