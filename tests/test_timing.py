@@ -231,3 +231,10 @@ def test_interleaved_rounds_share_the_samples_the_pooled_target_needs(monkeypatc
     last = timing.round_kwargs(kwargs, 1, 2, prior_ms=[1.0, 2.0])
     assert first["target_ci"] == pytest.approx(0.02 * 2**0.5) and first["prior_ms"] == []
     assert last["target_ci"] == pytest.approx(0.02) and last["prior_ms"] == [1.0, 2.0] and last["warmup"] == 0
+
+
+def test_timing_settings_come_from_a_notebooks_parameters():
+    params = {"min_time_s": 0.1, "max_time_s": 0.5, "target_ci": 0.05}
+    assert timing.timing_settings(params) == dict(warmup=1, min_count=3, min_time_s=0.1, max_time_s=0.5, target_ci=0.05)
+    capped = timing.timing_settings({"min_time_s": 0.1}, warmup=2, min_count=5, max_time_s=1.0)
+    assert capped == dict(warmup=2, min_count=5, min_time_s=0.1, max_time_s=1.0, target_ci=None)

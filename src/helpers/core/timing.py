@@ -244,6 +244,18 @@ def timing_columns(
     return columns
 
 
+def timing_settings(params: dict, *, warmup: int = 1, min_count: int = 3, max_time_s: float | None = None) -> dict:
+    """`measure`'s keyword arguments from a notebook's parameters: its min_time_s, its
+    max_time_s (or the cap given) and its target_ci (None where the notebook has none)."""
+    return dict(
+        warmup=warmup,
+        min_count=min_count,
+        min_time_s=params["min_time_s"],
+        max_time_s=params["max_time_s"] if max_time_s is None else max_time_s,
+        target_ci=params.get("target_ci"),
+    )
+
+
 def round_kwargs(kwargs: dict, r: int, rounds: int = 1, prior_ms=()) -> dict:
     """measure()'s settings for round r (from 0) of `rounds` interleaved ones: only the first
     pays (and reports) the cold start and the warm-up. With a target_ci, round r stops once its

@@ -19,7 +19,7 @@ from helpers.backends.variants import prepare_files
 from helpers.backends.workers import SETTLE_S, EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
 from helpers.core.machine import ceilings_by_precision, nominal_by_precision, thread_counts
 from helpers.core.tables import SAMPLES, failure_row
-from helpers.core.timing import round_kwargs, timing_columns
+from helpers.core.timing import round_kwargs, timing_columns, timing_settings
 
 SCOPES = ("model", "end_to_end")
 
@@ -413,13 +413,7 @@ class Sweep:
 # -- the notebook's steps ---------------------------------------------------------------------
 def timing_kwargs(params: Mapping[str, Any]) -> dict:
     """The timing settings of every engine and round, from 03's parameters."""
-    return dict(
-        warmup=1,
-        min_count=3,
-        min_time_s=params["min_time_s"],
-        max_time_s=params["max_time_s"],
-        target_ci=params["target_ci"],
-    )
+    return timing_settings(params)
 
 
 def corpus_texts(params: Mapping[str, Any]) -> list[str]:

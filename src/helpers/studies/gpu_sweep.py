@@ -19,7 +19,7 @@ from helpers.core import fidelity
 from helpers.core.memory import cuda_peak_mb, nvml_process_mb, reset_cuda_peak
 from helpers.core.progress import track
 from helpers.core.tables import SAMPLES, failure_row
-from helpers.core.timing import cuda_sync_for, interleaved, timing_columns
+from helpers.core.timing import cuda_sync_for, interleaved, timing_columns, timing_settings
 from helpers.workloads.corpora import load_corpus, texts_at_length
 from helpers.workloads.models import load_model
 
@@ -338,13 +338,7 @@ def record_skipped(sweep_table, fidelity_table, models: list[str], names: list[s
 
 def timing_kwargs(params: Mapping[str, Any]) -> dict:
     """The timing settings of every engine and round, from 04's parameters."""
-    return dict(
-        warmup=params["warmup_count"],
-        min_count=5,
-        min_time_s=params["min_time_s"],
-        max_time_s=params["max_time_s"],
-        target_ci=params.get("target_ci"),
-    )
+    return timing_settings(params, warmup=params["warmup_count"], min_count=5)
 
 
 def measure_models(sweep_table, fidelity_table, params: Mapping[str, Any]) -> None:

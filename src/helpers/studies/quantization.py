@@ -11,6 +11,7 @@ from helpers.core import fidelity
 from helpers.core.memory import ProcessMemory, in_fresh_process
 from helpers.core.progress import resumed, track
 from helpers.core.tables import SAMPLES
+from helpers.core.timing import timing_settings
 from helpers.workloads.corpora import corpus_from_params, texts_at_length, token_lengths
 from helpers.workloads.models import LoadedModel, describe_model_name, load_model
 
@@ -232,14 +233,7 @@ def load_texts(params: Mapping[str, Any]):
 def timing_kwargs(params: Mapping[str, Any]) -> dict:
     """The timing settings of every variant and round, from 02's parameters: until the median's
     95% CI is within target_ci of it, or the cap (5 x min_time_s, at least 1 s)."""
-    min_time_s = params["min_time_s"]
-    return dict(
-        warmup=1,
-        min_count=3,
-        min_time_s=min_time_s,
-        max_time_s=max(1.0, 5 * min_time_s),
-        target_ci=params.get("target_ci"),
-    )
+    return timing_settings(params, max_time_s=max(1.0, 5 * params["min_time_s"]))
 
 
 def pending_work(

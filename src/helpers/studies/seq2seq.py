@@ -12,7 +12,7 @@ from helpers.backends import generation, registry
 from helpers.backends.generation import FIRST_STEP_RTOL, GenerationEngine, batch_of, precision_of
 from helpers.core.progress import resumed, track
 from helpers.core.tables import SAMPLES, failure_row
-from helpers.core.timing import interleaved, timing_columns
+from helpers.core.timing import interleaved, timing_columns, timing_settings
 from helpers.workloads.models import LoadedSeq2Seq, load_seq2seq
 
 
@@ -188,13 +188,7 @@ def token_counts(new_tokens: list[int]) -> list[int]:
 
 def timing_kwargs(params: Mapping[str, Any]) -> dict:
     """The timing settings of every engine, token count and round, from 06's parameters."""
-    return dict(
-        warmup=1,
-        min_count=3,
-        min_time_s=params["min_time_s"],
-        max_time_s=params["max_time_s"],
-        target_ci=params.get("target_ci"),
-    )
+    return timing_settings(params)
 
 
 def largest(params: Mapping[str, Any]) -> dict:

@@ -95,6 +95,14 @@ def _bucket(value: int, classes) -> str | None:
     return next((label for lo, hi, label in classes if lo <= value <= hi), None)
 
 
+def with_classes(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the batch class and length range each belongs to (`batch`, `length`)."""
+    return rows.assign(
+        batch=rows["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
+        length=rows["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)),
+    )
+
+
 DEFAULT_MIN_COSINE = 0.95  # the fidelity floor of a recommendation unless the report names another
 
 
@@ -122,10 +130,7 @@ def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataF
     if not frames:
         return pd.DataFrame()
     rows = pd.concat(frames, ignore_index=True)
-    rows = rows[rows["speedup"].notna()].assign(
-        batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
-        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)),
-    )
+    rows = with_classes(rows[rows["speedup"].notna()])
     fid = {key: engine_fidelity(t, *key, e) for key, e in rows.groupby(["device", "engine"])}
     out = []
     for (device, model, batch, length), cell in rows.groupby(["device", "model", "batch", "length"], sort=False):
@@ -179,10 +184,7 @@ def unmeasured_classes(t: dict, measured: pd.DataFrame) -> list[dict]:
     df = t.get("03_cpu_sweep")
     if df is None or not {"model", "threads", "batch_size", "seq_len", "scope", "status", "message"} <= set(df):
         return []
-    df = at_most_threads(df).assign(
-        batch=lambda d: d["batch_size"].map(lambda b: _bucket(b, BATCH_CLASSES)),
-        length=lambda d: d["seq_len"].map(lambda n: _bucket(n, LENGTH_RANGES)),
-    )
+    df = with_classes(at_most_threads(df))
     done = set(map(tuple, measured[["model", "batch", "length"]].values)) if len(measured) else set()
     rows = []
     for (model, batch, length), cell in df.groupby(["model", "batch", "length"], sort=False):
