@@ -176,3 +176,19 @@ def test_empty_threads_means_up_to_the_cores(nb):
 
     assert machine.thread_counts([]) == machine.default_thread_counts() and machine.thread_counts([3]) == [3]
     assert machine.default_thread_counts(6) == [1, 2, 4, 6] and machine.default_thread_counts(4) == [1, 2, 4]
+
+
+def test_every_notebook_that_declares_a_floor_declares_the_decision_policys():
+    from helpers.core.policy import POLICY
+
+    declared = {}
+    for path in params.discover_notebooks():
+        for name, p in params.notebook_parameters(path).items():
+            if name in POLICY.floors:
+                declared.setdefault(name, {})[path.stem] = p.default
+    assert set(declared) == set(POLICY.floors) and {"07_pipeline", "08_report"} <= set(declared["min_cosine"])
+    assert all(v == POLICY.floors[name] for name, by_nb in declared.items() for v in by_nb.values()), declared
+    for profile in params.available_profiles():  # no profile sets another floor for one notebook only
+        spec = params.load_profile(profile)
+        floors = {k: v for nb in spec.get("notebooks", {}).values() for k, v in nb.items() if k in POLICY.floors}
+        assert not floors, (profile, floors)

@@ -2,8 +2,10 @@
 thread/process layout, answers in input order.
 
     from helpers.pipeline import Pipeline
-    pipe = Pipeline.from_json("results/recommended_pipeline.json")
-    vectors = pipe.encode(texts)  # (len(texts), dim) float32, rows in the order of texts
+
+    if __name__ == "__main__":  # usual where workers start (layout "processes"); a script without it works too
+        pipe = Pipeline.from_json("results/recommended_pipeline.json")
+        vectors = pipe.encode(["first text", "second text"])  # float32, one row per text, in order
 
 A `Pipeline` is plain data (JSON-able): `variant` names the engine and precision (VARIANTS),
 with the recipe that makes its file (RECIPES: an ONNX graph for ORT, an IR for OpenVINO); the
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -255,18 +259,45 @@ class Pipeline:
         return encode_with(engine, loaded.tokenizer, loaded.input_names, texts, self, phases)
 
     def _encode_processes(self, texts: list[str]) -> np.ndarray:
-        if self._pool is None:
-            from concurrent.futures import ProcessPoolExecutor
-
-            from helpers.core.memory import forkserver
-
-            ctx = forkserver(PRELOAD)
-            one = {**self.to_dict(), "layout": "threads", "threads": 1}
-            # a worker that cannot start breaks the pool (an error here), never a silent respawn loop
-            self._pool = ProcessPoolExecutor(self.threads, mp_context=ctx, initializer=_worker_init, initargs=(one,))
-            list(self._pool.map(_worker_encode, [["warm-up"]] * self.threads))  # every worker built
         shares = [list(s) for s in np.array_split(np.asarray(texts, dtype=object), self.threads) if len(s)]
-        return np.concatenate(list(self._pool.map(_worker_encode, shares)), axis=0)
+        with script_not_rerun():  # workers start on first use: a plain script without a main guard works
+            if self._pool is None:
+                from concurrent.futures import ProcessPoolExecutor
+
+                from helpers.core.memory import forkserver
+
+                ctx = forkserver(PRELOAD)
+                one = {**self.to_dict(), "layout": "threads", "threads": 1}
+                # a worker that cannot start breaks the pool (an error here), never a silent respawn loop
+                self._pool = ProcessPoolExecutor(
+                    self.threads, mp_context=ctx, initializer=_worker_init, initargs=(one,)
+                )
+                list(self._pool.map(_worker_encode, [["warm-up"]] * self.threads))  # every worker built
+            return np.concatenate(list(self._pool.map(_worker_encode, shares)), axis=0)
+
+
+@contextmanager
+def script_not_rerun():
+    """Start worker processes without re-running the caller's script in each of them.
+
+    multiprocessing (forkserver, spawn) imports a script's __main__ again in every child, so a
+    script that builds a 'processes' pipeline at its top level, with no
+    `if __name__ == "__main__":` guard, would start pools inside its own workers and break the
+    pool. The workers need only this module (their spec is plain data), so the script is
+    marked as one multiprocessing does not re-run (its rule for `python -c` and `__main__.py`)
+    while they start; `python -m script` likewise."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    from importlib.machinery import ModuleSpec
+
+    saved = getattr(main, "__spec__", None)
+    main.__spec__ = ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = saved
 
 
 def _corpus_sample(n: int = 64) -> list[str]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from helpers.backends import cache, export, registry
 from helpers.backends.artifacts import Artifact, cached_artifact
+from helpers.core.policy import POLICY
 
 
 def _engine(name: str, precision: str, hint: str, file: str, description: str) -> registry.Entry:
@@ -317,7 +318,7 @@ def int8(
 
 
 # -- every OpenVINO engine's file, by name ----------------------------------------------------------
-FLOORS = {"min_cosine": 0.99, "min_recall_at_10": 0.95}  # ov-int8-ac's floors unless given (07's defaults)
+FLOORS = POLICY.floors  # ov-int8-ac's floors unless given: the decision policy's
 
 
 def produce(

@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from helpers.core.policy import POLICY
+
 
 # ---------------------------------------------------------------- trusted rows, any table
 def trusted(df: pd.DataFrame) -> pd.DataFrame:
@@ -224,19 +226,18 @@ def fits_table(sweep: pd.DataFrame) -> pd.DataFrame:
 CELL_KEYS = ("model", "distribution", "engine", "strategy")
 
 
-# A row decides a verdict only when its median is known: at least DECIDING_N timed calls (or
-# passes: 05 and 07 time whole passes, three at least) and a 95% CI within DECIDING_CI of the
-# median. The spread of the calls themselves (CV, the `noisy` flag) is not the question: 350
-# calls with a CV of 12% still pin the median to within 3%.
-DECIDING_N, DECIDING_CI = 3, 0.10
+# A row decides a verdict only when its median is known (the decision policy's rule: at least
+# POLICY.deciding_n timed calls or passes, a 95% CI within POLICY.deciding_ci of the median).
+# The spread of the calls themselves (CV, the `noisy` flag) is not the question: 350 calls with
+# a CV of 12% still pin the median to within 3%.
 
 
 def flagged_noisy(rows: pd.DataFrame) -> pd.Series:
-    """Per row, whether its median is too uncertain to decide a verdict: fewer than DECIDING_N
-    timings, or a 95% CI half-width above DECIDING_CI of the median. A table without those
+    """Per row, whether its median is too uncertain to decide a verdict (POLICY.decides: too few
+    timings, or a 95% CI too wide). A table without those
     columns falls back to its `noisy` flag; one with neither flags nothing."""
     if "ci_half_width" in rows and "n" in rows:
-        return (rows["n"] < DECIDING_N) | (rows["ci_half_width"] > DECIDING_CI)
+        return ~pd.Series(map(POLICY.decides, rows["n"], rows["ci_half_width"]), index=rows.index, dtype=bool)
     if "noisy" not in rows:
         return pd.Series(False, index=rows.index)
     return rows["noisy"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.core import paths
+from helpers.core.policy import POLICY, Policy
 from helpers.report.charts import report, style
 from helpers.report.claims.registry import load_tables
 from helpers.report.recommend import machines, workload
@@ -70,11 +71,11 @@ def runs_markdown(runs: dict[str, Path]) -> str:
     return "\n".join(f"- **{label}**: {machines.describe_run(d)}" for label, d in runs.items())
 
 
-def machines_side_by_side(runs: dict[str, Path], min_cosine: float) -> dict[str, pd.DataFrame]:
+def machines_side_by_side(runs: dict[str, Path], policy: Policy = POLICY) -> dict[str, pd.DataFrame]:
     """The runs side by side: claim verdicts, the recommended engine, and 00's ceilings."""
     return {
         "verdicts": machines.verdicts_by_machine(runs),
-        "recommendations": machines.recommendation_by_machine(runs, min_cosine),
+        "recommendations": machines.recommendation_by_machine(runs, policy),
         "ceilings": machines.ceilings_by_machine(runs),
     }
 

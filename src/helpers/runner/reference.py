@@ -32,8 +32,8 @@ from helpers.core import paths
 from helpers.report.charts.style import gallery
 from helpers.report.claims.registry import FAILS, HOLDS, UNTESTABLE, evaluate_claims, link, load_tables
 from helpers.report.prose import text
-from helpers.report.recommend.machines import describe_run, main_model, min_cosine_of
-from helpers.report.recommend.workload import NOT_MEASURED, recommendations, whole_pipeline
+from helpers.report.recommend.machines import describe_run, main_model, policy_of
+from helpers.report.recommend.workload import NOT_MEASURED, SPEED_ONLY, recommendations, whole_pipeline
 from helpers.runner.params import ParameterError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -384,10 +384,10 @@ def findings_markdown(
     `details` (where the full findings are), the claims table keeps its verdicts and figures
     and leaves what was measured to that page."""
     results_dir = Path(results_dir)
-    min_cosine = min_cosine_of(results_dir)
+    policy = policy_of(results_dir)
     t = load_tables(results_dir)
     verdicts = evaluate_claims(t, figures_dir)
-    recs = main_model(recommendations(t, min_cosine))
+    recs = main_model(recommendations(t, policy))
     counts = pd.Series([v.verdict for v in verdicts]).value_counts()
     lines = [
         f"Measured on {describe_run(results_dir)}. Generated from {source}; "
@@ -396,14 +396,17 @@ def findings_markdown(
     ]
     if len(recs):
         lines += [
-            f"**Recommendation** (fastest engine whose real-text fidelity is at least min cosine {min_cosine}, "
-            "speed-up over eager fp32 as the geometric mean over the measured cells, with the range of their 95% CIs):",
+            f"**Recommendation** (the fastest engine meeting {policy.words()} on the model's real weights, or on "
+            "speed only for random-weight shapes; speed-up over eager fp32, the geometric mean of the measured cells, "
+            "beside the span of their 95% CIs):",
             "",
-            "| device | model | batch | length | engine | speed-up | CI range | fidelity: min cosine, from | runner-up |",
+            "| device | model | batch | length | engine | speed-up | cells' CIs span | fidelity | runner-up |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [_recommendation_line(r) for r in recs.itertuples()]
         lines.append("")
+        if recs["speed_only"].fillna(False).astype(bool).any():
+            lines += [SPEED_ONLY_NOTE, ""]
     lines += _whole_pipeline_lines(t, results_dir)
     lines += _failure_lines(t)
     lines += [
@@ -423,14 +426,22 @@ def findings_markdown(
     return "\n".join(lines)
 
 
+SPEED_ONLY_NOTE = (
+    "*Speed only*: seeded random weights, so no fidelity figure carries these rows (none is borrowed from "
+    "another model); `07_pipeline` on your model (`-p model=<dir or hub id>`) measures the recipe's and decides."
+)
+
+
 def _recommendation_line(r) -> str:
     """One row of the recommendation table; a class with no trusted cell says why, with no figures."""
     cell = f"| {r.device} | {r.model} | {r.batch} | {r.length} | {r.engine} | "
     if r.engine == NOT_MEASURED:
         return cell + f"— | — | {r.fidelity_source} | — |"
-    return cell + (
-        f"{r.speedup:.2f}× | {r.ci_low:.2f}–{r.ci_high:.2f} | {r.min_cosine:.5f}, {r.fidelity_source} | {r.runner_up} |"
-    )
+    fidelity = SPEED_ONLY if r.speed_only else r.fidelity_source
+    if pd.notna(r.min_cosine):
+        recall = f", recall@10 {r.recall_at_10:.3f}" if pd.notna(r.recall_at_10) else ""
+        fidelity = f"min cosine {r.min_cosine:.5f}{recall}, {fidelity}"
+    return cell + f"{r.speedup:.2f}× | {r.ci_low:.2f}–{r.ci_high:.2f} | {fidelity} | {r.runner_up} |"
 
 
 def _failure_lines(t: dict) -> list[str]:

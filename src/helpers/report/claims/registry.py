@@ -14,9 +14,10 @@ from typing import Callable
 
 import pandas as pd
 
+from helpers.core.policy import POLICY
 from helpers.report.claims import rules
 from helpers.report.claims.rules import FAILS, HOLDS, UNTESTABLE  # noqa: F401 (the verdicts, read from here)
-from helpers.report.rows import DECIDING_CI, DECIDING_N, Untestable
+from helpers.report.rows import Untestable
 
 TABLES = (
     "00_ceilings",
@@ -379,8 +380,9 @@ def claims_doc() -> str:
         "A claim's numbers belong to its authors' hardware; what is tested is its shape (which engine wins, by",
         f"roughly how much, where the cross-over is). *Roughly* is within a factor of `ROUGHLY` = {rules.ROUGHLY:g}",
         "of their figure. Thresholds are constants of `helpers.report.claims.rules`. A verdict resting on a",
-        f"row whose median is not known (fewer than `rows.DECIDING_N` = {DECIDING_N} timings, or a 95% CI wider than",
-        f'`rows.DECIDING_CI` = {DECIDING_CI:.0%} of the median) is **cannot be tested here** ("cannot be decided: noisy",',
+        f"row whose median is not known (the decision policy, `helpers.core.policy`: fewer than {POLICY.deciding_n}",
+        f"timings, or a 95% CI wider than {POLICY.deciding_ci:.0%} of the median) is **cannot be tested here**",
+        '("cannot be decided: noisy",'
         "naming the cells). *Faster* is one rule (`rules.faster`): the ratio of medians with its 95% CI above 1.",
         "",
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from helpers.core.policy import POLICY
 from helpers.core.tables import failures
 from helpers.report.claims.rules import c6
 from helpers.report.prose import text
@@ -133,20 +134,29 @@ def _cpu(t: dict) -> str:
 
 
 def _fidelity_note(t: dict, rows: pd.DataFrame) -> str:
-    """What the winners' reduced-precision recipes cost on real text, where it fails the
-    recommendation's floor (their speed is real, their answers are not the model's)."""
-    from helpers.report.recommend.workload import DEFAULT_MIN_COSINE, engine_fidelity
+    """What the winners' reduced-precision recipes are worth on real text under the decision
+    policy: speed only on random-weight shapes (with the check that would carry them), or
+    below the floors on a real model (their speed is real, their answers are not the model's)."""
+    from helpers.report.recommend.workload import engine_fidelity
 
     best = rows.loc[rows.groupby(["model", "batch_size", "seq_len"])["p50_ms"].idxmin()]
-    notes = []
-    for engine in best["engine"].value_counts().index:
-        recipe, fid = engine_fidelity(t, "cpu", engine, rows[rows["engine"] == engine])
-        if not fid.passes(DEFAULT_MIN_COSINE):
+    speed_only, below = [], []
+    for (model, engine), _ in best.groupby(["model", "engine"], sort=False):
+        recipe, fid = engine_fidelity(
+            t, "cpu", model, engine, rows[(rows["engine"] == engine) & (rows["model"] == model)]
+        )
+        if fid.speed_only:
+            speed_only.append(engine)
+        elif not fid.passes(POLICY):
             cosine = f"min cosine {fid.cosine:.3f}, " if fid.cosine is not None else ""
-            notes.append(f"{engine} ran {recipe} ({cosine}{fid.source})")
-    if not notes:
-        return ""
-    return f"\nNot recommendable at min cosine {DEFAULT_MIN_COSINE:g} on real text: " + "; ".join(notes) + "."
+            below.append(f"{engine} on {model} ran {recipe} ({cosine}{fid.source})")
+    notes = ""
+    if speed_only:
+        engines = text.fmt_list(dict.fromkeys(speed_only))
+        notes += f"\nSpeed only on random-weight shapes: {engines}; 07 on your model checks their fidelity."
+    if below:
+        notes += f"\nNot recommendable at {POLICY.words()} on real text: " + "; ".join(below) + "."
+    return notes
 
 
 def _gpu(t: dict) -> str:

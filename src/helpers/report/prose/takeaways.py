@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from helpers.core.policy import POLICY
 from helpers.report.claims.rules import (
     C6_MEMORY_MIB,
     C6_MEMORY_RATIO,
@@ -96,13 +97,12 @@ def quantization_takeaway(variants: pd.DataFrame, speed: pd.DataFrame) -> str:
 
 def int8_floors_text(model: str, variants: pd.DataFrame, speed: pd.DataFrame) -> str:
     """Whether any INT8 variant of one model (variants indexed by method) meets the floors
-    ov-int8-ac aims at (helpers.backends.ov.FLOORS, 07's defaults) on real text, each one's
+    ov-int8-ac aims at (the decision policy's, helpers.core.policy) on real text, each one's
     min cosine and recall@10, and what accuracy control kept in fp32 and cost against plain
     NNCF INT8."""
-    from helpers.backends.ov import FLOORS
     from helpers.core.fidelity import meets_floors
 
-    cosine, recall = FLOORS["min_cosine"], FLOORS["min_recall_at_10"]
+    cosine, recall = POLICY.min_cosine, POLICY.min_recall_at_10
     int8 = variants[(variants["precision"] == "int8") & variants["status"].isin(["ok", "mismatch"])]
     if int8.empty:
         return ""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.core import paths
+from helpers.core.policy import POLICY, Policy
 from helpers.report.claims.registry import claims_frame, evaluate_claims, load_tables
 from helpers.report.recommend.workload import recommendations
 
@@ -35,12 +36,13 @@ def describe_run(results_dir: str | Path) -> str:
     )
 
 
-def min_cosine_of(results_dir: Path, default: float = 0.95) -> float:
-    """The min_cosine that run's report used (its own recommendation's fidelity floor): 08_report,
-    or 07_report in runs recorded before the report was renumbered (the committed references)."""
+def policy_of(results_dir: Path) -> Policy:
+    """The decision policy that run's report used: the floors its 08_report named. A run
+    recorded before one pair of floors served every answer (its report named min_cosine
+    alone, a looser one) is read with today's policy: its tables decide, not its old floor."""
     notebooks = environment_of(results_dir).get("notebooks") or {}
-    report = notebooks.get("08_report") or notebooks.get("07_report") or {}
-    return report.get("min_cosine", default)
+    report = notebooks.get("08_report") or {}
+    return Policy.from_params(report) if "min_recall_at_10" in report else POLICY
 
 
 def runs_to_compare(results_dir: Path, reference_root: Path, extra: list | tuple = ()) -> dict[str, Path]:
@@ -62,11 +64,11 @@ def verdicts_by_machine(runs: dict[str, Path]) -> pd.DataFrame:
     )
 
 
-def recommendation_by_machine(runs: dict[str, Path], min_cosine: float) -> pd.DataFrame:
+def recommendation_by_machine(runs: dict[str, Path], policy: Policy = POLICY) -> pd.DataFrame:
     """Per run: the recommended engine and its speed-up for the main model of each device."""
     frames = []
     for label, d in runs.items():
-        recs = main_model(recommendations(load_tables(d), min_cosine))
+        recs = main_model(recommendations(load_tables(d), policy))
         frames.append(recs.assign(run=label, machine=machine_of(d)))
     frames = [f for f in frames if len(f)]
     columns = ["run", "machine", "device", "model", "batch", "length", "engine", "speedup", "ci_low", "ci_high"]

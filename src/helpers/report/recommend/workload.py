@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers.core.policy import POLICY, Policy
 from helpers.report.rows import Untestable, at_most_threads, cpu_rows, gpu_rows, timed_recipe, trusted
+from helpers.workloads.models import SHAPES
 
 # ---------------------------------------------------------------- recommendation
 BATCH_CLASSES = ((1, 1, "1"), (2, 16, "2–16"), (17, 10**9, "≥ 17"))
@@ -34,61 +36,95 @@ FP32_SOURCE = "fp32: checked against eager per configuration"
 
 @dataclass(frozen=True)
 class Fidelity:
-    """The real-text fidelity a recommendation rests on: min cosine against fp32, where that
-    figure comes from (notebook, recipe, model), and whether it was measured on real weights.
-    Only a real-weight figure can carry a recommendation."""
+    """The real-text fidelity a recommendation rests on: worst min cosine and recall@10 against
+    fp32, where those figures come from, and whether they were measured on the real weights of
+    the model that was timed. Only such a figure can carry a reduced-precision recommendation."""
 
     cosine: float | None
+    recall: float | None
     source: str
     real_weights: bool
 
-    def passes(self, min_cosine: float) -> bool:
-        return self.real_weights and self.cosine is not None and self.cosine >= min_cosine
+    def passes(self, policy: Policy = POLICY) -> bool:
+        fidelity = {"cosine_min": self.cosine, "recall_at_10": self.recall}
+        return self.real_weights and self.cosine is not None and policy.meets(fidelity)
+
+    @property
+    def speed_only(self) -> bool:
+        return self.source.startswith(SPEED_ONLY)
 
 
-def recipe_fidelity(t: dict, recipe: str) -> Fidelity:
-    """The fidelity of 02's `recipe` on real text: its worst min cosine over the real-weight
-    models 02 measured. Measured on random weights only, the figure is returned labelled as
-    such and does not pass (random weights say nothing about a real model's loss)."""
+SPEED_ONLY = "speed only"
+
+
+def speed_only(model: str, recipe: str) -> Fidelity:
+    """A random-weight shape's verdict: its speed is real, its fidelity is no real model's."""
+    return Fidelity(None, None, f"{SPEED_ONLY} (random weights): check {recipe} with 07 on your model", False)
+
+
+def recipe_fidelity(t: dict, recipe: str, model: str) -> Fidelity:
+    """The fidelity of `recipe` on `model`'s real weights and real text: the worst of every
+    figure measured for that (model, recipe), 02's and 07's alike, so the recommendation and 07
+    judge one recipe by the same figures. A random-weight shape gets speed only, never a figure
+    borrowed from another model."""
+    if recipe in FP32_ENGINES:
+        return Fidelity(1.0, 1.0, FP32_SOURCE, True)
+    if model in SHAPES:
+        return speed_only(model, recipe)
+    rows = real_weight_fidelity(t, model, recipe)
+    if rows.empty:
+        return Fidelity(None, None, f"{recipe} not measured on {model}'s real weights (02, 07)", False)
+    cosine, recall = rows["cosine_min"].min(), rows["recall_at_10"].min()
+    return Fidelity(
+        float(cosine),
+        None if pd.isna(recall) else float(recall),
+        f"{' and '.join(dict.fromkeys(rows['notebook']))}: {recipe} on {model} (real weights)",
+        True,
+    )
+
+
+def real_weight_fidelity(t: dict, model: str, recipe: str) -> pd.DataFrame:
+    """Every real-weight fidelity row of (model, recipe): 02's variants and 07's probes and
+    corpus passes ({notebook, cosine_min, recall_at_10})."""
     from helpers.backends.variants import random_weights
 
-    if recipe in FP32_ENGINES:
-        return Fidelity(1.0, FP32_SOURCE, True)
+    frames = []
     v = t.get("02_variants")
-    has = v is not None and {"model", "method", "cosine_min"} <= set(v.columns)
-    rows = v[(v["method"] == recipe) & v["cosine_min"].notna()] if has else None
-    if rows is None or rows.empty:
-        return Fidelity(None, f"02: {recipe} not measured on real text", False)
-    random = random_weights(rows)
-    real = rows[~random]
-    pick, weights = (real, "real weights") if len(real) else (rows, "random weights only: not a real model's fidelity")
-    worst = pick.loc[pick["cosine_min"].idxmin()]
-    return Fidelity(float(worst.cosine_min), f"02: {recipe} on {worst.model} ({weights})", bool(len(real)))
+    if v is not None and {"model", "method", "cosine_min"} <= set(v.columns):
+        v = v[~random_weights(v)]
+        frames.append(v[(v["model"] == model) & (v["method"] == recipe)].assign(notebook="02"))
+    p = t.get("07_pipeline")
+    if p is not None and {"model", "variant", "cosine_min", "peer"} <= set(p.columns):
+        mine = (p["model"] == model) & (p["variant"] == recipe) & p["peer"].isna()
+        frames.append(p[mine & p["stage"].isin(["probe-variant", "corpus"])].assign(notebook="07"))
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if rows.empty:
+        return pd.DataFrame(columns=["notebook", "cosine_min", "recall_at_10"])
+    rows = rows.reindex(columns=["notebook", "cosine_min", "recall_at_10"])
+    return rows[rows["cosine_min"].notna()]
 
 
-def gpu_fidelity(t: dict, engine: str) -> Fidelity | None:
-    """04's fidelity of a GPU engine (its worst model), labelled by the weights it was measured on."""
-    from helpers.workloads.models import SHAPES
-
+def gpu_fidelity(t: dict, model: str, engine: str) -> Fidelity:
+    """04's fidelity of a GPU engine on `model`'s real weights; speed only on a random-weight shape."""
+    if model in SHAPES:
+        return speed_only(model, engine)
     g = t.get("04_fidelity")
     if g is None or "cosine_min" not in g:
-        return None
-    rows = g[(g["engine"] == engine) & g["cosine_min"].notna()]
-    real = rows[~rows["model"].isin(SHAPES)]
+        return Fidelity(None, None, "04: fidelity not measured", False)
+    rows = g[(g["engine"] == engine) & (g["model"] == model) & g["cosine_min"].notna()]
     if rows.empty:
-        return None
-    pick = real if len(real) else rows
-    worst = pick.loc[pick["cosine_min"].idxmin()]
-    weights = "real weights" if len(real) else "random weights only: not a real model's fidelity"
-    return Fidelity(float(worst.cosine_min), f"04: {engine} on {worst.model} ({weights})", bool(len(real)))
+        return Fidelity(None, None, f"04: {engine} not measured on {model}", False)
+    recall = rows["recall_at_10"].min() if "recall_at_10" in rows else np.nan
+    recall = None if pd.isna(recall) else float(recall)
+    return Fidelity(float(rows["cosine_min"].min()), recall, f"04: {engine} on {model} (real weights)", True)
 
 
-def engine_fidelity(t: dict, device: str, engine: str, rows: pd.DataFrame) -> tuple[str, Fidelity]:
-    """The recipe an engine's timed rows ran, and that recipe's fidelity on real text."""
+def engine_fidelity(t: dict, device: str, model: str, engine: str, rows: pd.DataFrame) -> tuple[str, Fidelity]:
+    """The recipe an engine's timed rows of `model` ran, and that recipe's fidelity on `model`."""
     if device != "cpu" and engine not in FP32_ENGINES:
-        return engine, gpu_fidelity(t, engine) or Fidelity(None, "04: fidelity not measured", False)
+        return engine, gpu_fidelity(t, model, engine)
     recipe = timed_recipe(engine, rows, t)
-    return recipe, recipe_fidelity(t, recipe)
+    return recipe, recipe_fidelity(t, recipe, model)
 
 
 def _bucket(value: int, classes) -> str | None:
@@ -103,15 +139,14 @@ def with_classes(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-DEFAULT_MIN_COSINE = 0.95  # the fidelity floor of a recommendation unless the report names another
-
-
-def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataFrame:
+def recommendations(t: dict, policy: Policy = POLICY) -> pd.DataFrame:
     """For each device × model × batch class × length range: the fastest engine (geometric
     mean speed-up over eager fp32 across the measured cells) among those that are trusted in
-    every cell and whose real-text fidelity passes `min_cosine`; its speed-up, the CI range
-    of its cells, the recipe it timed and where that recipe's fidelity comes from (always real
-    weights: random-weight fidelity carries no recommendation), its memory, and the runner-up."""
+    every cell and whose recipe meets the policy's floors on that model's real weights; on a
+    random-weight shape, the fastest trusted engine on speed alone (`speed_only`: its
+    fidelity_source names the check that would carry it). With its speed-up, the span of its
+    cells' 95% CIs, the recipe it timed, where its fidelity comes from, its memory, and the
+    runner-up."""
     frames = []
     try:
         frames.append(cpu_rows(t).assign(device="cpu", memory_mb=lambda d: d["peak_rss_mb"]))
@@ -131,13 +166,13 @@ def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataF
         return pd.DataFrame()
     rows = pd.concat(frames, ignore_index=True)
     rows = with_classes(rows[rows["speedup"].notna()])
-    fid = {key: engine_fidelity(t, *key, e) for key, e in rows.groupby(["device", "engine"])}
+    fid = {key: engine_fidelity(t, *key, e) for key, e in rows.groupby(["device", "model", "engine"])}
     out = []
     for (device, model, batch, length), cell in rows.groupby(["device", "model", "batch", "length"], sort=False):
         scored = []
         for engine, e in cell.groupby("engine"):
-            recipe, fidelity = fid[(device, engine)]
-            if not fidelity.passes(min_cosine) or e["status"].ne("ok").any():
+            recipe, fidelity = fid[(device, model, engine)]
+            if not (fidelity.passes(policy) or fidelity.speed_only) or e["status"].ne("ok").any():
                 continue
             scored.append((float(np.exp(np.log(e["speedup"]).mean())), engine, e, recipe, fidelity))
         if not scored:
@@ -155,7 +190,9 @@ def recommendations(t: dict, min_cosine: float = DEFAULT_MIN_COSINE) -> pd.DataF
                 "speedup": gm,
                 "ci_low": e["speedup_ci_low"].min(),
                 "ci_high": e["speedup_ci_high"].max(),
-                "min_cosine": fidelity.cosine,
+                "min_cosine": np.nan if fidelity.cosine is None else fidelity.cosine,
+                "recall_at_10": np.nan if fidelity.recall is None else fidelity.recall,
+                "speed_only": fidelity.speed_only,
                 "recipe": recipe,
                 "fidelity_source": fidelity.source,
                 "memory_mb": float(e["memory_mb"].median()) if e["memory_mb"].notna().any() else np.nan,
@@ -194,7 +231,8 @@ def unmeasured_classes(t: dict, measured: pd.DataFrame) -> list[dict]:
         reason = str(cell.loc[cell["status"] == status, "message"].iloc[0]).split(" (")[0]
         rows.append(
             {"device": "cpu", "model": model, "batch": batch, "length": length, "cells": 0, "engine": NOT_MEASURED}
-            | {"speedup": np.nan, "ci_low": np.nan, "ci_high": np.nan, "min_cosine": np.nan, "recipe": ""}
+            | {"speedup": np.nan, "ci_low": np.nan, "ci_high": np.nan, "min_cosine": np.nan, "recall_at_10": np.nan}
+            | {"speed_only": False, "recipe": ""}
             | {"fidelity_source": f"every cell {status}: {reason}", "memory_mb": np.nan, "runner_up": "—"}
             | {"runner_up_speedup": np.nan}
         )
@@ -241,6 +279,31 @@ def whole_pipeline(t: dict) -> pd.DataFrame:
             }
         ]
     )
+
+
+def disagreements(t: dict, policy: Policy = POLICY) -> list[str]:
+    """Where the recommendation per workload and 07's whole pipeline would tell a reader two
+    things about 07's model: a reduced-precision recipe the table recommends there that 07
+    rejected (below its floors), or 07's recommended variant failing the table's fidelity rule.
+    Empty when they agree (both read the same figures under one policy)."""
+    from helpers.report.recommend.pipeline import recommended
+    from helpers.studies.pipeline import results
+
+    p = t.get("07_pipeline")
+    df = results(p) if p is not None else pd.DataFrame()
+    best = recommended(df) if len(df) else None
+    if best is None:
+        return []
+    model, out = best["model"], []
+    recs = recommendations(t, policy)
+    for r in recs[recs["model"] == model].itertuples() if len(recs) else []:
+        mine = p[(p["model"] == model) & (p["variant"] == r.recipe) & p["peer"].isna()]
+        if r.recipe not in FP32_ENGINES and mine["status"].eq("mismatch").any():  # 07's own verdict
+            out.append(f"{model} {r.batch} × {r.length}: {r.engine} ({r.recipe}), which 07 measured below the floors")
+    variant = best["variant"]
+    if not recipe_fidelity(t, variant, model).passes(policy):
+        out.append(f"07 recommends {variant} on {model}; its fidelity there does not meet {policy.words()}")
+    return out
 
 
 # ---------------------------------------------------------------- summary across notebooks
