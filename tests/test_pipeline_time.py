@@ -120,3 +120,40 @@ def test_the_best_pipeline_at_the_looser_floor_is_named():
     assert "the fastest is **ort-o2 sorted@8** (it meets the stricter floors too)" in pipeline_takeaway(
         pd.DataFrame(rows), 0.99, 0.95, 0.98
     )
+
+
+def test_totals_come_from_the_interleaved_passes_and_the_phases_from_the_timed_one():
+    df = pd.concat(
+        [
+            pd.DataFrame([{"stage": "corpus", "candidate": "naive", "status": "ok", "p50_ms": 800.0}]),
+            _recommended().assign(candidate="torch-bf16 sorted@32 threadsx2", p50_ms=250.0),
+        ]
+    )
+    steps = gap.gap_steps(_times(), df, {"bf16": 1000.0}).set_index("step")
+    # naive 800 interleaved (1000 phase-timed); measured 250 (200): the rest takes up 250 - 190 = 60
+    assert steps.loc["naive", "ms"] == 800 and steps.loc["measured", "ms"] == 250
+    assert steps.loc["measured", "speedup"] == pytest.approx(3.2)
+    assert steps.loc["no padding", "ms"] == pytest.approx(250 - 80)
+
+
+def test_the_limit_is_the_engine_at_the_best_gemm_rate_on_real_tokens_plus_tokenization():
+    times = _times().assign(hidden=384, threads=2)
+    df = _recommended().assign(candidate="torch-bf16 sorted@32 threadsx2", n_texts=100, threads=2)
+    df = pd.concat([df, pd.DataFrame([{"stage": "corpus", "candidate": "naive", "status": "ok", "items_per_s": 20.0}])])
+    shape = {"status": "ok", "precision": "bf16", "hidden": 384, "threads": 2}
+    layer = ((384, 384), (384, 1536), (1536, 384))  # a layer's three GEMMs (k, n)
+    shapes = pd.DataFrame(
+        [
+            shape | {"m": m, "k": k, "n": n, "value": gflops}
+            for m, gflops in ((512, 250.0), (2048, 500.0))
+            for k, n in layer
+        ]
+    )
+    limit = gap.pipeline_limit(times, df, shapes)
+    # best at M = 2048: 500 GFLOP/s for each GEMM; 50 real GFLOP take 100 ms; tokenization 10 + 20 ms
+    assert (limit.rate_gflops, limit.m, limit.engine_ms, limit.tokenization_ms) == pytest.approx((500, 2048, 100, 30))
+    assert limit.texts_per_s == pytest.approx(100 / 0.130) and limit.engine_texts_per_s == pytest.approx(1000)
+    shares = gap.with_limit_share(df, limit).set_index("candidate")["share_of_limit"]
+    assert shares["torch-bf16 sorted@32 threadsx2"] == pytest.approx(500 / (100 / 0.130))
+    assert "reaches 65% of it" in gap.limit_text(df, limit)
+    assert gap.pipeline_limit(times, df, shapes.iloc[:0]) is None  # 00 did not measure this width

@@ -52,6 +52,20 @@ def ceiling_for(
     return float(rows["value"].max()) if len(rows) else math.nan
 
 
+def best_shape_rate(df, precision: str, hidden: int, threads: int) -> tuple[float, float]:
+    """The best GEMM rate 00 measured for an encoder layer of width `hidden` in `precision` at
+    `threads`, over the tokens per call it tried, and that M: (rate, m), NaNs where not measured."""
+    if df is None or not len(df) or "hidden" not in df:
+        return math.nan, math.nan
+    ok = df[(df["status"] == "ok") & (df["precision"] == precision) & (df["hidden"] == hidden)]
+    rates = {m: shape_rate(df, precision, hidden, m, threads) for m in ok["m"].unique()}
+    rates = {m: r for m, r in rates.items() if r == r}
+    if not rates:
+        return math.nan, math.nan
+    m = max(rates, key=rates.get)
+    return rates[m], float(m)
+
+
 def shape_rate(df, precision: str, hidden: int, m: float, threads: int) -> float:
     """The GEMM rate of an encoder layer of width `hidden` at about `m` tokens per call in
     `precision` (the best library), from 00_gemm_shapes: the harmonic mean over the layer's

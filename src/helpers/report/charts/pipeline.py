@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from helpers.report.charts.style import colour, figure_legend, label_points, mark_not_timed, style
-from helpers.report.recommend.pipeline import BEST_PEER, recommended
+from helpers.report.recommend.pipeline import BEST_PEER, LIMIT, recommended
 
 
 def pareto(df: pd.DataFrame, min_cosine: float, min_recall_at_10: float):
@@ -109,21 +109,25 @@ def waterfall(steps: pd.DataFrame):
     high = np.nan_to_num(steps["speedup_ci_high"].astype(float).to_numpy() - speed)
     x = np.arange(len(steps))
     peer = (steps["waterfall_step"] == BEST_PEER).to_numpy()  # the bar beside the waterfall, not a step
+    bound = (steps["waterfall_step"] == LIMIT).to_numpy()  # computed, not measured: an outline
     tones = [colour(str(c).split(" ")[0]) for c in steps["candidate"]]  # the step's engine, or the peer's
     bars = ax.bar(x, speed, color=["0.6"] + tones[1:], alpha=0.85, yerr=[low, high], capsize=3, ecolor="0.55")
-    for bar, is_peer in zip(bars, peer):
+    for bar, is_peer, is_bound in zip(bars, peer, bound):
         if is_peer:
             bar.set_hatch("//")
+        if is_bound:
+            bar.set(facecolor="none", edgecolor="black", linestyle="--", linewidth=1.2)  # after alpha: see-through
     previous = np.concatenate([[1.0], speed[:-1]])
     for i, (s, p, top) in enumerate(zip(speed, previous, speed + high)):  # above the CI's top, clear of it
-        label = f"{s:.2f}x" + ("" if peer[i] else f"\n({s / p:.2f}x step)")
+        label = f"{s:.2f}x" + ("" if peer[i] or bound[i] else f"\n({s / p:.2f}x step)")
         ax.text(i, top, label if i else "1x", ha="center", va="bottom", fontsize=8)
     labels = [w + "\n" + str(c).replace(" ", "\n") for w, c in zip(steps["waterfall_step"], steps["candidate"])]
     ax.set_xticks(x, labels, fontsize=6.5)
     ax.set_ylabel("speed-up over naive (95% CI)" if high.any() else "speed-up over naive (one pass: no CI)")
     ax.set_ylim(0, max((speed + high).max(), 1) * 1.2)
-    beside = ", beside the best peer (hatched)" if peer.any() else ""
-    fig.suptitle(f"From the naive pipeline to the recommended one, step by step (each step measured){beside}")
+    beside = "; best peer hatched" if peer.any() else ""
+    beside += "; limit dashed" if bound.any() else ""
+    fig.suptitle(f"Naive to recommended, each step measured{beside}")
     return fig
 
 

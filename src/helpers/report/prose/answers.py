@@ -38,7 +38,9 @@ def _leaders(best: pd.DataFrame, column: str, what: str, baseline: str) -> str:
     leaders = list(counts[counts == counts.iloc[0]].index)
     gains = {k: best.loc[best[column] == k, "speedup"].median() if "speedup" in best else np.nan for k in leaders}
     named = " and ".join(
-        f"**{k}**" + (f" ({text.times(gains[k])} {baseline} there)" if gains[k] == gains[k] else "") for k in leaders
+        f"**{k}**"
+        + (f" (median {text.times(gains[k])} {baseline} over the cells it wins)" if gains[k] == gains[k] else "")
+        for k in leaders
     )
     verb = "is the fastest" if len(leaders) == 1 else "are each the fastest"
     others = ", ".join(f"{k} {n}" for k, n in counts.iloc[len(leaders) : len(leaders) + 3].items())

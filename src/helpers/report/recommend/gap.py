@@ -8,15 +8,18 @@ the floors), each step keeping the ones before: padding (the engine's time on pa
 their share of the FLOPs), the engine's shortfall from 00's measured GEMM rate of its precision
 at this model's own shapes (the large square GEMM's rate where 00 did not measure them),
 tokenization (hidden by perfect overlap), and last the precision itself (the machine's fastest
-measured rate, fidelity aside).
+measured rate, fidelity aside). Totals are the interleaved passes' medians, the one measurement
+every figure of 07 quotes; the phase-by-phase pass gives the phases only (`on_interleaved`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
+from helpers.core.machine import best_shape_rate
 from helpers.report.recommend.pipeline import recommended
 from helpers.studies.pipeline import NAIVE
 
@@ -44,6 +47,28 @@ def naive_row(times: pd.DataFrame) -> pd.Series | None:
     return hit.iloc[0] if len(hit) else None
 
 
+def interleaved_ms(df: pd.DataFrame, candidate: str) -> float:
+    """A pipeline's median pass in 07's interleaved whole-corpus passes (NaN when not there)."""
+    hit = df[(df["candidate"] == candidate) & df["p50_ms"].notna()] if len(df) and "p50_ms" in df else df.iloc[:0]
+    return float(hit["p50_ms"].iloc[0]) if len(hit) else math.nan
+
+
+def on_interleaved(row: pd.Series | None, df: pd.DataFrame) -> pd.Series | None:
+    """A phase-timed row held to the one measurement every figure quotes: its total is its median
+    pass in the interleaved passes, its tokenization, engine and pooling phases are as timed, and
+    the rest (Python, copies, normalizing) is what is left of the interleaved pass. A row 07 did
+    not pass through the interleaved passes keeps its phase-timed total."""
+    if row is None:
+        return None
+    total = interleaved_ms(df, row["candidate"])
+    if math.isnan(total):
+        return row
+    timed = row["lengths_ms"] + row["tokenize_ms"] + row["engine_ms"] + _pooling(row)
+    held = row.copy()
+    held["total_ms"], held["other_ms"] = total, max(total - timed, 0.0)
+    return held
+
+
 def _pooling(row: pd.Series) -> float:
     """The pooling phase (0 in tables that timed it inside the engine)."""
     value = row.get("pooling_ms", 0.0)
@@ -66,7 +91,7 @@ def gap_steps(times: pd.DataFrame, df: pd.DataFrame, rates: dict[str, float]) ->
     """The bounds, one row per cost removed: step, what, ms per corpus pass, speed-up over the
     naive pass (empty when the naive or the focus pipeline was not timed). `rates`: the measured
     GEMM rate per precision (core.machine.ceilings_by_precision)."""
-    base, row = naive_row(times), focus(times, df)
+    base, row = on_interleaved(naive_row(times), df), on_interleaved(focus(times, df), df)
     if base is None or row is None:
         return pd.DataFrame(columns=["step", "what", "ms", "speedup"])
     tokens = row["lengths_ms"] + row["tokenize_ms"]
@@ -75,7 +100,7 @@ def gap_steps(times: pd.DataFrame, df: pd.DataFrame, rates: dict[str, float]) ->
     engine = row["engine_ms"] * real_share
     steps = [
         ("naive", "eager fp32, one text at a time", base["total_ms"]),
-        ("measured", f"{row['candidate']}, timed phase by phase", row["total_ms"]),
+        ("measured", f"{row['candidate']}, its interleaved pass, phases timed apart", row["total_ms"]),
         (
             "no padding",
             f"its engine time on padding removed ({1 - real_share:.0%} of its FLOPs)",
@@ -115,7 +140,7 @@ def layout_note(row: pd.Series, df: pd.DataFrame) -> str:
     how = "adds" if diff > 0 else "saves"
     return (
         f" The recommended pipeline itself, **{best['candidate']}**, measured {best['p50_ms']:.0f} ms a pass in the "
-        f"interleaved passes: its layout {how} {abs(diff):.0f} ms against its phases in one process "
+        f"same interleaved passes: its layout {how} {abs(diff):.0f} ms against its one-process counterpart "
         "(processes, streams or a tokenization thread, with their Python and inter-process overhead)."
     )
 
@@ -127,7 +152,7 @@ def gap_takeaway(times: pd.DataFrame, df: pd.DataFrame, rates: dict[str, float],
     steps = gap_steps(times, df, rates)
     if not len(steps):
         return "The naive pipeline or the recommended one was not timed phase by phase, so there is no breakdown."
-    base, row = naive_row(times), focus(times, df)
+    base, row = on_interleaved(naive_row(times), df), on_interleaved(focus(times, df), df)
     need = base["total_ms"] / target
     total = row["total_ms"]
     tokens = (row["lengths_ms"] + row["tokenize_ms"]) / total
@@ -149,9 +174,71 @@ def gap_takeaway(times: pd.DataFrame, df: pd.DataFrame, rates: dict[str, float],
     )
     return (
         f"{target:g}x the naive pipeline means a corpus pass of {need:.0f} ms (naive: {base['total_ms']:.0f} ms). "
-        f"The recommended pipeline, timed phase by phase in one process as **{row['candidate']}**, takes "
-        f"{total:.0f} ms ({measured['measured']:.2f}x): tokenization {tokens:.0%} of it, the engine "
+        f"The recommended pipeline in one process, **{row['candidate']}**, takes {total:.0f} ms a pass in the "
+        f"interleaved passes ({measured['measured']:.2f}x; its phases timed apart): tokenization {tokens:.0%} of it, the engine "
         f"{row['engine_ms'] / total:.0%} {eff}, with {row['padding_share']:.0%} of the tokens it computes being "
         f"padding; mean pooling {_pooling(row) / total:.0%} and the rest (Python, copies, normalizing) "
         f"{row['other_ms'] / total:.0%}.{layout_note(row, df)} Removing one cost after another: {bounds}. {verdict}"
+    )
+
+
+# ---------------------------------------------------------------- the pipeline's limit
+@dataclass(frozen=True)
+class Limit:
+    """What this machine allows a pipeline of the recommended precision on this corpus: the
+    engine at 00's best GEMM rate at the model's own shapes on the corpus's real tokens only
+    (no padding), plus tokenization at its measured rate, one after the other."""
+
+    precision: str
+    rate_gflops: float  # 00's best rate at this model's shapes (harmonic mean of a layer's GEMMs)
+    m: float  # the tokens per call that rate was measured at
+    engine_ms: float  # the corpus's real tokens at that rate
+    tokenization_ms: float  # the recommended pipeline's length pass and tokenizing, as timed
+    n_texts: int
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.n_texts / ((self.engine_ms + self.tokenization_ms) / 1e3)
+
+    @property
+    def engine_texts_per_s(self) -> float:
+        return self.n_texts / (self.engine_ms / 1e3)
+
+
+def pipeline_limit(times: pd.DataFrame, df: pd.DataFrame, shapes: pd.DataFrame | None) -> Limit | None:
+    """The limit for the recommended pipeline's precision (its one-process counterpart's phases),
+    None where 07 or 00 did not measure what it needs (00's `gemm_hidden` must hold the model's width)."""
+    row = focus(times, df) if len(times) else None
+    if row is None or pd.isna(row.get("hidden", math.nan)):
+        return None
+    rate, m = best_shape_rate(shapes, row["precision"], int(row["hidden"]), int(row["threads"]))
+    if not rate == rate:
+        return None
+    n = int(df.loc[df["candidate"] == row["candidate"], "n_texts"].iloc[0]) if "n_texts" in df else 0
+    engine_ms = row["real_gflop"] / rate * 1e3
+    return Limit(row["precision"], rate, m, engine_ms, row["lengths_ms"] + row["tokenize_ms"], n)
+
+
+def with_limit_share(df: pd.DataFrame, limit: Limit | None) -> pd.DataFrame:
+    """The whole-corpus rows (candidates and peers) with their share of the limit's texts/s."""
+    corpus = df[df["stage"] == "corpus"] if len(df) else df
+    share = corpus["items_per_s"] / limit.texts_per_s if limit is not None else math.nan
+    return corpus.assign(share_of_limit=share)
+
+
+def limit_text(df: pd.DataFrame, limit: Limit | None) -> str:
+    """The limit in words and the recommended pipeline's share of it."""
+    if limit is None:
+        return "The limit is not known: 00_environment did not measure the GEMM rate at this model's width here."
+    best = recommended(df) if len(df) else None
+    share = (
+        f" The recommended pipeline reaches {best['items_per_s'] / limit.texts_per_s:.0%} of it."
+        if best is not None
+        else ""
+    )
+    return (
+        f"**The limit** for {limit.precision} on this corpus: {limit.texts_per_s:.0f} texts/s, the engine at 00's best "
+        f"{limit.precision} GEMM rate at this model's shapes ({limit.rate_gflops:.0f} GFLOP/s at M = {limit.m:.0f} "
+        f"tokens a call) on the real tokens only ({limit.engine_texts_per_s:.0f} texts/s), plus tokenization at its "
+        f"measured rate ({limit.tokenization_ms:.0f} ms a pass).{share}"
     )

@@ -244,11 +244,16 @@ def machine_label() -> str:
     return machine_label(machine(fingerprint()))
 
 
-def waterfall(df: pd.DataFrame) -> pd.DataFrame:
+LIMIT = "limit"  # the waterfall's last bar: the machine's limit for the recommended precision
+
+
+def waterfall(df: pd.DataFrame, limit=None) -> pd.DataFrame:
     """The measured steps naive -> recommended: one row per step that changed the pipeline,
     in STEPS order, with its items/s and speed-up over naive (every one its own measurement).
     Steps are those planned towards the predicted best; the recommended pipeline closes it
-    when it is another one, and the best peer (BEST_PEER) stands beside it."""
+    when it is another one, and the best peer (BEST_PEER) stands beside it. With `limit`
+    (gap.Limit), the machine's limit for the recommended precision ends it (LIMIT: computed
+    from 00's GEMM rate and the measured tokenization, not a pipeline)."""
     corpus = df[(df["stage"] == "corpus") & (df["status"] == "ok") & ~is_peer(df)] if len(df) else df
     if not len(corpus) or "waterfall_step" not in corpus:
         return pd.DataFrame()
@@ -262,5 +267,10 @@ def waterfall(df: pd.DataFrame) -> pd.DataFrame:
     peer = best_peer(df)
     if peer is not None and len(steps):
         steps = pd.concat([steps, peer.to_frame().T.assign(waterfall_step=BEST_PEER)])
+    naive = corpus[corpus["waterfall_step"] == "naive"]
+    if limit is not None and len(steps) and len(naive):
+        bound = {"waterfall_step": LIMIT, "candidate": f"{limit.precision} at GEMM rate"}
+        bound |= {"items_per_s": limit.texts_per_s, "speedup": limit.texts_per_s / naive["items_per_s"].iloc[0]}
+        steps = pd.concat([steps, pd.DataFrame([bound])])
     cols = ["waterfall_step", "candidate", "items_per_s", "speedup", "speedup_ci_low", "speedup_ci_high"]
-    return steps[cols].reset_index(drop=True)
+    return steps.reindex(columns=cols).reset_index(drop=True)
