@@ -209,3 +209,30 @@ def test_a_configuration_is_measured_in_interleaved_rounds_and_a_failing_worker_
     log.clear()
     study.measure_config({"eager": FakeWorker("eager", log)}, {}, ["a text"], 16, "end_to_end", 1, kwargs)
     assert log == [("eager", 1, 0, True, 0)]  # end to end: the texts are tokenized in the timing, no check
+
+
+def test_each_cell_is_held_to_the_gemm_rate_at_its_models_own_shapes():
+    from helpers.studies.cpu_sweep import held_to_shapes
+
+    layer = ((128, 128), (128, 512), (512, 128))  # bert-tiny's width: a layer's three GEMMs (k, n)
+    shapes = pd.DataFrame(
+        [
+            {"status": "ok", "precision": "fp32", "hidden": 128, "threads": 2, "m": m, "k": k, "n": n, "value": v}
+            for m, v in ((64, 100.0), (1024, 300.0))
+            for k, n in layer
+        ]
+    )
+    cell = {"model": "bert-tiny", "precision": "fp32", "threads": 2, "seq_len": 128, "ceiling_gflops": 50.0}
+    sweep = pd.DataFrame(
+        [
+            cell | {"batch_size": 8, "gflops": 150.0},  # M = 1024: held to 300, not to the square GEMM's 50
+            cell | {"batch_size": 1, "gflops": 150.0},  # M = 128, nearest 64: 100, outrun
+            cell | {"batch_size": 8, "gflops": 40.0, "threads": 1},  # 00 measured no shapes at 1 thread
+        ]
+    )
+    held = held_to_shapes(sweep, shapes)
+    assert list(held["ceiling_gflops"]) == [300.0, 100.0, 50.0]
+    assert list(held["ceiling_at"]) == ["model shapes", "model shapes", "square GEMM"]
+    assert list(held["efficiency"]) == pytest.approx([0.5, 1.5, 0.8]) and list(held["above_ceiling"]) == [0, 1, 0]
+    assert held_to_shapes(held, shapes)["ceiling_gflops"].tolist() == [300.0, 100.0, 50.0]  # read again: the same
+    assert list(held_to_shapes(sweep, None)["ceiling_gflops"]) == [50.0] * 3

@@ -52,6 +52,19 @@ def ceiling_for(
     return float(rows["value"].max()) if len(rows) else math.nan
 
 
+def cell_ceiling(shapes, square_rate: float, precision: str, hidden: int, m: float, threads: int) -> tuple[float, str]:
+    """The GEMM rate a timed cell is held against, and where it comes from: 00's rate at the
+    model's own layer shapes (its width, the M nearest the cell's tokens per call; the nearest
+    width 00 measured where it did not measure this one), else the square GEMM's rate."""
+    widths = [] if shapes is None or not len(shapes) or "hidden" not in shapes else shapes["hidden"].unique()
+    if len(widths):
+        nearest = int(min(widths, key=lambda h: abs(math.log(h / max(hidden, 1)))))
+        rate = shape_rate(shapes, precision, nearest, m, threads)
+        if rate == rate:
+            return rate, "model shapes" if nearest == hidden else f"shapes of width {nearest}"
+    return square_rate, "square GEMM"
+
+
 def best_shape_rate(df, precision: str, hidden: int, threads: int) -> tuple[float, float]:
     """The best GEMM rate 00 measured for an encoder layer of width `hidden` in `precision` at
     `threads`, over the tokens per call it tried, and that M: (rate, m), NaNs where not measured."""

@@ -17,9 +17,10 @@ import pandas as pd
 from helpers.backends import engines
 from helpers.backends.variants import prepare_files
 from helpers.backends.workers import SETTLE_S, EngineSpec, EngineWorker, Measurement, WorkerError, pooled_samples
-from helpers.core.machine import ceilings_by_precision, nominal_by_precision, thread_counts
-from helpers.core.tables import SAMPLES, failure_row
+from helpers.core.machine import ceilings_by_precision, cell_ceiling, nominal_by_precision, thread_counts
+from helpers.core.tables import SAMPLES, failure_row, read_table
 from helpers.core.timing import round_kwargs, timing_columns, timing_settings
+from helpers.workloads.models import model_config
 
 SCOPES = ("model", "end_to_end")
 
@@ -274,6 +275,7 @@ class Sweep:
         self.table, self.texts, self.rounds, self.timing_kwargs = table, texts, rounds, timing_kwargs
         self.names = [BASELINE] + [n for n in names if n != BASELINE]
         self.scopes, self.max_gflop, self.ceilings = scopes, max_gflop, ceilings
+        self.shapes = read_table("00_gemm_shapes")  # 00's GEMM rates at encoder shapes: each cell's ceiling
         self.end_to_end_max_gflop = max_gflop if end_to_end_max_gflop is None else end_to_end_max_gflop
         self.ort_level, self.int8_method = ort_level, int8_method
         self.calibration_texts = calibration_texts
@@ -325,6 +327,15 @@ class Sweep:
             return 1e-3
         return expected_seconds(gflop, len(item.engines), self.rounds, self.timing_kwargs)
 
+    def _held(self, row: dict, c: Config) -> dict:
+        """The row's ceiling at the model's own shapes (held_to_shapes' rule), where it was timed."""
+        if row.get("gflops") is None or row["gflops"] != row["gflops"]:
+            return {}
+        m, hidden = c.batch_size * c.seq_len, int(self.model_config.hidden_size)
+        rate, where = cell_ceiling(self.shapes, row["ceiling_gflops"], row["precision"], hidden, m, c.threads)
+        share = row["gflops"] / rate if rate == rate else math.nan
+        return {"ceiling_gflops": rate, "ceiling_at": where, "efficiency": share, "above_ceiling": bool(share > 1)}
+
     def _enter_group(self, model: str, threads: int) -> None:
         from helpers.core.memory import release_free_memory
         from helpers.workloads.corpora import token_lengths
@@ -375,7 +386,8 @@ class Sweep:
         for row in config_rows(c, item.scope, results, info, real_tokens, flops, ceilings, target, nominal):
             if row["engine"] in item.engines:
                 recipe = self.int8_method if row["engine"] == "ort-int8" else ""  # the 02 method it timed
-                self.table.append({**row, "n_params": self.n_params, "flops": flops, "recipe": recipe})
+                row = {**row, "n_params": self.n_params, "flops": flops, "recipe": recipe}
+                self.table.append(row | self._held(row, c))
         self._replace_dead_workers()
 
     def _over_budget(self, gflop: float, scope: str) -> str:
@@ -464,3 +476,35 @@ def run_sweep(sweep: Sweep, configs: list[Config], desc: str = "03 sweep") -> No
             sweep.run(item)
     finally:
         sweep.close()
+
+
+def held_to_shapes(sweep: pd.DataFrame, shapes: pd.DataFrame | None) -> pd.DataFrame:
+    """03's rows with their efficiency held against 00's GEMM rate at the engine's precision and
+    the model's own layer shapes (`ceiling_at` says which: model shapes, the nearest width 00
+    measured, or the square GEMM where 00 measured no shapes); `above_ceiling` where a cell
+    still outruns it (the engine's kernels beat 00's libraries at that shape)."""
+    if not len(sweep) or "gflops" not in sweep:
+        return sweep
+    widths = {}
+    for model in sweep["model"].unique():
+        try:
+            widths[model] = int(model_config(model).hidden_size)
+        except Exception:  # a user model whose config is not here: held to the square GEMM
+            widths[model] = 0
+    held = [
+        cell_ceiling(shapes, r.ceiling_gflops, r.precision, widths[r.model], r.batch_size * r.seq_len, r.threads)
+        if widths[r.model]
+        else (r.ceiling_gflops, "square GEMM")
+        for r in sweep.itertuples()
+    ]
+    ceiling = pd.Series([c for c, _ in held], index=sweep.index, dtype=float)
+    efficiency = sweep["gflops"] / ceiling
+    return sweep.assign(
+        ceiling_gflops=ceiling, ceiling_at=[w for _, w in held], efficiency=efficiency, above_ceiling=efficiency > 1
+    )
+
+
+def results(table) -> pd.DataFrame:
+    """03's table as every chart and text reads it: efficiency held to the model's own shapes
+    (tables written before 03 did so are held to them here)."""
+    return held_to_shapes(table.read(), read_table("00_gemm_shapes"))

@@ -196,8 +196,10 @@ def latency_vs_model_size(df: pd.DataFrame):
 
 
 def efficiency_vs_ceiling(df: pd.DataFrame):
-    """Achieved GFLOP/s against work per call, with the measured ceilings (dashed) and the
-    nominal peaks (dotted) as lines; rows above their measured ceiling are ringed in red."""
+    """Achieved GFLOP/s against work per call, with the measured ceilings (dashed: the highest
+    of each precision's, 00's rate at the model's own shapes where measured) and the nominal
+    peaks (dotted) as lines; rows above their own cell's ceiling are ringed in red, the legend
+    saying why the ceiling was exceeded."""
     sub = at_most_threads(df[df["gflops"].notna()])
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     if "ceiling_gflops" not in sub or sub["ceiling_gflops"].isna().all():
@@ -208,7 +210,8 @@ def efficiency_vs_ceiling(df: pd.DataFrame):
     above = sub[sub["efficiency"] > 1] if "efficiency" in sub else sub.iloc[0:0]
     if len(above):  # never shown as if fine: the measured ceiling is below what these rows reach
         ax.scatter(above["flops"] / 1e9, above["gflops"], s=60, facecolors="none", edgecolors="red")
-        ring = Line2D([], [], ls="", marker="o", mfc="none", mec="red", label="above the measured ceiling")
+        why = "above its ceiling: its kernels outrun 00's torch / ORT GEMMs at that shape"
+        ring = Line2D([], [], ls="", marker="o", mfc="none", mec="red", label=why)
         extra.append(ring)
     nominal = sub.groupby("precision")["nominal_gflops"].max().dropna() if "nominal_gflops" in sub else pd.Series()
     for ls, kind, values in (
