@@ -142,6 +142,7 @@ PROBES = [  # (arguments, the line it must print); {d} is the folder of the prob
     ("--only 03 -p max_gflop=0", r"max_gflop: 0 is impossible; accepted: a number > 0"),
     ("--only 03 -p max_time_s=0.01", r"max_time_s: 0.01 is below min_time_s 0.02"),
     ("--only 04 -p fidelity_size=5", r"fidelity_size: 5 is impossible; accepted: integers >= 11"),
+    ("--only 02 -p task_size=5", r"task_size: 5 is impossible; accepted: integers >= 11 \(recall@10 .*0: not measured"),
     ("--only 06 -p rounds=0", r"06_seq2seq: rounds: 0 is impossible"),
     # 07_pipeline's own parameters
     (

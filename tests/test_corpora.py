@@ -163,3 +163,54 @@ def test_encoding_and_unreadable_files_name_their_parameter(tmp_path):
         with pytest.raises(CorpusError, match=pattern) as info:
             load_corpus(**kwargs)
         assert info.value.parameter == parameter
+
+
+# -- query/document pairs: the task score's retrieval ------------------------------------------
+def test_a_docstrings_first_sentence_is_the_query_and_the_rest_its_document():
+    doc = (
+        "Return the nearest documents of a query, e.g. by cosine. Results are sorted\n"
+        "by similarity, the nearest first.\n\n    >>> nearest('q')\n    ['d']\n\n"
+        "Ties keep the order of the documents as they were given to the index."
+    )
+    query, document = corpora.docstring_pair(doc)
+    assert query == "Return the nearest documents of a query, e.g. by cosine."  # "e.g. by" ends nothing
+    assert document == (
+        "Results are sorted by similarity, the nearest first. "
+        "Ties keep the order of the documents as they were given to the index."
+    )
+    assert corpora.docstring_pair("Return self.\n\nA longer text that would be a fine document on its own.") is None
+    assert corpora.docstring_pair("Return the thing you asked for.\n\nToo short a rest.") is None
+    assert corpora.docstring_pair("f(a, b) -> (c, d) [e]: {g}.\n\n" + "A real document sentence here. " * 4) is None
+    assert (
+        corpora.docstring_pair("Return the thing you asked for.\n\n" + "Return the thing you asked for. " * 4) is None
+    )
+    assert corpora.first_sentence("One sentence only") == ("One sentence only", "")
+
+
+def test_retrieval_pairs_are_real_seeded_and_unambiguous(tmp_path):
+    records = _records(corpora.build_docstring_pairs())
+    assert len(records) > 1000 and all(set(r) == {"query", "document", "source"} for r in records)
+    assert len({r["query"] for r in records}) == len({r["document"] for r in records}) == len(records)
+    assert all(len(r["query"].split()) >= 4 and len(r["document"].split()) >= 12 for r in records)
+    assert all(r["query"] not in r["document"] for r in records)  # no answer given away
+    pairs = corpora.retrieval_pairs("docstrings", 50, seed=0)
+    assert len(pairs) == 50 and len(pairs.documents) == len(pairs.sources) == 50
+    again = corpora.retrieval_pairs("docstrings", 50, seed=0)
+    assert (again.queries, again.documents) == (pairs.queries, pairs.documents)
+    assert corpora.retrieval_pairs("docstrings", 50, seed=1).queries != pairs.queries
+    assert corpora.retrieval_pairs("docstrings", 10**6).queries == [r["query"] for r in records]  # all, in order
+
+
+def test_a_user_corpus_has_no_task_score_and_says_why(tmp_path):
+    user = tmp_path / "tickets.csv"
+    user.write_text("text\nfirst ticket\nsecond ticket\n", encoding="utf-8")
+    with pytest.raises(corpora.NoRetrievalTask, match="user file: its texts have no query/document pairs"):
+        corpora.retrieval_pairs(str(user), 10)
+    pairs, note = corpora.retrieval_task(str(user), 200)
+    assert pairs is None and "tickets.csv" in note and "no query/document pairs" in note
+    assert corpora.retrieval_task("docstrings", 200, random_weights=True) == (None, corpora.RANDOM_WEIGHTS_NOTE)
+    assert corpora.retrieval_task("docstrings", 0)[0] is None and "task_size=0" in corpora.retrieval_task("x", 0)[1]
+    pairs, note = corpora.retrieval_task("docstrings", 12)
+    assert len(pairs) == 12 and note == ""
+    with pytest.raises(ValueError, match="n=0"):
+        corpora.retrieval_pairs("docstrings", 0)

@@ -226,3 +226,61 @@ def test_classification_head_on_encoder_output_matches_the_full_model(tmp_path):
         expected = [config.id2label[int(i)] for i in clf(**enc).logits.argmax(1)]
     assert predicted == expected
     assert fidelity.classification_head(minilm_dir()) is None  # an encoder without a head
+
+
+# -- the task score: retrieval of each query's own document ------------------------------------
+def _queries_at_ranks(ranks):
+    """Queries over the documents e_0..e_{n-1} (the identity) whose own document ranks exactly
+    where asked: query i weighs document i by 1 and rank - 1 other documents by 2."""
+    n = len(ranks)
+    queries = np.eye(n)
+    for i, rank in enumerate(ranks):
+        rivals = [j for j in range(n) if j != i][: rank - 1]
+        queries[i, rivals] = 2.0
+    return queries, np.eye(n)
+
+
+def test_task_score_hand_built_ranks():
+    ranks = [1, 1, 1, 2, 2, 3, 4, 5, 10, 11, 12, 1]
+    queries, docs = _queries_at_ranks(ranks)
+    score = fidelity.task_score(queries, docs)
+    assert score["n"] == 12
+    assert score["recall_at_10"] == pytest.approx(10 / 12)  # ranks 11 and 12 miss, rank 10 counts
+    expected_mrr = (4 * 1 + 2 * 1 / 2 + 1 / 3 + 1 / 4 + 1 / 5 + 1 / 10) / 12
+    assert score["mrr_at_10"] == pytest.approx(expected_mrr)
+    at_1 = fidelity.task_score(queries, docs, k=1)
+    assert at_1["recall_at_1"] == pytest.approx(4 / 12) and at_1["mrr_at_1"] == pytest.approx(4 / 12)
+    # cosine: the scale of a vector does not matter, nor does the chunking
+    scaled = fidelity.task_score(queries * np.arange(1, 13)[:, None], docs * 3.0, chunk=5)
+    assert scaled == pytest.approx(score)
+
+
+def test_task_score_perfect_and_ties_count_against_the_own_document():
+    rng = np.random.default_rng(4)
+    docs = rng.normal(size=(20, 8))
+    perfect = fidelity.task_score(docs + 1e-3 * rng.normal(size=docs.shape), docs)
+    assert perfect == {"recall_at_10": 1.0, "mrr_at_10": 1.0, "n": 20}
+    queries, docs = np.eye(11), np.eye(11)
+    queries[0, 1] = 1.0  # query 0 is as near document 1 as its own: rank 2, not 1
+    tied = fidelity.task_score(queries, docs)
+    assert tied["recall_at_10"] == 1.0 and tied["mrr_at_10"] == pytest.approx((10 + 1 / 2) / 11)
+
+
+def test_task_score_rejects_too_few_pairs_and_unpaired_shapes():
+    with pytest.raises(ValueError, match="k=10 needs"):
+        fidelity.task_score(np.eye(10), np.eye(10))
+    with pytest.raises(ValueError, match="shapes differ"):
+        fidelity.task_score(np.eye(12), np.eye(12)[:11])
+
+
+def test_task_columns_give_the_share_of_fp32_or_say_why_there_is_none():
+    fp32 = {"recall_at_10": 0.9, "mrr_at_10": 0.8, "n": 200}
+    variant = {"recall_at_10": 0.85, "mrr_at_10": 0.76, "n": 200}
+    row = fidelity.task_columns(variant, fp32)
+    assert set(row) == set(fidelity.TASK_COLUMNS)
+    assert row["task_mrr_share_of_fp32"] == pytest.approx(0.95) and row["task_recall_at_10"] == 0.85
+    assert row["task_n"] == 200 and row["task_note"] == ""
+    assert fidelity.task_columns(fp32, fp32)["task_mrr_share_of_fp32"] == 1.0
+    missing = fidelity.task_columns(None, None, "random weights")
+    assert missing["task_note"] == "random weights"
+    assert all(np.isnan(missing[c]) for c in fidelity.TASK_COLUMNS if c != "task_note")

@@ -12,8 +12,9 @@ class RecordedModel:
 
     calls: list = []
 
-    def __init__(self, model_name, seq_len, fidelity_texts, task):
+    def __init__(self, model_name, seq_len, fidelity_texts, task, retrieval):
         self.model, self.seq_len = model_name, seq_len
+        assert retrieval == ("docstrings", 12)  # the corpus and task_size, read when a variant is scored
         self.loaded = SimpleNamespace(tokenizer=None)
 
     def evaluate(self, method, calibration_texts, calibration_size, measure_memory, memory_batch):
@@ -41,6 +42,8 @@ def run_study(tmp_path, monkeypatch, models):
         batch_sizes=[1, 8],
         seq_len=128,
         fidelity_size=10,
+        task_size=12,
+        corpus="docstrings",
         calibration_size=4,
         measure_memory=False,
         rounds=1,
@@ -97,3 +100,44 @@ def test_a_variants_status_and_message_judge_the_figures_its_row_shows(monkeypat
     assert row["cosine_min"] == pytest.approx(0.882, abs=1e-4)
     assert row["status"] == "mismatch" and "cosine_min 0.882" in row["message"]
     assert engines.tolerance_verdict(0.5, 0.99, atol=3.0, min_cosine=0.95) == ("ok", "")
+
+
+def _scored_variants(model: str, retrieval):
+    """ModelVariants holding only what `task_scores` reads (no ONNX export, no fidelity texts)."""
+    from helpers.backends.variants import build
+    from helpers.workloads.models import load_model
+
+    mv = study.ModelVariants.__new__(study.ModelVariants)
+    mv.loaded, mv.seq_len, mv.retrieval = load_model(model), 64, retrieval
+    mv.pairs, mv.task_note, mv.task_reference = None, "", None
+    mv.built = {"eager": build("eager", mv.loaded, None)}
+    return mv
+
+
+def test_every_variant_on_real_weights_gets_the_task_score_and_its_share_of_fp32s():
+    import pytest
+
+    from helpers.backends.variants import build
+
+    mv = _scored_variants("minilm", ("docstrings", 16))
+    eager = mv.task_scores("eager", mv.built["eager"])
+    assert eager["task_n"] == 16 and eager["task_note"] == "" and eager["task_mrr_share_of_fp32"] == 1.0
+    assert 0.5 < eager["task_recall_at_10"] <= 1 and 0 < eager["task_mrr_at_10"] <= eager["task_recall_at_10"]
+    int8 = mv.task_scores("torch-int8", build("torch-int8", mv.loaded, None))  # the engine that is timed
+    assert int8["task_n"] == 16 and 0 < int8["task_mrr_share_of_fp32"] < 1.2
+    assert int8["task_mrr_share_of_fp32"] == pytest.approx(int8["task_mrr_at_10"] / eager["task_mrr_at_10"])
+
+
+def test_random_weights_and_a_user_corpus_get_no_task_score_but_the_reason(tmp_path):
+    import math
+
+    from helpers.workloads.corpora import RANDOM_WEIGHTS_NOTE
+
+    mv = _scored_variants("bert-tiny", ("docstrings", 16))
+    row = mv.task_scores("eager", mv.built["eager"])
+    assert math.isnan(row["task_mrr_share_of_fp32"]) and row["task_note"] == RANDOM_WEIGHTS_NOTE
+    user = tmp_path / "tickets.txt"
+    user.write_text("one ticket\nanother ticket\n", encoding="utf-8")
+    mv = _scored_variants("minilm", (str(user), 16))
+    row = mv.task_scores("eager", mv.built["eager"])
+    assert math.isnan(row["task_mrr_at_10"]) and "no query/document pairs" in row["task_note"]

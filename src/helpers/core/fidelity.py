@@ -4,6 +4,8 @@ eager fp32 on real text.
 Everything works on numpy arrays: hidden states (batch, seq, hidden), attention masks
 (batch, seq) and sentence embeddings (texts, dim). `embed_texts` produces the embeddings
 with any runner, so every engine is compared on exactly the same tokenized batches.
+Beside agreement with fp32, `task_score` scores a task on its own: retrieval of each query's
+own document (recall@10, MRR@10), which a variant keeps a share of fp32's (`task_columns`).
 """
 
 from __future__ import annotations
@@ -98,6 +100,56 @@ def recall_at_k(ref_emb: Any, var_emb: Any, k: int = 10, chunk: int = 1024) -> f
         # each set has distinct indices, so an index shared by both sets appears twice in a row
         hits += int((both[:, 1:] == both[:, :-1]).sum())
     return hits / (n * k)
+
+
+def task_score(query_vectors: Any, doc_vectors: Any, k: int = 10, chunk: int = 1024) -> dict:
+    """Retrieval of each query's own document: query i's is document i, ranked among all the
+    documents by cosine. recall@k is the share of queries whose own document is among the k
+    nearest, MRR@k the mean of 1/rank (0 beyond rank k). Ties count against the own
+    document (a document as near as it ranks before it), so equal vectors score no hit.
+
+    Keys `recall_at_{k}`, `mrr_at_{k}` and `n`, the number of pairs (> k, or every query
+    would find its document among the k nearest)."""
+    q, d = normalize(query_vectors), normalize(doc_vectors)
+    _check_pair(q, d)
+    n = q.shape[0]
+    if not 1 <= k < n:
+        raise ValueError(f"k={k} needs 1 <= k < number of pairs ({n})")
+    ranks = np.empty(n, dtype=np.int64)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        sims = q[start:stop].astype(np.float64) @ d.T.astype(np.float64)
+        rows = np.arange(stop - start)
+        own = sims[rows, np.arange(start, stop)]
+        sims[rows, np.arange(start, stop)] = -np.inf  # the own document is not its own rival
+        ranks[start:stop] = 1 + (sims >= own[:, None]).sum(axis=1)
+    hit = ranks <= k
+    return {
+        f"recall_at_{k}": float(hit.mean()),
+        f"mrr_at_{k}": float(np.where(hit, 1.0 / ranks, 0.0).mean()),
+        "n": int(n),
+    }
+
+
+# the task score's columns in a result row, and its headline: a variant's MRR@10 as a share of
+# eager fp32's, the "percent of fp32's score" that quantization claims state
+TASK_COLUMNS = ("task_recall_at_10", "task_mrr_at_10", "task_mrr_share_of_fp32", "task_n", "task_note")
+
+
+def task_columns(score: dict | None, reference: dict | None, note: str = "") -> dict:
+    """A row's task-score columns (TASK_COLUMNS) from `task_score` of the variant and of eager
+    fp32 (`reference`); NaN with `note` saying why when there is no score."""
+    nan = float("nan")
+    if score is None:
+        return dict.fromkeys(TASK_COLUMNS[:-1], nan) | {"task_note": note}
+    base = (reference or {}).get("mrr_at_10")
+    return {
+        "task_recall_at_10": score["recall_at_10"],
+        "task_mrr_at_10": score["mrr_at_10"],
+        "task_mrr_share_of_fp32": score["mrr_at_10"] / base if base else nan,
+        "task_n": score["n"],
+        "task_note": note,
+    }
 
 
 def classification_scores(y_true: Sequence, y_pred: Sequence) -> dict:

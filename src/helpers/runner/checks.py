@@ -103,6 +103,13 @@ def _number(low: float = 0, high: float | None = None, what: str = "") -> Check:
     return check
 
 
+def _check_task_size(name: str, value, values: dict) -> None:
+    """0 turns the task score off; otherwise more pairs than the 10 that recall@10 ranks."""
+    if value == 0 and not isinstance(value, bool):
+        return
+    _positive_ints(name, value, what=" (recall@10 ranks 10 documents; 0: not measured)", low=11)
+
+
 def _check_max_time(name: str, value, values: dict) -> None:
     _number()(name, value, values)
     low = values.get("min_time_s")
@@ -376,6 +383,7 @@ CHECKS: dict[str, Check] = {
     "fidelity_size": _ints(low=11, what=" (recall@10 needs more than 10 texts)"),
     "corpus_size": _ints(),
     "probe_size": _ints(),
+    "task_size": _check_task_size,
     "finalists": _ints(),
     "cores": _ints(low=0, upper=os.cpu_count(), what=" (0: all logical cores)"),
     "focus_seq_len": _check_member("seq_lens"),

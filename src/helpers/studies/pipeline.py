@@ -14,11 +14,23 @@ configuration left out is recorded with its reason, never dropped):
    over naive with a bootstrap CI;
 3. the peak RSS of a fresh process running each measured pipeline.
 
-Beside them, the peers (helpers.backends.peers: sentence-transformers' own backends, what a user
-would run instead) are probed on the sample at each batch size and measured on the whole corpus
-in the same interleaved passes, at their default batch size and at their best: rows with
-`peer` set, checked against the naive pipeline like every candidate, never recommended. Each
-candidate's speed-up over the fastest peer that met the floors is computed from the same passes.
+Beside them, the peers (helpers.backends.peers: sentence-transformers' own backends, fastembed
+and CTranslate2, what a user would run instead) are probed on the sample at their default batch
+size and at each of `batch_sizes`, in their library's default layout and (peer_parallel) in
+the parallel layout it documents (sentence-transformers' multi-process pool, fastembed's
+`parallel`, CTranslate2's `inter_threads`, with `cores` workers); each is measured on the whole
+corpus at its default settings and at its best probed ones (the row's peer_info says which):
+rows with `peer` set, checked against the naive pipeline like every candidate, never
+recommended. Each candidate's speed-up over the fastest peer that met the floors is computed
+from the same passes.
+
+Isolation: on the whole corpus every candidate and every peer runs in a worker process of its
+own (studies.pipeline_workers), passes interleaved in time (a pass of each, in turn, repeated),
+so no runtime's thread pool sits in another's process. The naive pipeline is also measured in
+this process, where every runtime the probes loaded still is, in the same passes: one row of
+stage corpus-in-process (candidate "naive (in-process)", its speed-up over the isolated naive
+one), to show what sharing a process costs. The probes run in this process: they rank settings
+of one variant or peer against each other, and a worker per probe would cost a model load each.
 
 A time budget (budget_s) bounds the probes and the finalists.
 """
@@ -33,17 +45,22 @@ import numpy as np
 import pandas as pd
 
 from helpers.backends import cache
-from helpers.backends.peers import DEFAULT_BATCH, Peer, unavailable
+from helpers.backends.peers import Peer, default_batch, unavailable, unsupported
+from helpers.backends.workers import SETTLE_S, WorkerError
 from helpers.core import progress
 from helpers.core.fidelity import floor_message, meets_floors, text_fidelity
 from helpers.core.memory import in_fresh_process
 from helpers.core.tables import SAMPLES, failure_row, read_table
 from helpers.pipeline import CALIBRATED, PRECISION, PRELOAD, TORCH_VARIANTS, Pipeline, make_variant_file
 from helpers.studies import pipeline_time
+from helpers.studies.pipeline_workers import PRELOAD as WORKER_PRELOAD
+from helpers.studies.pipeline_workers import PipelineWorker
 from helpers.workloads.corpora import sample_texts
 from helpers.workloads.models import load_model
 
 NAIVE = "naive"  # the candidate name of the naive pipeline (eager fp32, one text at a time)
+IN_PROCESS = "naive (in-process)"  # the naive pipeline measured in this process, beside every runtime loaded
+IN_PROCESS_STAGE = "corpus-in-process"  # its stage: apart from the corpus rows, never a candidate
 PEER_STEP = "peer"  # the waterfall_step of a peer's rows
 TABLE = "07_pipeline"
 KEY = ["stage", "candidate"]
@@ -58,11 +75,14 @@ def naive(model: str, max_length: int, threads: int) -> Pipeline:
     return Pipeline(model, "eager", "unsorted", 1, max_length, "threads", threads)
 
 
-def describe(pipe: Pipeline | Peer) -> dict:
+def describe(pipe: Pipeline | Peer, chosen: str = "") -> dict:
+    """A row's columns describing a pipeline or a peer; a peer's peer_info holds its settings
+    (batch size, parallel layout), what loading found and `chosen` (why it was measured)."""
     peer = isinstance(pipe, Peer)
+    info = {**pipe.settings, **pipe.info, **({"chosen": chosen} if chosen else {})} if peer else {}
     return {
         "peer": pipe.peer if peer else "",
-        "peer_info": json.dumps(pipe.info) if peer and pipe.info else "",
+        "peer_info": json.dumps(info) if info else "",
         "variant": pipe.variant,
         "precision": pipe.precision,
         "recipe": json.dumps(pipe.recipe) if pipe.recipe else "",
@@ -100,7 +120,8 @@ class Search:
         self.cores = int(params["cores"]) or _logical_cores()
         self.files: dict[str, dict] = {}
         self.built: dict[str, Pipeline] = {}
-        self.peers: dict[str, Peer] = {}  # one loaded model per peer, shared by its batch sizes
+        self.peers: dict[str, Peer] = {}  # one loaded model per peer, shared by its settings
+        self.chosen: dict[str, str] = {}  # why each peer's whole-corpus settings were chosen
 
     # -- helpers ------------------------------------------------------------------------------
     def left_s(self) -> float:
@@ -136,12 +157,13 @@ class Search:
             self.built[variant] = pipe
         return pipe
 
-    def peer(self, name: str, batch_size: int) -> Peer:
-        """Peer `name` at `batch_size` with this search's model, length and cores (loaded once)."""
+    def peer(self, name: str, batch_size: int, workers: int = 1) -> Peer:
+        """Peer `name` at `batch_size` with `workers` (1: its library's default layout) with this
+        search's model, length and cores (loaded once per peer, shared by its settings)."""
         if name not in self.peers:
             self.peers[name] = Peer(name, self.p["model"], int(batch_size), self.max_length, self.cores)
             self.peers[name]._loaded = self.loaded  # the search's model: its files are built from it once
-        return self.peers[name].with_batch(int(batch_size))
+        return self.peers[name].with_settings(int(batch_size), int(workers))
 
     def make_file(self, variant: str) -> dict:
         if variant in TORCH_VARIANTS:
@@ -153,12 +175,31 @@ class Search:
     # -- stage 1: probes ------------------------------------------------------------------------
     def probe_variants(self) -> pd.DataFrame:
         """One row per variant (stage probe-variant): fidelity and speed on the sample, sorted
-        batches at the middle batch size; pruned by 02's measurements where present."""
+        batches at the middle batch size, and the task score (retrieval on the docstring
+        corpus's query/document pairs, eager fp32's scored once as the reference; its time
+        is outside budget_s); pruned by 02's measurements where present."""
+        from helpers.core.fidelity import task_score
+        from helpers.workloads.corpora import retrieval_task
+
         variants = list(dict.fromkeys(["eager", *self.p["variants"]]))
         sizes = sorted(self.p["batch_sizes"])
         size = sizes[len(sizes) // 2]
         prior = prior_fidelity(self.p["model"])
         reference = self.pipeline("eager", "sorted", size).encode(self.sample)
+        # the task score's pairs (or why there are none) and eager fp32's score on them, the
+        # reference, once; outside budget_s like the peers' probes: it measures answers, not the search
+        self.task_reference = None, "", None
+        if any(not self.table.done(stage="probe-variant", candidate=v) for v in variants):
+            started = time.perf_counter()
+            pairs, note = retrieval_task(
+                self.p["corpus"], self.p["task_size"], random_weights=self.loaded.random_weights
+            )
+            fp32 = None
+            if pairs is not None:
+                eager = self.pipeline("eager", "sorted", size)
+                fp32 = task_score(eager.encode(pairs.queries), eager.encode(pairs.documents))
+            self.task_reference = pairs, note, fp32
+            self.deadline += time.perf_counter() - started
         for v in variants:
             if self.table.done(stage="probe-variant", candidate=v):
                 continue
@@ -195,6 +236,8 @@ class Search:
         return self.rows("probe-variant")
 
     def _probe_variant(self, v: str, size: int, reference: np.ndarray) -> None:
+        from helpers.core.fidelity import task_columns, task_score
+
         made = self.make_file(v)
         pipe = None
         if made["status"] != "ok":
@@ -219,6 +262,18 @@ class Search:
             return
         fid = text_fidelity(reference, out)
         ok = meets_floors(fid, self.p["min_cosine"], self.p["min_recall_at_10"])
+        # the task score with the pipeline probed (eager fp32's is the reference probe_variants
+        # scored), outside budget_s like the reference
+        pairs, note, fp32 = getattr(self, "task_reference", (None, "task score not measured", None))
+        started = time.perf_counter()
+        try:
+            score = fp32
+            if pairs is not None and v != "eager":
+                score = task_score(pipe.encode(pairs.queries), pipe.encode(pairs.documents))
+            task = task_columns(score, fp32, note)
+        except Exception as exc:  # e.g. texts longer than the sample's: recorded, the probe stands
+            task = task_columns(None, None, f"task score failed: {type(exc).__name__}: {exc}")
+        self.deadline += time.perf_counter() - started
         self._row(
             "probe-variant",
             v,
@@ -229,6 +284,7 @@ class Search:
             make_cache=made["cache"],
             source="probe",
             **fid,
+            **task,
             status="ok" if ok else "mismatch",
             message=made["message"] if ok else floor_message(fid, self.p["min_cosine"], self.p["min_recall_at_10"]),
         )
@@ -283,41 +339,69 @@ class Search:
             out[s] = int(good["batch_size"].min())
         return out
 
+    def peer_settings(self, name: str) -> list[tuple[int, int]]:
+        """(batch size, workers) a peer is probed at: its default batch size and each of
+        `batch_sizes` in its default layout, then in its parallel one with `cores` workers
+        (peer_parallel, more than one core)."""
+        sizes = sorted({default_batch(name), *self.p["batch_sizes"]})
+        parallel = bool(self.p.get("peer_parallel", True)) and self.cores > 1
+        return [(b, 1) for b in sizes] + ([(b, self.cores) for b in sizes] if parallel else [])
+
     def probe_peers(self) -> pd.DataFrame:
-        """Each peer at its default batch size and at each of `batch_sizes` on the sample
-        (stage probe-peer); a peer that cannot run here gets one skipped or error row. Outside
-        budget_s: the comparison with the peers is not the search's to cut."""
-        sizes = sorted({DEFAULT_BATCH, *self.p["batch_sizes"]})
+        """Each peer at each of its settings (peer_settings) on the sample (stage probe-peer); a
+        peer that cannot run here gets one skipped or error row, a parallel layout that fails
+        one error row of its own. Outside budget_s: the comparison with the peers is not the
+        search's to cut. The pools a peer started stop once its probes are done."""
+        if self.p.get("peer_parallel", True) and self.cores > 1:
+            start_workers_server()  # before a library starts the fork server without the preload
         for name in self.p["peers"]:
-            why = unavailable(name)
+            why = unavailable(name) or unsupported(name)
             if why:
                 self._row("probe-peer", name, None, peer=name, variant=name, status="skipped", message=why)
                 continue
-            for b in sizes:
-                peer = self.peer(name, b)
-                if self.table.done(stage="probe-peer", candidate=peer.name):
-                    continue
-                self.log(f"  probe {peer.name}")
-                try:
-                    peer.encode(self.sample[: 2 * b])  # loads (and exports once), warms up
-                    ms, _ = _timed_pass(peer, self.sample)
-                except Exception as exc:  # recorded on its row; the search goes on
-                    message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-                    self._row("probe-peer", name, None, peer=name, variant=name, status="error", message=message)
-                    break
-                self._row(
-                    "probe-peer", peer.name, peer, n_texts=len(self.sample), items_per_s=len(self.sample) / (ms / 1e3)
-                )
+            try:
+                self._probe_peer(name)
+            finally:
+                if name in self.peers:
+                    self.peers[name].close()
         return self.rows("probe-peer")
 
+    def _probe_peer(self, name: str) -> None:
+        failed_layout = False
+        for b, workers in self.peer_settings(name):
+            peer = self.peer(name, b, workers)
+            if self.table.done(stage="probe-peer", candidate=peer.name) or (workers > 1 and failed_layout):
+                continue
+            self.log(f"  probe {peer.name}")
+            try:
+                peer.encode(self.sample[: 2 * b])  # loads (and exports once), starts a pool, warms up
+                ms, _ = _timed_pass(peer, self.sample)
+            except Exception as exc:  # recorded on its row; the search goes on
+                message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+                if workers == 1:
+                    self._row("probe-peer", name, None, peer=name, variant=name, status="error", message=message)
+                    return
+                failed_layout = True  # the parallel layout: its other batch sizes would fail alike
+                self._row("probe-peer", peer.name, peer, status="error", message=message)
+                continue
+            self._row(
+                "probe-peer", peer.name, peer, n_texts=len(self.sample), items_per_s=len(self.sample) / (ms / 1e3)
+            )
+
     def peer_plan(self) -> list[tuple[Peer, str]]:
-        """Each peer that ran in the probes at its default batch size and at its fastest one."""
+        """Each peer that ran in the probes at its default settings and at its fastest probed
+        ones (batch size and layout)."""
         df = self.rows("probe-peer")
         ok = df[(df["status"] == "ok") & df["items_per_s"].notna()] if len(df) else df
         plan = []
         for name, g in ok.groupby("peer", sort=False) if len(ok) else []:
-            best = int(g.sort_values("items_per_s", ascending=False)["batch_size"].iloc[0])
-            plan += [(self.peer(name, b), PEER_STEP) for b in dict.fromkeys([DEFAULT_BATCH, best])]
+            best = g.sort_values("items_per_s", ascending=False).iloc[0]
+            default, fastest = (default_batch(name), 1), (int(best["batch_size"]), _workers(best))
+            for b, w in dict.fromkeys([default, fastest]):
+                peer = self.peer(name, b, w)
+                why = ["default settings" if (b, w) == default else "", "fastest probed" if (b, w) == fastest else ""]
+                self.chosen[peer.name] = " and ".join(filter(None, why))
+                plan.append((peer, PEER_STEP))
         return plan
 
     # -- stage 2: finalists on the whole corpus -------------------------------------------------
@@ -365,43 +449,58 @@ class Search:
         return out
 
     def measure_corpus(self, plan: list[tuple[Pipeline, str]]) -> pd.DataFrame:
-        """Interleaved passes of every planned pipeline over the whole corpus (stage corpus): at
-        most `passes`, fewer once every pipeline's median is known to within `target_ci`."""
+        """Interleaved passes of every planned pipeline over the whole corpus (stage corpus), each
+        in a worker process of its own, and of the naive pipeline in this process too (stage
+        corpus-in-process): at most `passes`, fewer once every median is known to within
+        `target_ci`. A worker that fails or dies gives its pipeline an error row; the rest go on."""
         from helpers.core.timing import MIN_CI_SAMPLES, all_precise, timing_columns
 
         names = [p.name if s != "naive" else NAIVE for p, s in plan]
         if all(self.table.done(stage="corpus", candidate=n) for n in names):
             return self.rows("corpus")
         plan, passes = self._fit_budget(plan)
-        samples = {p.name: [] for p, _ in plan}
-        checks, errors = {}, {}
-        reference = None
+        naive_pipe = next((p for p, s in plan if s == "naive"), None)
+        samples = {p.name: [] for p, _ in plan} | {IN_PROCESS: []}
+        outs, checks, errors = {}, {}, {}
+        workers = self._start_workers(plan, errors)
+        runs = [(p.name, workers[p.name].timed_pass) for p, _ in plan if p.name in workers]
+        if naive_pipe is not None:
+            runs.append((IN_PROCESS, lambda texts: _timed_pass(naive_pipe, texts)))
         target = self.p.get("target_ci")
-        for i in range(passes + 1):
-            timed = {n: x for n, x in samples.items() if n not in errors}
-            if all_precise(timed, target, MIN_CI_SAMPLES):
-                break
-            for pipe, step in plan:
-                if pipe.name in errors:
-                    continue
-                try:
-                    ms, out = _timed_pass(pipe, self.texts)
-                except Exception as exc:  # recorded; the other pipelines go on
-                    errors[pipe.name] = f"{type(exc).__name__}: {exc}"
-                    continue
-                if i == 0:  # warm-up (pools started, shapes seen), and the answers to check
-                    reference = out if step == "naive" else reference
-                    checks[pipe.name] = text_fidelity(reference, out)
-                else:
-                    samples[pipe.name].append(ms)
-        for pipe, _ in plan:
-            pipe.close()
-        base = samples[plan[0][0].name]
+        try:
+            for i in range(passes + 1):
+                timed = {n: x for n, x in samples.items() if n not in errors}
+                if all_precise(timed, target, MIN_CI_SAMPLES):
+                    break
+                for name, run in runs:
+                    if name in errors:
+                        continue
+                    time.sleep(SETTLE_S)  # the last runner's idle threads stop spinning first
+                    try:
+                        ms, out = run(self.texts)
+                    except Exception as exc:  # recorded; the other pipelines go on
+                        errors[name] = exc
+                        continue
+                    if i == 0:  # warm-up (pools started, shapes seen), and the answers to check
+                        outs[name] = out
+                    else:
+                        samples[name].append(ms)
+                if i == 0:
+                    checks = self._checks(plan, outs, errors)
+        finally:
+            for worker in workers.values():
+                worker.close()
+            for pipe, _ in plan:
+                pipe.close()
+        base = samples[naive_pipe.name] if naive_pipe is not None else []
         peer = self._best_peer(plan, samples, checks, errors)
         for pipe, step in plan:
             name = NAIVE if step == "naive" else pipe.name
+            chosen = self.chosen.get(pipe.name, "") if step == PEER_STEP else ""
             if pipe.name in errors:
-                self._row("corpus", name, pipe, waterfall_step=step, status="error", message=errors[pipe.name])
+                failure = _failure(errors[pipe.name])
+                info = describe(pipe, chosen)["peer_info"]
+                self._row("corpus", name, pipe, waterfall_step=step, peer_info=info, **failure)
                 continue
             fid = checks[pipe.name]
             ok = step == "naive" or meets_floors(fid, self.p["min_cosine"], self.p["min_recall_at_10"])  # the reference
@@ -410,6 +509,7 @@ class Search:
                 name,
                 pipe,
                 waterfall_step=step,
+                peer_info=describe(pipe, chosen)["peer_info"],
                 n_texts=len(self.texts),
                 passes=len(samples[pipe.name]),
                 **timing_columns(
@@ -423,7 +523,73 @@ class Search:
                 onnx_file=cache.relative(pipe.onnx_file) if pipe.onnx_file else "",
                 **{SAMPLES: samples[pipe.name]},
             )
+        if naive_pipe is not None:
+            self._in_process_row(naive_pipe, samples[IN_PROCESS], base, checks, errors)
         return self.rows("corpus")
+
+    def _start_workers(self, plan, errors: dict) -> dict[str, PipelineWorker]:
+        """A worker per planned pipeline, started together, then each awaited in turn (a peer's
+        worker tells what loading found, e.g. the precision its plugin runs)."""
+        workers, started = {}, {}
+        for pipe, _ in plan:
+            try:
+                started[pipe.name] = PipelineWorker(pipe.to_dict(), pipe.name, wait=False)
+            except Exception as exc:
+                errors[pipe.name] = exc
+        for pipe, _ in plan:
+            if pipe.name not in started:
+                continue
+            try:
+                info = started[pipe.name].ready()
+            except Exception as exc:  # recorded on its row (skipped where the engine cannot run)
+                errors[pipe.name] = exc
+                started[pipe.name].close()
+                continue
+            if isinstance(pipe, Peer) and info:
+                pipe.info = info
+            workers[pipe.name] = started[pipe.name]
+        return workers
+
+    def _checks(self, plan, outs: dict, errors: dict) -> dict:
+        """Each pipeline's answers on the warm-up pass against the naive pipeline's (the isolated
+        one's, or this process's where its worker failed)."""
+        naive_name = next((p.name for p, s in plan if s == "naive"), None)
+        reference = outs.get(naive_name, outs.get(IN_PROCESS))
+        checks = {}
+        for name, out in outs.items():
+            if reference is None:
+                errors[name] = RuntimeError("no reference answers: the naive pipeline failed")
+                continue
+            checks[name] = text_fidelity(reference, out)
+        return checks
+
+    def _in_process_row(self, pipe: Pipeline, samples: list, base: list, checks: dict, errors: dict) -> None:
+        """The naive pipeline measured in this process (stage corpus-in-process), its speed-up
+        over the isolated one from the same passes."""
+        from helpers.core.timing import timing_columns
+
+        if self.table.done(stage=IN_PROCESS_STAGE, candidate=IN_PROCESS):
+            return
+        where = (
+            "the naive pipeline run in the notebook's own process, where every runtime the probes loaded is, "
+            "in the same interleaved passes; speedup: against the naive pipeline in a worker of its own"
+        )
+        if IN_PROCESS in errors:
+            self._row(IN_PROCESS_STAGE, IN_PROCESS, pipe, **_failure(errors[IN_PROCESS]))
+            return
+        self._row(
+            IN_PROCESS_STAGE,
+            IN_PROCESS,
+            pipe,
+            n_texts=len(self.texts),
+            passes=len(samples),
+            **timing_columns(
+                samples, len(self.texts), baseline_ms=base, flag_noisy=False, target_ci=self.p.get("target_ci")
+            ),
+            **checks.get(IN_PROCESS, {}),
+            message=where,
+            **{SAMPLES: samples},
+        )
 
     def _best_peer(self, plan, samples: dict, checks: dict, errors: dict) -> tuple[str, list] | None:
         """(name, samples) of the fastest peer that met both floors in these passes, or None."""
@@ -445,7 +611,8 @@ class Search:
         est = {p.name: len(self.texts) * per_text.get((p.variant, p.batch_size > 1), 0.0) for p, _ in plan}
         passes = int(self.p["passes"])
         keep = list(plan)
-        while sum(est[p.name] for p, _ in keep) * (passes + 1) > self.left_s():
+        in_process = sum(est[p.name] for p, s in plan if s == "naive")  # the naive pipeline, in this process too
+        while (sum(est[p.name] for p, _ in keep) + in_process) * (passes + 1) > self.left_s():
             extras = [i for i, (_, s) in enumerate(keep) if not s]
             if extras:
                 pipe, _ = keep.pop(extras[-1])
@@ -495,17 +662,24 @@ class Search:
                 peaks.append(float("nan"))
                 notes.append("")
                 continue
+            parent = 0  # a peer's pool: the parent process holds the model too
             if _is_peer(r):
-                spec = self.peer(r["peer"], int(r["batch_size"])).to_dict()
+                peer = self.peer(r["peer"], int(r["batch_size"]), _workers(r))
+                spec = peer.to_dict()
+                if r["layout"] == "processes":  # its pool's processes: one measured, a process like it
+                    spec["workers"], parent = 1, 1
             else:
                 spec = self.pipeline(r["variant"], r["strategy"], int(r["batch_size"])).to_dict()
                 one = "streams" if r["layout"] == "streams" else "threads"  # processes: one worker, measured
                 spec |= {"layout": one, "threads": 1 if r["layout"] == "processes" else self.cores}
             try:
                 mem = in_fresh_process(_memory_load, _memory_run, spec, self.sample, preload=PRELOAD)
-                workers = self.cores if r["layout"] == "processes" else 1
-                peaks.append(mem.peak_mb * workers)
-                notes.append(f"{workers} processes x {mem.peak_mb:.0f} MB" if workers > 1 else "one process")
+                workers = (_workers(r) if _is_peer(r) else self.cores) if r["layout"] == "processes" else 1
+                peaks.append(mem.peak_mb * (workers + parent))
+                if parent:
+                    notes.append(f"the parent and {workers} pool processes x {mem.peak_mb:.0f} MB (estimated)")
+                else:
+                    notes.append(f"{workers} processes x {mem.peak_mb:.0f} MB" if workers > 1 else "one process")
             except Exception as exc:
                 peaks.append(float("nan"))
                 notes.append(f"{type(exc).__name__}: {exc}")
@@ -547,6 +721,33 @@ def _logical_cores() -> int:
 
 def _is_peer(row: pd.Series) -> bool:
     return isinstance(row.get("peer"), str) and bool(row["peer"])
+
+
+def _workers(row: pd.Series) -> int:
+    """A peer row's workers (its parallel layout), from its peer_info (1: the default layout)."""
+    try:
+        return int(json.loads(row.get("peer_info") or "{}").get("workers", 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _failure(exc: BaseException) -> dict:
+    """A row's status and message for a failure; a worker's says what failed in it."""
+    if isinstance(exc, WorkerError):
+        return {"status": exc.status, "message": str(exc)[:500]}
+    return failure_row(exc)
+
+
+def start_workers_server() -> None:
+    """Start the fork server every worker of this study comes from, with what they import
+    (WORKER_PRELOAD), and wait until it serves: a library that starts processes from the
+    fork server (fastembed's `parallel`) would otherwise start it bare, and every worker
+    after it would import the stack again. Nothing happens where it is already running."""
+    from helpers.core.memory import forkserver
+
+    proc = forkserver(WORKER_PRELOAD).Process(target=time.sleep, args=(0,))
+    proc.start()
+    proc.join()
 
 
 def over_peer(peer: tuple[str, list] | None, samples_ms: list, step: str) -> dict:
@@ -616,7 +817,7 @@ def run_search(run, params: dict | None = None, log=progress.note) -> pd.DataFra
                 message="no variant met the floors on the sample",
             )
     if params["peers"]:
-        log(f"{time.perf_counter() - search.start:.0f} s: probing the peers (sentence-transformers)")
+        log(f"{time.perf_counter() - search.start:.0f} s: probing the peers (what a user would run instead)")
         started = time.perf_counter()
         search.probe_peers()
         search.deadline += time.perf_counter() - started  # the peers' probes are outside budget_s

@@ -12,7 +12,7 @@ from helpers.core.memory import ProcessMemory, in_fresh_process
 from helpers.core.progress import resumed, track
 from helpers.core.tables import SAMPLES
 from helpers.core.timing import timing_settings
-from helpers.workloads.corpora import corpus_from_params, texts_at_length, token_lengths
+from helpers.workloads.corpora import corpus_from_params, retrieval_task, texts_at_length, token_lengths
 from helpers.workloads.models import LoadedModel, describe_model_name, load_model
 
 
@@ -90,6 +90,15 @@ def fidelity_row(
     return row
 
 
+def task_vectors(engine, pairs, loaded: LoadedModel, seq_len: int) -> tuple:
+    """(query vectors, document vectors) of the retrieval pairs under one engine: the same
+    tokenizer, batches of 32 and truncation at seq_len as the fidelity texts."""
+    return tuple(
+        fidelity.embed_texts(engine, texts, loaded.tokenizer, 32, seq_len, loaded.input_names)
+        for texts in (pairs.queries, pairs.documents)
+    )
+
+
 def speed_rows(
     built: dict[str, engines.Engine], batch: dict, real_tokens: int, timing_kwargs: dict, rounds: int
 ) -> list[dict]:
@@ -132,11 +141,17 @@ def classification_task(model: str, corpus, n: int):
 class ModelVariants:
     """Everything 02_quantization does for one model: produce each variant once (ONNX files
     from the build cache, shared with the other notebooks and runs), check and score it
-    against eager fp32, then time them together; rows go to the two tables."""
+    against eager fp32, then time them together; rows go to the two tables.
 
-    def __init__(self, model: str, seq_len: int, fidelity_texts, task=None):
+    `retrieval` is (corpus, task_size): the task score, retrieval on the docstring corpus's
+    query/document pairs, of every variant on real weights and of eager fp32 (its reference);
+    NaN with `task_note` saying why on random weights or a user corpus."""
+
+    def __init__(self, model: str, seq_len: int, fidelity_texts, task=None, retrieval=("", 0)):
         self.loaded = load_model(model)
         self.model, self.seq_len, self.fidelity_texts, self.task = model, seq_len, fidelity_texts, task
+        self.retrieval = retrieval
+        self.pairs, self.task_note, self.task_reference = None, "", None  # read on first use (task_scores)
         self.lengths = None  # token lengths of the corpus, computed once when timing
         export.produce("onnx", self.loaded).raise_for_status()  # the input of every ONNX variant
         self.built = {"eager": build("eager", self.loaded, None)}
@@ -182,6 +197,7 @@ class ModelVariants:
             )
         )
         row["message"] = "; ".join(m for m in (row["message"], made) if m)
+        row.update(self.task_scores(method, engine))
         if measure_memory:
             mem = fresh_process_memory(method, self.model, row["file"], engine.threads, memory_batch)
             row.update(
@@ -191,6 +207,24 @@ class ModelVariants:
             )
         row["file"] = cache.relative(row["file"]) if row["file"] else ""
         return row
+
+    def task_scores(self, method: str, engine: engines.Engine) -> dict:
+        """The task-score columns of one variant (fidelity.TASK_COLUMNS), with the engine that
+        is timed; eager fp32's own score, the reference, is computed once."""
+        if self.task_reference is None and not self.task_note:
+            corpus, n = self.retrieval
+            self.pairs, self.task_note = retrieval_task(corpus, n, random_weights=self.loaded.random_weights)
+            if self.pairs is not None:
+                vectors = task_vectors(self.built["eager"], self.pairs, self.loaded, self.seq_len)
+                self.task_reference = fidelity.task_score(*vectors)
+        if self.pairs is None:
+            return fidelity.task_columns(None, None, self.task_note)
+        score = (
+            self.task_reference
+            if method == "eager"
+            else fidelity.task_score(*task_vectors(engine, self.pairs, self.loaded, self.seq_len))
+        )
+        return fidelity.task_columns(score, self.task_reference)
 
     def engine(self, method: str, file: str) -> engines.Engine:
         """A variant's engine: built during evaluation, or rebuilt from its file on resume."""
@@ -268,7 +302,7 @@ def measure_models(variant_table, speed_table, params: Mapping[str, Any], data) 
         if not todo and not pending_speed:
             continue
         task = classification_task(model_name, data, params["fidelity_size"])
-        mv = ModelVariants(model_name, seq_len, fidelity_texts, task)
+        mv = ModelVariants(model_name, seq_len, fidelity_texts, task, (params["corpus"], params["task_size"]))
         memory_batch, _ = texts_at_length(data.texts, mv.loaded.tokenizer, max(batch_sizes), seq_len)
         for method in track(todo, desc=f"variants {model_name}"):
             row = mv.evaluate(

@@ -17,6 +17,7 @@ import re
 import sys
 import sysconfig
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -122,9 +123,20 @@ def docstring_records(stdlib: Path | None = None) -> list[dict[str, str]]:
 
     Files are parsed with `ast`, never imported; files that do not parse are skipped.
     """
-    root = Path(stdlib or sysconfig.get_paths()["stdlib"])
     seen: set[str] = set()
     records = []
+    for source, doc in _stdlib_docstrings(stdlib):
+        for text in paragraphs(doc):
+            if text not in seen:
+                seen.add(text)
+                records.append({"text": text, "source": source})
+    return records
+
+
+def _stdlib_docstrings(stdlib: Path | None = None) -> Iterator[tuple[str, str]]:
+    """(source, docstring) of every module, class and function of the stdlib files, in
+    order; source is `path` or `path:qualname`. Files that do not parse are skipped."""
+    root = Path(stdlib or sysconfig.get_paths()["stdlib"])
     for path in stdlib_files(root):
         rel = path.relative_to(root).as_posix()
         try:
@@ -132,11 +144,7 @@ def docstring_records(stdlib: Path | None = None) -> list[dict[str, str]]:
         except (SyntaxError, ValueError):
             continue
         for qualname, doc in _docstrings(tree):
-            for text in paragraphs(doc):
-                if text not in seen:
-                    seen.add(text)
-                    records.append({"text": text, "source": f"{rel}:{qualname}" if qualname else rel})
-    return records
+            yield (f"{rel}:{qualname}" if qualname else rel), doc
 
 
 def corpus_path(data_dir: Path | None = None) -> Path:
@@ -153,8 +161,14 @@ def build_docstring_corpus(data_dir: Path | None = None, *, rebuild: bool = Fals
     path = corpus_path(data_dir)
     if path.is_file() and not rebuild:
         return path
+    _write_jsonl(path, docstring_records())
+    return path
+
+
+def _write_jsonl(path: Path, records: Sequence[dict]) -> None:
+    """One JSON object per line, written atomically (concurrent builders never see a half file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in docstring_records()]
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
@@ -162,7 +176,128 @@ def build_docstring_corpus(data_dir: Path | None = None, *, rebuild: bool = Fals
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- retrieval pairs (the task score)
+
+_MIN_QUERY_WORDS = 4  # "Return self." and the like ask nothing a document could answer
+_MIN_DOCUMENT_WORDS = 12  # a document is at least one real sentence ...
+_MIN_DOCUMENT_CHARS = 80  # ... of some length
+# a sentence ends at . ! or ? (closing quotes or brackets after it) before a space and a capital,
+# a digit or an opening quote or bracket: "e.g. the", "i.e. a" do not end one
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+(?=[A-Z0-9`\"'(\[])")
+RANDOM_WEIGHTS_NOTE = "random weights: a retrieval score of a random-weight model means nothing"
+
+
+class NoRetrievalTask(ValueError):
+    """The task score cannot be computed for this corpus; the message says why."""
+
+
+@dataclass
+class RetrievalPairs:
+    """Query/document pairs: queries[i]'s own document is documents[i] (from sources[i])."""
+
+    queries: list[str]
+    documents: list[str]
+    sources: list[str]
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+
+def first_sentence(text: str) -> tuple[str, str]:
+    """(first sentence, the rest) of a text whose lines are joined; the rest is '' when the
+    text is one sentence."""
+    text = " ".join(text.split())
+    end = _SENTENCE_END.search(text)
+    if end is None:
+        return text, ""
+    return text[: end.end()].strip(), text[end.end() :].strip()
+
+
+def docstring_pair(docstring: str) -> tuple[str, str] | None:
+    """(query, document) of one docstring: the first sentence of its first paragraph, and the
+    rest (the remainder of that paragraph and the prose paragraphs after it, as `paragraphs`
+    keeps them: no doctests, no code). None when the query is code-like or under 4 words, the
+    document under 12 words or 80 characters, or the document repeats the query word for word
+    (an answer given away)."""
+    blocks = _BLANK_LINE.split(docstring.strip())
+    query, rest = first_sentence(blocks[0])
+    visible = query.replace(" ", "")
+    if (
+        ">>>" in query
+        or len(query.split()) < _MIN_QUERY_WORDS
+        or sum(c.isalpha() for c in visible) < _MIN_LETTER_SHARE * len(visible)
+    ):
+        return None
+    document = " ".join(paragraphs("\n\n".join([rest, *blocks[1:]])))
+    if len(document.split()) < _MIN_DOCUMENT_WORDS or len(document) < _MIN_DOCUMENT_CHARS or query in document:
+        return None
+    return query, document
+
+
+def docstring_pair_records(stdlib: Path | None = None) -> list[dict[str, str]]:
+    """Every {query, document, source} of the stdlib's docstrings (`docstring_pair`), in the
+    corpus's order. A query or a document that occurs twice is ambiguous (two right answers,
+    or one answer to two questions): every pair holding it is dropped."""
+    pairs = [(source, pair) for source, doc in _stdlib_docstrings(stdlib) if (pair := docstring_pair(doc))]
+    queries = Counter(q for _, (q, _) in pairs)
+    documents = Counter(d for _, (_, d) in pairs)
+    return [
+        {"query": q, "document": d, "source": source}
+        for source, (q, d) in pairs
+        if queries[q] == 1 and documents[d] == 1
+    ]
+
+
+def pairs_path(data_dir: Path | None = None) -> Path:
+    """Cache file of the docstring corpus's query/document pairs, per Python minor version."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return Path(data_dir or _default_data_dir()) / f"pairs_docstrings_py{version}.jsonl"
+
+
+def build_docstring_pairs(data_dir: Path | None = None, *, rebuild: bool = False) -> Path:
+    """Build (or reuse) the cached query/document pairs of the docstring corpus; their path."""
+    path = pairs_path(data_dir)
+    if not path.is_file() or rebuild:
+        _write_jsonl(path, docstring_pair_records())
     return path
+
+
+def retrieval_pairs(
+    corpus: str | Path = DEFAULT_CORPUS, n: int = 200, *, seed: int = 0, data_dir: Path | None = None
+) -> RetrievalPairs:
+    """n query/document pairs of the docstring corpus (each docstring's first sentence as the
+    query, the rest as its document), drawn reproducibly with `seed`; all of them when fewer.
+    A user corpus (.csv, .jsonl, .txt) has no such pairs: NoRetrievalTask says so."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n={n!r}; accepted: a positive integer")
+    if not (isinstance(corpus, str) and corpus in CORPORA):
+        raise NoRetrievalTask(
+            f"corpus {str(corpus)!r} is a user file: its texts have no query/document pairs (the task score is "
+            f"retrieval on the built-in {DEFAULT_CORPUS!r} corpus, each docstring's first sentence finding the rest)"
+        )
+    path = build_docstring_pairs(data_dir)
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    chosen = sorted(np.random.default_rng(seed).permutation(len(records))[:n])
+    picked = [records[i] for i in chosen]
+    return RetrievalPairs([r["query"] for r in picked], [r["document"] for r in picked], [r["source"] for r in picked])
+
+
+def retrieval_task(
+    corpus: str | Path, n: int, *, random_weights: bool = False, seed: int = 0
+) -> tuple[RetrievalPairs | None, str]:
+    """(the pairs, '') of the task score a notebook measures, or (None, why not): `n` 0 (the
+    parameter task_size turns it off), a random-weight model, or a user corpus. The pairs are
+    read (and built, once) only when they are used."""
+    if n == 0:
+        return None, "task_size=0: the task score was not measured"
+    if random_weights:
+        return None, RANDOM_WEIGHTS_NOTE
+    try:
+        return retrieval_pairs(corpus, n, seed=seed), ""
+    except NoRetrievalTask as exc:
+        return None, str(exc)
 
 
 # ---------------------------------------------------------------- loading
