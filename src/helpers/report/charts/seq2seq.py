@@ -6,6 +6,7 @@ Each chart is drawn from a result table (never from kernel state); charts.style 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from helpers.report.charts.style import (
@@ -39,11 +40,27 @@ def _bars(ax, table: pd.DataFrame, names: pd.Series, **kw):
     ax.set_yticks(range(len(names)), names.to_list())
 
 
+def _cell_tones(ax, top: pd.DataFrame) -> None:
+    """Bars told apart by two cues, not six shades of one ramp: the batch size by a tone far
+    from the others, the input length by a hatch."""
+    cells = top.drop_duplicates("cell")
+    batches, lengths = sorted(cells["batch_size"].unique()), sorted(cells["seq_len"].unique())
+    tones = plt.get_cmap(GROUPS)(np.linspace(0.0, 1.0, max(len(batches), 2)))
+    hatches = ["", "///", "...", "xx"]
+    for container, (_, c) in zip(ax.containers, cells.iterrows()):
+        tone, hatch = tones[batches.index(c["batch_size"])], hatches[lengths.index(c["seq_len"]) % len(hatches)]
+        for bar in container:
+            bar.set(facecolor=tone, hatch=hatch, edgecolor="white")
+    if ax.get_legend() is not None:
+        ax.legend()  # again: the legend keys take the bars' new tones and hatches
+
+
 def per_token_time(df: pd.DataFrame):
     """Decode time per generated token (after the first) and time to first token, per engine,
     at the longest generation, one bar group per batch size x input length."""
     ok = _generation_ok(df)
     top = ok[(ok["new_tokens"] == ok["new_tokens"].max()) & ok["per_token_ms"].notna()]
+    top = top.sort_values(["batch_size", "seq_len"])
     top = top.assign(cell=[f"batch {b} × {s} in" for b, s in zip(top["batch_size"], top["seq_len"])])
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
     for ax, column, label in (
@@ -52,6 +69,7 @@ def per_token_time(df: pd.DataFrame):
     ):
         table = top.pivot_table(index="engine", columns="cell", values=column, sort=False)
         _bars(ax, table, _engine_names(df), legend=ax is axes[1])
+        _cell_tones(ax, top)
         ax.set_xlabel(label)
         ax.set_ylabel("")
         ax.invert_yaxis()

@@ -417,14 +417,15 @@ def label_points(ax, xs, ys, texts, fontsize: float = 7.0):
         spots = [(dx, dy) for dx in sides for dy in (2, -h - 2)]
         for k in range(1, 12):
             spots += [(dx, dy) for dx in sides for dy in (2 + k * h * 0.8, -h - 2 - k * h * 0.8)]
-        chosen = spots[0]
+        chosen = fallback = None  # a free spot inside the panel; else the first inside it (never in the next panel)
         for dx, dy in spots:
             spot = Bbox.from_bounds(px + dx, py + dy, w, h)
-            inside = frame.x0 <= spot.x0 and spot.x1 <= frame.x1 + w / 2 and frame.y0 <= spot.y0 and spot.y1 <= frame.y1
+            inside = frame.x0 <= spot.x0 and spot.x1 <= frame.x1 and frame.y0 <= spot.y0 and spot.y1 <= frame.y1
+            fallback = fallback or ((dx, dy) if inside else None)
             if inside and not any(spot.overlaps(t) for t in taken):
                 chosen = (dx, dy)
                 break
-        dx, dy = chosen
+        dx, dy = chosen or fallback or spots[0]
         taken.append(Bbox.from_bounds(px + dx, py + dy, w, h))
         far = abs(dy) > 1.5 * h
         note = ax.annotate(
