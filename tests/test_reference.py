@@ -206,3 +206,25 @@ def test_readme_takes_a_committed_reference_only(ref_project, capsys):
     with pytest.raises(ParameterError, match=r"readme: no reference '.partial-box-smoke'; accepted: box-smoke$"):
         reference.write_readmes(".partial-box-smoke")
     assert [p.name for p in paths.references()] == ["box-smoke"]
+
+
+def test_a_reference_is_redrawn_from_its_tables_on_another_machine_and_measures_nothing(ref_project, capsys):
+    assert study.main(["run", "--profile", "smoke", "--only", "01", "--reference", "box-smoke"]) == 0
+    ref = ref_project / "reference" / "box-smoke"
+    record_file = ref / "results" / "run.json"
+    record = json.loads(record_file.read_text())
+    record["machine"] = {**record["machine"], "fingerprint": "another-box"}  # measured elsewhere
+    record_file.write_text(json.dumps(record, indent=2))
+    rows = (ref / "results" / "01_rows.csv").read_bytes()
+    write_nb(paths.NOTEBOOKS, "01_first", ROWS + 'table.append_new([{"b": 99, "p50_ms": 1.0}])\nprint("new drawing")\n')
+    assert study.main(["redraw", "box-smoke"]) == 0
+    assert (ref / "results" / "01_rows.csv").read_bytes() == rows  # no row measured, none added
+    assert json.loads(record_file.read_text()) == record  # the run record is the measured run's
+    assert "new drawing" in json.dumps(nbformat.read(ref / "notebooks" / "01_first.ipynb", as_version=4))
+    assert not (ref_project / "reference" / ".partial-box-smoke").exists()
+    # a notebook that would measure a configuration the run lacks is refused, and nothing is published
+    write_nb(paths.NOTEBOOKS, "01_first", ROWS + 'table.append({"b": 99, "p50_ms": 1.0})\n')
+    assert study.main(["redraw", "box-smoke"]) == 1
+    assert "a redraw measures nothing" in capsys.readouterr().out
+    assert "new drawing" in json.dumps(nbformat.read(ref / "notebooks" / "01_first.ipynb", as_version=4))
+    assert study.main(["redraw", "no-such-box"]) == 2

@@ -195,6 +195,26 @@ def run(
     return 1 if any(o.error for o in outcomes) else 0
 
 
+def redraw(name: str) -> int:
+    """Redraw reference NAME from its tables on any machine: every notebook it completed runs
+    again with its recorded parameters and measures nothing (a table append raises), then the
+    figures, executed notebooks, 08's tables and the README are published in its place."""
+    staging, record = reference.prepare_redraw(name)
+    chosen = [nb for nb in discover_notebooks() if record["notebooks"].get(nb.stem, {}).get("status") == "ok"]
+    params = {nb.stem: record["notebooks"][nb.stem].get("params", {}) for nb in chosen}
+    paths.set_out_root(staging)
+    os.environ[paths.REDRAW_ENV] = "1"
+    try:
+        outcomes = execute_all(chosen, params, record["profile"], record["run_id"])
+    finally:
+        os.environ.pop(paths.REDRAW_ENV, None)
+    if any(o.error for o in outcomes):
+        say(record["profile"], f"redraw: nothing published; the redraw stays in {staging}")
+        return 1
+    say(record["profile"], f"redraw: published {reference.finish_redraw(name, record)}")
+    return 0
+
+
 def published(name: str, profile: str) -> str:
     """Publish reference NAME's completed notebooks, and say so."""
     folder, done = reference.publish(name, profile)
@@ -409,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
         help="with --reference: measure reference/NAME/ again from the start (not to continue one: drop it then)",
     )
     sub.add_parser("list", help="list notebooks and their parameters")
+    rw = sub.add_parser(
+        "redraw", help="redraw reference/NAME/ from its tables: figures, notebooks, 08, README (no measuring)"
+    )
+    rw.add_argument("name", help="a folder of reference/")
     rd = sub.add_parser("readme", help="regenerate reference/NAME/README.md and the README findings (no measuring)")
     rd.add_argument("name", nargs="?", help="a folder of reference/ (default: the one the README names)")
     args = parser.parse_args(argv)
@@ -422,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run" and threading.current_thread() is threading.main_thread():
         on_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if args.command == "redraw":
+            return redraw(args.name)
         if args.command == "readme":
             print(f"readme: {reference.write_readmes(args.name)}")
             return 0

@@ -24,6 +24,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from helpers.core import paths
+
 COMMON_COLUMNS = (
     "run_id",
     "notebook",
@@ -138,6 +140,10 @@ def failure_row(exc: BaseException) -> dict:
     return {"status": failure_status(exc), "message": f"{type(exc).__name__}: {exc}"[:500]}
 
 
+class RedrawMeasures(RuntimeError):
+    """A notebook redrawing a finished run would have measured a configuration its tables lack."""
+
+
 class ResultTable:
     """results/<name>.csv with a key (the columns that identify a configuration)."""
 
@@ -172,18 +178,23 @@ class ResultTable:
     def _key_of(self, row: dict) -> tuple:
         return tuple(_key_text(row.get(k)) for k in self.key)
 
+    @property
+    def frozen(self) -> bool:
+        """A redraw (paths.REDRAW_ENV): every configuration counts as done, nothing is measured."""
+        return bool(os.environ.get(paths.REDRAW_ENV))
+
     def done(self, **config) -> bool:
         """Whether a row with this configuration's key is already recorded."""
         missing = [k for k in self.key if k not in config]
         if missing:
             raise KeyError(f"done() needs every key column; missing {missing}")
-        return self._key_of(config) in self._done
+        return self.frozen or self._key_of(config) in self._done
 
     def append_new(self, rows: Iterable[dict]) -> int:
         """Append the rows whose configuration is not yet recorded; how many were written."""
         written = 0
         for row in rows:
-            if self._key_of({**self.common, **row}) not in self._done:
+            if not self.frozen and self._key_of({**self.common, **row}) not in self._done:
                 self.append(row)
                 written += 1
         return written
@@ -198,6 +209,11 @@ class ResultTable:
     def append(self, row: dict) -> dict:
         """Write one finished row (its samples first); raises if its configuration is already recorded."""
         full = {**self.common, **row}
+        if self.frozen:
+            raise RedrawMeasures(
+                f"{self.path.stem}: no row for {dict(zip(self.key, self._key_of(full)))}; a redraw measures nothing "
+                "(run the notebook on the machine that measured the run)"
+            )
         samples = full.pop(SAMPLES, None)
         full.setdefault("status", "ok")
         full.setdefault("message", "")
@@ -279,8 +295,6 @@ def _cell(value):
 
 def read_table(name: str) -> pd.DataFrame | None:
     """results/<name>.csv of the current output root, or None if that notebook has not run."""
-    from helpers.core import paths
-
     return read_one_run(paths.result_table(name))
 
 
@@ -303,8 +317,6 @@ def load_samples(name: str, results_dir: str | os.PathLike | None = None) -> pd.
     """The raw samples of results/<name>.csv: one row per timed table row, with its run id and
     key columns (typed as in the table) and `samples_ms` (an array). A configuration measured
     again after an interruption keeps its last samples."""
-    from helpers.core import paths
-
     path = Path(results_dir or paths.results_dir()) / "samples" / f"{name}.jsonl"
     entries = {}
     if path.exists():

@@ -257,6 +257,32 @@ def publish(name: str, profile: str) -> tuple[Path, list[str]]:
     return target, done
 
 
+def prepare_redraw(name: str) -> tuple[Path, dict]:
+    """reference/.partial-NAME/ holding a copy of reference NAME's tables and figures, to redraw
+    it from them (nothing measured), and its run record."""
+    check_name(name)
+    target, staging = paths.REFERENCE / name, staging_dir(name)
+    record = _record_of(target)
+    if record is None:
+        available = ", ".join(p.name for p in paths.references()) or "none yet"
+        raise ParameterError(f"redraw: reference/{name}/ holds no run record; accepted: {available}")
+    shutil.rmtree(staging, ignore_errors=True)
+    for part in ("results", "figures"):
+        shutil.copytree(target / part, staging / part)
+    (staging / "runs" / record["profile"]).mkdir(parents=True)
+    return staging, record
+
+
+def finish_redraw(name: str, record: dict) -> Path:
+    """Publish the redrawn reference (figures, executed notebooks, 08's tables, README) with its
+    run record as it was measured (the redraw's own times are not the run's)."""
+    staging = staging_dir(name)
+    (staging / "results" / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    folder, _ = publish(name, record["profile"])
+    shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
 def _machine_paths(staging: Path) -> dict[str, str]:
     """This machine's paths in a run's outputs, and what a committed reference says instead."""
     return {str(staging): f"reference/{staging.name.removeprefix('.partial-')}", str(paths.ROOT): "."}

@@ -319,13 +319,16 @@ def start(notebook: str, namespace: Mapping | None = None) -> Run:
     params = notebook_params(notebook, namespace or {})
     _quiet_kernel_exit()
     record = _join_run(notebook, params)
-    env = record_environment(notebook, record, params)
+    if os.environ.get(paths.REDRAW_ENV):  # a finished run redrawn: its machine's fingerprint stays
+        env = json.loads(paths.environment_file().read_text())
+    else:
+        env = record_environment(notebook, record, params)
     style.apply_style()
     return Run(
         notebook,
         record["profile"],
         record["run_id"],
-        socket.gethostname(),
+        env.get("host") if os.environ.get(paths.REDRAW_ENV) else socket.gethostname(),
         params,
         caption=short_caption(env, record["run_id"]),
     )

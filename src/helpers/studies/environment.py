@@ -497,7 +497,7 @@ def measure_missing_ceilings(table, params: Mapping[str, Any]) -> None:
     from helpers.core.progress import track
 
     measured = set(table.read().get("threads", []))
-    todo = [t for t in thread_counts(params) if t not in measured]
+    todo = [] if table.frozen else [t for t in thread_counts(params) if t not in measured]
     size, nbytes, timing = params["gemm_size"], params["bandwidth_mb"] * 2**20, timing_kwargs(params)
     for t in track(todo, desc="ceilings", label=lambda t: f"{t} thread(s)"):
         table.append_new(measure_ceilings(size, threads=t, bandwidth_bytes=nbytes, timing=timing))
@@ -511,7 +511,8 @@ def measure_missing_shapes(table, params: Mapping[str, Any]) -> None:
 
     done = table.read()
     have = set(zip(done["hidden"], done["m"])) if len(done) and "hidden" in done else set()
-    todo = [(h, m) for h in params["gemm_hidden"] for m in params["gemm_tokens"] if (h, m) not in have]
+    todo = [] if table.frozen else [(h, m) for h in params["gemm_hidden"] for m in params["gemm_tokens"]]
+    todo = [hm for hm in todo if hm not in have]
     timing = timing_kwargs(params)
     short = dict(timing, min_time_s=min(timing.get("min_time_s", 0.1), 0.1))
     threads = max(thread_counts(params))

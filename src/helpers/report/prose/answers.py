@@ -100,18 +100,27 @@ def _quantization(t: dict) -> str:
         )
     lines = []
     for model, m in real.groupby("model", sort=False):
-        passing = m[(m["status"] == "ok") & (m["method"] != "eager")]["method"]
+        meets = m.apply(POLICY.meets, axis=1) & (m["status"] == "ok")
+        passing = m[meets & (m["method"] != "eager")]["method"]
         speed = s[(s["model"] == model) & s["method"].isin(passing) & s["speedup"].notna()]
-        failing = m[m["status"] == "mismatch"]
-        line = f"On **{model}** (real weights): "
+        below = m[~meets & m["status"].isin(["ok", "mismatch"])]
+        line = f"On **{model}** (real weights), at {POLICY.words()}: "
         if len(speed):
             best = speed.groupby("method")["speedup"].median()
-            line += f"the fastest variant within tolerance is **{best.idxmax()}**, {text.times(best.max())} eager fp32"
+            cells = speed[speed["method"] == best.idxmax()]
+            span = ""
+            if {"speedup_ci_low", "speedup_ci_high"} <= set(cells):
+                span = f"; its cells' 95% CIs span {cells['speedup_ci_low'].min():.2f}–{cells['speedup_ci_high'].max():.2f}"
+            line += (
+                f"the fastest variant is **{best.idxmax()}**, {text.times(best.max())} eager fp32 "
+                f"(the median of its {len(cells)} batch sizes{span})"
+            )
         else:
-            line += "no variant within tolerance was timed"
-        if len(failing):
-            line += "; outside tolerance: " + text.fmt_list(
-                f"{r.method} (min cosine {r.cosine_min:.3f})" for r in failing.itertuples()
+            line += "no variant meeting them was timed"
+        if len(below):
+            line += "; below them (min cosine / recall@10): " + text.fmt_list(
+                f"{r.method} ({r.cosine_min:.3f} / {getattr(r, 'recall_at_10', float('nan')):.3f})"
+                for r in below.itertuples()
             )
         lines.append(line + ".")
     if random_weights(v).any():
