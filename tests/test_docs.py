@@ -177,5 +177,7 @@ def test_the_gpu_answer_names_the_engine_that_wins_most_cells():
     cells = {(e, b, 128): ms * b for b in (1, 8, 64) for e, ms in (("eager", 10.0), ("ort", 4.0), ("torchscript", 8.0))}
     cells[("torchscript", 64, 128)] = 1.0  # torchscript wins the largest batch
     text = answers.answer_markdown("04_gpu_sweeps", {"04_gpu_sweep": sweep_rows(cells=cells)})
-    assert text.startswith("**Answer.** **ort** (median 2.50× eager fp32 over the cells it wins) is the fastest in 2 of 3")
+    assert text.startswith(
+        "**Answer.** **ort** (median 2.50× eager fp32 over the cells it wins) is the fastest in 2 of 3"
+    )
     assert "then torchscript 1" in text

@@ -17,7 +17,8 @@ DATA_ENV = "WORKBOOK_DATA"
 CACHE_ENV = "WORKBOOK_CACHE"
 PROFILE_ENV = "WORKBOOK_PROFILE"  # the profile of the run the study runner started
 RUN_ID_ENV = "WORKBOOK_RUN_ID"  # and its run id
-REDRAW_ENV = "WORKBOOK_REDRAW"  # set: the notebooks redraw a finished run from its tables; every configuration counts as done
+# set: the notebooks redraw a finished run from its tables; every configuration counts as done
+REDRAW_ENV = "WORKBOOK_REDRAW"
 
 
 def _find_root() -> Path:
