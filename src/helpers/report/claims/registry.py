@@ -3,11 +3,13 @@ source, their figure, the thresholds its check applies and the chart beside it),
 verdicts on a run's result tables, and docs/claims.md generated from the registry.
 
 The checks and their thresholds are in report.claims.rules, the rows they read in
-report.rows. Regenerate the docs with `python -m helpers.report.claims.registry > docs/claims.md`.
+report.rows. Each claim's written rule is its check's docstring (`rule`), printed in
+docs/claims.md: one place, beside the code that implements it. Regenerate the docs with `python -m helpers.report.claims.registry > docs/claims.md`.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -53,8 +55,8 @@ class Source:
 @dataclass(frozen=True)
 class Claim:
     """One published claim: what it says, on what setup, their figure, where it comes from,
-    the named thresholds (constants of report.claims.rules) its check applies, the check, and
-    the chart that shows our side."""
+    the named thresholds (constants of report.claims.rules) its check applies, the check (whose
+    docstring is the claim's written rule), and the chart that shows our side."""
 
     id: str
     text: str
@@ -122,7 +124,7 @@ _REGISTRY = (
         ALIBABA,
         rules.c1,
         "03_latency_vs_batch",
-        (),
+        ("C1_BATCHES", "BERT_BASE_PARAMS"),
         "03: bert-base shape, batch 1/8/16, eager vs TorchScript vs ORT",
     ),
     Claim(
@@ -133,8 +135,8 @@ _REGISTRY = (
         ALIBABA,
         rules.c2,
         "04_speedup_vs_batch",
-        (),
-        "04: batch 1…256, same three engines; the cross-over batch size",
+        ("C2_BATCHES", "BERT_BASE_PARAMS"),
+        "04: batch 1 and 256, same three engines",
     ),
     Claim(
         "C3",
@@ -145,7 +147,7 @@ _REGISTRY = (
         rules.c3,
         "04_speedup_vs_batch",
         ("C3_ORT", "C3_TENSORRT", "ROUGHLY"),
-        "04: best ORT and best overall vs eager fp32",
+        "04: the best ORT cell and the best TensorRT cell vs eager fp32",
     ),
     Claim(
         "C4",
@@ -166,8 +168,9 @@ _REGISTRY = (
         HABR,
         rules.c5,
         "03_throughput",
-        ("C5_BATCHING_GAIN",),
-        "03: throughput vs batch and sequence length for small and large models",
+        ("C5_BATCHING_GAIN", "C5_BATCH", "C5_SHORT", "BERT_BASE_PARAMS", "SMALL_PARAMS", "LARGE_PARAMS"),
+        "03: eager, bert-base's items/s at batch 8 against batch 1 and its time per item at 32 against 128 tokens; "
+        "small models against bert-base at batch 1",
     ),
     Claim(
         "C6",
@@ -177,8 +180,10 @@ _REGISTRY = (
         T5_OPTIMUM,
         rules.c6,
         "06_speedups",
-        ("C6_SPEEDUP", "C6_MEMORY_RATIO", "ROUGHLY", "C6_SECONDS", "C6_MEMORY_MIB"),
-        "06: T5-small shape, PyTorch generate vs ORT vs ORT INT8; time and memory increment",
+        ("C6_BATCH", "C6_SPEEDUP", "C6_MEMORY_RATIO", "ROUGHLY", "C6_SECONDS", "C6_MEMORY_MIB"),
+        "06: T5-small, one text (batch 1) at the shortest input and the most new tokens, PyTorch generate vs "
+        "ort-o3-int8; time and memory increment. In `figures/06_speedups.png` that is the panel of the shortest "
+        "input, ort-o3-int8's batch-1 bar",
     ),
     Claim(
         "C7",
@@ -199,7 +204,7 @@ _REGISTRY = (
         HABR,
         rules.c8,
         "03_latency_vs_length",
-        ("C8_SMALL", "C8_BASE", "C8_BY_LENGTH", "SMALL_PARAMS", "LARGE_PARAMS", "ROUGHLY"),
+        ("C8_SMALL", "C8_BASE", "C8_BY_LENGTH", "C8_BATCH", "SMALL_PARAMS", "LARGE_PARAMS", "ROUGHLY"),
         "02 / 03: INT8 vs fp32 ORT across sizes and lengths",
     ),
     Claim(
@@ -222,8 +227,8 @@ _REGISTRY = (
         HABR,
         rules.c10,
         "03_latency_vs_length",
-        ("C10_GROWS",),
-        "03: speed-up vs sequence length",
+        ("C10_BATCH", "C10_LENGTHS", "C10_GROWS"),
+        "03: speed-up vs sequence length at batch 8, 16 to 512 tokens",
     ),
     Claim(
         "C11",
@@ -244,7 +249,7 @@ _REGISTRY = (
         LETTRIA,
         rules.c12,
         "04_per_item_vs_batch",
-        ("C12_GAIN", "C12_KNEE", "ROUGHLY"),
+        ("C12_GAIN", "C12_KNEE", "ROUGHLY", "BERT_BASE_PARAMS"),
         "04: per-item time vs batch; the knee",
     ),
     Claim(
@@ -301,7 +306,7 @@ _REGISTRY = (
         OPENVINO,
         rules.c17,
         "03_throughput",
-        ("C17_BF16", "C17_INT8", "ROUGHLY"),
+        ("C17_BF16", "C17_INT8", "ROUGHLY", "BERT_BASE_PARAMS"),
         "03: ov / ov-bf16 / ov-int8 at bert-base, the largest batch all three ran",
     ),
 )
@@ -366,9 +371,15 @@ def _threshold(name: str) -> str:
     return f"`{name}` = {value:g}" if isinstance(value, (int, float)) else f"`{name}` = {value}"
 
 
+def rule(claim: Claim) -> str:
+    """A claim's written rule: its check's docstring on one line (the rows it selects, the
+    metric, the thresholds by name, and when it holds, does not hold or cannot be tested)."""
+    return " ".join(inspect.getdoc(claim.check).split())
+
+
 def claims_doc() -> str:
-    """docs/claims.md: every claim of the registry with its source, their figure, the
-    thresholds its check applies and its chart."""
+    """docs/claims.md: every claim of the registry with its source, their figure, its written
+    rule, the thresholds its check applies and its chart."""
     lines = [
         "# The published claims the study re-tests",
         "",
@@ -379,11 +390,23 @@ def claims_doc() -> str:
         "here and gives a verdict: **holds**, **does not hold**, or **cannot be tested here** (with the reason).",
         "A claim's numbers belong to its authors' hardware; what is tested is its shape (which engine wins, by",
         f"roughly how much, where the cross-over is). *Roughly* is within a factor of `ROUGHLY` = {rules.ROUGHLY:g}",
-        "of their figure. Thresholds are constants of `helpers.report.claims.rules`. A verdict resting on a",
-        f"row whose median is not known (the decision policy, `helpers.core.policy`: fewer than {POLICY.deciding_n}",
-        f"timings, or a 95% CI wider than {POLICY.deciding_ci:.0%} of the median) is **cannot be tested here**",
-        '("cannot be decided: noisy",'
-        "naming the cells). *Faster* is one rule (`rules.faster`): the ratio of medians with its 95% CI above 1.",
+        "of their figure. Each claim's **rule** below is its check's docstring (`helpers.report.claims.rules`,",
+        "whose module docstring says how every rule decides; the selectors it names are in",
+        "`helpers.report.rows`): the rows it reads, by their conditions and never by their position, the",
+        "metric, and its thresholds by name. Four things hold for every rule:",
+        "",
+        "- A verdict resting on a row whose median is not known (the decision policy, `helpers.core.policy`:",
+        f"  fewer than {POLICY.deciding_n} timings, or a 95% CI wider than {POLICY.deciding_ci:.0%} of the median) is",
+        '  **cannot be tested here** ("cannot be decided: noisy", naming the cells).',
+        "- *Faster* is one rule (`rules.faster`): the ratio of medians with its 95% CI above 1. A ratio's CI",
+        "  (`rules.ratio_ci`) comes from the rows' speed-up CIs for two engines at one shape, from the two",
+        "  medians' CIs for two shapes.",
+        "- **Holds** needs the CI to clear the threshold: above it for *faster*, *grows* and *at least*, inside",
+        "  the band for *roughly*. A CI that reaches the threshold, or straddles the band's edge, **does not",
+        "  hold**: the claim is not shown on rows whose medians are known.",
+        "- A claim of several parts holds when every part holds, does not hold when a part decided on",
+        "  trusted rows does not, and otherwise cannot be tested here, the undecided parts named",
+        "  (`rules.decide`).",
         "",
     ]
     for c in CLAIMS.values():
@@ -394,8 +417,9 @@ def claims_doc() -> str:
             f"- their figure: {c.theirs or '—'}",
             f"- source: {c.source.markdown()}",
             f"- tested by: {c.tested_by or '—'}",
+            f"- rule: {rule(c)}",
             f"- check: `rules.{c.check.__name__}`; thresholds: "
-            + (", ".join(_threshold(n) for n in c.thresholds) or "none (which engine is fastest, where it flips)"),
+            + (", ".join(_threshold(n) for n in c.thresholds) or "none"),
             f"- chart: {f'`figures/{c.figure}.png`' if c.figure else '—'}",
             "",
         ]
