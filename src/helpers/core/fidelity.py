@@ -136,6 +136,9 @@ def task_score(query_vectors: Any, doc_vectors: Any, k: int = 10, chunk: int = 1
 TASK_COLUMNS = ("task_recall_at_10", "task_mrr_at_10", "task_mrr_share_of_fp32", "task_n", "task_note")
 
 
+FP32_NOT_SCORED = "fp32: not scored (its answers are eager fp32's to rounding: see cosine_min)"
+
+
 def task_columns(score: dict | None, reference: dict | None, note: str = "") -> dict:
     """A row's task-score columns (TASK_COLUMNS) from `task_score` of the variant and of eager
     fp32 (`reference`); NaN with `note` saying why when there is no score."""

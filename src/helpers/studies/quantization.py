@@ -219,6 +219,8 @@ class ModelVariants:
                 self.task_reference = fidelity.task_score(*vectors)
         if self.pairs is None:
             return fidelity.task_columns(None, None, self.task_note)
+        if method != "eager" and engine.precision == "fp32":  # the score is for reduced precision (and its cost)
+            return fidelity.task_columns(None, None, fidelity.FP32_NOT_SCORED)
         score = (
             self.task_reference
             if method == "eager"
