@@ -206,7 +206,16 @@ def check_07_pipeline(out):
     from helpers.pipeline import Pipeline
 
     df = pd.read_csv(out / "results" / "07_pipeline.csv")
-    assert set(df["stage"]) == {"probe-variant", "probe-batching", "probe-peer", "corpus", "memory"}
+    assert set(df["stage"]) == {
+        "probe-variant",
+        "probe-batching",
+        "probe-peer",
+        "corpus",
+        "corpus-in-process",
+        "memory",
+    }
+    shared = df[df["stage"] == "corpus-in-process"].set_index("candidate").loc["naive (in-process)"]
+    assert shared["status"] == "ok" and shared["cosine_min"] > 0.9999  # the naive pipeline beside every runtime
     probes = df[df["stage"] == "probe-variant"].set_index("candidate")
     assert set(probes.index) == {"eager", "ort-o2", "ort-int8-pc", "ov-bf16"}  # a row per variant, whatever its fate
     assert probes.loc["ov-bf16", "precision"] == "bf16"

@@ -1,5 +1,7 @@
-"""The peers (sentence-transformers' backends) beside 07's candidates, and the cost-weighted
-recommendation."""
+"""The peers (sentence-transformers' backends, fastembed, CTranslate2) beside 07's candidates, their
+settings and parallel layouts, and the cost-weighted recommendation."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -184,10 +186,7 @@ def test_a_peer_that_could_not_run_is_named_in_the_answer():
     skipped["message"] = "st-openvino needs the package openvino, which is not installed"
     df = pd.concat([_table(_row("eager sorted@32 threadsx2", 3.0, 2.8, 3.2)), pd.DataFrame([skipped])])
     text = pipeline_takeaway(df, 0.99, 0.95)
-    assert (
-        "No peer (sentence-transformers) was measured on the whole corpus. st-openvino did not run: st-openvino needs"
-        in text
-    )
+    assert "No peer was measured on the whole corpus. st-openvino did not run: st-openvino needs" in text
     broken = _row("st-onnx @32 (default)", 1.0, 1.0, 1.0, peer="st-onnx", status="error", items_per_s=float("nan"))
     broken["message"] = "RuntimeError: the onnx export failed"
     text = pipeline_takeaway(pd.concat([df, pd.DataFrame([broken])]), 0.99, 0.95)
@@ -265,3 +264,137 @@ def test_the_peers_probes_leave_the_search_budget_whole(monkeypatch):
     monkeypatch.setattr(study.pipeline_time, "measure", lambda *args: pd.DataFrame())
     study.run_search(Run(), log=lambda line: None)
     assert left_at_plan == [70.0]  # 100 s of budget less the variants' 30 s: the peers' 500 s are outside it
+
+
+# -- fastembed and CTranslate2 ----------------------------------------------------------------
+@pytest.mark.parametrize(("name", "floor"), [("fastembed", 0.999), ("ct2-float32", 0.999), ("ct2-int8", 0.95)])
+def test_fastembed_and_ctranslate2_encode_close_to_eager_fp32_from_files_in_the_build_cache(name, floor):
+    import os
+
+    reference = study.naive("bert-tiny", 64, 1).encode(TEXTS)
+    peer = Peer(name, "bert-tiny", batch_size=8, max_length=64, threads=1)
+    out = peer.encode(TEXTS)
+    assert out.shape == reference.shape and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+    assert cosines(reference, out).min() > floor
+    if name == "fastembed":
+        folder = peers.fastembed_folder(peer._loaded, 64)
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+        assert config["model_max_length"] == 64 and (folder / "model.onnx").is_file()  # truncated like every pipeline
+        assert peer.info["registered"].startswith("add_custom_model")  # bert-tiny: not a model fastembed knows
+    else:
+        folder = peers.ct2_folder(peer._loaded, peers.COMPUTE_TYPE[name])
+        assert (folder / "model.bin").is_file()
+        assert peer.info["compute_type"] == ("float32" if name == "ct2-float32" else "int8_float32")
+    assert str(folder).startswith(os.environ["WORKBOOK_CACHE"])
+    assert peer.precision == ("int8" if name == "ct2-int8" else "fp32") and peer.strategy == "unsorted"
+    assert cosines(out, peer.with_batch(3).encode(TEXTS)).min() > 0.9999  # the batch size changes no answer
+
+
+def test_each_peers_parallel_layout_gives_the_same_answers_and_names_itself():
+    ct2 = Peer("ct2-float32", "bert-tiny", batch_size=4, max_length=64, threads=2)
+    one = ct2.encode(TEXTS)
+    replicas = ct2.with_settings(4, 2)
+    assert replicas.name == "ct2-float32 @4 inter_threads=2" and replicas.layout == "threads"
+    assert replicas.settings == {"batch_size": 4, "workers": 2, "parallel": "inter_threads=2", "intra_threads": 1}
+    assert np.allclose(replicas.encode(TEXTS), one, atol=1e-5)
+    fe = Peer("fastembed", "bert-tiny", batch_size=4, max_length=64, threads=2)
+    alone, parallel = fe.encode(TEXTS), fe.with_settings(4, 2)
+    assert parallel.name == "fastembed @4 parallel=2" and parallel.layout == "processes"
+    assert np.allclose(parallel.encode(TEXTS), alone, atol=1e-5)  # two worker processes, rows in text order
+    assert Peer("fastembed").name == "fastembed @256 (default)" and Peer("ct2-int8").name == "ct2-int8 @32 (default)"
+    assert (
+        Peer("st-torch", workers=2).name == "st-torch @32 pool x2" and Peer("st-torch", workers=2).layout == "processes"
+    )
+    assert peers.default_batch("fastembed") == 256 and peers.default_batch("st-onnx") == peers.DEFAULT_BATCH == 32
+
+
+def test_an_absent_package_or_an_unsupported_precision_is_refused_with_its_reason(monkeypatch, tmp_path):
+    monkeypatch.setattr(peers, "_importable", lambda module: module not in ("fastembed", "ctranslate2"))
+    assert peers.unavailable("fastembed") == (
+        "fastembed needs the package fastembed, which is not installed (make install installs it)"
+    )
+    assert "ct2-int8 needs the package ctranslate2" in peers.unavailable("ct2-int8")
+    assert peers.unavailable("st-torch") == ""
+    with pytest.raises(ParameterError, match=r"peers: ct2-int8 needs the package ctranslate2.*accepted here: st-torch"):
+        check_value("peers", ["st-torch", "ct2-int8"], {})
+    with pytest.raises(RuntimeError, match="fastembed needs the package fastembed"):
+        Peer("fastembed", "bert-tiny").encode(["x"])
+    search = _search(tmp_path, peers=["fastembed", "ct2-int8"])
+    rows = search.probe_peers()
+    assert list(rows["status"]) == ["skipped", "skipped"] and "needs the package" in rows["message"].iloc[0]
+    assert search.peer_plan() == []
+    monkeypatch.undo()
+    # CTranslate2's bf16 where its CPU build runs none: its wheels would run fp32 under a bf16 name
+    monkeypatch.setattr(peers, "ct2_compute_types", lambda: ["float32", "int8", "int8_float32"])
+    assert peers.unsupported("ct2-int8") == "" and peers.unsupported("fastembed") == ""
+    assert "CTranslate2 runs no bfloat16 on this CPU" in peers.unsupported("ct2-bf16")
+    assert "no int8_bfloat16" in peers.unsupported("ct2-int8-bf16")
+    check_value("peers", ["ct2-bf16"], {})  # installed: a parameter, refused per machine as a skipped row
+    with pytest.raises(RuntimeError, match="runs no bfloat16"):
+        Peer("ct2-bf16", "bert-tiny").encode(["x"])
+    assert peers.PRECISION["ct2-bf16"] == "bf16" and peers.PRECISION["ct2-int8-bf16"] == "int8"
+
+
+def test_a_peer_is_probed_in_its_parallel_layout_and_measured_at_its_default_and_best_settings(tmp_path):
+    search = _search(tmp_path, peers=["ct2-int8"], cores=2)
+    assert search.peer_settings("ct2-int8") == [(8, 1), (32, 1), (8, 2), (32, 2)]
+    rows = search.probe_peers()
+    assert list(rows["candidate"]) == [
+        "ct2-int8 @8",
+        "ct2-int8 @32 (default)",
+        "ct2-int8 @8 inter_threads=2",
+        "ct2-int8 @32 inter_threads=2",
+    ]
+    assert (rows["status"] == "ok").all() and rows["items_per_s"].notna().all()
+    assert [json.loads(i)["workers"] for i in rows["peer_info"]] == [1, 1, 2, 2]
+    plan = search.peer_plan()
+    assert plan[0][0].name == "ct2-int8 @32 (default)" and {s for _, s in plan} == {study.PEER_STEP}
+    best = rows.sort_values("items_per_s").iloc[-1]["candidate"]
+    assert plan[-1][0].name == best and search.chosen[best].endswith("fastest probed")
+    assert search.chosen["ct2-int8 @32 (default)"].startswith("default settings")
+    assert study.describe(plan[0][0], "default settings")["peer_info"].count('"chosen": "default settings"') == 1
+    assert _search(tmp_path / "off", peers=["ct2-int8"], cores=2, peer_parallel=False).peer_settings("ct2-int8") == [
+        (8, 1),
+        (32, 1),
+    ]
+
+
+def test_the_peers_whole_corpus_passes_are_outside_the_search_budget(tmp_path, monkeypatch):
+    search = _search(tmp_path, passes=2, budget_s=100.0)
+    rates = {("eager", False): 0.5, ("eager", True): 0.1, ("st-torch", True): 10.0}  # seconds per text
+    monkeypatch.setattr(search, "_seconds_per_text", lambda: rates)
+    plan = [
+        (search.pipeline("eager", "unsorted", 1), "naive"),
+        (search.pipeline("eager", "sorted", 8), ""),  # a finalist: the first to go when time is short
+        (search.peer("st-torch", 32), study.PEER_STEP),  # 160 s a pass, far beyond the budget
+    ]
+    keep, passes = search._fit_budget(plan)
+    assert [p.name for p, _ in keep] == [p.name for p, _ in plan] and passes == 2
+
+
+def _search(folder, **params) -> study.Search:
+    """A real search of bert-tiny on a few docstrings, writing to a table of its own."""
+    from helpers.core.tables import ResultTable
+
+    values = {
+        "model": "bert-tiny",
+        "corpus": "docstrings",
+        "text_column": "text",
+        "encoding": "utf-8",
+        "corpus_size": 16,
+        "probe_size": 16,
+        "task_size": 0,
+        "calibration_size": 8,
+        "budget_s": 60.0,
+        "max_length": 64,
+        "cores": 1,
+        "passes": 1,
+        "target_ci": 0.05,
+        "min_cosine": 0.99,
+        "min_recall_at_10": 0.95,
+        "batch_sizes": [8],
+        "peers": [],
+        "peer_parallel": True,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    return study.Search(ResultTable(folder / "07_pipeline.csv", study.KEY), values | params, log=lambda line: None)

@@ -197,7 +197,7 @@ def test_the_report_reads_the_whole_pipeline():
 @pytest.mark.skipif(bool(ov.unavailable()), reason="OpenVINO cannot run here")
 @pytest.mark.parametrize("variant", ["ov-bf16", "ov-int8", "compile-bf16"])
 def test_openvino_and_compiled_pipelines_rerun_from_their_json(variant, tmp_path):
-    texts = TEXTS[:12]
+    texts = TEXTS[:4] if variant.startswith("compile") else TEXTS[:12]  # compiled: one batch, one shape to compile
     reference = study.naive("bert-tiny", 64, 1).encode(texts)
     calibration = load_corpus().texts[1:40:2] if variant == "ov-int8" else []
     pipe = Pipeline("bert-tiny", variant, "sorted", 4, 64, calibration_texts=calibration)
@@ -227,3 +227,54 @@ def test_openvino_streams_agree_with_one_stream_and_only_openvino_has_them():
         streams.encode(texts, phases=new_phases())
     with pytest.raises(ValueError, match=r"layout='streams' is OpenVINO's own; variant='eager'; accepted: ov, ov-bf16"):
         Pipeline("bert-tiny", "eager", layout="streams")
+
+
+# -- each pipeline and peer in a worker process of its own ------------------------------------
+def test_a_worker_gives_the_answers_of_this_process_and_stops_cleanly():
+    from helpers.backends.peers import Peer
+    from helpers.studies.pipeline_workers import PipelineWorker
+
+    texts = TEXTS[:12]
+    pipe = Pipeline("bert-tiny", "eager", "sorted", 4, 64, "threads", 1)
+    peer = Peer("ct2-float32", "bert-tiny", 4, 64, 1)
+    for runner in (pipe, peer):
+        with PipelineWorker(runner.to_dict(), runner.name) as worker:
+            ms, out = worker.timed_pass(texts)
+            assert ms > 0 and worker.alive
+            assert np.allclose(out, runner.encode(texts), atol=1e-6)  # the same answers, rows in text order
+            if runner is peer:
+                assert worker.ready()["compute_type"] == "float32"  # what loading found, told to the parent
+        assert not worker.alive
+
+
+def test_a_worker_that_dies_is_an_error_row_and_the_others_are_measured_in_turn(tmp_path, monkeypatch):
+    from test_peers import _search
+
+    from helpers.studies import pipeline_workers
+
+    search = _search(tmp_path)
+    plan = [
+        (search.pipeline("eager", "unsorted", 1), "naive"),
+        (search.pipeline("eager", "unsorted", 8), "batching"),
+        (search.pipeline("eager", "sorted", 8), "sorting"),
+    ]
+    monkeypatch.setattr(search, "_fit_budget", lambda plan: (plan, 2))
+    order, real = [], pipeline_workers.PipelineWorker.timed_pass
+
+    def timed_pass(worker, texts):
+        order.append(worker.name)
+        if worker.name.startswith("eager sorted@8") and len(order) > 3:  # dies in its first timed pass
+            worker.proc.kill()
+        return real(worker, texts)
+
+    monkeypatch.setattr(pipeline_workers.PipelineWorker, "timed_pass", timed_pass)
+    rows = search.measure_corpus(plan).set_index("candidate")
+    naive, batched, dead = "naive", plan[1][0].name, plan[2][0].name
+    assert order[:6] == [plan[0][0].name, batched, dead] * 2  # interleaved: a pass of each, in turn
+    assert rows.loc[dead, "status"] == "error" and "worker died: killed by SIGKILL" in rows.loc[dead, "message"]
+    assert rows.loc[naive, "status"] == rows.loc[batched, "status"] == "ok" and rows.loc[batched, "passes"] == 2
+    assert rows.loc[batched, "cosine_min"] > 0.9999 and rows.loc[naive, "speedup"] == 1.0
+    shared = search.rows(study.IN_PROCESS_STAGE).iloc[0]  # the naive pipeline in this process, beside it
+    assert shared["candidate"] == study.IN_PROCESS and shared["cosine_min"] > 0.9999 and shared["passes"] == 2
+    assert shared["speedup"] > 0 and "in a worker of its own" in shared["message"]
+    assert study.IN_PROCESS not in set(recommend.candidates(search.table.read().drop(columns="peer"))["candidate"])

@@ -503,7 +503,7 @@ def _whole_pipeline_lines(t: dict, results_dir: Path) -> list[str]:
             else ""
         )
         + (
-            f" Against the best sentence-transformers backend, {r.best_peer}: {r.speedup_over_peer:.2f}× "
+            f" Against the best peer (what a user would run instead), {r.best_peer}: {r.speedup_over_peer:.2f}× "
             f"({text.interval(r.peer_ci_low, r.peer_ci_high)})."
             if r.best_peer
             else ""

@@ -26,13 +26,17 @@ from the same passes.
 
 Isolation: on the whole corpus every candidate and every peer runs in a worker process of its
 own (studies.pipeline_workers), passes interleaved in time (a pass of each, in turn, repeated),
-so no runtime's thread pool sits in another's process. The naive pipeline is also measured in
+so no runtime's thread pool sits in another's process. One with the processes layout (a
+pipeline's, sentence-transformers' pool, fastembed's `parallel`) runs in the processes of its
+own pool, which hold nothing else; it is driven from this process, which only splits the texts
+and gathers the answers (fastembed pools them here), rather than from a worker that would
+start its pool from a fork server of its own. The naive pipeline is also measured in
 this process, where every runtime the probes loaded still is, in the same passes: one row of
 stage corpus-in-process (candidate "naive (in-process)", its speed-up over the isolated naive
 one), to show what sharing a process costs. The probes run in this process: they rank settings
 of one variant or peer against each other, and a worker per probe would cost a model load each.
 
-A time budget (budget_s) bounds the probes and the finalists.
+A time budget (budget_s) bounds the probes and the finalists (not the peers' probes and passes).
 """
 
 from __future__ import annotations
@@ -236,7 +240,7 @@ class Search:
         return self.rows("probe-variant")
 
     def _probe_variant(self, v: str, size: int, reference: np.ndarray) -> None:
-        from helpers.core.fidelity import task_columns, task_score
+        from helpers.core.fidelity import FP32_NOT_SCORED, task_columns, task_score
 
         made = self.make_file(v)
         pipe = None
@@ -268,7 +272,9 @@ class Search:
         started = time.perf_counter()
         try:
             score = fp32
-            if pairs is not None and v != "eager":
+            if pairs is not None and v != "eager" and PRECISION[v] == "fp32":  # scored: reduced precision
+                score, fp32, note = None, None, FP32_NOT_SCORED
+            elif pairs is not None and v != "eager":
                 score = task_score(pipe.encode(pairs.queries), pipe.encode(pairs.documents))
             task = task_columns(score, fp32, note)
         except Exception as exc:  # e.g. texts longer than the sample's: recorded, the probe stands
@@ -352,8 +358,8 @@ class Search:
         peer that cannot run here gets one skipped or error row, a parallel layout that fails
         one error row of its own. Outside budget_s: the comparison with the peers is not the
         search's to cut. The pools a peer started stop once its probes are done."""
-        if self.p.get("peer_parallel", True) and self.cores > 1:
-            start_workers_server()  # before a library starts the fork server without the preload
+        if self.p.get("peer_parallel", True) and self.cores > 1 and "fastembed" in self.p["peers"]:
+            start_workers_server()  # before fastembed's `parallel` starts the fork server without the preload
         for name in self.p["peers"]:
             why = unavailable(name) or unsupported(name)
             if why:
@@ -392,7 +398,7 @@ class Search:
         """Each peer that ran in the probes at its default settings and at its fastest probed
         ones (batch size and layout)."""
         df = self.rows("probe-peer")
-        ok = df[(df["status"] == "ok") & df["items_per_s"].notna()] if len(df) else df
+        ok = df[(df["status"] == "ok") & df["items_per_s"].notna()] if "items_per_s" in df else df.iloc[:0]
         plan = []
         for name, g in ok.groupby("peer", sort=False) if len(ok) else []:
             best = g.sort_values("items_per_s", ascending=False).iloc[0]
@@ -463,7 +469,7 @@ class Search:
         samples = {p.name: [] for p, _ in plan} | {IN_PROCESS: []}
         outs, checks, errors = {}, {}, {}
         workers = self._start_workers(plan, errors)
-        runs = [(p.name, workers[p.name].timed_pass) for p, _ in plan if p.name in workers]
+        runs = [(p.name, _runner(p, workers)) for p, _ in plan if p.name in workers or p.layout == "processes"]
         if naive_pipe is not None:
             runs.append((IN_PROCESS, lambda texts: _timed_pass(naive_pipe, texts)))
         target = self.p.get("target_ci")
@@ -529,9 +535,13 @@ class Search:
 
     def _start_workers(self, plan, errors: dict) -> dict[str, PipelineWorker]:
         """A worker per planned pipeline, started together, then each awaited in turn (a peer's
-        worker tells what loading found, e.g. the precision its plugin runs)."""
+        worker tells what loading found, e.g. the precision its plugin runs). A pipeline or peer
+        with the processes layout gets none: its own pool's processes are its workers (started
+        from the fork server, they hold nothing of this process), driven from here."""
         workers, started = {}, {}
         for pipe, _ in plan:
+            if pipe.layout == "processes":
+                continue
             try:
                 started[pipe.name] = PipelineWorker(pipe.to_dict(), pipe.name, wait=False)
             except Exception as exc:
@@ -606,13 +616,15 @@ class Search:
 
     def _fit_budget(self, plan):
         """Drop finalists (last first, never the naive pipeline or a waterfall step) and then
-        passes until the estimated time fits what is left of budget_s; dropped ones get a row."""
+        passes until the estimated time fits what is left of budget_s; dropped ones get a row.
+        The peers' passes (and the naive pipeline's in this process) are outside budget_s, like
+        the peers' probes: the comparison is not the search's to cut, nor does it cut the search."""
         per_text = self._seconds_per_text()
         est = {p.name: len(self.texts) * per_text.get((p.variant, p.batch_size > 1), 0.0) for p, _ in plan}
+        est |= {p.name: 0.0 for p, s in plan if s == PEER_STEP}
         passes = int(self.p["passes"])
         keep = list(plan)
-        in_process = sum(est[p.name] for p, s in plan if s == "naive")  # the naive pipeline, in this process too
-        while (sum(est[p.name] for p, _ in keep) + in_process) * (passes + 1) > self.left_s():
+        while sum(est[p.name] for p, _ in keep) * (passes + 1) > self.left_s():
             extras = [i for i, (_, s) in enumerate(keep) if not s]
             if extras:
                 pipe, _ = keep.pop(extras[-1])
@@ -647,8 +659,8 @@ class Search:
         """Peak RSS of a fresh process running each measured pipeline (rows updated in place)."""
 
         df = self.rows("corpus")
-        if "peak_rss_mb" in df and df["peak_rss_mb"].notna().any():
-            return df
+        if self.table.frozen or ("peak_rss_mb" in df and df["peak_rss_mb"].notna().any()):
+            return df  # measured, or a redraw: nothing is measured
         peaks, notes, seen = [], [], {}
         for _, r in df.iterrows():
             # the strategy barely moves the peak; a peer is measured once, at its first batch size
@@ -721,6 +733,14 @@ def _logical_cores() -> int:
 
 def _is_peer(row: pd.Series) -> bool:
     return isinstance(row.get("peer"), str) and bool(row["peer"])
+
+
+def _runner(pipe, workers: dict):
+    """One timed pass of `pipe` over texts: in its worker, or from this process where its layout
+    is processes (its pool's processes are its workers)."""
+    if pipe.name in workers:
+        return workers[pipe.name].timed_pass
+    return lambda texts: _timed_pass(pipe, texts)
 
 
 def _workers(row: pd.Series) -> int:
@@ -821,7 +841,7 @@ def run_search(run, params: dict | None = None, log=progress.note) -> pd.DataFra
         started = time.perf_counter()
         search.probe_peers()
         search.deadline += time.perf_counter() - started  # the peers' probes are outside budget_s
-    log(f"{time.perf_counter() - search.start:.0f} s: the finalists on the whole corpus")
+    log(f"{time.perf_counter() - search.start:.0f} s: the finalists on the whole corpus, each in a worker process")
     search.measure_corpus(search.plan_finalists())
     log(f"{time.perf_counter() - search.start:.0f} s: memory of each in a fresh process")
     search.memory()

@@ -193,6 +193,13 @@ STYLES: dict[str, tuple[str, str]] = {
     "st-onnx-qint8": ("#068a76", "d"),
     "st-openvino": ("#64d4bd", "8"),
     "st-openvino-qint8": ("#005c68", "X"),
+    # fastembed and CTranslate2 (07's other peers): gold and a violet family, in star polygons
+    # (points, 1: star, angle) no other engine uses
+    "fastembed": ("#736106", (4, 1, 0)),
+    "ct2-int8": ("#9d0be6", (6, 1, 0)),
+    "ct2-float32": ("#e62ec7", (3, 1, 0)),
+    "ct2-bf16": ("#4c042e", (7, 1, 0)),
+    "ct2-int8-bf16": ("#4e0673", (8, 1, 0)),
 }
 # names that draw as another: 06's baseline and 07's naive pipeline are PyTorch eager fp32,
 # 02's plain ONNX export is ONNX Runtime fp32

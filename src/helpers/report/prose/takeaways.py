@@ -549,8 +549,9 @@ def _at_relaxed_floor(df: pd.DataFrame, min_cosine: float, relaxed: float, min_r
 
 
 def _against_peers(df: pd.DataFrame) -> str:
-    """The recommended pipeline against the best peer (sentence-transformers), said plainly
+    """The recommended pipeline against the best peer (what a user would run instead), said plainly
     when a peer is faster; the peers that missed a floor or could not run."""
+    from helpers.backends.peers import LIBRARY
     from helpers.report.recommend.pipeline import best_peer, is_peer, peers, recommended
 
     rows = peers(df)
@@ -558,14 +559,14 @@ def _against_peers(df: pd.DataFrame) -> str:
     probes = df[failed & is_peer(df)] if len(df) else df
     missing = "".join(f" {r['candidate']} did not run: {r['message']}." for _, r in probes.iterrows())
     if not len(rows):
-        return ("No peer (sentence-transformers) was measured on the whole corpus." + missing) if len(probes) else ""
+        return ("No peer was measured on the whole corpus." + missing) if len(probes) else ""
     below = rows[rows["status"] == "mismatch"]
     missed = "".join(f" {r['candidate']} missed a floor ({r['message']})." for _, r in below.iterrows())
     peer, best = best_peer(df), recommended(df) if len(df) else None
     if peer is None:
         return "No peer met the floors on the whole corpus." + missed + missing
     said = (
-        f"The best peer at the floors is **{peer['candidate']}** (sentence-transformers): "
+        f"The best peer at the floors is **{peer['candidate']}** ({LIBRARY.get(peer['peer'], 'a peer')}): "
         f"{peer['speedup']:.2f}x the naive pipeline ({text.interval(peer['speedup_ci_low'], peer['speedup_ci_high'])})"
     )
     if best is None or pd.isna(best.get("speedup_over_peer")):
