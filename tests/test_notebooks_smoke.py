@@ -258,6 +258,10 @@ def check_07_pipeline(out):
     assert "The fastest whole pipeline meeting min_cosine 0.99 and min_recall_at_10 0.95 is" in printed
     assert "the naive pipeline (eager fp32, one text at a time; no CI: a single timed pass" in printed
     assert "At the looser floor min_cosine 0.95, the fastest is" in printed
+    assert (
+        "**The limit** for" in printed and "The recommended pipeline reaches" in printed
+    )  # 00 measured bert-tiny's width
+    assert "at GEMM rate" in printed  # the waterfall's table ends at the limit
     assert f"The best peer at the floors is **{best_peer}** (sentence-transformers)" in printed
     times = pd.read_csv(out / "results" / "07_time.csv").set_index("candidate")
     assert set(times.index) == set(corpus.index)  # every whole-corpus pipeline: timed, or why not

@@ -236,9 +236,10 @@ def limit_text(df: pd.DataFrame, limit: Limit | None) -> str:
         if best is not None
         else ""
     )
+    unit = "GOP/s" if limit.precision == "int8" else "GFLOP/s"
     return (
         f"**The limit** for {limit.precision} on this corpus: {limit.texts_per_s:.0f} texts/s, the engine at 00's best "
-        f"{limit.precision} GEMM rate at this model's shapes ({limit.rate_gflops:.0f} GFLOP/s at M = {limit.m:.0f} "
+        f"{limit.precision} GEMM rate at this model's shapes ({limit.rate_gflops:.0f} {unit} at M = {limit.m:.0f} "
         f"tokens a call) on the real tokens only ({limit.engine_texts_per_s:.0f} texts/s), plus tokenization at its "
         f"measured rate ({limit.tokenization_ms:.0f} ms a pass).{share}"
     )
