@@ -154,8 +154,8 @@ class Search:
             onnx_file=self.files.get(variant, {}).get("file", ""),
             calibration_texts=self.calibration if variant in CALIBRATED else [],
         )
-        if layout == "threads" and variant in self.built:
-            pipe._engine, pipe._loaded = self.built[variant].engine(), self.loaded
+        if layout == "threads" and variant in self.built:  # its engine, where built already (never built here)
+            pipe._engine, pipe._loaded = self.built[variant]._engine, self.loaded
         elif layout == "threads":
             pipe._loaded = self.loaded
             self.built[variant] = pipe

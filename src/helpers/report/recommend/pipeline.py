@@ -239,9 +239,16 @@ def _artifact(best: pd.Series) -> str:
 
 
 def machine_label() -> str:
+    """The machine that measured this run (its environment.json; this machine's where none is
+    recorded): a redrawn reference keeps its own."""
+    import json
+
+    from helpers.core import paths
     from helpers.core.fingerprint import fingerprint, machine, machine_label
 
-    return machine_label(machine(fingerprint()))
+    env = paths.environment_file()
+    recorded = json.loads(env.read_text()).get("machine") if env.exists() else None
+    return machine_label(recorded or machine(fingerprint()))
 
 
 LIMIT = "limit"  # the waterfall's last bar: the machine's limit for the recommended precision
