@@ -138,3 +138,16 @@ def test_gemms_at_a_models_own_shapes_and_the_layer_rate_from_them():
     assert shape_rate(known, "bf16", 384, 3000, 2) == pytest.approx(2 * 3 / (1 / 100 + 1 / 200 + 1 / 400))
     for args in (("fp32", 384, 700, 2), ("bf16", 768, 700, 2), ("bf16", 384, 700, 1)):  # not measured
         assert math.isnan(shape_rate(known, *args))
+
+
+def test_bf16_converted_in_software_is_timed_small_and_not_at_every_shape(monkeypatch):
+    from helpers.studies import environment
+
+    monkeypatch.setattr(environment, "_bf16_note", lambda device: "no native bf16 instructions detected")
+    timing = {"min_time_s": 0.01, "max_time_s": 0.05}
+    rows = environment.measure_ceilings(1024, threads=1, bandwidth_bytes=2**20, cuda=False, timing=timing)
+    bf16 = _find(rows, "gemm", "torch", "bf16")
+    assert bf16["size"] == environment.EMULATED_BF16_N and _find(rows, "gemm", "torch", "fp32")["size"] == 1024
+    shapes = environment.shape_gemms([128], [64], 1, timing)
+    assert {r["status"] for r in shapes if r["precision"] == "bf16"} == {"skipped"}
+    assert {r["status"] for r in shapes if r["precision"] != "bf16"} == {"ok"}
