@@ -146,42 +146,39 @@ class WorkerError(ProcessFailure):
     why; `status` is `oom` only with evidence of memory exhaustion)."""
 
 
-class EngineWorker:
-    """A process holding one engine; `measure` blocks until the worker answers."""
+class WorkerProcess:
+    """The parent's end of one worker process (a forkserver child running `target(conn, *args)`):
+    requests go down the pipe one at a time and the parent blocks on the answer, never polling.
+    A worker that fails a request, dies or stays silent past `timeout_s` raises WorkerError."""
 
-    def __init__(self, spec: EngineSpec, timeout_s: float = 1800):
-        ctx = forkserver(PRELOAD)
-        self.spec, self.timeout_s = spec, timeout_s
+    stop_s = 10  # how long a worker asked to stop may take before it is killed
+
+    def __init__(self, name: str, target, args: tuple, preload, timeout_s: float, daemon: bool = True):
+        ctx = forkserver(preload)
+        self.name, self.timeout_s = name, timeout_s
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, spec), daemon=True)
-        with progress.phase(f"starting worker {spec.engine} ({spec.model}, {spec.threads} thread(s))"):
-            self.proc.start()
-            child.close()
-            self.info = self._receive()
+        self.proc = ctx.Process(target=target, args=(child, *args), daemon=daemon)
+        self.proc.start()
+        child.close()
 
     def _receive(self):
         with MemoryWatch() as watch:
             try:
                 if not self.conn.poll(self.timeout_s):  # blocks in the kernel, no spinning
                     self.proc.kill()  # its late answer would be taken for the next request's
-                    raise WorkerError(
-                        f"{self.spec.engine}: no answer within the {self.timeout_s} s timeout; worker stopped"
-                    )
+                    raise WorkerError(f"{self.name}: no answer within the {self.timeout_s:g} s timeout; worker stopped")
                 kind, payload = self.conn.recv()
             except (EOFError, ConnectionError):
                 status, reason = death_of(self.proc, watch)
-                raise WorkerError(f"{self.spec.engine} worker died: {reason}", status) from None
+                raise WorkerError(f"{self.name} worker died: {reason}", status) from None
         if kind == "error":
             raise WorkerError(payload["message"], payload["status"])
         return payload
 
-    def measure(
-        self, batch: dict, seq_len: int, timing: dict, texts: list[str] | None = None, check_rows: int = 0
-    ) -> Measurement:
+    def _request(self, request):
+        """Send one request and wait for its answer."""
         try:
-            self.conn.send(
-                {"batch": batch, "seq_len": seq_len, "timing": timing, "texts": texts, "check_rows": check_rows}
-            )
+            self.conn.send(request)
         except OSError:
             pass  # it died while idle: _receive finds the pipe closed and says how it died
         return self._receive()
@@ -196,16 +193,34 @@ class EngineWorker:
                 self.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-            self.proc.join(10)
+            self.proc.join(self.stop_s)
         if self.proc.is_alive():
             self.proc.kill()
+            self.proc.join(5)
         self.conn.close()
 
-    def __enter__(self) -> "EngineWorker":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class EngineWorker(WorkerProcess):
+    """A process holding one engine; `measure` blocks until the worker answers."""
+
+    def __init__(self, spec: EngineSpec, timeout_s: float = 1800):
+        self.spec = spec
+        with progress.phase(f"starting worker {spec.engine} ({spec.model}, {spec.threads} thread(s))"):
+            super().__init__(spec.engine, _serve, (spec,), PRELOAD, timeout_s)
+            self.info = self._receive()
+
+    def measure(
+        self, batch: dict, seq_len: int, timing: dict, texts: list[str] | None = None, check_rows: int = 0
+    ) -> Measurement:
+        return self._request(
+            {"batch": batch, "seq_len": seq_len, "timing": timing, "texts": texts, "check_rows": check_rows}
+        )
 
 
 def pooled_samples(measurements: list[Measurement]) -> np.ndarray:

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from helpers.backends.workers import WorkerError
+from helpers.backends.workers import WorkerProcess
 from helpers.core import progress
-from helpers.core.memory import MemoryWatch, death_of, forkserver, release_free_memory
+from helpers.core.memory import release_free_memory
 from helpers.core.tables import failure_status
 from helpers.pipeline import PRELOAD as PIPELINE_PRELOAD
 
@@ -84,19 +84,17 @@ def serve(conn, spec: dict) -> None:
         runner.close()
 
 
-class PipelineWorker:
+class PipelineWorker(WorkerProcess):
     """A process holding one pipeline or peer; `timed_pass` blocks until it answers. A worker
     that cannot build, fails a pass, dies or stays silent past `timeout_s` raises WorkerError
     (its `status`: error, oom with evidence of memory exhaustion, skipped for an engine the
     machine cannot run)."""
 
+    stop_s = 30  # a pool of its own stops first
+
     def __init__(self, spec: dict, name: str, timeout_s: float = TIMEOUT_S, wait: bool = True):
-        ctx = forkserver(PRELOAD)
-        self.name, self.timeout_s, self.info = name, timeout_s, {}
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(child, spec), daemon=False)
-        self.proc.start()
-        child.close()
+        super().__init__(name, serve, (spec,), PRELOAD, timeout_s, daemon=False)
+        self.info = {}
         if wait:
             self.ready()
 
@@ -107,47 +105,7 @@ class PipelineWorker:
                 self.info = self._receive() or {"info": {}}
         return self.info["info"]
 
-    def _receive(self):
-        with MemoryWatch() as watch:
-            try:
-                if not self.conn.poll(self.timeout_s):  # blocks in the kernel, no spinning
-                    self.proc.kill()  # its late answer would be taken for the next request's
-                    raise WorkerError(f"{self.name}: no answer within the {self.timeout_s:g} s timeout; worker stopped")
-                kind, payload = self.conn.recv()
-            except (EOFError, ConnectionError):
-                status, reason = death_of(self.proc, watch)
-                raise WorkerError(f"{self.name} worker died: {reason}", status) from None
-        if kind == "error":
-            raise WorkerError(payload["message"], payload["status"])
-        return payload
-
     def timed_pass(self, texts: list[str]) -> tuple[float, np.ndarray]:
         """One timed pass over `texts` in the worker: (milliseconds, vectors)."""
         self.ready()
-        try:
-            self.conn.send(list(texts))
-        except OSError:
-            pass  # it died while idle: _receive finds the pipe closed and says how it died
-        return self._receive()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.is_alive()
-
-    def close(self) -> None:
-        if self.proc.is_alive():
-            try:
-                self.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-            self.proc.join(30)  # a pool of its own stops first
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(5)
-        self.conn.close()
-
-    def __enter__(self) -> "PipelineWorker":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return self._request(list(texts))
