@@ -234,8 +234,8 @@ CELL_KEYS = ("model", "distribution", "engine", "strategy")
 
 def flagged_noisy(rows: pd.DataFrame) -> pd.Series:
     """Per row, whether its median is too uncertain to decide a verdict (POLICY.decides: too few
-    timings, or a 95% CI too wide). A table without those
-    columns falls back to its `noisy` flag; one with neither flags nothing."""
+    timings, or a 95% CI too wide). A table without those columns falls back to its `noisy`
+    flag; one with neither flags nothing."""
     if "ci_half_width" in rows and "n" in rows:
         return ~pd.Series(map(POLICY.decides, rows["n"], rows["ci_half_width"]), index=rows.index, dtype=bool)
     if "noisy" not in rows:

@@ -327,14 +327,11 @@ class Sweep:
             return 1e-3
         return expected_seconds(gflop, len(item.engines), self.rounds, self.timing_kwargs)
 
-    def _held(self, row: dict, c: Config) -> dict:
-        """The row's ceiling at the model's own shapes (held_to_shapes' rule), where it was timed."""
+    def _held(self, row: dict) -> dict:
+        """A timed row's ceiling at the model's own shapes (held_to_shapes), as it is written."""
         if row.get("gflops") is None or row["gflops"] != row["gflops"]:
             return {}
-        m, hidden = c.batch_size * c.seq_len, int(self.model_config.hidden_size)
-        rate, where = cell_ceiling(self.shapes, row["ceiling_gflops"], row["precision"], hidden, m, c.threads)
-        share = row["gflops"] / rate if rate == rate else math.nan
-        return {"ceiling_gflops": rate, "ceiling_at": where, "efficiency": share, "above_ceiling": bool(share > 1)}
+        return held_to_shapes(pd.DataFrame([row]), self.shapes)[HELD_COLUMNS].iloc[0].to_dict()
 
     def _enter_group(self, model: str, threads: int) -> None:
         from helpers.core.memory import release_free_memory
@@ -387,7 +384,7 @@ class Sweep:
             if row["engine"] in item.engines:
                 recipe = self.int8_method if row["engine"] == "ort-int8" else ""  # the 02 method it timed
                 row = {**row, "n_params": self.n_params, "flops": flops, "recipe": recipe}
-                self.table.append(row | self._held(row, c))
+                self.table.append(row | self._held(row))
         self._replace_dead_workers()
 
     def _over_budget(self, gflop: float, scope: str) -> str:
@@ -476,6 +473,9 @@ def run_sweep(sweep: Sweep, configs: list[Config], desc: str = "03 sweep") -> No
             sweep.run(item)
     finally:
         sweep.close()
+
+
+HELD_COLUMNS = ["ceiling_gflops", "ceiling_at", "efficiency", "above_ceiling"]  # what held_to_shapes sets
 
 
 def held_to_shapes(sweep: pd.DataFrame, shapes: pd.DataFrame | None) -> pd.DataFrame:
